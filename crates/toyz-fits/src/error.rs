@@ -1,0 +1,88 @@
+//! Errors of the FITS layer: every variant names the file (and HDU) it is about, so a caller can print
+//! one line and a server can map the kind to an HTTP status without parsing messages.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FitsError {
+    #[error("{path}: no such file")]
+    NotFound { path: PathBuf },
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a FITS file (it does not start with a 'SIMPLE  = T' card)")]
+    NotFits { path: PathBuf },
+    #[error("{path}: truncated: HDU {hdu} needs {need} bytes but the file holds only {have}")]
+    Truncated {
+        path: PathBuf,
+        hdu: usize,
+        need: u64,
+        have: u64,
+    },
+    #[error("{path}: HDU {hdu} does not exist (the file has {count} HDUs, numbered 0 to {last})", last = count.saturating_sub(1))]
+    HduOutOfRange {
+        path: PathBuf,
+        hdu: usize,
+        count: usize,
+    },
+    #[error("{path}: no HDU has EXTNAME '{name}'")]
+    NoSuchExtname { path: PathBuf, name: String },
+    #[error("{path}: HDU {hdu} is {kind}, not an image")]
+    NotAnImage {
+        path: PathBuf,
+        hdu: usize,
+        kind: &'static str,
+    },
+    #[error("{path}: the file holds no image")]
+    NoImage { path: PathBuf },
+    #[error("{path}: HDU {hdu} has {planes} plane(s); plane {plane} does not exist")]
+    PlaneOutOfRange {
+        path: PathBuf,
+        hdu: usize,
+        plane: usize,
+        planes: usize,
+    },
+    #[error("region x={x} y={y} {w}x{h} is outside the {width}x{height} image")]
+    OutOfBounds {
+        x: i64,
+        y: i64,
+        w: usize,
+        h: usize,
+        width: usize,
+        height: usize,
+    },
+    #[error("{path}: {message} (cfitsio status {status})")]
+    Cfitsio {
+        path: PathBuf,
+        status: i32,
+        message: String,
+    },
+    #[error("invalid HDU selector '{0}': use an index (0 is the primary HDU) or an EXTNAME")]
+    BadHduSelector(String),
+    #[error("WCS: {0}")]
+    Wcs(String),
+}
+
+impl FitsError {
+    /// A short machine-readable kind, stable across versions (used for JSON errors and exit codes).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FitsError::NotFound { .. } => "not_found",
+            FitsError::Io { .. } => "io",
+            FitsError::NotFits { .. } => "not_fits",
+            FitsError::Truncated { .. } => "truncated",
+            FitsError::HduOutOfRange { .. } | FitsError::NoSuchExtname { .. } => "no_such_hdu",
+            FitsError::NotAnImage { .. } | FitsError::NoImage { .. } => "not_an_image",
+            FitsError::PlaneOutOfRange { .. } => "no_such_plane",
+            FitsError::OutOfBounds { .. } => "out_of_bounds",
+            FitsError::Cfitsio { .. } => "bad_fits",
+            FitsError::BadHduSelector(_) => "bad_request",
+            FitsError::Wcs(_) => "wcs",
+        }
+    }
+}
+
+pub type Result<T, E = FitsError> = std::result::Result<T, E>;

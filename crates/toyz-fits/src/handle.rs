@@ -1,0 +1,226 @@
+//! A thin safe wrapper over one cfitsio `fitsfile*` (through `fitsio::sys`): open read-only, move between
+//! HDUs, read header records, image geometry and float subsets. Policy (which HDU, bounds) lives in image.rs.
+
+use crate::error::{FitsError, Result};
+use fitsio::sys;
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_int, c_long, c_void};
+use std::path::{Path, PathBuf};
+use std::ptr;
+
+/// cfitsio HDU types.
+pub const IMAGE_HDU: c_int = 0;
+
+const TFLOAT: c_int = 42;
+const KEY_NO_EXIST: c_int = 202;
+const END_OF_FILE: c_int = 107;
+const BAD_HDU_NUM: c_int = 301;
+
+/// One open cfitsio file. Not `Send`: each thread opens its own (cfitsio is built thread-safe).
+pub struct Handle {
+    ptr: *mut sys::fitsfile,
+    path: PathBuf,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let mut status = 0;
+        // SAFETY: ptr came from a successful ffopen and is closed exactly once.
+        unsafe { sys::ffclos(self.ptr, &mut status) };
+    }
+}
+
+fn cfitsio_message(status: c_int) -> String {
+    let mut buf = [0 as c_char; 81];
+    // SAFETY: ffgerr writes at most 31 chars + NUL; ffgmsg at most 80 + NUL.
+    unsafe { sys::ffgerr(status, buf.as_mut_ptr()) };
+    let mut text = unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    // The error stack holds the detailed reason (e.g. "tried to move past end of file"): keep the first.
+    let mut detail = [0 as c_char; 81];
+    if unsafe { sys::ffgmsg(detail.as_mut_ptr()) } != 0 {
+        let d = unsafe { CStr::from_ptr(detail.as_ptr()) }.to_string_lossy();
+        let d = d.trim();
+        if !d.is_empty() && !text.contains(d) {
+            text = format!("{text}: {d}");
+        }
+    }
+    unsafe { sys::ffcmsg() };
+    text
+}
+
+impl Handle {
+    pub fn open(path: &Path) -> Result<Handle> {
+        let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| FitsError::NotFound {
+            path: path.to_owned(),
+        })?;
+        let mut ptr = ptr::null_mut();
+        let mut status = 0;
+        // ffdopn ("disk open") takes the name literally: no cfitsio extended-filename syntax, so a file
+        // called "x.fits[1]" or "!x" can never be interpreted as a filter or an overwrite.
+        // Compressed (.gz) files are still recognised by content.
+        unsafe { sys::ffdopn(&mut ptr, cpath.as_ptr(), 0, &mut status) };
+        if status != 0 || ptr.is_null() {
+            return Err(FitsError::Cfitsio {
+                path: path.to_owned(),
+                status,
+                message: cfitsio_message(status),
+            });
+        }
+        Ok(Handle {
+            ptr,
+            path: path.to_owned(),
+        })
+    }
+
+    fn err(&self, status: c_int) -> FitsError {
+        FitsError::Cfitsio {
+            path: self.path.clone(),
+            status,
+            message: cfitsio_message(status),
+        }
+    }
+
+    /// Move to HDU `index` (0-based). Returns `Ok(false)` when there is no such HDU.
+    pub fn move_to(&mut self, index: usize) -> Result<bool> {
+        let mut status = 0;
+        let mut hdutype = 0;
+        unsafe { sys::ffmahd(self.ptr, index as c_int + 1, &mut hdutype, &mut status) };
+        match status {
+            0 => Ok(true),
+            END_OF_FILE | BAD_HDU_NUM => {
+                unsafe { sys::ffcmsg() };
+                Ok(false)
+            }
+            s => Err(self.err(s)),
+        }
+    }
+
+    pub fn hdu_type(&mut self) -> Result<c_int> {
+        let mut status = 0;
+        let mut t = 0;
+        unsafe { sys::ffghdt(self.ptr, &mut t, &mut status) };
+        if status != 0 {
+            return Err(self.err(status));
+        }
+        Ok(t)
+    }
+
+    /// True when the current HDU is a tile-compressed image (which cfitsio presents as an image).
+    pub fn is_compressed_image(&mut self) -> bool {
+        unsafe { sys::fits_is_compressed_image(self.ptr, &mut 0) != 0 }
+    }
+
+    /// BITPIX as stored (after decompression for tile-compressed images) and the axis lengths.
+    pub fn image_geometry(&mut self) -> Result<(i32, Vec<i64>)> {
+        let mut status = 0;
+        let mut bitpix = 0;
+        let mut naxis = 0;
+        unsafe {
+            sys::ffgidt(self.ptr, &mut bitpix, &mut status);
+            sys::ffgidm(self.ptr, &mut naxis, &mut status);
+        }
+        if status != 0 {
+            return Err(self.err(status));
+        }
+        let mut dims = vec![0i64; naxis.max(0) as usize];
+        if naxis > 0 {
+            unsafe { sys::ffgiszll(self.ptr, naxis, dims.as_mut_ptr(), &mut status) };
+        }
+        if status != 0 {
+            return Err(self.err(status));
+        }
+        Ok((bitpix, dims))
+    }
+
+    /// Byte offsets of the current HDU: (header start, data start, data end padded to 2880).
+    pub fn hdu_offsets(&mut self) -> Result<(u64, u64, u64)> {
+        let (mut h, mut d, mut e) = (0i64, 0i64, 0i64);
+        let mut status = 0;
+        unsafe { sys::ffghadll(self.ptr, &mut h, &mut d, &mut e, &mut status) };
+        if status != 0 {
+            return Err(self.err(status));
+        }
+        Ok((h as u64, d as u64, e as u64))
+    }
+
+    /// Every header record of the current HDU, in order, as 80-character cards (END excluded).
+    pub fn header_cards(&mut self) -> Result<Vec<String>> {
+        let mut status = 0;
+        let (mut nkeys, mut more) = (0, 0);
+        unsafe { sys::ffghsp(self.ptr, &mut nkeys, &mut more, &mut status) };
+        if status != 0 {
+            return Err(self.err(status));
+        }
+        let mut cards = Vec::with_capacity(nkeys as usize);
+        let mut buf = [0 as c_char; 81];
+        for n in 1..=nkeys {
+            // Sequential ffgrec reads are O(1) each: the header is already in cfitsio's buffers.
+            unsafe { sys::ffgrec(self.ptr, n, buf.as_mut_ptr(), &mut status) };
+            if status != 0 {
+                return Err(self.err(status));
+            }
+            let card = unsafe { CStr::from_ptr(buf.as_ptr()) };
+            cards.push(card.to_string_lossy().into_owned());
+        }
+        Ok(cards)
+    }
+
+    /// The raw value text of a keyword of the current HDU, if present.
+    pub fn key_raw(&mut self, key: &str) -> Result<Option<String>> {
+        let ckey = CString::new(key).expect("keyword without NUL");
+        let mut status = 0;
+        let mut value = [0 as c_char; 81];
+        unsafe {
+            sys::ffgkey(
+                self.ptr,
+                ckey.as_ptr(),
+                value.as_mut_ptr(),
+                ptr::null_mut(),
+                &mut status,
+            )
+        };
+        match status {
+            0 => Ok(Some(
+                unsafe { CStr::from_ptr(value.as_ptr()) }
+                    .to_string_lossy()
+                    .trim()
+                    .to_owned(),
+            )),
+            KEY_NO_EXIST => {
+                unsafe { sys::ffcmsg() };
+                Ok(None)
+            }
+            s => Err(self.err(s)),
+        }
+    }
+
+    /// Read the subset `first..=last` (1-based, inclusive, one entry per axis) as f32, undefined pixels
+    /// (BLANK, ZBLANK, NaN) as NaN, BSCALE/BZERO applied and quantised floats dequantised by cfitsio.
+    pub fn read_subset(&mut self, first: &[c_long], last: &[c_long], out: &mut [f32]) -> Result<()> {
+        let mut status = 0;
+        let mut inc: Vec<c_long> = vec![1; first.len()];
+        let mut first = first.to_vec();
+        let mut last = last.to_vec();
+        let mut nul = f32::NAN;
+        let mut anynul = 0;
+        unsafe {
+            sys::ffgsv(
+                self.ptr,
+                TFLOAT,
+                first.as_mut_ptr(),
+                last.as_mut_ptr(),
+                inc.as_mut_ptr(),
+                &mut nul as *mut f32 as *mut c_void,
+                out.as_mut_ptr() as *mut c_void,
+                &mut anynul,
+                &mut status,
+            )
+        };
+        if status != 0 {
+            return Err(self.err(status));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,581 @@
+//! Opening a FITS image: validate the file, list its HDUs, choose HDU and plane, and read rectangles as
+//! f32 (BSCALE/BZERO applied, BLANK → NaN) from any thread. Raw big-endian reads for plain files,
+//! cfitsio (one handle per thread) for compressed ones.
+
+use crate::error::{FitsError, Result};
+use crate::handle::{Handle, IMAGE_HDU};
+use crate::header::Header;
+use crate::wcs::Wcs;
+use serde::Serialize;
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::Read;
+use std::os::raw::c_long;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::SystemTime;
+
+/// Which HDU to open.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HduSel {
+    /// The primary HDU, unless it holds no data: then the first image extension.
+    #[default]
+    Auto,
+    /// 0 is the primary HDU (astropy and `file.fits[1]` count this way).
+    Index(usize),
+    /// An EXTNAME, compared case-insensitively.
+    Name(String),
+}
+
+impl FromStr for HduSel {
+    type Err = FitsError;
+    fn from_str(s: &str) -> Result<HduSel> {
+        let s = s.trim();
+        if s.is_empty() || s.eq_ignore_ascii_case("auto") {
+            Ok(HduSel::Auto)
+        } else if s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse()
+                .map(HduSel::Index)
+                .map_err(|_| FitsError::BadHduSelector(s.to_owned()))
+        } else if s.starts_with('-') || s.chars().any(|c| c.is_control()) {
+            Err(FitsError::BadHduSelector(s.to_owned()))
+        } else {
+            Ok(HduSel::Name(s.to_owned()))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HduKind {
+    Image,
+    Table,
+}
+
+/// One HDU as `toyz info` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HduSummary {
+    pub index: usize,
+    pub extname: Option<String>,
+    pub kind: HduKind,
+    /// Axis lengths, NAXIS1 first (for tables: columns, rows).
+    pub dims: Vec<i64>,
+    /// BITPIX of the (decompressed) image; None for tables.
+    pub bitpix: Option<i32>,
+    pub compressed: bool,
+}
+
+impl HduSummary {
+    fn has_data(&self) -> bool {
+        self.kind == HduKind::Image && !self.dims.is_empty() && self.dims.iter().all(|&d| d > 0)
+    }
+}
+
+/// Check that `path` exists and starts with a `SIMPLE  =` card set to T (gzip'd files are looked into).
+pub fn probe(path: &Path) -> Result<()> {
+    let mut f = File::open(path).map_err(|e| io_err(path, e))?;
+    if f.metadata().map_err(|e| io_err(path, e))?.is_dir() {
+        return Err(FitsError::NotFits {
+            path: path.to_owned(),
+        });
+    }
+    let mut head = [0u8; 80];
+    let n = read_up_to(&mut f, &mut head).map_err(|e| io_err(path, e))?;
+    let card = if n >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+        let f = File::open(path).map_err(|e| io_err(path, e))?;
+        let mut gz = flate2::read::GzDecoder::new(f);
+        let mut inner = [0u8; 80];
+        let n = read_up_to(&mut gz, &mut inner).unwrap_or(0);
+        inner[..n].to_vec()
+    } else {
+        head[..n].to_vec()
+    };
+    let ok = card.len() == 80
+        && card.starts_with(b"SIMPLE  =")
+        && std::str::from_utf8(&card[10..]).is_ok_and(|v| v.trim_start().starts_with('T'));
+    if ok {
+        Ok(())
+    } else {
+        Err(FitsError::NotFits {
+            path: path.to_owned(),
+        })
+    }
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> FitsError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        FitsError::NotFound {
+            path: path.to_owned(),
+        }
+    } else {
+        FitsError::Io {
+            path: path.to_owned(),
+            source: e,
+        }
+    }
+}
+
+fn is_gzip(path: &Path) -> bool {
+    let mut magic = [0u8; 2];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b]
+}
+
+fn summarize(h: &mut Handle, index: usize) -> Result<HduSummary> {
+    let extname = h
+        .key_raw("EXTNAME")?
+        .map(|v| v.trim_matches('\'').trim().to_owned())
+        .filter(|v| !v.is_empty());
+    let t = h.hdu_type()?;
+    if t == IMAGE_HDU {
+        let (bitpix, dims) = h.image_geometry()?;
+        Ok(HduSummary {
+            index,
+            extname,
+            kind: HduKind::Image,
+            dims,
+            bitpix: Some(bitpix),
+            compressed: h.is_compressed_image(),
+        })
+    } else {
+        let cols = h.key_raw("TFIELDS")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let rows = h.key_raw("NAXIS2")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(HduSummary {
+            index,
+            extname,
+            kind: HduKind::Table,
+            dims: vec![cols, rows],
+            bitpix: None,
+            compressed: false,
+        })
+    }
+}
+
+/// List every HDU of a FITS file.
+pub fn list_hdus(path: &Path) -> Result<Vec<HduSummary>> {
+    probe(path)?;
+    let mut h = Handle::open(path)?;
+    list_with(&mut h)
+}
+
+fn list_with(h: &mut Handle) -> Result<Vec<HduSummary>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while h.move_to(i)? {
+        out.push(summarize(h, i)?);
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// Where an uncompressed image's pixels sit in the file, for direct big-endian reads.
+#[derive(Debug, Clone)]
+struct RawLayout {
+    file: std::sync::Arc<File>,
+    data_start: u64,
+}
+
+/// An opened image HDU (one plane of it). `Send + Sync`: share it between threads.
+#[derive(Debug)]
+pub struct Image {
+    path: PathBuf,
+    hdu: usize,
+    plane: usize,
+    planes: usize,
+    dims: Vec<i64>,
+    width: usize,
+    height: usize,
+    bitpix: i32,
+    bscale: f64,
+    bzero: f64,
+    blank: Option<i64>,
+    compressed: bool,
+    header: Header,
+    hdus: Vec<HduSummary>,
+    wcs: Option<Wcs>,
+    wcs_error: Option<String>,
+    raw: Option<RawLayout>,
+    file_len: u64,
+    mtime: Option<SystemTime>,
+}
+
+impl Image {
+    /// Open `path` at HDU `sel`, plane `plane` (0-based along NAXIS3 and beyond, flattened).
+    pub fn open(path: &Path, sel: &HduSel, plane: usize) -> Result<Image> {
+        probe(path)?;
+        let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
+        let mut h = Handle::open(path)?;
+        let hdus = list_with(&mut h)?;
+        let hdu = match sel {
+            HduSel::Index(i) => {
+                let s = hdus.get(*i).ok_or(FitsError::HduOutOfRange {
+                    path: path.to_owned(),
+                    hdu: *i,
+                    count: hdus.len(),
+                })?;
+                if s.kind == HduKind::Table {
+                    return Err(FitsError::NotAnImage {
+                        path: path.to_owned(),
+                        hdu: *i,
+                        kind: "a table",
+                    });
+                }
+                if !s.has_data() {
+                    return Err(FitsError::NotAnImage {
+                        path: path.to_owned(),
+                        hdu: *i,
+                        kind: "an HDU without data",
+                    });
+                }
+                *i
+            }
+            HduSel::Name(name) => {
+                let s = hdus
+                    .iter()
+                    .find(|s| s.extname.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(name)))
+                    .ok_or_else(|| FitsError::NoSuchExtname {
+                        path: path.to_owned(),
+                        name: name.clone(),
+                    })?;
+                if s.kind == HduKind::Table {
+                    return Err(FitsError::NotAnImage {
+                        path: path.to_owned(),
+                        hdu: s.index,
+                        kind: "a table",
+                    });
+                }
+                s.index
+            }
+            HduSel::Auto => hdus.iter().find(|s| s.has_data()).map(|s| s.index).ok_or(
+                FitsError::NoImage {
+                    path: path.to_owned(),
+                },
+            )?,
+        };
+        h.move_to(hdu)?;
+        let s = &hdus[hdu];
+        let dims = s.dims.clone();
+        let width = dims[0] as usize;
+        let height = dims.get(1).copied().unwrap_or(1) as usize;
+        let planes: usize = dims.iter().skip(2).map(|&d| d as usize).product();
+        if plane >= planes {
+            return Err(FitsError::PlaneOutOfRange {
+                path: path.to_owned(),
+                hdu,
+                plane,
+                planes,
+            });
+        }
+        let header = Header::from_records(h.header_cards()?);
+        let compressed = s.compressed;
+        let bitpix = s.bitpix.unwrap_or(-32);
+        let (bscale, bzero, blank) = if compressed {
+            // cfitsio applies ZSCALE/ZZERO/ZBLANK itself on this path.
+            (1.0, 0.0, None)
+        } else {
+            (
+                header.f64("BSCALE").unwrap_or(1.0),
+                header.f64("BZERO").unwrap_or(0.0),
+                header.i64("BLANK"),
+            )
+        };
+
+        // The data the header promises must be in the file (checked for plain files; cfitsio reports
+        // short reads of compressed ones itself).
+        let gz = is_gzip(path);
+        let (_, data_start, _) = h.hdu_offsets()?;
+        if !gz {
+            let raw_bitpix: i64 = h.key_raw("BITPIX")?.and_then(|v| v.parse().ok()).unwrap_or(8);
+            let naxis: i64 = h.key_raw("NAXIS")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+            let mut n: u64 = if naxis > 0 { 1 } else { 0 };
+            for k in 1..=naxis {
+                let d: u64 = h.key_raw(&format!("NAXIS{k}"))?.and_then(|v| v.parse().ok()).unwrap_or(0);
+                n = n.saturating_mul(d);
+            }
+            let pcount: u64 = h.key_raw("PCOUNT")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+            let gcount: u64 = h.key_raw("GCOUNT")?.and_then(|v| v.parse().ok()).unwrap_or(1);
+            let bytes = (raw_bitpix.unsigned_abs() / 8)
+                .saturating_mul(gcount)
+                .saturating_mul(n.saturating_add(pcount));
+            let need = data_start.saturating_add(bytes);
+            if need > meta.len() {
+                return Err(FitsError::Truncated {
+                    path: path.to_owned(),
+                    hdu,
+                    need,
+                    have: meta.len(),
+                });
+            }
+        }
+        let raw = if !gz && !compressed {
+            let file = File::open(path).map_err(|e| io_err(path, e))?;
+            Some(RawLayout {
+                file: std::sync::Arc::new(file),
+                data_start,
+            })
+        } else {
+            None
+        };
+        let (wcs, wcs_error) = match Wcs::from_header(&header, width, height) {
+            Ok(w) => (w, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        Ok(Image {
+            path: path.to_owned(),
+            hdu,
+            plane,
+            planes,
+            dims,
+            width,
+            height,
+            bitpix,
+            bscale,
+            bzero,
+            blank,
+            compressed,
+            header,
+            hdus,
+            wcs,
+            wcs_error,
+            raw,
+            file_len: meta.len(),
+            mtime: meta.modified().ok(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn hdu(&self) -> usize {
+        self.hdu
+    }
+    pub fn plane(&self) -> usize {
+        self.plane
+    }
+    pub fn planes(&self) -> usize {
+        self.planes
+    }
+    pub fn dims(&self) -> &[i64] {
+        &self.dims
+    }
+    pub fn width(&self) -> usize {
+        self.width
+    }
+    pub fn height(&self) -> usize {
+        self.height
+    }
+    pub fn bitpix(&self) -> i32 {
+        self.bitpix
+    }
+    /// (BSCALE, BZERO, BLANK) of an uncompressed image; compressed ones report the header's Z keys.
+    pub fn scaling(&self) -> (f64, f64, Option<i64>) {
+        if self.compressed {
+            (
+                self.header.f64("ZSCALE").unwrap_or(1.0),
+                self.header.f64("ZZERO").unwrap_or(0.0),
+                self.header.i64("ZBLANK"),
+            )
+        } else {
+            (self.bscale, self.bzero, self.blank)
+        }
+    }
+    pub fn compressed(&self) -> bool {
+        self.compressed
+    }
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+    pub fn hdus(&self) -> &[HduSummary] {
+        &self.hdus
+    }
+    pub fn wcs(&self) -> Option<&Wcs> {
+        self.wcs.as_ref()
+    }
+    /// Why a header that has WCS keys could not be used, if that happened.
+    pub fn wcs_error(&self) -> Option<&str> {
+        self.wcs_error.as_deref()
+    }
+    pub fn file_len(&self) -> u64 {
+        self.file_len
+    }
+    pub fn mtime(&self) -> Option<SystemTime> {
+        self.mtime
+    }
+    pub fn bunit(&self) -> Option<&str> {
+        self.header.str("BUNIT")
+    }
+
+    /// Read the `w`×`h` rectangle whose lower-left pixel is (x0, y0), 0-based in FITS order (row 0 is
+    /// FITS row 1, the bottom). `out` receives `h` rows of `w` values, bottom row first.
+    pub fn read_rect(&self, x0: usize, y0: usize, w: usize, h: usize, out: &mut [f32]) -> Result<()> {
+        if w == 0 || h == 0 || x0 + w > self.width || y0 + h > self.height || out.len() < w * h {
+            return Err(FitsError::OutOfBounds {
+                x: x0 as i64,
+                y: y0 as i64,
+                w,
+                h,
+                width: self.width,
+                height: self.height,
+            });
+        }
+        let out = &mut out[..w * h];
+        match &self.raw {
+            Some(raw) => self.read_raw(raw, x0, y0, w, h, out),
+            None => self.read_cfitsio(x0, y0, w, h, out),
+        }
+    }
+
+    /// One pixel value (0-based FITS order).
+    pub fn value(&self, x: usize, y: usize) -> Result<f32> {
+        let mut v = [0f32];
+        self.read_rect(x, y, 1, 1, &mut v)?;
+        Ok(v[0])
+    }
+
+    fn read_raw(&self, raw: &RawLayout, x0: usize, y0: usize, w: usize, h: usize, out: &mut [f32]) -> Result<()> {
+        let bpp = (self.bitpix.unsigned_abs() / 8) as usize;
+        let plane_off = (self.plane * self.width * self.height) as u64;
+        let io = |e| io_err(&self.path, e);
+        if x0 == 0 && w == self.width {
+            // Whole rows are contiguous: one read.
+            let mut buf = vec![0u8; w * h * bpp];
+            let off = raw.data_start + (plane_off + (y0 * self.width) as u64) * bpp as u64;
+            raw.file.read_exact_at(&mut buf, off).map_err(io)?;
+            self.convert(&buf, out);
+        } else {
+            let mut buf = vec![0u8; w * bpp];
+            for r in 0..h {
+                let off = raw.data_start + (plane_off + ((y0 + r) * self.width + x0) as u64) * bpp as u64;
+                raw.file.read_exact_at(&mut buf, off).map_err(io)?;
+                self.convert(&buf, &mut out[r * w..(r + 1) * w]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Big-endian raw values → physical f32, BLANK → NaN.
+    fn convert(&self, buf: &[u8], out: &mut [f32]) {
+        let (scale, zero) = (self.bscale, self.bzero);
+        let identity = scale == 1.0 && zero == 0.0;
+        macro_rules! ints {
+            ($t:ty, $n:expr) => {{
+                let blank = self.blank;
+                for (o, c) in out.iter_mut().zip(buf.chunks_exact($n)) {
+                    let v = <$t>::from_be_bytes(c.try_into().unwrap());
+                    *o = if blank == Some(v as i64) {
+                        f32::NAN
+                    } else {
+                        (v as f64 * scale + zero) as f32
+                    };
+                }
+            }};
+        }
+        match self.bitpix {
+            8 => {
+                let blank = self.blank;
+                for (o, &v) in out.iter_mut().zip(buf) {
+                    *o = if blank == Some(v as i64) {
+                        f32::NAN
+                    } else {
+                        (v as f64 * scale + zero) as f32
+                    };
+                }
+            }
+            16 => ints!(i16, 2),
+            32 => ints!(i32, 4),
+            64 => ints!(i64, 8),
+            -32 => {
+                for (o, c) in out.iter_mut().zip(buf.chunks_exact(4)) {
+                    let v = f32::from_be_bytes(c.try_into().unwrap());
+                    *o = if identity { v } else { (v as f64 * scale + zero) as f32 };
+                }
+            }
+            _ => {
+                for (o, c) in out.iter_mut().zip(buf.chunks_exact(8)) {
+                    let v = f64::from_be_bytes(c.try_into().unwrap());
+                    *o = (v * scale + zero) as f32;
+                }
+            }
+        }
+    }
+
+    fn read_cfitsio(&self, x0: usize, y0: usize, w: usize, h: usize, out: &mut [f32]) -> Result<()> {
+        let mut first: Vec<c_long> = vec![x0 as c_long + 1, y0 as c_long + 1];
+        let mut last: Vec<c_long> = vec![(x0 + w) as c_long, (y0 + h) as c_long];
+        // The plane index decomposes over NAXIS3, NAXIS4, ...
+        let mut p = self.plane;
+        for &d in self.dims.iter().skip(2) {
+            let k = p % d as usize;
+            p /= d as usize;
+            first.push(k as c_long + 1);
+            last.push(k as c_long + 1);
+        }
+        if self.dims.len() == 1 {
+            first.truncate(1);
+            last.truncate(1);
+        }
+        with_handle(self, |h| {
+            h.move_to(self.hdu)?;
+            h.read_subset(&first, &last, out)
+        })
+    }
+}
+
+struct Cached {
+    path: PathBuf,
+    len: u64,
+    mtime: Option<SystemTime>,
+    handle: Handle,
+}
+
+thread_local! {
+    // A few open cfitsio handles per thread: reopening costs a header parse (and a full decompression
+    // for .gz files). Keyed by size and mtime too, so a rewritten file is reopened.
+    static HANDLES: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
+}
+const HANDLES_PER_THREAD: usize = 4;
+
+fn with_handle<R>(img: &Image, f: impl FnOnce(&mut Handle) -> Result<R>) -> Result<R> {
+    HANDLES.with(|cell| {
+        let mut v = cell.borrow_mut();
+        let pos = v
+            .iter()
+            .position(|c| c.path == img.path && c.len == img.file_len && c.mtime == img.mtime);
+        let idx = match pos {
+            Some(i) => i,
+            None => {
+                let handle = Handle::open(&img.path)?;
+                if v.len() >= HANDLES_PER_THREAD {
+                    v.remove(0);
+                }
+                v.push(Cached {
+                    path: img.path.clone(),
+                    len: img.file_len,
+                    mtime: img.mtime,
+                    handle,
+                });
+                v.len() - 1
+            }
+        };
+        let r = f(&mut v[idx].handle);
+        if r.is_err() {
+            // A failed read may leave the handle in a bad state: drop it.
+            v.remove(idx);
+        }
+        r
+    })
+}

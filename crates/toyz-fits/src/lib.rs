@@ -1,0 +1,22 @@
+//! FITS and WCS access for toyz: open any image HDU of a FITS file (plain, gzip'd, tile-compressed,
+//! multi-extension, cubes), read its header and any rectangle as f32 from many threads, and convert
+//! between FITS pixels and sky coordinates. No pyramid, no HTTP.
+
+mod error;
+mod handle;
+mod header;
+mod image;
+mod wcs;
+
+pub use error::{FitsError, Result};
+pub use header::{Card, Header};
+pub use image::{list_hdus, probe, HduKind, HduSel, HduSummary, Image};
+pub use wcs::{Wcs, WcsSummary};
+
+/// Version of the cfitsio library actually linked (fitsio's own helper always reports 4.0).
+pub fn cfitsio_version() -> f32 {
+    let mut v = 0f32;
+    // SAFETY: ffvers only writes the float it is given.
+    unsafe { fitsio::sys::ffvers(&mut v) };
+    v
+}

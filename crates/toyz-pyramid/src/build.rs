@@ -1,0 +1,476 @@
+//! Pre-generating tiles: stream the image top to bottom in 256-row bands, render each band's tiles in
+//! parallel, shrink it into the next level's band, and so on down to level 0. Memory is about two bands
+//! per level whatever the image size. Used by `toyz tiles build` (and later by the server's cache).
+
+use crate::cache::{atomic_write, CacheLayout};
+use crate::error::{io, EngineError, Result};
+use crate::geometry::TILE;
+use crate::levels::downsample;
+use crate::render::Renderer;
+use crate::source::Source;
+use crate::spec::{RenderSpec, Stretch};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+
+/// Where tiles go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The server's cache: `<root>/<source-id>/<render-id>/<z>/<x>/<y>.png`, plus float levels.
+    Cache(PathBuf),
+    /// A plain tree `DIR/<z>/<x>/<y>.png` with `DIR/tiles.json`, for any static web server.
+    Out(PathBuf),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub spec: RenderSpec,
+    /// Inclusive zoom range; `None` = all levels.
+    pub zoom: Option<(u32, u32)>,
+    /// Re-render tiles that already exist.
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub dir: PathBuf,
+    pub source_id: String,
+    pub render_id: String,
+    pub tiles: u64,
+    pub written: u64,
+    pub skipped: u64,
+    /// Nothing to do: a complete build with the same source and spec was already there.
+    pub up_to_date: bool,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+/// `tiles.json` (for --out) and `render.json` (in the cache): what was built, from what, how.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TilesManifest {
+    pub toyz: u32,
+    pub width: usize,
+    pub height: usize,
+    pub zmax: u32,
+    pub tile_size: usize,
+    pub format: String,
+    pub layout: String,
+    pub zoom: [u32; 2],
+    pub tiles: u64,
+    pub source: SourceInfo,
+    pub render: RenderInfo,
+    pub bunit: Option<String>,
+    pub wcs: Option<toyz_fits::WcsSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SourceInfo {
+    pub path: PathBuf,
+    pub hdu: usize,
+    pub plane: usize,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RenderInfo {
+    pub spec: String,
+    pub id: String,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+/// `manifest.json` of a source in the cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceManifest {
+    pub toyz: u32,
+    pub key: crate::cache::SourceKey,
+    pub width: usize,
+    pub height: usize,
+    pub zmax: u32,
+    pub bitpix: i32,
+    pub bunit: Option<String>,
+    pub stats: crate::stats::Stats,
+    /// Float levels 0..zmax−1 are complete in `levels/`.
+    pub levels_complete: bool,
+}
+
+struct Ctx<'a> {
+    src: &'a Source,
+    renderer: Renderer,
+    zoom: (u32, u32),
+    skip_existing: bool,
+    tile_path: Box<dyn Fn(u32, u32, u32) -> PathBuf + Sync + 'a>,
+    cancel: &'a AtomicBool,
+    progress: &'a (dyn Fn(u64) + Sync),
+    done: AtomicU64,
+    written: AtomicU64,
+    skipped: AtomicU64,
+}
+
+struct Level {
+    width: usize,
+    height: usize,
+    buf: Vec<f32>,
+    rows: usize,
+    start: usize,
+    file: Option<(BufWriter<File>, PathBuf, PathBuf)>,
+}
+
+/// Build the tiles of `src` into `target`. `progress` receives the number of tiles done so far;
+/// setting `cancel` stops the build between tiles (nothing half-written is left under a final name).
+pub fn build(
+    src: &Source,
+    target: &Target,
+    opts: &BuildOptions,
+    progress: &(dyn Fn(u64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<BuildReport> {
+    let g = src.geometry;
+    let zoom = opts.zoom.unwrap_or((0, g.zmax));
+    if zoom.0 > zoom.1 || zoom.1 > g.zmax {
+        return Err(EngineError::BadZoom {
+            a: zoom.0,
+            b: zoom.1,
+            zmax: g.zmax,
+        });
+    }
+    let spec = &opts.spec;
+    let (lo, hi) = src.levels(spec)?;
+    let hist = matches!(spec.stretch, Stretch::Histeq).then_some(&src.sample);
+    let renderer = Renderer::new(spec, lo, hi, hist)?;
+    let rid = spec.id();
+    let tiles = g.tile_count(zoom.0, zoom.1);
+    let manifest = TilesManifest {
+        toyz: 1,
+        width: g.width,
+        height: g.height,
+        zmax: g.zmax,
+        tile_size: TILE,
+        format: "png".into(),
+        layout: "{z}/{x}/{y}.png".into(),
+        zoom: [zoom.0, zoom.1],
+        tiles,
+        source: SourceInfo {
+            path: src.key.path.clone(),
+            hdu: src.key.hdu,
+            plane: src.key.plane,
+            id: src.id.clone(),
+        },
+        render: RenderInfo {
+            spec: spec.normal_form(),
+            id: rid.clone(),
+            lo,
+            hi,
+        },
+        bunit: src.image.bunit().map(str::to_owned),
+        wcs: src.image.wcs().map(|w| w.summary().clone()),
+    };
+
+    let (dir, done_marker, levels_dir): (PathBuf, PathBuf, Option<CacheLayout>) = match target {
+        Target::Cache(root) => {
+            let layout = CacheLayout::new(root);
+            let m = layout.manifest(&src.id);
+            if !m.exists() {
+                let sm = SourceManifest {
+                    toyz: 1,
+                    key: src.key.clone(),
+                    width: g.width,
+                    height: g.height,
+                    zmax: g.zmax,
+                    bitpix: src.image.bitpix(),
+                    bunit: manifest.bunit.clone(),
+                    stats: src.stats.clone(),
+                    levels_complete: false,
+                };
+                atomic_write(&m, &serde_json::to_vec_pretty(&sm).expect("json")).map_err(io(&m))?;
+            }
+            let dir = layout.render_dir(&src.id, &rid);
+            (dir.clone(), dir.join("render.json"), Some(layout))
+        }
+        Target::Out(dir) => {
+            let marker = dir.join("tiles.json");
+            if let Ok(old) = std::fs::read(&marker) {
+                let old: Option<TilesManifest> = serde_json::from_slice(&old).ok();
+                let same = old
+                    .as_ref()
+                    .is_some_and(|o| o.source.id == src.id && o.render.id == rid);
+                if !same && !opts.force {
+                    return Err(EngineError::Conflict(format!(
+                        "{} already holds tiles of another source or render spec; use --force to replace them",
+                        dir.display()
+                    )));
+                }
+            }
+            (dir.clone(), marker, None)
+        }
+    };
+
+    // A complete build of the same thing: nothing to do.
+    if !opts.force {
+        if let Ok(old) = std::fs::read(&done_marker) {
+            if let Ok(old) = serde_json::from_slice::<TilesManifest>(&old) {
+                if old.render.id == rid
+                    && old.source.id == src.id
+                    && old.zoom[0] <= zoom.0
+                    && old.zoom[1] >= zoom.1
+                    && levels_done(levels_dir.as_ref(), src)
+                {
+                    progress(tiles);
+                    return Ok(BuildReport {
+                        dir,
+                        source_id: src.id.clone(),
+                        render_id: rid,
+                        tiles,
+                        written: 0,
+                        skipped: tiles,
+                        up_to_date: true,
+                        lo,
+                        hi,
+                    });
+                }
+            }
+        }
+    }
+    // Remove the marker first: an interrupted rebuild must not look complete.
+    let _ = std::fs::remove_file(&done_marker);
+
+    let sid = src.id.clone();
+    let tile_path: Box<dyn Fn(u32, u32, u32) -> PathBuf + Sync> = match target {
+        Target::Cache(root) => {
+            let layout = CacheLayout::new(root);
+            let rid = rid.clone();
+            Box::new(move |z, x, y| layout.tile(&sid, &rid, z, x, y))
+        }
+        Target::Out(d) => {
+            let d = d.clone();
+            Box::new(move |z, x, y| d.join(z.to_string()).join(x.to_string()).join(format!("{y}.png")))
+        }
+    };
+    let ctx = Ctx {
+        src,
+        renderer,
+        zoom,
+        skip_existing: !opts.force,
+        tile_path,
+        cancel,
+        progress,
+        done: AtomicU64::new(0),
+        written: AtomicU64::new(0),
+        skipped: AtomicU64::new(0),
+    };
+    let write_levels = levels_dir.as_ref().filter(|_| !levels_done(levels_dir.as_ref(), src));
+    let result = run(&ctx, write_levels);
+    result?;
+
+    if let Some(layout) = write_levels {
+        let m = layout.manifest(&src.id);
+        if let Ok(bytes) = std::fs::read(&m) {
+            if let Ok(mut sm) = serde_json::from_slice::<SourceManifest>(&bytes) {
+                sm.levels_complete = true;
+                atomic_write(&m, &serde_json::to_vec_pretty(&sm).expect("json")).map_err(io(&m))?;
+            }
+        }
+    }
+    atomic_write(&done_marker, &serde_json::to_vec_pretty(&manifest).expect("json")).map_err(io(&done_marker))?;
+    Ok(BuildReport {
+        dir,
+        source_id: src.id.clone(),
+        render_id: rid,
+        tiles,
+        written: ctx.written.load(Ordering::Relaxed),
+        skipped: ctx.skipped.load(Ordering::Relaxed),
+        up_to_date: false,
+        lo,
+        hi,
+    })
+}
+
+fn levels_done(layout: Option<&CacheLayout>, src: &Source) -> bool {
+    let Some(layout) = layout else { return true };
+    std::fs::read(layout.manifest(&src.id))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<SourceManifest>(&b).ok())
+        .is_some_and(|m| m.levels_complete)
+}
+
+fn run(ctx: &Ctx, levels_to: Option<&CacheLayout>) -> Result<()> {
+    let g = ctx.src.geometry;
+    let mut levels: Vec<Level> = (0..=g.zmax)
+        .map(|z| {
+            let (width, height) = g.level_size(z);
+            Ok(Level {
+                width,
+                height,
+                buf: Vec::new(),
+                rows: 0,
+                start: 0,
+                file: match levels_to {
+                    Some(layout) if z < g.zmax => {
+                        let path = layout.level_file(&ctx.src.id, z);
+                        std::fs::create_dir_all(path.parent().expect("levels dir")).map_err(io(&path))?;
+                        let tmp = crate::cache::temp_path(&path);
+                        let f = File::create(&tmp).map_err(io(&tmp))?;
+                        Some((BufWriter::with_capacity(1 << 20, f), tmp, path))
+                    }
+                    _ => None,
+                },
+            })
+        })
+        .collect::<Result<_>>()?;
+
+    let img = &ctx.src.image;
+    let (w, h) = (img.width(), img.height());
+    let result = std::thread::scope(|s| -> Result<()> {
+        // Reading runs one band ahead of rendering.
+        let (tx, rx) = mpsc::sync_channel::<Result<(usize, Vec<f32>)>>(1);
+        let cancel = ctx.cancel;
+        s.spawn(move || {
+            let mut top = 0;
+            while top < h && !cancel.load(Ordering::Relaxed) {
+                let n = TILE.min(h - top);
+                let r = read_band(img, top, n, w);
+                let failed = r.is_err();
+                if tx.send(r.map(|b| (n, b))).is_err() || failed {
+                    break;
+                }
+                top += n;
+            }
+        });
+        let mut start = 0;
+        for msg in rx {
+            let (n, band) = msg?;
+            feed(ctx, &mut levels, g.zmax, band, n, start)?;
+            start += n;
+            if ctx.cancel.load(Ordering::Relaxed) {
+                return Err(EngineError::Cancelled);
+            }
+        }
+        if ctx.cancel.load(Ordering::Relaxed) {
+            return Err(EngineError::Cancelled);
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => {
+            for l in levels.iter_mut() {
+                if let Some((mut f, tmp, path)) = l.file.take() {
+                    f.flush().map_err(io(&tmp))?;
+                    drop(f);
+                    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            for l in levels.iter_mut() {
+                if let Some((f, tmp, _)) = l.file.take() {
+                    drop(f);
+                    let _ = std::fs::remove_file(tmp);
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Rows `top..top+n` counted from the top of the displayed image, top row first.
+fn read_band(img: &toyz_fits::Image, top: usize, n: usize, w: usize) -> Result<Vec<f32>> {
+    let h = img.height();
+    let y0 = h - top - n; // FITS row (0-based) of the band's bottom row
+    let mut fits = vec![0f32; w * n];
+    if img.compressed() && w > 512 {
+        // cfitsio decompresses on the calling thread: split the band into column strips.
+        let strips: Vec<(usize, Vec<f32>)> = (0..w)
+            .step_by(512)
+            .collect::<Vec<_>>()
+            .par_iter()
+            .map(|&x0| {
+                let sw = 512.min(w - x0);
+                let mut b = vec![0f32; sw * n];
+                img.read_rect(x0, y0, sw, n, &mut b).map(|_| (x0, b))
+            })
+            .collect::<Result<_, _>>()?;
+        for (x0, b) in strips {
+            let sw = b.len() / n;
+            for r in 0..n {
+                fits[r * w + x0..r * w + x0 + sw].copy_from_slice(&b[r * sw..(r + 1) * sw]);
+            }
+        }
+    } else {
+        img.read_rect(0, y0, w, n, &mut fits)?;
+    }
+    // FITS rows go bottom-up; the display goes top-down.
+    let mut band = vec![0f32; w * n];
+    for r in 0..n {
+        band[r * w..(r + 1) * w].copy_from_slice(&fits[(n - 1 - r) * w..(n - r) * w]);
+    }
+    Ok(band)
+}
+
+/// Handle one band of level `z` starting at level row `start`: render its tiles, store it, shrink it into
+/// level z−1 and flush that level when it has a full band.
+fn feed(ctx: &Ctx, levels: &mut [Level], z: u32, band: Vec<f32>, rows: usize, start: usize) -> Result<()> {
+    let lw = levels[z as usize].width;
+    if z >= ctx.zoom.0 && z <= ctx.zoom.1 {
+        render_band(ctx, z, &band, lw, rows, start)?;
+    }
+    if let Some((f, tmp, _)) = levels[z as usize].file.as_mut() {
+        let bytes: Vec<u8> = band[..lw * rows].iter().flat_map(|v| v.to_le_bytes()).collect();
+        f.write_all(&bytes).map_err(io(tmp))?;
+    }
+    // Below the lowest requested level, shrinking is only needed to store float levels.
+    if z == 0 || (z <= ctx.zoom.0 && levels.iter().all(|l| l.file.is_none())) {
+        return Ok(());
+    }
+    let (ow, oh) = (lw.div_ceil(2), rows.div_ceil(2));
+    let next = &mut levels[z as usize - 1];
+    if next.buf.is_empty() {
+        next.buf = vec![0f32; next.width * TILE.min(next.height)];
+        next.start = start / 2;
+        next.rows = 0;
+    }
+    debug_assert_eq!(ow, next.width);
+    let off = next.rows * ow;
+    downsample(&band[..lw * rows], lw, rows, &mut next.buf[off..off + ow * oh]);
+    next.rows += oh;
+    if next.rows == TILE || next.start + next.rows == next.height {
+        let buf = std::mem::take(&mut next.buf);
+        let (r, s) = (next.rows, next.start);
+        feed(ctx, levels, z - 1, buf, r, s)?;
+    }
+    Ok(())
+}
+
+fn render_band(ctx: &Ctx, z: u32, band: &[f32], lw: usize, rows: usize, start: usize) -> Result<()> {
+    let ty = (start / TILE) as u32;
+    let nx = lw.div_ceil(TILE) as u32;
+    (0..nx).into_par_iter().try_for_each(|tx| {
+        if ctx.cancel.load(Ordering::Relaxed) {
+            return Err(EngineError::Cancelled);
+        }
+        let path = (ctx.tile_path)(z, tx, ty);
+        if ctx.skip_existing && path.exists() {
+            ctx.skipped.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let mut idx = vec![0u8; TILE * TILE];
+            ctx.renderer
+                .tile_indices(band, lw, rows, tx as usize * TILE, 0, &mut idx);
+            let png = ctx.renderer.encode(&idx);
+            atomic_write(&path, &png).map_err(io(&path))?;
+            ctx.written.fetch_add(1, Ordering::Relaxed);
+        }
+        let d = ctx.done.fetch_add(1, Ordering::Relaxed) + 1;
+        (ctx.progress)(d);
+        Ok(())
+    })
+}
+
+/// Read back a float level written into the cache (for tests and the server): `width`×`height` values.
+pub fn read_level(path: &Path) -> std::io::Result<Vec<f32>> {
+    let b = std::fs::read(path)?;
+    Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+}

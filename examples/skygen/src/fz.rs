@@ -1,0 +1,141 @@
+//! Tile-compressed FITS (.fz) through cfitsio: RICE, GZIP, HCOMPRESS or PLIO tiles of 256×256 in an image
+//! extension after an empty primary HDU, as fpack writes them. Floats are quantised with subtractive
+//! dithering (RICE/HCOMPRESS) or stored losslessly (GZIP).
+
+use crate::SkySpec;
+use fitsio::sys;
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::raw::{c_int, c_long, c_void};
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Rice,
+    Gzip,
+    Hcompress,
+    Plio,
+}
+
+impl Compression {
+    fn code(self) -> c_int {
+        match self {
+            Compression::Rice => 11,
+            Compression::Gzip => 21,
+            Compression::Plio => 31,
+            Compression::Hcompress => 41,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Compression> {
+        match s.to_ascii_lowercase().as_str() {
+            "rice" => Some(Compression::Rice),
+            "gzip" => Some(Compression::Gzip),
+            "hcompress" => Some(Compression::Hcompress),
+            "plio" => Some(Compression::Plio),
+            _ => None,
+        }
+    }
+}
+
+fn check(status: c_int, what: &str) -> io::Result<()> {
+    if status == 0 {
+        return Ok(());
+    }
+    let mut buf = [0 as std::os::raw::c_char; 81];
+    unsafe { sys::ffgerr(status, buf.as_mut_ptr()) };
+    let msg = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned();
+    Err(io::Error::other(format!("cfitsio {what}: {msg} ({status})")))
+}
+
+/// Write `spec` tile-compressed. BITPIX -32, -64, 8, 16 or 32; integer images hold the rounded physical
+/// values (BSCALE/BZERO of the spec are not used here; 16-bit data above 32767 is written as unsigned).
+/// PLIO needs non-negative integers below 2^24.
+pub fn write_fz(path: &Path, spec: &SkySpec, comp: Compression) -> io::Result<()> {
+    let tmp = path.with_extension("fz.part");
+    let _ = std::fs::remove_file(&tmp);
+    let cpath = CString::new(tmp.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+    let mut f: *mut sys::fitsfile = std::ptr::null_mut();
+    let mut st = 0;
+    unsafe { sys::ffinit(&mut f, cpath.as_ptr(), &mut st) };
+    check(st, "create")?;
+    let r = write_body(f, spec, comp);
+    unsafe { sys::ffclos(f, &mut st) };
+    r?;
+    check(st, "close")?;
+    std::fs::rename(&tmp, path)
+}
+
+fn write_body(f: *mut sys::fitsfile, spec: &SkySpec, comp: Compression) -> io::Result<()> {
+    let mut st = 0;
+    unsafe { sys::ffcrim(f, 8, 0, std::ptr::null_mut(), &mut st) };
+    check(st, "primary")?;
+    let stars = spec.star_list();
+    let unsigned16 = spec.bitpix == 16 && spec.pattern == crate::Pattern::Sky;
+    let img_type = if unsigned16 { 20 } else { spec.bitpix };
+    unsafe {
+        sys::fits_set_compression_type(f, comp.code(), &mut st);
+        let mut tile: [c_long; 2] = [256.min(spec.width) as c_long, 256.min(spec.height) as c_long];
+        sys::fits_set_tile_dim(f, 2, tile.as_mut_ptr(), &mut st);
+        if spec.bitpix < 0 {
+            if comp == Compression::Gzip {
+                // Quantize level 0: floats stored losslessly.
+                sys::fits_set_quantize_level(f, 0.0, &mut st);
+            } else {
+                sys::fits_set_quantize_method(f, 1, &mut st); // SUBTRACTIVE_DITHER_1
+            }
+        }
+    }
+    check(st, "compression settings")?;
+    let planes = spec.cube.unwrap_or(1);
+    let mut naxes: Vec<c_long> = vec![spec.width as c_long, spec.height as c_long];
+    if let Some(n) = spec.cube {
+        naxes.push(n as c_long);
+    }
+    unsafe { sys::ffcrim(f, img_type, naxes.len() as c_int, naxes.as_mut_ptr(), &mut st) };
+    check(st, "create image")?;
+    for card in spec.cards() {
+        let key = card.get(..8).unwrap_or("").trim();
+        if matches!(key, "BSCALE" | "BZERO" | "BLANK") {
+            continue;
+        }
+        let c = CString::new(card.trim_end()).map_err(io::Error::other)?;
+        unsafe { sys::ffprec(f, c.as_ptr(), &mut st) };
+    }
+    let extname = CString::new("EXTNAME = 'SCI'").unwrap();
+    unsafe { sys::ffprec(f, extname.as_ptr(), &mut st) };
+    check(st, "header")?;
+    const NULL: f64 = -9.87654e30;
+    let band = 256;
+    let (w, h) = (spec.width, spec.height);
+    for p in 0..planes {
+        let mut y0 = 0;
+        while y0 < h {
+            let n = band.min(h - y0);
+            let mut vals = spec.plane_rows(&stars, p, y0, n);
+            for v in vals.iter_mut() {
+                if v.is_nan() {
+                    *v = NULL;
+                } else if spec.bitpix > 0 {
+                    *v = v.round();
+                }
+            }
+            let mut nul = NULL;
+            let first = (p * w * h + y0 * w + 1) as i64;
+            unsafe {
+                sys::ffppn(
+                    f,
+                    82, // TDOUBLE
+                    first,
+                    vals.len() as i64,
+                    vals.as_mut_ptr() as *mut c_void,
+                    &mut nul as *mut f64 as *mut c_void,
+                    &mut st,
+                )
+            };
+            check(st, "write pixels")?;
+            y0 += n;
+        }
+    }
+    Ok(())
+}
