@@ -1,1 +1,103 @@
-fn main() {}
+//! The `toyz` command: thin subcommands over toyz-fits and toyz-pyramid. Exit codes: 0 success,
+//! 1 failure of the machine (I/O), 2 bad input (one line on stderr), 130 stopped by Ctrl-C.
+
+mod info;
+mod pixel;
+mod tiles;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "toyz",
+    version,
+    about = "Tiled viewing of huge astronomical FITS images"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// HDUs, dimensions, BITPIX, scaling, WCS summary and statistics of a FITS file.
+    Info(info::Args),
+    /// The value and sky position of a FITS pixel (1-based), or the pixel of a sky position.
+    Pixel(pixel::Args),
+    /// Pre-generate tile pyramids.
+    Tiles {
+        #[command(subcommand)]
+        cmd: tiles::Cmd,
+    },
+}
+
+/// An error the user can act on: printed as one line, exit code 2 (or 1 for machine failures).
+pub struct Fail {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Fail {
+    pub fn input(message: impl Into<String>) -> Fail {
+        Fail {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<toyz_fits::FitsError> for Fail {
+    fn from(e: toyz_fits::FitsError) -> Fail {
+        Fail {
+            code: if e.kind() == "io" { 1 } else { 2 },
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<toyz_pyramid::EngineError> for Fail {
+    fn from(e: toyz_pyramid::EngineError) -> Fail {
+        let code = match &e {
+            toyz_pyramid::EngineError::Cancelled => 130,
+            e if e.is_user_error() => 2,
+            _ => 1,
+        };
+        Fail {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Info(a) => info::run(a),
+        Cmd::Pixel(a) => pixel::run(a),
+        Cmd::Tiles { cmd } => tiles::run(cmd),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            // One line: a reason never spans lines, whatever the library said.
+            eprintln!("toyz: error: {}", f.message.replace('\n', " "));
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// Parse `--hdu` the same way everywhere.
+pub fn hdu_arg(s: Option<&str>) -> Result<toyz_fits::HduSel, Fail> {
+    match s {
+        None => Ok(toyz_fits::HduSel::Auto),
+        Some(s) => s
+            .parse()
+            .map_err(|e: toyz_fits::FitsError| Fail::input(e.to_string())),
+    }
+}
+
+/// Print JSON to stdout (serialisation of our own types cannot fail).
+pub fn print_json(v: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(v).expect("serialisable"));
+}

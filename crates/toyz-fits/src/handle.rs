@@ -52,9 +52,10 @@ fn cfitsio_message(status: c_int) -> String {
 
 impl Handle {
     pub fn open(path: &Path) -> Result<Handle> {
-        let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| FitsError::NotFound {
-            path: path.to_owned(),
-        })?;
+        let cpath =
+            CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| FitsError::NotFound {
+                path: path.to_owned(),
+            })?;
         let mut ptr = ptr::null_mut();
         let mut status = 0;
         // ffdopn ("disk open") takes the name literally: no cfitsio extended-filename syntax, so a file
@@ -198,7 +199,12 @@ impl Handle {
 
     /// Read the subset `first..=last` (1-based, inclusive, one entry per axis) as f32, undefined pixels
     /// (BLANK, ZBLANK, NaN) as NaN, BSCALE/BZERO applied and quantised floats dequantised by cfitsio.
-    pub fn read_subset(&mut self, first: &[c_long], last: &[c_long], out: &mut [f32]) -> Result<()> {
+    pub fn read_subset(
+        &mut self,
+        first: &[c_long],
+        last: &[c_long],
+        out: &mut [f32],
+    ) -> Result<()> {
         let mut status = 0;
         let mut inc: Vec<c_long> = vec![1; first.len()];
         let mut first = first.to_vec();

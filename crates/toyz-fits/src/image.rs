@@ -152,8 +152,14 @@ fn summarize(h: &mut Handle, index: usize) -> Result<HduSummary> {
             compressed: h.is_compressed_image(),
         })
     } else {
-        let cols = h.key_raw("TFIELDS")?.and_then(|v| v.parse().ok()).unwrap_or(0);
-        let rows = h.key_raw("NAXIS2")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let cols = h
+            .key_raw("TFIELDS")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let rows = h
+            .key_raw("NAXIS2")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         Ok(HduSummary {
             index,
             extname,
@@ -220,52 +226,57 @@ impl Image {
         let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
         let mut h = Handle::open(path)?;
         let hdus = list_with(&mut h)?;
-        let hdu = match sel {
-            HduSel::Index(i) => {
-                let s = hdus.get(*i).ok_or(FitsError::HduOutOfRange {
-                    path: path.to_owned(),
-                    hdu: *i,
-                    count: hdus.len(),
-                })?;
-                if s.kind == HduKind::Table {
-                    return Err(FitsError::NotAnImage {
+        let hdu =
+            match sel {
+                HduSel::Index(i) => {
+                    let s = hdus.get(*i).ok_or(FitsError::HduOutOfRange {
                         path: path.to_owned(),
                         hdu: *i,
-                        kind: "a table",
-                    });
-                }
-                if !s.has_data() {
-                    return Err(FitsError::NotAnImage {
-                        path: path.to_owned(),
-                        hdu: *i,
-                        kind: "an HDU without data",
-                    });
-                }
-                *i
-            }
-            HduSel::Name(name) => {
-                let s = hdus
-                    .iter()
-                    .find(|s| s.extname.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(name)))
-                    .ok_or_else(|| FitsError::NoSuchExtname {
-                        path: path.to_owned(),
-                        name: name.clone(),
+                        count: hdus.len(),
                     })?;
-                if s.kind == HduKind::Table {
-                    return Err(FitsError::NotAnImage {
-                        path: path.to_owned(),
-                        hdu: s.index,
-                        kind: "a table",
-                    });
+                    if s.kind == HduKind::Table {
+                        return Err(FitsError::NotAnImage {
+                            path: path.to_owned(),
+                            hdu: *i,
+                            kind: "a table",
+                        });
+                    }
+                    if !s.has_data() {
+                        return Err(FitsError::NotAnImage {
+                            path: path.to_owned(),
+                            hdu: *i,
+                            kind: "an HDU without data",
+                        });
+                    }
+                    *i
                 }
-                s.index
-            }
-            HduSel::Auto => hdus.iter().find(|s| s.has_data()).map(|s| s.index).ok_or(
-                FitsError::NoImage {
-                    path: path.to_owned(),
-                },
-            )?,
-        };
+                HduSel::Name(name) => {
+                    let s = hdus
+                        .iter()
+                        .find(|s| {
+                            s.extname
+                                .as_deref()
+                                .is_some_and(|e| e.eq_ignore_ascii_case(name))
+                        })
+                        .ok_or_else(|| FitsError::NoSuchExtname {
+                            path: path.to_owned(),
+                            name: name.clone(),
+                        })?;
+                    if s.kind == HduKind::Table {
+                        return Err(FitsError::NotAnImage {
+                            path: path.to_owned(),
+                            hdu: s.index,
+                            kind: "a table",
+                        });
+                    }
+                    s.index
+                }
+                HduSel::Auto => hdus.iter().find(|s| s.has_data()).map(|s| s.index).ok_or(
+                    FitsError::NoImage {
+                        path: path.to_owned(),
+                    },
+                )?,
+            };
         h.move_to(hdu)?;
         let s = &hdus[hdu];
         let dims = s.dims.clone();
@@ -299,15 +310,30 @@ impl Image {
         let gz = is_gzip(path);
         let (_, data_start, _) = h.hdu_offsets()?;
         if !gz {
-            let raw_bitpix: i64 = h.key_raw("BITPIX")?.and_then(|v| v.parse().ok()).unwrap_or(8);
-            let naxis: i64 = h.key_raw("NAXIS")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+            let raw_bitpix: i64 = h
+                .key_raw("BITPIX")?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(8);
+            let naxis: i64 = h
+                .key_raw("NAXIS")?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             let mut n: u64 = if naxis > 0 { 1 } else { 0 };
             for k in 1..=naxis {
-                let d: u64 = h.key_raw(&format!("NAXIS{k}"))?.and_then(|v| v.parse().ok()).unwrap_or(0);
+                let d: u64 = h
+                    .key_raw(&format!("NAXIS{k}"))?
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 n = n.saturating_mul(d);
             }
-            let pcount: u64 = h.key_raw("PCOUNT")?.and_then(|v| v.parse().ok()).unwrap_or(0);
-            let gcount: u64 = h.key_raw("GCOUNT")?.and_then(|v| v.parse().ok()).unwrap_or(1);
+            let pcount: u64 = h
+                .key_raw("PCOUNT")?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let gcount: u64 = h
+                .key_raw("GCOUNT")?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
             let bytes = (raw_bitpix.unsigned_abs() / 8)
                 .saturating_mul(gcount)
                 .saturating_mul(n.saturating_add(pcount));
@@ -421,7 +447,14 @@ impl Image {
 
     /// Read the `w`×`h` rectangle whose lower-left pixel is (x0, y0), 0-based in FITS order (row 0 is
     /// FITS row 1, the bottom). `out` receives `h` rows of `w` values, bottom row first.
-    pub fn read_rect(&self, x0: usize, y0: usize, w: usize, h: usize, out: &mut [f32]) -> Result<()> {
+    pub fn read_rect(
+        &self,
+        x0: usize,
+        y0: usize,
+        w: usize,
+        h: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
         if w == 0 || h == 0 || x0 + w > self.width || y0 + h > self.height || out.len() < w * h {
             return Err(FitsError::OutOfBounds {
                 x: x0 as i64,
@@ -446,7 +479,15 @@ impl Image {
         Ok(v[0])
     }
 
-    fn read_raw(&self, raw: &RawLayout, x0: usize, y0: usize, w: usize, h: usize, out: &mut [f32]) -> Result<()> {
+    fn read_raw(
+        &self,
+        raw: &RawLayout,
+        x0: usize,
+        y0: usize,
+        w: usize,
+        h: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
         let bpp = (self.bitpix.unsigned_abs() / 8) as usize;
         let plane_off = (self.plane * self.width * self.height) as u64;
         let io = |e| io_err(&self.path, e);
@@ -459,7 +500,8 @@ impl Image {
         } else {
             let mut buf = vec![0u8; w * bpp];
             for r in 0..h {
-                let off = raw.data_start + (plane_off + ((y0 + r) * self.width + x0) as u64) * bpp as u64;
+                let off =
+                    raw.data_start + (plane_off + ((y0 + r) * self.width + x0) as u64) * bpp as u64;
                 raw.file.read_exact_at(&mut buf, off).map_err(io)?;
                 self.convert(&buf, &mut out[r * w..(r + 1) * w]);
             }
@@ -501,7 +543,11 @@ impl Image {
             -32 => {
                 for (o, c) in out.iter_mut().zip(buf.chunks_exact(4)) {
                     let v = f32::from_be_bytes(c.try_into().unwrap());
-                    *o = if identity { v } else { (v as f64 * scale + zero) as f32 };
+                    *o = if identity {
+                        v
+                    } else {
+                        (v as f64 * scale + zero) as f32
+                    };
                 }
             }
             _ => {
@@ -513,7 +559,14 @@ impl Image {
         }
     }
 
-    fn read_cfitsio(&self, x0: usize, y0: usize, w: usize, h: usize, out: &mut [f32]) -> Result<()> {
+    fn read_cfitsio(
+        &self,
+        x0: usize,
+        y0: usize,
+        w: usize,
+        h: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
         let mut first: Vec<c_long> = vec![x0 as c_long + 1, y0 as c_long + 1];
         let mut last: Vec<c_long> = vec![(x0 + w) as c_long, (y0 + h) as c_long];
         // The plane index decomposes over NAXIS3, NAXIS4, ...

@@ -1,6 +1,6 @@
 //! World coordinates of an image through the `wcs` crate (cds-astro wcs-rs): pixel ↔ sky in the header's
 //! own frame, FITS 1-based pixels, degrees. Works around the crate's quirks (radians, ICRS conversion,
-//! wrong inverse for asymmetric CD matrices) here so nothing downstream has to know.
+//! wrong inverse for asymmetric CD matrices, a broken SIP polynomial) here so nothing downstream has to know.
 
 use crate::error::{FitsError, Result};
 use crate::header::Header;
@@ -12,7 +12,51 @@ use wcs::{ImgXY, LonLat, WCSParams, WCS};
 #[derive(Debug)]
 pub struct Wcs {
     inner: WCS,
+    /// SIP distortion, applied here: mapproj 0.4's SIP polynomial evaluation is wrong (it squares
+    /// the running powers and pairs coefficients with the wrong terms), so the crate sees plain TAN.
+    sip: Option<Sip>,
+    crpix: [f64; 2],
     summary: WcsSummary,
+}
+
+/// SIP forward polynomials: u' = u + Σ A_p_q u^p v^q, v' = v + Σ B_p_q u^p v^q (u, v relative to CRPIX).
+#[derive(Debug, Clone)]
+struct Sip {
+    a: Vec<(i32, i32, f64)>,
+    b: Vec<(i32, i32, f64)>,
+}
+
+impl Sip {
+    fn from_header(h: &Header) -> Option<Sip> {
+        let terms = |name: &str| -> Vec<(i32, i32, f64)> {
+            let order = h.i64(&format!("{name}_ORDER")).unwrap_or(0).clamp(0, 9) as i32;
+            let mut t = Vec::new();
+            for p in 0..=order {
+                for q in 0..=(order - p) {
+                    if let Some(c) = h.f64(&format!("{name}_{p}_{q}")) {
+                        if c != 0.0 {
+                            t.push((p, q, c));
+                        }
+                    }
+                }
+            }
+            t
+        };
+        let sip = Sip {
+            a: terms("A"),
+            b: terms("B"),
+        };
+        (!sip.a.is_empty() || !sip.b.is_empty()).then_some(sip)
+    }
+
+    fn apply(&self, u: f64, v: f64) -> (f64, f64) {
+        let poly = |t: &[(i32, i32, f64)]| {
+            t.iter()
+                .map(|&(p, q, c)| c * u.powi(p) * v.powi(q))
+                .sum::<f64>()
+        };
+        (u + poly(&self.a), v + poly(&self.b))
+    }
 }
 
 /// What the viewer and `toyz info` show about a WCS.
@@ -35,8 +79,8 @@ pub struct WcsSummary {
 }
 
 const STRING_KEYS: [&str; 4] = ["CTYPE1", "CTYPE2", "CTYPE3", "RADESYS"];
-const NUMBER_PREFIXES: [&str; 14] = [
-    "CRPIX", "CRVAL", "CDELT", "CROTA", "CD1_", "CD2_", "PC1_", "PC2_", "A_", "B_", "AP_", "BP_", "PV1_", "PV2_",
+const NUMBER_PREFIXES: [&str; 10] = [
+    "CRPIX", "CRVAL", "CDELT", "CROTA", "CD1_", "CD2_", "PC1_", "PC2_", "PV1_", "PV2_",
 ];
 const NUMBER_KEYS: [&str; 4] = ["EQUINOX", "EPOCH", "LONPOLE", "LATPOLE"];
 
@@ -50,7 +94,11 @@ impl Wcs {
         let lon_kind = &ctype1.get(..4).unwrap_or("");
         let frame = match *lon_kind {
             "RA--" => {
-                match h.str("RADESYS").or(h.str("RADECSYS")).map(|s| s.trim().to_ascii_lowercase()) {
+                match h
+                    .str("RADESYS")
+                    .or(h.str("RADECSYS"))
+                    .map(|s| s.trim().to_ascii_lowercase())
+                {
                     Some(s) if !s.is_empty() => s,
                     _ => match h.f64("EQUINOX").or(h.f64("EPOCH")) {
                         Some(e) if e < 1984.0 => "fk4".to_owned(),
@@ -68,6 +116,11 @@ impl Wcs {
 
         let mut note = None;
         let tpv = ctype1.ends_with("-TPV");
+        let sip = if ctype1.ends_with("-SIP") {
+            Sip::from_header(h)
+        } else {
+            None
+        };
         let mut map = Map::new();
         for c in h.cards() {
             let (Some(v), k) = (c.value.as_deref(), c.keyword.as_str()) else {
@@ -78,36 +131,51 @@ impl Wcs {
                 if tpv && s.ends_with("-TPV") {
                     s = s.replace("-TPV", "-TAN");
                 }
-                map.insert(k.to_owned(), Value::String(s));
-            } else if k.ends_with("_ORDER") {
-                if let Ok(n) = v.parse::<i64>() {
-                    map.insert(k.to_owned(), Value::Number(n.into()));
+                if let Some(stripped) = s.strip_suffix("-SIP") {
+                    s = stripped.to_owned();
                 }
+                map.insert(k.to_owned(), Value::String(s));
             } else if NUMBER_KEYS.contains(&k) || NUMBER_PREFIXES.iter().any(|p| k.starts_with(p)) {
                 if tpv && (k.starts_with("PV1_") || k.starts_with("PV2_")) {
                     continue;
                 }
-                if let Some(n) = v.replace(['D', 'd'], "E").parse::<f64>().ok().and_then(Number::from_f64) {
+                if let Some(n) = v
+                    .replace(['D', 'd'], "E")
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(Number::from_f64)
+                {
                     map.insert(k.to_owned(), Value::Number(n));
                 }
             }
         }
         if tpv {
-            note = Some("TPV distortion terms are ignored: positions are those of the TAN core".to_owned());
+            note = Some(
+                "TPV distortion terms are ignored: positions are those of the TAN core".to_owned(),
+            );
         }
         map.insert("NAXIS".into(), 2.into());
         map.insert("NAXIS1".into(), (width as i64).into());
         map.insert("NAXIS2".into(), (height as i64).into());
-        let params: WCSParams =
-            serde_json::from_value(Value::Object(map)).map_err(|e| FitsError::Wcs(format!("bad WCS keywords: {e}")))?;
-        let inner = WCS::new(&params).map_err(|e| FitsError::Wcs(format!("{ctype1}/{ctype2}: {e}")))?;
+        let params: WCSParams = serde_json::from_value(Value::Object(map))
+            .map_err(|e| FitsError::Wcs(format!("bad WCS keywords: {e}")))?;
+        let inner =
+            WCS::new(&params).map_err(|e| FitsError::Wcs(format!("{ctype1}/{ctype2}: {e}")))?;
 
-        let crpix = [h.f64("CRPIX1").unwrap_or(0.0), h.f64("CRPIX2").unwrap_or(0.0)];
-        let crval = [h.f64("CRVAL1").unwrap_or(0.0), h.f64("CRVAL2").unwrap_or(0.0)];
+        let crpix = [
+            h.f64("CRPIX1").unwrap_or(0.0),
+            h.f64("CRPIX2").unwrap_or(0.0),
+        ];
+        let crval = [
+            h.f64("CRVAL1").unwrap_or(0.0),
+            h.f64("CRVAL2").unwrap_or(0.0),
+        ];
         let cd = linear_matrix(h);
         let det = cd[0][0] * cd[1][1] - cd[0][1] * cd[1][0];
         let mut w = Wcs {
             inner,
+            sip,
+            crpix,
             summary: WcsSummary {
                 frame,
                 ctype: [ctype1.to_owned(), ctype2.to_owned()],
@@ -140,6 +208,13 @@ impl Wcs {
         }
         // The crate returns radians (despite its docs) converted to ICRS: undo the conversion so a
         // galactic image reads out galactic coordinates.
+        let (x, y) = match &self.sip {
+            Some(sip) => {
+                let (u, v) = sip.apply(x - self.crpix[0], y - self.crpix[1]);
+                (u + self.crpix[0], v + self.crpix[1])
+            }
+            None => (x, y),
+        };
         let icrs = self.inner.unproj(&ImgXY::new(x, y))?;
         let native = self.inner.coo_system().from_icrs(icrs);
         let lon = native.lon().to_degrees().rem_euclid(360.0);
@@ -171,6 +246,7 @@ impl Wcs {
             .inner
             .coo_system()
             .to_icrs(LonLat::new(lon.to_radians(), lat.to_radians()));
+        // With SIP the crate's answer is the undistorted position: still a good start.
         let guess = self.inner.proj(&icrs).map(|p| (p.x(), p.y()));
         let (mut x, mut y) = match guess {
             Some((x, y)) if x.is_finite() && y.is_finite() && offset(x, y).is_some() => (x, y),

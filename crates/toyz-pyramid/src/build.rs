@@ -247,7 +247,11 @@ pub fn build(
         }
         Target::Out(d) => {
             let d = d.clone();
-            Box::new(move |z, x, y| d.join(z.to_string()).join(x.to_string()).join(format!("{y}.png")))
+            Box::new(move |z, x, y| {
+                d.join(z.to_string())
+                    .join(x.to_string())
+                    .join(format!("{y}.png"))
+            })
         }
     };
     let ctx = Ctx {
@@ -262,7 +266,9 @@ pub fn build(
         written: AtomicU64::new(0),
         skipped: AtomicU64::new(0),
     };
-    let write_levels = levels_dir.as_ref().filter(|_| !levels_done(levels_dir.as_ref(), src));
+    let write_levels = levels_dir
+        .as_ref()
+        .filter(|_| !levels_done(levels_dir.as_ref(), src));
     let result = run(&ctx, write_levels);
     result?;
 
@@ -275,7 +281,11 @@ pub fn build(
             }
         }
     }
-    atomic_write(&done_marker, &serde_json::to_vec_pretty(&manifest).expect("json")).map_err(io(&done_marker))?;
+    atomic_write(
+        &done_marker,
+        &serde_json::to_vec_pretty(&manifest).expect("json"),
+    )
+    .map_err(io(&done_marker))?;
     Ok(BuildReport {
         dir,
         source_id: src.id.clone(),
@@ -311,7 +321,8 @@ fn run(ctx: &Ctx, levels_to: Option<&CacheLayout>) -> Result<()> {
                 file: match levels_to {
                     Some(layout) if z < g.zmax => {
                         let path = layout.level_file(&ctx.src.id, z);
-                        std::fs::create_dir_all(path.parent().expect("levels dir")).map_err(io(&path))?;
+                        std::fs::create_dir_all(path.parent().expect("levels dir"))
+                            .map_err(io(&path))?;
                         let tmp = crate::cache::temp_path(&path);
                         let f = File::create(&tmp).map_err(io(&tmp))?;
                         Some((BufWriter::with_capacity(1 << 20, f), tmp, path))
@@ -413,13 +424,23 @@ fn read_band(img: &toyz_fits::Image, top: usize, n: usize, w: usize) -> Result<V
 
 /// Handle one band of level `z` starting at level row `start`: render its tiles, store it, shrink it into
 /// level z−1 and flush that level when it has a full band.
-fn feed(ctx: &Ctx, levels: &mut [Level], z: u32, band: Vec<f32>, rows: usize, start: usize) -> Result<()> {
+fn feed(
+    ctx: &Ctx,
+    levels: &mut [Level],
+    z: u32,
+    band: Vec<f32>,
+    rows: usize,
+    start: usize,
+) -> Result<()> {
     let lw = levels[z as usize].width;
     if z >= ctx.zoom.0 && z <= ctx.zoom.1 {
         render_band(ctx, z, &band, lw, rows, start)?;
     }
     if let Some((f, tmp, _)) = levels[z as usize].file.as_mut() {
-        let bytes: Vec<u8> = band[..lw * rows].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes: Vec<u8> = band[..lw * rows]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         f.write_all(&bytes).map_err(io(tmp))?;
     }
     // Below the lowest requested level, shrinking is only needed to store float levels.
@@ -435,7 +456,12 @@ fn feed(ctx: &Ctx, levels: &mut [Level], z: u32, band: Vec<f32>, rows: usize, st
     }
     debug_assert_eq!(ow, next.width);
     let off = next.rows * ow;
-    downsample(&band[..lw * rows], lw, rows, &mut next.buf[off..off + ow * oh]);
+    downsample(
+        &band[..lw * rows],
+        lw,
+        rows,
+        &mut next.buf[off..off + ow * oh],
+    );
     next.rows += oh;
     if next.rows == TILE || next.start + next.rows == next.height {
         let buf = std::mem::take(&mut next.buf);
@@ -445,7 +471,14 @@ fn feed(ctx: &Ctx, levels: &mut [Level], z: u32, band: Vec<f32>, rows: usize, st
     Ok(())
 }
 
-fn render_band(ctx: &Ctx, z: u32, band: &[f32], lw: usize, rows: usize, start: usize) -> Result<()> {
+fn render_band(
+    ctx: &Ctx,
+    z: u32,
+    band: &[f32],
+    lw: usize,
+    rows: usize,
+    start: usize,
+) -> Result<()> {
     let ty = (start / TILE) as u32;
     let nx = lw.div_ceil(TILE) as u32;
     (0..nx).into_par_iter().try_for_each(|tx| {
@@ -472,5 +505,7 @@ fn render_band(ctx: &Ctx, z: u32, band: &[f32], lw: usize, rows: usize, start: u
 /// Read back a float level written into the cache (for tests and the server): `width`×`height` values.
 pub fn read_level(path: &Path) -> std::io::Result<Vec<f32>> {
     let b = std::fs::read(path)?;
-    Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+    Ok(b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect())
 }

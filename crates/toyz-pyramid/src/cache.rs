@@ -41,7 +41,13 @@ impl SourceKey {
         let mut h = Sha256::new();
         h.update(self.path.as_os_str().as_encoded_bytes());
         h.update([0]);
-        h.update(format!("{}\0{}\0{}\0{}", self.hdu, self.plane, self.size, self.mtime_ns).as_bytes());
+        h.update(
+            format!(
+                "{}\0{}\0{}\0{}",
+                self.hdu, self.plane, self.size, self.mtime_ns
+            )
+            .as_bytes(),
+        );
         hex(&h.finalize()[..8])
     }
 }
@@ -81,7 +87,10 @@ static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 /// A temp name next to `path`, unique per process and call, so concurrent writers never share one.
 pub fn temp_path(path: &Path) -> PathBuf {
     let n = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
-    let name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
@@ -119,10 +128,22 @@ mod tests {
         assert_eq!(id.len(), 16);
         assert_eq!(id, k.clone().id());
         for other in [
-            SourceKey { hdu: 1, ..k.clone() },
-            SourceKey { plane: 1, ..k.clone() },
-            SourceKey { size: 101, ..k.clone() },
-            SourceKey { mtime_ns: 6, ..k.clone() },
+            SourceKey {
+                hdu: 1,
+                ..k.clone()
+            },
+            SourceKey {
+                plane: 1,
+                ..k.clone()
+            },
+            SourceKey {
+                size: 101,
+                ..k.clone()
+            },
+            SourceKey {
+                mtime_ns: 6,
+                ..k.clone()
+            },
             SourceKey {
                 path: "/data/b.fits".into(),
                 ..k.clone()

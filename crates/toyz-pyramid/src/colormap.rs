@@ -26,9 +26,17 @@ impl Colormap {
             Some(b) => (b, true),
             None => (lower.as_str(), false),
         };
-        let base = ALIASES.iter().find(|(a, _)| *a == base).map(|(_, c)| *c).unwrap_or(base);
+        let base = ALIASES
+            .iter()
+            .find(|(a, _)| *a == base)
+            .map(|(_, c)| *c)
+            .unwrap_or(base);
         if TABLES.iter().any(|(n, _)| *n == base) {
-            Ok(if rev { format!("{base}_r") } else { base.to_owned() })
+            Ok(if rev {
+                format!("{base}_r")
+            } else {
+                base.to_owned()
+            })
         } else {
             let all: Vec<&str> = Self::names().collect();
             Err(SpecError(format!(
@@ -44,7 +52,11 @@ impl Colormap {
             Some(b) => (b.to_owned(), true),
             None => (n, false),
         };
-        let table = &TABLES.iter().find(|(t, _)| *t == base).expect("normalised").1;
+        let table = &TABLES
+            .iter()
+            .find(|(t, _)| *t == base)
+            .expect("normalised")
+            .1;
         Ok(Colormap { table, reversed })
     }
 
@@ -66,7 +78,11 @@ impl Colormap {
             plte.extend_from_slice(&self.at((i - 1) as f64 / 254.0));
         }
         // tRNS only needs entries up to the last non-opaque one.
-        let trns = if nan[3] == 255 { Vec::new() } else { vec![nan[3]] };
+        let trns = if nan[3] == 255 {
+            Vec::new()
+        } else {
+            vec![nan[3]]
+        };
         (plte, trns)
     }
 }
@@ -85,7 +101,12 @@ mod tests {
             let cm = Colormap::get(name).unwrap();
             let ds9 = ["heat", "rainbow", "ds9cool", "a", "b", "bb", "he"].contains(&name.as_str());
             for p in points.as_array().unwrap() {
-                let p: Vec<f64> = p.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                let p: Vec<f64> = p
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect();
                 let x = p[0];
                 let got: [f64; 3] = if ds9 {
                     cm.at(x).map(|c| c as f64 / 255.0)

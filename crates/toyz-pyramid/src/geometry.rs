@@ -29,7 +29,11 @@ impl Geometry {
         while (TILE << zmax) < m {
             zmax += 1;
         }
-        Geometry { width, height, zmax }
+        Geometry {
+            width,
+            height,
+            zmax,
+        }
     }
 
     /// Size in pixels of level `z` (≤ zmax): the image shrunk by 2^(zmax − z), rounded up.

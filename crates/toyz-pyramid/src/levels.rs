@@ -9,15 +9,18 @@ use rayon::prelude::*;
 pub fn downsample(src: &[f32], w: usize, h: usize, dst: &mut [f32]) {
     let (ow, oh) = (w.div_ceil(2), h.div_ceil(2));
     assert!(src.len() >= w * h && dst.len() >= ow * oh);
-    dst[..ow * oh].par_chunks_mut(ow).enumerate().for_each(|(j, out)| {
-        let r0 = &src[2 * j * w..(2 * j + 1) * w];
-        let r1 = if 2 * j + 1 < h {
-            Some(&src[(2 * j + 1) * w..(2 * j + 2) * w])
-        } else {
-            None
-        };
-        downsample_row(r0, r1, w, out);
-    });
+    dst[..ow * oh]
+        .par_chunks_mut(ow)
+        .enumerate()
+        .for_each(|(j, out)| {
+            let r0 = &src[2 * j * w..(2 * j + 1) * w];
+            let r1 = if 2 * j + 1 < h {
+                Some(&src[(2 * j + 1) * w..(2 * j + 2) * w])
+            } else {
+                None
+            };
+            downsample_row(r0, r1, w, out);
+        });
 }
 
 #[inline]
@@ -28,7 +31,11 @@ fn downsample_row(r0: &[f32], r1: Option<&[f32]>, w: usize, out: &mut [f32]) {
             for (i, o) in out[..full].iter_mut().enumerate() {
                 let (a, b, c, d) = (r0[2 * i], r0[2 * i + 1], r1[2 * i], r1[2 * i + 1]);
                 let s = a + b + c + d;
-                *o = if s.is_nan() { mean_finite(&[a, b, c, d]) } else { s * 0.25 };
+                *o = if s.is_nan() {
+                    mean_finite(&[a, b, c, d])
+                } else {
+                    s * 0.25
+                };
             }
             if w % 2 == 1 {
                 out[full] = mean_finite(&[r0[w - 1], r1[w - 1]]);

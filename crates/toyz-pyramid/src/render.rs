@@ -21,7 +21,12 @@ pub struct Renderer {
 
 impl Renderer {
     /// `lo`/`hi` are the resolved cut levels; `sample` feeds histogram equalisation.
-    pub fn new(spec: &RenderSpec, lo: f64, hi: f64, sample: Option<&Sample>) -> Result<Renderer, SpecError> {
+    pub fn new(
+        spec: &RenderSpec,
+        lo: f64,
+        hi: f64,
+        sample: Option<&Sample>,
+    ) -> Result<Renderer, SpecError> {
         spec.validate()?;
         let cmap = Colormap::get(&spec.cmap)?;
         let (plte, trns) = cmap.palette(spec.nan);
@@ -74,7 +79,15 @@ impl Renderer {
 
     /// Indices of the 256×256 tile whose top-left is at (`x0`, `row0`) of a band of a level: `band` holds
     /// `rows` rows of `width` pixels. Outside the image (partial edge tiles) is index 0: transparent.
-    pub fn tile_indices(&self, band: &[f32], width: usize, rows: usize, x0: usize, row0: usize, out: &mut [u8]) {
+    pub fn tile_indices(
+        &self,
+        band: &[f32],
+        width: usize,
+        rows: usize,
+        x0: usize,
+        row0: usize,
+        out: &mut [u8],
+    ) {
         out[..TILE * TILE].fill(0);
         let w = TILE.min(width.saturating_sub(x0));
         let h = TILE.min(rows.saturating_sub(row0));
@@ -153,7 +166,11 @@ mod tests {
         spec.contrast = 1.0;
         spec.bias = 0.25;
         let r = Renderer::new(&spec, 0.0, 1.0, None).unwrap();
-        assert_eq!(r.index(0.25), 128, "bias moves the mid grey to the bias point");
+        assert_eq!(
+            r.index(0.25),
+            128,
+            "bias moves the mid grey to the bias point"
+        );
     }
 
     #[test]
@@ -170,7 +187,9 @@ mod tests {
     fn png_round_trip_with_transparent_nan() {
         let spec = RenderSpec::parse(None, Some("range=0,255"), Some("grey")).unwrap();
         let r = Renderer::new(&spec, 0.0, 255.0, None).unwrap();
-        let band: Vec<f32> = (0..300 * 10).map(|i| if i == 1 { f32::NAN } else { 255.0 }).collect();
+        let band: Vec<f32> = (0..300 * 10)
+            .map(|i| if i == 1 { f32::NAN } else { 255.0 })
+            .collect();
         let mut idx = vec![0u8; TILE * TILE];
         r.tile_indices(&band, 300, 10, 0, 0, &mut idx);
         let png = r.encode(&idx);

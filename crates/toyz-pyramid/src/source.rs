@@ -61,12 +61,16 @@ impl Source {
                 Ok(buf
                     .iter()
                     .filter(|v| v.is_finite())
-                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v))))
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                        (a.min(v), b.max(v))
+                    }))
             })
             .collect::<Result<_>>()?;
         let (lo, hi) = parts
             .into_iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), (c, d)| (a.min(c), b.max(d)));
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), (c, d)| {
+                (a.min(c), b.max(d))
+            });
         Ok((lo <= hi).then_some((lo as f64, hi as f64)))
     }
 }

@@ -17,13 +17,21 @@ pub enum Stretch {
     Sqrt,
     Squared,
     /// log(a·t + 1) / log(a + 1); DS9 and astropy use a = 1000.
-    Log { a: f64 },
+    Log {
+        a: f64,
+    },
     /// t^p.
-    Power { p: f64 },
+    Power {
+        p: f64,
+    },
     /// asinh(t/a) / asinh(1/a); astropy's default a = 0.1.
-    Asinh { a: f64 },
+    Asinh {
+        a: f64,
+    },
     /// sinh(t/a) / sinh(1/a); astropy's default a = 1/3.
-    Sinh { a: f64 },
+    Sinh {
+        a: f64,
+    },
     /// Histogram equalisation over the cut range.
     Histeq,
 }
@@ -50,9 +58,15 @@ pub enum Cut {
     /// IRAF's zscale (contrast 0.25).
     Zscale,
     /// Lower and upper percentiles (0–100).
-    Percentile { lo: f64, hi: f64 },
+    Percentile {
+        lo: f64,
+        hi: f64,
+    },
     /// Fixed levels in physical units.
-    Range { lo: f64, hi: f64 },
+    Range {
+        lo: f64,
+        hi: f64,
+    },
 }
 
 /// A full render specification. `Default` is what DS9 users expect for optical images.
@@ -141,7 +155,12 @@ pub fn parse_stretch(s: &str) -> Result<Stretch, SpecError> {
             )))
         }
     };
-    if arg.is_some() && matches!(st, Stretch::Linear | Stretch::Sqrt | Stretch::Squared | Stretch::Histeq) {
+    if arg.is_some()
+        && matches!(
+            st,
+            Stretch::Linear | Stretch::Sqrt | Stretch::Squared | Stretch::Histeq
+        )
+    {
         return Err(SpecError(format!("stretch '{name}' takes no parameter")));
     }
     Ok(st)
@@ -211,17 +230,30 @@ pub fn parse_colour(s: &str) -> Result<[u8; 4], SpecError> {
         return Ok(c);
     }
     let hex = t.strip_prefix('#').unwrap_or(&t);
-    let bad = || SpecError(format!("colour '{s}': use transparent, a name, #rrggbb or #rrggbbaa"));
+    let bad = || {
+        SpecError(format!(
+            "colour '{s}': use transparent, a name, #rrggbb or #rrggbbaa"
+        ))
+    };
     if !(hex.len() == 6 || hex.len() == 8) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad());
     }
     let b = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
-    Ok([b(0)?, b(2)?, b(4)?, if hex.len() == 8 { b(6)? } else { 255 }])
+    Ok([
+        b(0)?,
+        b(2)?,
+        b(4)?,
+        if hex.len() == 8 { b(6)? } else { 255 },
+    ])
 }
 
 impl RenderSpec {
     /// Build a spec from the optional pieces of the shared syntax; absent pieces keep their defaults.
-    pub fn parse(stretch: Option<&str>, cut: Option<&str>, cmap: Option<&str>) -> Result<RenderSpec, SpecError> {
+    pub fn parse(
+        stretch: Option<&str>,
+        cut: Option<&str>,
+        cmap: Option<&str>,
+    ) -> Result<RenderSpec, SpecError> {
         let mut s = RenderSpec::default();
         if let Some(v) = stretch {
             s.stretch = parse_stretch(v)?;
@@ -238,10 +270,16 @@ impl RenderSpec {
     /// Check ranges of the numeric settings.
     pub fn validate(&self) -> Result<(), SpecError> {
         if !(self.contrast.is_finite() && self.contrast >= 0.0 && self.contrast <= 100.0) {
-            return Err(SpecError(format!("contrast must be in [0, 100], got {}", self.contrast)));
+            return Err(SpecError(format!(
+                "contrast must be in [0, 100], got {}",
+                self.contrast
+            )));
         }
         if !(self.bias.is_finite() && (0.0..=1.0).contains(&self.bias)) {
-            return Err(SpecError(format!("bias must be in [0, 1], got {}", self.bias)));
+            return Err(SpecError(format!(
+                "bias must be in [0, 1], got {}",
+                self.bias
+            )));
         }
         crate::colormap::Colormap::normalise_name(&self.cmap)?;
         Ok(())
@@ -311,7 +349,11 @@ mod tests {
         ];
         for (s, t, want) in cases {
             let st = parse_stretch(s).unwrap();
-            assert!((st.apply(t) - want).abs() < 1e-12, "{s}({t}) = {} != {want}", st.apply(t));
+            assert!(
+                (st.apply(t) - want).abs() < 1e-12,
+                "{s}({t}) = {} != {want}",
+                st.apply(t)
+            );
         }
     }
 
@@ -319,9 +361,21 @@ mod tests {
     fn cut_syntax() {
         assert_eq!(parse_cut("zscale").unwrap(), Cut::Zscale);
         assert_eq!(parse_cut("minmax").unwrap(), Cut::MinMax);
-        assert_eq!(parse_cut("percentile=99").unwrap(), Cut::Percentile { lo: 0.5, hi: 99.5 });
-        assert_eq!(parse_cut("percentile=0.5,99.5").unwrap(), Cut::Percentile { lo: 0.5, hi: 99.5 });
-        assert_eq!(parse_cut("range=-5,1e3").unwrap(), Cut::Range { lo: -5.0, hi: 1000.0 });
+        assert_eq!(
+            parse_cut("percentile=99").unwrap(),
+            Cut::Percentile { lo: 0.5, hi: 99.5 }
+        );
+        assert_eq!(
+            parse_cut("percentile=0.5,99.5").unwrap(),
+            Cut::Percentile { lo: 0.5, hi: 99.5 }
+        );
+        assert_eq!(
+            parse_cut("range=-5,1e3").unwrap(),
+            Cut::Range {
+                lo: -5.0,
+                hi: 1000.0
+            }
+        );
         for bad in [
             "percentile",
             "percentile=120",
@@ -347,7 +401,8 @@ mod tests {
     #[test]
     fn normal_form_and_id_are_stable() {
         let a = RenderSpec::parse(Some("LOG"), Some("percentile=99"), Some("gray")).unwrap();
-        let b = RenderSpec::parse(Some("log=1000"), Some("percentile=0.5,99.5"), Some("grey")).unwrap();
+        let b =
+            RenderSpec::parse(Some("log=1000"), Some("percentile=0.5,99.5"), Some("grey")).unwrap();
         assert_eq!(a.normal_form(), b.normal_form());
         assert_eq!(a.id(), b.id());
         assert_eq!(

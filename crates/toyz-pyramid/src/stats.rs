@@ -31,7 +31,11 @@ impl Sample {
         }
         let mut sorted = raw.clone();
         sorted.sort_unstable_by(f32::total_cmp);
-        Sample { raw, sorted, nan_count }
+        Sample {
+            raw,
+            sorted,
+            nan_count,
+        }
     }
 
     /// Read about `target` pixels of `img` as a grid of square blocks (all of it when small).
@@ -99,7 +103,12 @@ pub fn zscale(values: &[f32]) -> Option<(f64, f64)> {
         return None;
     }
     let stride = ((finite.len() as f64 / N_SAMPLES as f64).max(1.0)) as usize;
-    let mut s: Vec<f64> = finite.iter().step_by(stride).take(N_SAMPLES).map(|&v| v as f64).collect();
+    let mut s: Vec<f64> = finite
+        .iter()
+        .step_by(stride)
+        .take(N_SAMPLES)
+        .map(|&v| v as f64)
+        .collect();
     s.sort_unstable_by(f64::total_cmp);
     let npix = s.len();
     let (mut vmin, mut vmax) = (s[0], s[npix - 1]);
@@ -126,11 +135,24 @@ pub fn zscale(values: &[f32]) -> Option<(f64, f64)> {
             }
         }
         let den = sw * sxx - sx * sx;
-        let slope = if den != 0.0 { (sw * sxy - sx * sy) / den } else { 0.0 };
+        let slope = if den != 0.0 {
+            (sw * sxy - sx * sy) / den
+        } else {
+            0.0
+        };
         let icpt = (sy - slope * sx) / sw;
         fit = (slope, icpt);
-        let flat: Vec<f64> = s.iter().enumerate().map(|(i, &v)| v - (slope * i as f64 + icpt)).collect();
-        let good: Vec<f64> = flat.iter().zip(&bad).filter(|(_, &b)| !b).map(|(&f, _)| f).collect();
+        let flat: Vec<f64> = s
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v - (slope * i as f64 + icpt))
+            .collect();
+        let good: Vec<f64> = flat
+            .iter()
+            .zip(&bad)
+            .filter(|(_, &b)| !b)
+            .map(|(&f, _)| f)
+            .collect();
         let mean = good.iter().sum::<f64>() / good.len() as f64;
         let std = (good.iter().map(|f| (f - mean).powi(2)).sum::<f64>() / good.len() as f64).sqrt();
         let thr = KREJ * std;
@@ -215,7 +237,8 @@ impl Stats {
         let s = &sample.sorted;
         let n = s.len();
         let mean = (n > 0).then(|| s.iter().map(|&v| v as f64).sum::<f64>() / n as f64);
-        let std = mean.map(|m| (s.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / n as f64).sqrt());
+        let std = mean
+            .map(|m| (s.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / n as f64).sqrt());
         let min = s.first().map(|&v| v as f64);
         let max = s.last().map(|&v| v as f64);
         Stats {
@@ -287,7 +310,10 @@ mod tests {
         data.extend(std::iter::repeat_n(5e4f32, 200));
         let (lo, hi) = zscale(&data).unwrap();
         assert!((lo - 970.0).abs() < 1e-2, "lo {lo} vs astropy 970.0");
-        assert!((hi - 1029.8444).abs() < 1e-2, "hi {hi} vs astropy 1029.8444");
+        assert!(
+            (hi - 1029.8444).abs() < 1e-2,
+            "hi {hi} vs astropy 1029.8444"
+        );
     }
 
     #[test]

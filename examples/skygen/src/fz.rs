@@ -44,8 +44,12 @@ fn check(status: c_int, what: &str) -> io::Result<()> {
     }
     let mut buf = [0 as std::os::raw::c_char; 81];
     unsafe { sys::ffgerr(status, buf.as_mut_ptr()) };
-    let msg = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned();
-    Err(io::Error::other(format!("cfitsio {what}: {msg} ({status})")))
+    let msg = unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    Err(io::Error::other(format!(
+        "cfitsio {what}: {msg} ({status})"
+    )))
 }
 
 /// Write `spec` tile-compressed. BITPIX -32, -64, 8, 16 or 32; integer images hold the rounded physical
@@ -75,7 +79,10 @@ fn write_body(f: *mut sys::fitsfile, spec: &SkySpec, comp: Compression) -> io::R
     let img_type = if unsigned16 { 20 } else { spec.bitpix };
     unsafe {
         sys::fits_set_compression_type(f, comp.code(), &mut st);
-        let mut tile: [c_long; 2] = [256.min(spec.width) as c_long, 256.min(spec.height) as c_long];
+        let mut tile: [c_long; 2] = [
+            256.min(spec.width) as c_long,
+            256.min(spec.height) as c_long,
+        ];
         sys::fits_set_tile_dim(f, 2, tile.as_mut_ptr(), &mut st);
         if spec.bitpix < 0 {
             if comp == Compression::Gzip {
@@ -92,7 +99,15 @@ fn write_body(f: *mut sys::fitsfile, spec: &SkySpec, comp: Compression) -> io::R
     if let Some(n) = spec.cube {
         naxes.push(n as c_long);
     }
-    unsafe { sys::ffcrim(f, img_type, naxes.len() as c_int, naxes.as_mut_ptr(), &mut st) };
+    unsafe {
+        sys::ffcrim(
+            f,
+            img_type,
+            naxes.len() as c_int,
+            naxes.as_mut_ptr(),
+            &mut st,
+        )
+    };
     check(st, "create image")?;
     for card in spec.cards() {
         let key = card.get(..8).unwrap_or("").trim();
@@ -106,6 +121,15 @@ fn write_body(f: *mut sys::fitsfile, spec: &SkySpec, comp: Compression) -> io::R
     unsafe { sys::ffprec(f, extname.as_ptr(), &mut st) };
     check(st, "header")?;
     const NULL: f64 = -9.87654e30;
+    // Integer data saturates like a real detector instead of overflowing the type.
+    let (lo, hi) = match (spec.bitpix, unsigned16) {
+        (8, _) => (0.0, 255.0),
+        (16, true) => (0.0, 65535.0),
+        (16, false) => (-32768.0, 32767.0),
+        (32, _) if comp == Compression::Plio => (0.0, 16_777_215.0),
+        (32, _) => (i32::MIN as f64, i32::MAX as f64),
+        _ => (f64::MIN, f64::MAX),
+    };
     let band = 256;
     let (w, h) = (spec.width, spec.height);
     for p in 0..planes {
@@ -117,22 +141,67 @@ fn write_body(f: *mut sys::fitsfile, spec: &SkySpec, comp: Compression) -> io::R
                 if v.is_nan() {
                     *v = NULL;
                 } else if spec.bitpix > 0 {
-                    *v = v.round();
+                    *v = v.round().clamp(lo, hi);
                 }
             }
-            let mut nul = NULL;
             let first = (p * w * h + y0 * w + 1) as i64;
-            unsafe {
-                sys::ffppn(
-                    f,
-                    82, // TDOUBLE
-                    first,
-                    vals.len() as i64,
-                    vals.as_mut_ptr() as *mut c_void,
-                    &mut nul as *mut f64 as *mut c_void,
-                    &mut st,
-                )
-            };
+            // cfitsio refuses implicit type conversion when writing compressed images: write each
+            // BITPIX in its own C type (TBYTE 11, TUSHORT 20, TSHORT 21, TINT 31, TLONGLONG 81,
+            // TFLOAT 42, TDOUBLE 82).
+            let count = vals.len() as i64;
+            macro_rules! put {
+                ($t:ty, $code:expr) => {{
+                    let mut buf: Vec<$t> = vals.iter().map(|&v| v as $t).collect();
+                    unsafe {
+                        sys::ffppr(
+                            f,
+                            $code,
+                            first,
+                            count,
+                            buf.as_mut_ptr() as *mut c_void,
+                            &mut st,
+                        )
+                    };
+                }};
+            }
+            match (spec.bitpix, unsigned16) {
+                (8, _) => put!(u8, 11),
+                (16, true) => put!(u16, 20),
+                (16, false) => put!(i16, 21),
+                (32, _) => put!(i32, 31),
+                (64, _) => put!(i64, 81),
+                (-32, _) => {
+                    let mut buf: Vec<f32> = vals.iter().map(|&v| v as f32).collect();
+                    let mut nul = NULL as f32;
+                    let nulp = &mut nul as *mut f32 as *mut c_void;
+                    unsafe {
+                        sys::ffppn(
+                            f,
+                            42,
+                            first,
+                            count,
+                            buf.as_mut_ptr() as *mut c_void,
+                            nulp,
+                            &mut st,
+                        )
+                    };
+                }
+                _ => {
+                    let mut nul = NULL;
+                    let nulp = &mut nul as *mut f64 as *mut c_void;
+                    unsafe {
+                        sys::ffppn(
+                            f,
+                            82,
+                            first,
+                            count,
+                            vals.as_mut_ptr() as *mut c_void,
+                            nulp,
+                            &mut st,
+                        )
+                    };
+                }
+            }
             check(st, "write pixels")?;
             y0 += n;
         }

@@ -69,7 +69,7 @@ pub struct SkySpec {
     pub blank: Option<i64>,
     pub background: f64,
     pub noise: f64,
-    /// Number of stars; None: one per 20 000 pixels.
+    /// Number of stars; None: one per 4 000 pixels.
     pub stars: Option<usize>,
     /// Rectangular NaN patches (blank columns, a missing amplifier, ...).
     pub nan_patches: bool,
@@ -119,7 +119,10 @@ impl SkySpec {
     }
 
     pub fn crpix(&self) -> (f64, f64) {
-        ((self.width as f64 + 1.0) / 2.0, (self.height as f64 + 1.0) / 2.0)
+        (
+            (self.width as f64 + 1.0) / 2.0,
+            (self.height as f64 + 1.0) / 2.0,
+        )
     }
 
     /// The stars planted, sorted by y.
@@ -127,16 +130,21 @@ impl SkySpec {
         if self.pattern != Pattern::Sky {
             return Vec::new();
         }
-        let n = self
-            .stars
-            .unwrap_or((self.width * self.height / 20_000).max(if self.width * self.height >= 400 { 5 } else { 0 }));
+        let n = self.stars.unwrap_or((self.width * self.height / 4_000).max(
+            if self.width * self.height >= 400 {
+                5
+            } else {
+                0
+            },
+        ));
         let mut rng = Rng::new(self.seed ^ 0x5eed_57a2);
         let mut stars: Vec<Star> = (0..n)
             .map(|_| {
                 let x = rng.uniform() * self.width as f64 + 0.5;
                 let y = rng.uniform() * self.height as f64 + 0.5;
                 // Power-law fluxes: many faint stars, a few bright ones.
-                let flux = 300.0 * (1.0 - rng.uniform()).powf(-1.0 / 1.2).min(3000.0);
+                // Integrated flux from ~2σ detections up to saturating stars.
+                let flux = 2000.0 * (1.0 - rng.uniform()).powf(-1.0).min(5000.0);
                 let fwhm = 3.0 + 2.0 * rng.uniform();
                 Star { x, y, flux, fwhm }
             })
@@ -215,7 +223,11 @@ impl SkySpec {
     /// Physical value → stored value for this spec's BITPIX (rounded, clamped), BLANK for NaN.
     pub fn stored(&self, v: f64) -> f64 {
         if self.bitpix < 0 {
-            return if v.is_nan() { v } else { (v - self.bzero) / self.bscale };
+            return if v.is_nan() {
+                v
+            } else {
+                (v - self.bzero) / self.bscale
+            };
         }
         if v.is_nan() {
             return self.blank.unwrap_or(0) as f64;
@@ -245,7 +257,11 @@ impl SkySpec {
     pub fn cards(&self) -> Vec<String> {
         let mut c = Vec::new();
         if self.bitpix > 0 || self.bscale != 1.0 || self.bzero != 0.0 {
-            c.push(card_f("BSCALE", self.bscale, "physical = BSCALE * stored + BZERO"));
+            c.push(card_f(
+                "BSCALE",
+                self.bscale,
+                "physical = BSCALE * stored + BZERO",
+            ));
             c.push(card_f("BZERO", self.bzero, ""));
         }
         if let (Some(b), true) = (self.blank, self.bitpix > 0) {
@@ -299,7 +315,17 @@ pub fn write_catalog(path: &std::path::Path, spec: &SkySpec) -> std::io::Result<
             .wcs
             .map(|w| w.pixel_to_world(spec.crpix(), s.x, s.y))
             .unwrap_or((f64::NAN, f64::NAN));
-        writeln!(f, "{},{:.4},{:.4},{:.8},{:.8},{:.2},{:.3}", i + 1, s.x, s.y, ra, dec, s.flux, s.fwhm)?;
+        writeln!(
+            f,
+            "{},{:.4},{:.4},{:.8},{:.8},{:.2},{:.3}",
+            i + 1,
+            s.x,
+            s.y,
+            ra,
+            dec,
+            s.flux,
+            s.fwhm
+        )?;
     }
     f.flush()
 }
@@ -330,7 +356,10 @@ pub fn card_s(key: &str, v: &str, comment: &str) -> String {
 }
 
 pub fn card_l(key: &str, v: bool, comment: &str) -> String {
-    pad80(&format!("{key:<8}= {:>20} / {comment}", if v { "T" } else { "F" }))
+    pad80(&format!(
+        "{key:<8}= {:>20} / {comment}",
+        if v { "T" } else { "F" }
+    ))
 }
 
 /// splitmix64 + Box-Muller: fast, deterministic, good enough for sky noise.

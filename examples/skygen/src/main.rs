@@ -3,7 +3,9 @@
 use anyhow::{bail, Context};
 use clap::Parser;
 use std::path::PathBuf;
-use toyz_skygen::{write_catalog, write_fits, write_fz, write_mef, Compression, Extension, SkySpec};
+use toyz_skygen::{
+    write_catalog, write_fits, write_fz, write_mef, Compression, Extension, SkySpec,
+};
 
 /// Write a synthetic sky image: background, noise, stars, TAN WCS at DECam's 0.263"/px.
 #[derive(Parser)]
@@ -58,7 +60,11 @@ fn main() -> anyhow::Result<()> {
     if ![8, 16, 32, 64, -32, -64].contains(&a.bitpix) {
         bail!("--bitpix must be one of 8, 16, 32, 64, -32, -64");
     }
-    let mut spec = if a.ramp { SkySpec::ramp(w, h) } else { SkySpec::new(w, h) };
+    let mut spec = if a.ramp {
+        SkySpec::ramp(w, h)
+    } else {
+        SkySpec::new(w, h)
+    };
     spec.bitpix = a.bitpix;
     spec.bscale = a.bscale;
     spec.bzero = a.bzero;
@@ -74,7 +80,9 @@ fn main() -> anyhow::Result<()> {
                 s.seed = spec.seed + i as u64;
                 if let Some(wcs) = s.wcs.as_mut() {
                     // Side by side on the sky like CCDs in a focal plane.
-                    wcs.ra += (i as f64 - 1.0) * w as f64 * wcs.scale_arcsec / 3600.0 / wcs.dec.to_radians().cos();
+                    wcs.ra += (i as f64 - 1.0) * w as f64 * wcs.scale_arcsec
+                        / 3600.0
+                        / wcs.dec.to_radians().cos();
                 }
                 Extension {
                     name: format!("CCD{i}"),
@@ -84,7 +92,8 @@ fn main() -> anyhow::Result<()> {
             .collect();
         write_mef(&a.out, &exts, true)?;
     } else if name.ends_with(".fz") {
-        let c = Compression::parse(&a.compress).context("--compress: rice, gzip, hcompress or plio")?;
+        let c =
+            Compression::parse(&a.compress).context("--compress: rice, gzip, hcompress or plio")?;
         write_fz(&a.out, &spec, c)?;
     } else {
         write_fits(&a.out, &spec)?;

@@ -24,7 +24,10 @@ fn open_out(path: &Path) -> io::Result<(Box<dyn Write>, std::path::PathBuf)> {
     let f = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
     let gz = path.extension().is_some_and(|e| e == "gz");
     let w: Box<dyn Write> = if gz {
-        Box::new(flate2::write::GzEncoder::new(f, flate2::Compression::fast()))
+        Box::new(flate2::write::GzEncoder::new(
+            f,
+            flate2::Compression::fast(),
+        ))
     } else {
         Box::new(f)
     };

@@ -1,0 +1,194 @@
+//! `toyz pixel`: value and world coordinates at a FITS pixel, or the pixel of a sky position.
+
+use crate::{hdu_arg, Fail};
+use serde::Serialize;
+use std::path::PathBuf;
+use toyz_fits::Image;
+
+#[derive(clap::Args)]
+pub struct Args {
+    file: PathBuf,
+    /// FITS pixel column (1-based).
+    #[arg(allow_hyphen_values = true)]
+    x: Option<f64>,
+    /// FITS pixel row (1-based, from the bottom).
+    #[arg(allow_hyphen_values = true)]
+    y: Option<f64>,
+    /// Sky position instead: LON LAT in degrees (or RA as hh:mm:ss and Dec as ±dd:mm:ss).
+    #[arg(long, num_args = 2, value_names = ["LON", "LAT"], allow_hyphen_values = true, conflicts_with_all = ["x", "y"])]
+    sky: Option<Vec<String>>,
+    #[arg(long)]
+    hdu: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    plane: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct World {
+    frame: String,
+    lon: f64,
+    lat: f64,
+}
+
+#[derive(Serialize)]
+struct Out {
+    x: f64,
+    y: f64,
+    value: Option<f32>,
+    world: Option<World>,
+}
+
+/// Degrees, or sexagesimal `h:m:s` (hours when `hours`) / `±d:m:s`.
+pub fn parse_angle(s: &str, hours: bool) -> Option<f64> {
+    let s = s.trim();
+    if !s.contains([':', ' ']) {
+        return s.parse::<f64>().ok().filter(|v| v.is_finite());
+    }
+    let neg = s.starts_with('-');
+    let parts: Vec<f64> = s
+        .trim_start_matches(['+', '-'])
+        .split([':', ' '])
+        .map(|p| p.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0))
+        .collect::<Option<_>>()?;
+    if parts.is_empty() || parts.len() > 3 || parts[1..].iter().any(|&v| v >= 60.0) {
+        return None;
+    }
+    let v = parts[0] + parts.get(1).unwrap_or(&0.0) / 60.0 + parts.get(2).unwrap_or(&0.0) / 3600.0;
+    let v = if hours { v * 15.0 } else { v };
+    Some(if neg { -v } else { v })
+}
+
+pub fn run(a: Args) -> Result<(), Fail> {
+    let sel = hdu_arg(a.hdu.as_deref())?;
+    let img = Image::open(&a.file, &sel, a.plane)?;
+    let (x, y) = match (&a.sky, a.x, a.y) {
+        (Some(sky), _, _) => {
+            let wcs = img.wcs().ok_or_else(|| {
+                Fail::input(format!(
+                    "{}: HDU {} has no usable celestial WCS{}",
+                    a.file.display(),
+                    img.hdu(),
+                    img.wcs_error()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
+                ))
+            })?;
+            let equatorial = !matches!(
+                wcs.frame(),
+                "galactic" | "ecliptic" | "supergalactic" | "helioecliptic"
+            );
+            let lon = parse_angle(&sky[0], equatorial).ok_or_else(|| {
+                Fail::input(format!("bad longitude '{}': degrees or hh:mm:ss", sky[0]))
+            })?;
+            let lat = parse_angle(&sky[1], false)
+                .filter(|v| v.abs() <= 90.0)
+                .ok_or_else(|| {
+                    Fail::input(format!(
+                        "bad latitude '{}': degrees in [-90, 90] or ±dd:mm:ss",
+                        sky[1]
+                    ))
+                })?;
+            wcs.world_to_pixel(lon, lat).ok_or_else(|| {
+                Fail::input(format!(
+                    "sky position {lon} {lat} cannot be projected onto this image"
+                ))
+            })?
+        }
+        (None, Some(x), Some(y)) => (x, y),
+        _ => {
+            return Err(Fail::input(
+                "give X Y (FITS pixel, 1-based) or --sky LON LAT",
+            ))
+        }
+    };
+    if !x.is_finite() || !y.is_finite() {
+        return Err(Fail::input("pixel coordinates must be finite numbers"));
+    }
+    // FITS pixel n covers n − 0.5 .. n + 0.5.
+    let (ix, iy) = (x.round(), y.round());
+    if ix < 1.0 || iy < 1.0 || ix > img.width() as f64 || iy > img.height() as f64 {
+        return Err(Fail::input(format!(
+            "pixel ({x:.3}, {y:.3}) is outside the {}x{} image (FITS pixels run from 1 to the size)",
+            img.width(),
+            img.height()
+        )));
+    }
+    let v = img.value(ix as usize - 1, iy as usize - 1)?;
+    let world = img.wcs().and_then(|w| {
+        w.pixel_to_world(x, y).map(|(lon, lat)| World {
+            frame: w.frame().to_owned(),
+            lon,
+            lat,
+        })
+    });
+    let out = Out {
+        x,
+        y,
+        value: v.is_finite().then_some(v),
+        world,
+    };
+    if a.json {
+        println!("{}", serde_json::to_string(&out).expect("json"));
+        return Ok(());
+    }
+    let value = out
+        .value
+        .map(|v| format!("{v}"))
+        .unwrap_or_else(|| "NaN (blank)".into());
+    print!("x {x}  y {y}  value {value}");
+    if let Some(w) = &out.world {
+        if matches!(w.frame.as_str(), "icrs" | "fk5" | "fk4") {
+            print!(
+                "  {} {}  ({:.7} {:+.7} {})",
+                sexa(w.lon / 15.0, false),
+                sexa(w.lat, true),
+                w.lon,
+                w.lat,
+                w.frame
+            );
+        } else {
+            print!("  l/lon {:.7} b/lat {:+.7} ({})", w.lon, w.lat, w.frame);
+        }
+    }
+    println!();
+    Ok(())
+}
+
+/// hh:mm:ss.sss or ±dd:mm:ss.ss.
+pub fn sexa(v: f64, signed: bool) -> String {
+    let sign = if v < 0.0 { "-" } else { "+" };
+    let a = v.abs();
+    let d = a.floor();
+    let m = ((a - d) * 60.0).floor();
+    let s = ((a - d) * 60.0 - m) * 60.0;
+    // Carry when the seconds would print as 60.
+    let limit = if signed { 59.995 } else { 59.9995 };
+    let (d, m, s) = match (s >= limit, m + 1.0 >= 60.0) {
+        (false, _) => (d, m, s),
+        (true, false) => (d, m + 1.0, 0.0),
+        (true, true) => (d + 1.0, 0.0, 0.0),
+    };
+    if signed {
+        format!("{sign}{d:02}:{m:02}:{s:05.2}")
+    } else {
+        format!("{d:02}:{m:02}:{s:06.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn angles() {
+        assert_eq!(parse_angle("150.5", true), Some(150.5));
+        assert_eq!(parse_angle("10:00:00", true), Some(150.0));
+        assert!((parse_angle("-02:30:00", false).unwrap() + 2.5).abs() < 1e-12);
+        assert_eq!(parse_angle("1:61:00", false), None);
+        assert_eq!(parse_angle("abc", false), None);
+        assert_eq!(sexa(150.0 / 15.0, false), "10:00:00.000");
+        assert_eq!(sexa(-2.5, true), "-02:30:00.00");
+    }
+}

@@ -1,0 +1,336 @@
+//! `toyz tiles build`: pre-generate the server's tile cache (or a plain static tree) for files and
+//! directories, with a progress bar on a terminal, resume, and a clean stop on Ctrl-C.
+
+use crate::{hdu_arg, Fail};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+use toyz_pyramid::{build, spec, BuildOptions, RenderSpec, Source, Target};
+
+#[derive(clap::Subcommand)]
+pub enum Cmd {
+    /// Render tiles for FITS files (directories are searched recursively).
+    Build(BuildArgs),
+}
+
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// FITS files or directories.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// HDU index (0 = primary) or EXTNAME; default: the first HDU with an image.
+    #[arg(long)]
+    hdu: Option<String>,
+    /// Plane of a cube (0-based).
+    #[arg(long, default_value_t = 0)]
+    plane: usize,
+    /// linear | sqrt | squared | log[=A] | power[=P] | asinh[=A] | sinh[=A] | histeq
+    #[arg(long, default_value = "linear")]
+    stretch: String,
+    /// minmax | zscale | percentile=P | percentile=LO,HI | range=LO,HI
+    #[arg(long, default_value = "zscale")]
+    cut: String,
+    /// Colormap name, `_r` reverses (grey, viridis, heat, ...).
+    #[arg(long, default_value = "grey")]
+    cmap: String,
+    /// DS9 contrast (1 = neutral).
+    #[arg(long, default_value_t = 1.0)]
+    contrast: f64,
+    /// DS9 bias (0.5 = neutral).
+    #[arg(long, default_value_t = 0.5)]
+    bias: f64,
+    /// Invert the colormap.
+    #[arg(long)]
+    invert: bool,
+    /// Colour of NaN/blank pixels: transparent, a name, #rrggbb or #rrggbbaa.
+    #[arg(long, default_value = "transparent")]
+    nan: String,
+    /// Zoom levels A..B (inclusive; A.., ..B or a single level).
+    #[arg(long)]
+    zoom: Option<String>,
+    /// Tile cache root the server reads.
+    #[arg(long, default_value = "tile-cache", conflicts_with = "out")]
+    cache: PathBuf,
+    /// Write a plain DIR/{z}/{x}/{y}.png tree with tiles.json instead of the cache.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Re-render tiles that already exist.
+    #[arg(long)]
+    force: bool,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+
+pub fn run(cmd: Cmd) -> Result<(), Fail> {
+    match cmd {
+        Cmd::Build(a) => build_cmd(a),
+    }
+}
+
+pub fn parse_zoom(s: &str) -> Result<(Option<u32>, Option<u32>), Fail> {
+    let bad = || {
+        Fail::input(format!(
+            "--zoom '{s}': expected A..B, A.., ..B or a level number"
+        ))
+    };
+    let num = |t: &str| -> Result<Option<u32>, Fail> {
+        if t.is_empty() {
+            Ok(None)
+        } else {
+            t.trim().parse().map(Some).map_err(|_| bad())
+        }
+    };
+    match s.split_once("..") {
+        Some((a, b)) => {
+            let (a, b) = (num(a)?, num(b)?);
+            if let (Some(a), Some(b)) = (a, b) {
+                if a > b {
+                    return Err(bad());
+                }
+            }
+            Ok((a, b))
+        }
+        None => {
+            let z = num(s)?.ok_or_else(bad)?;
+            Ok((Some(z), Some(z)))
+        }
+    }
+}
+
+const FITS_SUFFIXES: [&str; 9] = [
+    ".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fz", ".fits.fz", ".fit.fz",
+];
+
+fn is_fits_name(p: &Path) -> bool {
+    let n = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    !n.starts_with('.') && FITS_SUFFIXES.iter().any(|s| n.ends_with(s))
+}
+
+fn collect(path: &Path, out: &mut Vec<(PathBuf, bool)>) -> Result<(), Fail> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Fail::input(format!("{}: no such file or directory", path.display()))
+        }
+        _ => Fail::input(format!("{}: {e}", path.display())),
+    })?;
+    if !meta.is_dir() {
+        out.push((path.to_owned(), true));
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| Fail::input(format!("{}: {e}", path.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if is_fits_name(&p) {
+            out.push((p, false));
+        }
+    }
+    Ok(())
+}
+
+/// Folder name for one source in a multi-source --out tree: the file name without FITS suffixes.
+fn out_name(p: &Path, used: &mut Vec<String>) -> String {
+    let n = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lower = n.to_ascii_lowercase();
+    let mut stem = n.clone();
+    for s in FITS_SUFFIXES.iter().rev() {
+        if lower.ends_with(s) {
+            stem = n[..n.len() - s.len()].to_owned();
+            break;
+        }
+    }
+    let mut name = stem.clone();
+    let mut k = 2;
+    while used.contains(&name) {
+        name = format!("{stem}-{k}");
+        k += 1;
+    }
+    used.push(name.clone());
+    name
+}
+
+fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
+    let sel = hdu_arg(a.hdu.as_deref())?;
+    let mut spec = RenderSpec::parse(Some(&a.stretch), Some(&a.cut), Some(&a.cmap))
+        .map_err(|e| Fail::input(e.to_string()))?;
+    spec.contrast = a.contrast;
+    spec.bias = a.bias;
+    spec.invert = a.invert;
+    spec.nan = spec::parse_colour(&a.nan).map_err(|e| Fail::input(e.to_string()))?;
+    spec.validate().map_err(|e| Fail::input(e.to_string()))?;
+    let zoom = a.zoom.as_deref().map(parse_zoom).transpose()?;
+    if a.jobs == Some(0) {
+        return Err(Fail::input("--jobs must be at least 1"));
+    }
+    let mut files = Vec::new();
+    for p in &a.paths {
+        collect(p, &mut files)?;
+    }
+    if files.is_empty() {
+        return Err(Fail::input("no FITS files found under the given paths"));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.jobs.unwrap_or(0))
+        .build()
+        .map_err(|e| Fail {
+            code: 1,
+            message: format!("cannot start worker threads: {e}"),
+        })?;
+    let _ = ctrlc::set_handler(|| {
+        if SIGNALS.fetch_add(1, Ordering::SeqCst) == 0 {
+            STOP.store(true, Ordering::SeqCst);
+            eprintln!("\ntoyz: stopping after the tiles in flight (Ctrl-C again to quit now)");
+        } else {
+            std::process::exit(130);
+        }
+    });
+    let several = files.len() > 1;
+    let mut used = Vec::new();
+    let mut failed = 0;
+    let mut last_err = None;
+    for (path, explicit) in &files {
+        let target = match &a.out {
+            Some(dir) if several => Target::Out(dir.join(out_name(path, &mut used))),
+            Some(dir) => Target::Out(dir.clone()),
+            None => Target::Cache(a.cache.clone()),
+        };
+        let r = pool.install(|| build_one(path, &sel, a.plane, &spec, zoom, a.force, &target));
+        match r {
+            Ok(()) => {}
+            Err(f) if f.code == 130 => return Err(f),
+            Err(f) if *explicit || !several => return Err(f),
+            Err(f) => {
+                eprintln!("toyz: skipping {}: {}", path.display(), f.message);
+                failed += 1;
+                last_err = Some(f);
+            }
+        }
+    }
+    if failed > 0 {
+        let f = last_err.expect("a failure");
+        return Err(Fail {
+            code: f.code,
+            message: format!(
+                "{failed} of {} files could not be tiled (last: {})",
+                files.len(),
+                f.message
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn build_one(
+    path: &Path,
+    sel: &toyz_fits::HduSel,
+    plane: usize,
+    spec: &RenderSpec,
+    zoom: Option<(Option<u32>, Option<u32>)>,
+    force: bool,
+    target: &Target,
+) -> Result<(), Fail> {
+    let t0 = Instant::now();
+    let src = Source::open(path, sel, plane)?;
+    let zmax = src.geometry.zmax;
+    let zoom = zoom.map(|(a, b)| (a.unwrap_or(0), b.unwrap_or(zmax)));
+    let total = src.geometry.tile_count(
+        zoom.map_or(0, |z| z.0),
+        zoom.map_or(zmax, |z| z.1.min(zmax)),
+    );
+    let bar = if std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {pos}/{len} tiles  {per_sec}  ETA {eta}",
+            )
+            .expect("template")
+            .progress_chars("=> "),
+        );
+        b.set_message(
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let opts = BuildOptions {
+        spec: spec.clone(),
+        zoom,
+        force,
+    };
+    let progress = |n: u64| bar.set_position(n);
+    let r = build(&src, target, &opts, &progress, &STOP);
+    bar.finish_and_clear();
+    let rep = r?;
+    let secs = t0.elapsed().as_secs_f64();
+    if rep.up_to_date {
+        println!(
+            "{}: up to date ({} tiles in {})",
+            path.display(),
+            rep.tiles,
+            rep.dir.display()
+        );
+    } else {
+        println!(
+            "{}: {} tiles ({} written, {} kept) in {:.2} s ({:.0} tiles/s) -> {}  [cut {:.6} .. {:.6}]",
+            path.display(),
+            rep.tiles,
+            rep.written,
+            rep.skipped,
+            secs,
+            rep.tiles as f64 / secs.max(1e-9),
+            rep.dir.display(),
+            rep.lo,
+            rep.hi
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zoom_syntax() {
+        assert!(matches!(parse_zoom("2..5"), Ok((Some(2), Some(5)))));
+        assert!(matches!(parse_zoom("3"), Ok((Some(3), Some(3)))));
+        assert!(matches!(parse_zoom("..4"), Ok((None, Some(4)))));
+        assert!(matches!(parse_zoom("1.."), Ok((Some(1), None))));
+        assert!(parse_zoom("5..2").is_err());
+        assert!(parse_zoom("x").is_err());
+        assert!(parse_zoom("-1..2").is_err());
+    }
+
+    #[test]
+    fn fits_names() {
+        for n in ["a.fits", "b.FITS.fz", "c.fit.gz", "d.fts", "e.fz"] {
+            assert!(is_fits_name(Path::new(n)), "{n}");
+        }
+        for n in ["a.txt", ".hidden.fits", "fits", "a.fits.bak"] {
+            assert!(!is_fits_name(Path::new(n)), "{n}");
+        }
+    }
+}
