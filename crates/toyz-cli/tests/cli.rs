@@ -1,0 +1,371 @@
+//! The `toyz` binary as a user runs it: JSON outputs, the bad-input list (exit 2, one line, no panic),
+//! directory builds, and a real Ctrl-C (SIGINT) in the middle of a build followed by a resume.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use toyz_skygen::{write_fits, write_fz, write_mef, Compression, Extension, SkySpec};
+
+fn toyz(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_toyz"))
+        .args(args)
+        .output()
+        .expect("run toyz")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Exit code 2 and exactly one line on stderr naming the problem.
+fn assert_input_error(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line, got: {err}");
+    assert!(
+        lines[0].to_lowercase().contains(&needle.to_lowercase()),
+        "'{}' should mention '{needle}'",
+        lines[0]
+    );
+}
+
+#[test]
+fn pixel_json_is_exactly_the_documented_shape() {
+    let d = tempfile::tempdir().unwrap();
+    let ramp = d.path().join("ramp.fits");
+    write_fits(&ramp, &SkySpec::ramp(300, 200)).unwrap();
+    let out = toyz(&["pixel", s(&ramp), "11", "21", "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"x": 11.0, "y": 21.0, "value": 6010.0, "world": null})
+    );
+
+    let sky = d.path().join("sky.fits");
+    let spec = SkySpec::new(400, 300);
+    write_fits(&sky, &spec).unwrap();
+    let out = toyz(&["pixel", s(&sky), "1", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["value", "world", "x", "y"]);
+    assert_eq!(v["world"]["frame"], "icrs");
+    let (ra, dec) = spec.wcs.unwrap().pixel_to_world(spec.crpix(), 1.0, 1.0);
+    assert!((v["world"]["lon"].as_f64().unwrap() - ra).abs() < 1e-9);
+    assert!((v["world"]["lat"].as_f64().unwrap() - dec).abs() < 1e-9);
+    let want = spec.rows(&spec.star_list(), 0, 1)[0] as f32;
+    assert_eq!(v["value"].as_f64().unwrap() as f32, want);
+
+    // And back from the sky.
+    let out = toyz(&[
+        "pixel",
+        s(&sky),
+        "--sky",
+        &ra.to_string(),
+        &dec.to_string(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!((v["x"].as_f64().unwrap() - 1.0).abs() < 1e-6);
+    assert!((v["y"].as_f64().unwrap() - 1.0).abs() < 1e-6);
+
+    // NaN pixels read as null.
+    let mut nan = SkySpec::new(400, 300);
+    nan.nan_patches = true;
+    let np = d.path().join("nan.fits");
+    write_fits(&np, &nan).unwrap();
+    let out = toyz(&["pixel", s(&np), "134", "10", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["value"].is_null(), "{v}");
+}
+
+#[test]
+fn info_lists_hdus_and_statistics() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("mef.fits");
+    let exts: Vec<Extension> = (1..=2)
+        .map(|i| Extension {
+            name: format!("CCD{i}"),
+            spec: SkySpec::new(120, 80),
+        })
+        .collect();
+    write_mef(&p, &exts, true).unwrap();
+    let out = toyz(&["info", s(&p), "--json", "--hdu", "CCD2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["hdu"], 2);
+    assert_eq!(v["hdus"].as_array().unwrap().len(), 4);
+    assert_eq!(v["hdus"][3]["kind"], "table");
+    assert_eq!(v["width"], 120);
+    assert_eq!(v["wcs"]["frame"], "icrs");
+    let med = v["stats"]["median"].as_f64().unwrap();
+    assert!((med - 1000.0).abs() < 50.0, "sky level {med}");
+    let text = toyz(&["info", s(&p)]);
+    let t = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        t.contains("CCD1") && t.contains("STARS") && t.contains("zscale"),
+        "{t}"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line() {
+    let d = tempfile::tempdir().unwrap();
+    let good = d.path().join("good.fits");
+    write_fits(&good, &SkySpec::new(200, 150)).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = d.path().join("cut.fits");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let text = d.path().join("text.fits");
+    std::fs::write(&text, "SIMPLE? no.\n".repeat(400)).unwrap();
+    let mef = d.path().join("mef.fits");
+    write_mef(
+        &mef,
+        &[Extension {
+            name: "SCI".into(),
+            spec: SkySpec::new(50, 40),
+        }],
+        true,
+    )
+    .unwrap();
+    let missing = d.path().join("nope.fits");
+    let out = d.path().join("out");
+    let o = s(&out);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["info", s(&missing)], "no such file"),
+        (vec!["info", s(&text)], "not a FITS file"),
+        (vec!["info", s(&cut)], "truncated"),
+        (vec!["info", s(&mef), "--hdu", "7"], "does not exist"),
+        (vec!["info", s(&mef), "--hdu", "2"], "table"),
+        (vec!["info", s(&mef), "--hdu", "NOPE"], "EXTNAME"),
+        (vec!["pixel", s(&good), "0", "5"], "outside"),
+        (vec!["pixel", s(&good), "201", "5"], "outside"),
+        (vec!["pixel", s(&good), "--sky", "xx", "2"], "longitude"),
+        (vec!["pixel", s(&good), "--sky", "150", "95"], "latitude"),
+        (vec!["pixel", s(&good)], "--sky"),
+        (
+            vec!["tiles", "build", s(&good), "--out", o, "--cut", "median"],
+            "unknown cut",
+        ),
+        (
+            vec![
+                "tiles",
+                "build",
+                s(&good),
+                "--out",
+                o,
+                "--cut",
+                "percentile=120",
+            ],
+            "percentile",
+        ),
+        (
+            vec![
+                "tiles",
+                "build",
+                s(&good),
+                "--out",
+                o,
+                "--stretch",
+                "log=-1",
+            ],
+            "> 0",
+        ),
+        (
+            vec!["tiles", "build", s(&good), "--out", o, "--cmap", "nope"],
+            "colormap",
+        ),
+        (
+            vec!["tiles", "build", s(&good), "--out", o, "--zoom", "3..1"],
+            "--zoom",
+        ),
+        (
+            vec!["tiles", "build", s(&good), "--out", o, "--zoom", "0..9"],
+            "zoom",
+        ),
+        (
+            vec!["tiles", "build", s(&good), "--out", o, "--nan", "#12"],
+            "colour",
+        ),
+        (
+            vec!["tiles", "build", s(&good), "--out", o, "--bias", "3"],
+            "bias",
+        ),
+        (
+            vec!["tiles", "build", s(&good), "--out", o, "--jobs", "0"],
+            "jobs",
+        ),
+        (vec!["tiles", "build", s(&cut), "--out", o], "truncated"),
+        (
+            vec!["tiles", "build", s(&missing), "--out", o],
+            "no such file",
+        ),
+    ];
+    for (args, needle) in cases {
+        let r = toyz(&args);
+        assert_input_error(&r, needle);
+    }
+    assert!(
+        !out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(),
+        "nothing written"
+    );
+}
+
+fn count_pngs(dir: &Path) -> usize {
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                n += count_pngs(&p);
+            } else if p.extension().is_some_and(|e| e == "png") {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    fn walk(d: &Path, base: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, base, out);
+            } else {
+                out.push((
+                    p.strip_prefix(base).unwrap().to_owned(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn directory_build_makes_one_folder_per_source() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("night");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    write_fits(&data.join("a.fits"), &SkySpec::new(300, 300)).unwrap();
+    write_fz(
+        &data.join("sub/b.fits.fz"),
+        &SkySpec::new(260, 100),
+        Compression::Rice,
+    )
+    .unwrap();
+    std::fs::write(data.join("notes.txt"), "not an image").unwrap();
+    std::fs::write(data.join(".hidden.fits"), "hidden").unwrap();
+    let out = d.path().join("out");
+    let r = toyz(&[
+        "tiles",
+        "build",
+        s(&data),
+        "--out",
+        s(&out),
+        "--cmap",
+        "viridis",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(out.join("a/tiles.json").exists());
+    assert!(out.join("b/tiles.json").exists());
+    assert_eq!(count_pngs(&out.join("a")), 2 * 2 + 1);
+    assert_eq!(count_pngs(&out.join("b")), 2 + 1);
+    let tj: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("b/tiles.json")).unwrap()).unwrap();
+    assert_eq!(tj["width"], 260);
+    assert_eq!(tj["source"]["hdu"], 1);
+    assert!(tj["render"]["spec"]
+        .as_str()
+        .unwrap()
+        .contains("cmap=viridis"));
+
+    // The default target is the cache the server reads.
+    let cache = d.path().join("cache");
+    let r = toyz(&[
+        "tiles",
+        "build",
+        s(&data.join("a.fits")),
+        "--cache",
+        s(&cache),
+    ]);
+    assert!(r.status.success());
+    assert_eq!(count_pngs(&cache), 5);
+    let again = toyz(&[
+        "tiles",
+        "build",
+        s(&data.join("a.fits")),
+        "--cache",
+        s(&cache),
+    ]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_build_resumes() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("big.fits");
+    write_fits(&p, &SkySpec::new(4096, 4096)).unwrap();
+    let full = d.path().join("full");
+    let r = toyz(&["tiles", "build", s(&p), "--out", s(&full)]);
+    assert!(r.status.success());
+
+    let part = d.path().join("part");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_toyz"))
+        .args(["tiles", "build", s(&p), "--out", s(&part), "--jobs", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while count_pngs(&part) < 3 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no tiles appeared");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("stopping"), "{err}");
+    let partial = all_files(&part);
+    assert!(
+        partial.len() < 341,
+        "stopped before the end ({} files)",
+        partial.len()
+    );
+    for (name, bytes) in &partial {
+        assert!(
+            !name.to_string_lossy().contains("tmp"),
+            "temp file left: {name:?}"
+        );
+        assert!(
+            !name.ends_with("tiles.json"),
+            "an interrupted build is not marked complete"
+        );
+        png::Decoder::new(std::io::Cursor::new(bytes))
+            .read_info()
+            .expect("every tile is whole");
+    }
+    let r = toyz(&["tiles", "build", s(&p), "--out", s(&part)]);
+    assert!(r.status.success());
+    assert!(String::from_utf8_lossy(&r.stdout).contains(&format!("{} kept", partial.len())));
+    assert_eq!(
+        all_files(&part),
+        all_files(&full),
+        "resumed == uninterrupted"
+    );
+}
