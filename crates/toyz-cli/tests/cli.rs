@@ -321,7 +321,7 @@ fn ctrl_c_stops_cleanly_and_the_build_resumes() {
     assert!(r.status.success());
 
     let part = d.path().join("part");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_toyz"))
+    let child = Command::new(env!("CARGO_BIN_EXE_toyz"))
         .args(["tiles", "build", s(&p), "--out", s(&part), "--jobs", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -106,8 +106,9 @@ impl Renderer {
     }
 }
 
-/// Write an indexed PNG. Fast deflate with the Up filter: measured (benches/engine.rs) as the best
-/// speed/size trade-off for sky tiles, which barely compress, while flat and NaN areas still shrink.
+/// Write an indexed PNG with fast deflate. Measured in benches/engine.rs on a sky tile: indexed is 2.7×
+/// faster and 2.8× smaller than RGB; `Fast` is 13× faster than `Balanced` for 4 % more bytes (sky
+/// noise barely compresses); the filter choice changes neither size nor speed for indexed data.
 pub fn encode_indexed(idx: &[u8], w: u32, h: u32, plte: &[u8], trns: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(idx.len() / 2 + 1024);
     {
@@ -154,8 +155,10 @@ mod tests {
 
     #[test]
     fn invert_contrast_bias() {
-        let mut spec = RenderSpec::default();
-        spec.invert = true;
+        let mut spec = RenderSpec {
+            invert: true,
+            ..Default::default()
+        };
         let r = Renderer::new(&spec, 0.0, 1.0, None).unwrap();
         assert_eq!(r.index(0.0), 255);
         spec.invert = false;
