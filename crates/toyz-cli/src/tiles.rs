@@ -148,7 +148,10 @@ fn collect(path: &Path, out: &mut Vec<(PathBuf, bool)>) -> Result<(), Fail> {
 /// Folder name for one source in a multi-source --out tree: the file name without its FITS suffix, or
 /// the whole file name when that is taken (field.fits and field.fits.fz), then numbered.
 fn out_name(p: &Path, used: &mut Vec<String>) -> String {
-    let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let n = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let lower = n.to_ascii_lowercase();
     let stem = FITS_SUFFIXES
         .iter()
@@ -156,7 +159,11 @@ fn out_name(p: &Path, used: &mut Vec<String>) -> String {
         .max_by_key(|s| s.len())
         .map(|s| n[..n.len() - s.len()].to_owned())
         .unwrap_or_else(|| n.clone());
-    let mut name = if used.contains(&stem) { n.clone() } else { stem };
+    let mut name = if used.contains(&stem) {
+        n.clone()
+    } else {
+        stem
+    };
     let base = name.clone();
     let mut k = 2;
     while used.contains(&name) {
@@ -326,9 +333,18 @@ mod tests {
     fn out_folder_names() {
         let mut used = Vec::new();
         assert_eq!(out_name(Path::new("/d/field.fits"), &mut used), "field");
-        assert_eq!(out_name(Path::new("/d/field.fits.fz"), &mut used), "field.fits.fz");
-        assert_eq!(out_name(Path::new("/e/field.fits"), &mut used), "field.fits");
-        assert_eq!(out_name(Path::new("/f/field.fits"), &mut used), "field.fits-2");
+        assert_eq!(
+            out_name(Path::new("/d/field.fits.fz"), &mut used),
+            "field.fits.fz"
+        );
+        assert_eq!(
+            out_name(Path::new("/e/field.fits"), &mut used),
+            "field.fits"
+        );
+        assert_eq!(
+            out_name(Path::new("/f/field.fits"), &mut used),
+            "field.fits-2"
+        );
         assert_eq!(out_name(Path::new("/d/c.fz"), &mut used), "c");
     }
 

@@ -422,6 +422,29 @@ impl Image {
     pub fn compressed(&self) -> bool {
         self.compressed
     }
+
+    /// Width of the compression tiles of a tile-compressed image (ZTILE1; fpack's default is whole rows).
+    pub fn compression_tile_width(&self) -> Option<usize> {
+        if !self.compressed {
+            return None;
+        }
+        Some(
+            self.header
+                .i64("ZTILE1")
+                .map_or(self.width, |t| t.max(1) as usize),
+        )
+    }
+
+    /// Read through cfitsio even where the direct big-endian path applies: for comparing the two paths
+    /// (tests and benches/engine.rs).
+    pub fn force_cfitsio(&mut self) {
+        self.raw = None;
+    }
+
+    /// True when reads go straight to the file's bytes rather than through cfitsio.
+    pub fn raw_reads(&self) -> bool {
+        self.raw.is_some()
+    }
     pub fn header(&self) -> &Header {
         &self.header
     }

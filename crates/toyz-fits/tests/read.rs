@@ -84,6 +84,44 @@ fn every_bitpix_with_scaling_and_blank() {
 }
 
 #[test]
+fn direct_reads_equal_cfitsio_reads() {
+    let d = tmp();
+    for (i, (bitpix, bscale, bzero, blank)) in [
+        (8, 8.0, 0.0, Some(0)),
+        (16, 1.0, 32768.0, Some(-32768)),
+        (32, 0.5, 100.0, Some(-999)),
+        (64, 1.0, 0.0, Some(-1)),
+        (-32, 1.0, 0.0, None),
+        (-64, 2.0, 10.0, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = d.path().join(format!("r{i}.fits"));
+        write_fits(&p, &sky(131, 77, bitpix, bscale, bzero, blank)).unwrap();
+        let raw = Image::open(&p, &HduSel::Auto, 0).unwrap();
+        assert!(raw.raw_reads());
+        let mut via = Image::open(&p, &HduSel::Auto, 0).unwrap();
+        via.force_cfitsio();
+        assert!(!via.raw_reads());
+        let (a, b) = (read_all(&raw), read_all(&via));
+        assert!(
+            a.iter()
+                .zip(&b)
+                .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())),
+            "BITPIX {bitpix}: direct and cfitsio reads differ"
+        );
+        let (mut x, mut y) = (vec![0f32; 30 * 20], vec![0f32; 30 * 20]);
+        raw.read_rect(100, 50, 30, 20, &mut x).unwrap();
+        via.read_rect(100, 50, 30, 20, &mut y).unwrap();
+        assert!(x
+            .iter()
+            .zip(&y)
+            .all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())));
+    }
+}
+
+#[test]
 fn tile_compressed_images() {
     let d = tmp();
     // Lossless: GZIP floats (quantize level 0), integer RICE/HCOMPRESS/PLIO.

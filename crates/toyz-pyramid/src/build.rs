@@ -393,14 +393,18 @@ fn read_band(img: &toyz_fits::Image, top: usize, n: usize, w: usize) -> Result<V
     let h = img.height();
     let y0 = h - top - n; // FITS row (0-based) of the band's bottom row
     let mut fits = vec![0f32; w * n];
-    if img.compressed() && w > 512 {
-        // cfitsio decompresses on the calling thread: split the band into column strips.
+    // cfitsio decompresses on the calling thread: read column strips in parallel, each a whole number of
+    // compression tiles wide (with fpack's default row tiles the band is one read).
+    let strip = img
+        .compression_tile_width()
+        .map(|t| t.div_ceil(256).max(2) * 256);
+    if let Some(strip) = strip.filter(|&s| s < w) {
         let strips: Vec<(usize, Vec<f32>)> = (0..w)
-            .step_by(512)
+            .step_by(strip)
             .collect::<Vec<_>>()
             .par_iter()
             .map(|&x0| {
-                let sw = 512.min(w - x0);
+                let sw = strip.min(w - x0);
                 let mut b = vec![0f32; sw * n];
                 img.read_rect(x0, y0, sw, n, &mut b).map(|_| (x0, b))
             })
