@@ -229,54 +229,45 @@ impl Image {
         let hdu =
             match sel {
                 HduSel::Index(i) => {
-                    let s = hdus.get(*i).ok_or(FitsError::HduOutOfRange {
-                        path: path.to_owned(),
-                        hdu: *i,
-                        count: hdus.len(),
-                    })?;
-                    if s.kind == HduKind::Table {
-                        return Err(FitsError::NotAnImage {
+                    if *i >= hdus.len() {
+                        return Err(FitsError::HduOutOfRange {
                             path: path.to_owned(),
                             hdu: *i,
-                            kind: "a table",
-                        });
-                    }
-                    if !s.has_data() {
-                        return Err(FitsError::NotAnImage {
-                            path: path.to_owned(),
-                            hdu: *i,
-                            kind: "an HDU without data",
+                            count: hdus.len(),
                         });
                     }
                     *i
                 }
-                HduSel::Name(name) => {
-                    let s = hdus
-                        .iter()
-                        .find(|s| {
-                            s.extname
-                                .as_deref()
-                                .is_some_and(|e| e.eq_ignore_ascii_case(name))
-                        })
-                        .ok_or_else(|| FitsError::NoSuchExtname {
-                            path: path.to_owned(),
-                            name: name.clone(),
-                        })?;
-                    if s.kind == HduKind::Table {
-                        return Err(FitsError::NotAnImage {
-                            path: path.to_owned(),
-                            hdu: s.index,
-                            kind: "a table",
-                        });
-                    }
-                    s.index
-                }
+                HduSel::Name(name) => hdus
+                    .iter()
+                    .find(|s| {
+                        s.extname
+                            .as_deref()
+                            .is_some_and(|e| e.eq_ignore_ascii_case(name))
+                    })
+                    .map(|s| s.index)
+                    .ok_or_else(|| FitsError::NoSuchExtname {
+                        path: path.to_owned(),
+                        name: name.clone(),
+                    })?,
                 HduSel::Auto => hdus.iter().find(|s| s.has_data()).map(|s| s.index).ok_or(
                     FitsError::NoImage {
                         path: path.to_owned(),
                     },
                 )?,
             };
+        let chosen = &hdus[hdu];
+        if chosen.kind == HduKind::Table || !chosen.has_data() {
+            return Err(FitsError::NotAnImage {
+                path: path.to_owned(),
+                hdu,
+                kind: if chosen.kind == HduKind::Table {
+                    "a table"
+                } else {
+                    "an HDU without data"
+                },
+            });
+        }
         h.move_to(hdu)?;
         let s = &hdus[hdu];
         let dims = s.dims.clone();

@@ -268,6 +268,15 @@ fn multi_extension_selection() {
         Err(FitsError::NoSuchExtname { .. })
     ));
     assert!("-1".parse::<HduSel>().is_err());
+    // An EXTNAME on an HDU without data is not an image either (never a panic).
+    let mut spec = SkySpec::ramp(0, 0);
+    spec.extra_cards.push("EXTNAME = 'EMPTY'".into());
+    let empty = d.path().join("empty_named.fits");
+    write_fits(&empty, &spec).unwrap();
+    assert!(matches!(
+        Image::open(&empty, &HduSel::Name("EMPTY".into()), 0),
+        Err(FitsError::NotAnImage { .. })
+    ));
 }
 
 #[test]
