@@ -3,6 +3,7 @@
 
 mod info;
 mod pixel;
+mod serve;
 mod tiles;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,10 @@ enum Cmd {
         #[command(subcommand)]
         cmd: tiles::Cmd,
     },
+    /// Serve tiles and the JSON API over data roots.
+    Serve(serve::ServeArgs),
+    /// Write demo data (if missing) and serve it.
+    Demo(serve::DemoArgs),
 }
 
 /// An error the user can act on: printed as one line, exit code 2 (or 1 for machine failures).
@@ -76,6 +81,8 @@ fn main() -> ExitCode {
         Cmd::Info(a) => info::run(a),
         Cmd::Pixel(a) => pixel::run(a),
         Cmd::Tiles { cmd } => tiles::run(cmd),
+        Cmd::Serve(a) => serve::serve(a),
+        Cmd::Demo(a) => serve::demo(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

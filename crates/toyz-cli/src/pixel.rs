@@ -1,9 +1,8 @@
 //! `toyz pixel`: value and world coordinates at a FITS pixel, or the pixel of a sky position.
 
 use crate::{hdu_arg, Fail};
-use serde::Serialize;
 use std::path::PathBuf;
-use toyz_fits::Image;
+use toyz_fits::{pixel_at, sky_to_pixel, Image};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,21 +22,6 @@ pub struct Args {
     plane: usize,
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Serialize)]
-struct World {
-    frame: String,
-    lon: f64,
-    lat: f64,
-}
-
-#[derive(Serialize)]
-struct Out {
-    x: f64,
-    y: f64,
-    value: Option<f32>,
-    world: Option<World>,
 }
 
 /// Degrees, or sexagesimal `h:m:s` (hours when `hours`) / `±d:m:s`.
@@ -65,20 +49,12 @@ pub fn run(a: Args) -> Result<(), Fail> {
     let img = Image::open(&a.file, &sel, a.plane)?;
     let (x, y) = match (&a.sky, a.x, a.y) {
         (Some(sky), _, _) => {
-            let wcs = img.wcs().ok_or_else(|| {
-                Fail::input(format!(
-                    "{}: HDU {} has no usable celestial WCS{}",
-                    a.file.display(),
-                    img.hdu(),
-                    img.wcs_error()
-                        .map(|e| format!(" ({e})"))
-                        .unwrap_or_default()
-                ))
-            })?;
-            let equatorial = !matches!(
-                wcs.frame(),
-                "galactic" | "ecliptic" | "supergalactic" | "helioecliptic"
-            );
+            let equatorial = !img.wcs().is_some_and(|w| {
+                matches!(
+                    w.frame(),
+                    "galactic" | "ecliptic" | "supergalactic" | "helioecliptic"
+                )
+            });
             let lon = parse_angle(&sky[0], equatorial).ok_or_else(|| {
                 Fail::input(format!("bad longitude '{}': degrees or hh:mm:ss", sky[0]))
             })?;
@@ -90,11 +66,7 @@ pub fn run(a: Args) -> Result<(), Fail> {
                         sky[1]
                     ))
                 })?;
-            wcs.world_to_pixel(lon, lat).ok_or_else(|| {
-                Fail::input(format!(
-                    "sky position {lon} {lat} cannot be projected onto this image"
-                ))
-            })?
+            sky_to_pixel(&img, lon, lat)?
         }
         (None, Some(x), Some(y)) => (x, y),
         _ => {
@@ -103,32 +75,7 @@ pub fn run(a: Args) -> Result<(), Fail> {
             ))
         }
     };
-    if !x.is_finite() || !y.is_finite() {
-        return Err(Fail::input("pixel coordinates must be finite numbers"));
-    }
-    // FITS pixel n covers n − 0.5 .. n + 0.5.
-    let (ix, iy) = (x.round(), y.round());
-    if ix < 1.0 || iy < 1.0 || ix > img.width() as f64 || iy > img.height() as f64 {
-        return Err(Fail::input(format!(
-            "pixel ({x:.3}, {y:.3}) is outside the {}x{} image (FITS pixels run from 1 to the size)",
-            img.width(),
-            img.height()
-        )));
-    }
-    let v = img.value(ix as usize - 1, iy as usize - 1)?;
-    let world = img.wcs().and_then(|w| {
-        w.pixel_to_world(x, y).map(|(lon, lat)| World {
-            frame: w.frame().to_owned(),
-            lon,
-            lat,
-        })
-    });
-    let out = Out {
-        x,
-        y,
-        value: v.is_finite().then_some(v),
-        world,
-    };
+    let out = pixel_at(&img, x, y)?;
     if a.json {
         println!("{}", serde_json::to_string(&out).expect("json"));
         return Ok(());

@@ -54,6 +54,13 @@ pub enum FitsError {
         width: usize,
         height: usize,
     },
+    #[error("pixel ({x:.3}, {y:.3}) is outside the {width}x{height} image (FITS pixels run from 1 to the size)")]
+    PixelOutside {
+        x: f64,
+        y: f64,
+        width: usize,
+        height: usize,
+    },
     #[error("{path}: {message} (cfitsio status {status})")]
     Cfitsio {
         path: PathBuf,
@@ -77,7 +84,7 @@ impl FitsError {
             FitsError::HduOutOfRange { .. } | FitsError::NoSuchExtname { .. } => "no_such_hdu",
             FitsError::NotAnImage { .. } | FitsError::NoImage { .. } => "not_an_image",
             FitsError::PlaneOutOfRange { .. } => "no_such_plane",
-            FitsError::OutOfBounds { .. } => "out_of_bounds",
+            FitsError::OutOfBounds { .. } | FitsError::PixelOutside { .. } => "out_of_bounds",
             FitsError::Cfitsio { .. } => "bad_fits",
             FitsError::BadHduSelector(_) => "bad_request",
             FitsError::Wcs(_) => "wcs",

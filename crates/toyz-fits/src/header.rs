@@ -13,11 +13,20 @@ pub struct Card {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub string: bool,
     pub comment: Option<String>,
+    /// The record as read (up to 80 characters), for copying cards verbatim.
+    #[serde(skip)]
+    pub raw: String,
 }
 
 impl Card {
     pub fn parse(record: &str) -> Card {
         let record = record.trim_end_matches(['\n', '\r']);
+        let mut c = Self::parse_fields(record);
+        c.raw = record.to_owned();
+        c
+    }
+
+    fn parse_fields(record: &str) -> Card {
         let (keyword, rest) = if record.len() >= 8 {
             let (k, r) = split_at_char(record, 8);
             (k.trim_end().to_owned(), r)
@@ -40,6 +49,7 @@ impl Card {
             value: None,
             string: false,
             comment: (!text.is_empty()).then(|| text.trim_start().to_owned()),
+            raw: String::new(),
         }
     }
 
@@ -70,6 +80,7 @@ impl Card {
                 value: Some(value.trim_end().to_owned()),
                 string: true,
                 comment: comment.filter(|c| !c.is_empty()),
+                raw: String::new(),
             }
         } else {
             let (v, c) = match t.find('/') {
@@ -82,6 +93,7 @@ impl Card {
                 value: (!v.is_empty()).then(|| v.to_owned()),
                 string: false,
                 comment: c.filter(|c| !c.is_empty()),
+                raw: String::new(),
             }
         }
     }

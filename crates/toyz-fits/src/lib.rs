@@ -6,11 +6,13 @@ mod error;
 mod handle;
 mod header;
 mod image;
+mod pixel;
 mod wcs;
 
 pub use error::{FitsError, Result};
 pub use header::{Card, Header};
 pub use image::{list_hdus, probe, HduKind, HduSel, HduSummary, Image};
+pub use pixel::{pixel_at, sky_to_pixel, PixelValue, World};
 pub use wcs::{Wcs, WcsSummary};
 
 /// Version of the cfitsio library actually linked (fitsio's own helper always reports 4.0).

@@ -106,6 +106,8 @@ struct Ctx<'a> {
     tile_path: Box<dyn Fn(u32, u32, u32) -> PathBuf + Sync + 'a>,
     cancel: &'a AtomicBool,
     progress: &'a (dyn Fn(u64) + Sync),
+    /// Rows of the full-resolution image read so far.
+    rows_progress: &'a (dyn Fn(u64) + Sync),
     done: AtomicU64,
     written: AtomicU64,
     skipped: AtomicU64,
@@ -173,21 +175,7 @@ pub fn build(
     let (dir, done_marker, levels_dir): (PathBuf, PathBuf, Option<CacheLayout>) = match target {
         Target::Cache(root) => {
             let layout = CacheLayout::new(root);
-            let m = layout.manifest(&src.id);
-            if !m.exists() {
-                let sm = SourceManifest {
-                    toyz: 1,
-                    key: src.key.clone(),
-                    width: g.width,
-                    height: g.height,
-                    zmax: g.zmax,
-                    bitpix: src.image.bitpix(),
-                    bunit: manifest.bunit.clone(),
-                    stats: src.stats.clone(),
-                    levels_complete: false,
-                };
-                atomic_write(&m, &serde_json::to_vec_pretty(&sm).expect("json")).map_err(io(&m))?;
-            }
+            write_source_manifest(&layout, src, false)?;
             let dir = layout.render_dir(&src.id, &rid);
             (dir.clone(), dir.join("render.json"), Some(layout))
         }
@@ -262,6 +250,7 @@ pub fn build(
         tile_path,
         cancel,
         progress,
+        rows_progress: &|_| {},
         done: AtomicU64::new(0),
         written: AtomicU64::new(0),
         skipped: AtomicU64::new(0),
@@ -273,13 +262,7 @@ pub fn build(
     result?;
 
     if let Some(layout) = write_levels {
-        let m = layout.manifest(&src.id);
-        if let Ok(bytes) = std::fs::read(&m) {
-            if let Ok(mut sm) = serde_json::from_slice::<SourceManifest>(&bytes) {
-                sm.levels_complete = true;
-                atomic_write(&m, &serde_json::to_vec_pretty(&sm).expect("json")).map_err(io(&m))?;
-            }
-        }
+        write_source_manifest(layout, src, true)?;
     }
     atomic_write(
         &done_marker,
@@ -297,6 +280,66 @@ pub fn build(
         lo,
         hi,
     })
+}
+
+/// Write the float levels of `src` into the cache without rendering any tile (what the server needs to
+/// serve any tile of a never-seen image), then mark them complete in the source manifest. `rows`
+/// receives the number of image rows processed so far (of `src.geometry.height`).
+pub fn build_levels(
+    src: &Source,
+    layout: &CacheLayout,
+    rows: &(dyn Fn(u64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<()> {
+    write_source_manifest(layout, src, false)?;
+    if levels_done(Some(layout), src) {
+        return Ok(());
+    }
+    let ctx = Ctx {
+        src,
+        renderer: Renderer::new(&RenderSpec::default(), 0.0, 1.0, None)?,
+        zoom: (u32::MAX, u32::MAX), // no level is in range: nothing is rendered
+        skip_existing: true,
+        tile_path: Box::new(|_, _, _| PathBuf::new()),
+        cancel,
+        progress: &|_| {},
+        rows_progress: rows,
+        done: AtomicU64::new(0),
+        written: AtomicU64::new(0),
+        skipped: AtomicU64::new(0),
+    };
+    run(&ctx, Some(layout))?;
+    write_source_manifest(layout, src, true)
+}
+
+/// Write `manifest.json` for `src` (always when `levels_complete`, else only if missing).
+pub fn write_source_manifest(
+    layout: &CacheLayout,
+    src: &Source,
+    levels_complete: bool,
+) -> Result<()> {
+    let m = layout.manifest(&src.id);
+    if !levels_complete && m.exists() {
+        return Ok(());
+    }
+    let g = src.geometry;
+    let sm = SourceManifest {
+        toyz: 1,
+        key: src.key.clone(),
+        width: g.width,
+        height: g.height,
+        zmax: g.zmax,
+        bitpix: src.image.bitpix(),
+        bunit: src.image.bunit().map(str::to_owned),
+        stats: src.stats.clone(),
+        levels_complete,
+    };
+    atomic_write(&m, &serde_json::to_vec_pretty(&sm).expect("json")).map_err(io(&m))
+}
+
+/// True when the cache holds complete float levels for `src`.
+pub fn levels_complete(layout: &CacheLayout, src: &Source) -> bool {
+    levels_done(Some(layout), src)
 }
 
 fn levels_done(layout: Option<&CacheLayout>, src: &Source) -> bool {
@@ -356,6 +399,7 @@ fn run(ctx: &Ctx, levels_to: Option<&CacheLayout>) -> Result<()> {
             let (n, band) = msg?;
             feed(ctx, &mut levels, g.zmax, band, n, start)?;
             start += n;
+            (ctx.rows_progress)(start as u64);
             if ctx.cancel.load(Ordering::Relaxed) {
                 return Err(EngineError::Cancelled);
             }

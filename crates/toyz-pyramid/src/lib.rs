@@ -14,8 +14,12 @@ pub mod render;
 pub mod source;
 pub mod spec;
 pub mod stats;
+pub mod store;
 
-pub use build::{build, BuildOptions, BuildReport, Target, TilesManifest};
+pub use build::{
+    build, build_levels, levels_complete, BuildOptions, BuildReport, SourceManifest, Target,
+    TilesManifest,
+};
 pub use cache::{CacheLayout, SourceKey};
 pub use colormap::Colormap;
 pub use error::{EngineError, Result};
@@ -24,3 +28,4 @@ pub use render::Renderer;
 pub use source::Source;
 pub use spec::{Cut, RenderSpec, SpecError, Stretch};
 pub use stats::{Histogram, Sample, Stats};
+pub use store::{render_tile, tile_pixels, LevelStore};

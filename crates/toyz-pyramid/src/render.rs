@@ -104,6 +104,18 @@ impl Renderer {
     pub fn encode(&self, idx: &[u8]) -> Vec<u8> {
         encode_indexed(idx, TILE as u32, TILE as u32, &self.plte, &self.trns)
     }
+
+    /// Palette indices of any run of values (e.g. a cutout), same mapping as tiles.
+    pub fn indices(&self, values: &[f32], out: &mut [u8]) {
+        for (o, &v) in out.iter_mut().zip(values) {
+            *o = self.index(v);
+        }
+    }
+
+    /// Indexed PNG of `w`×`h` indices.
+    pub fn encode_rect(&self, idx: &[u8], w: u32, h: u32) -> Vec<u8> {
+        encode_indexed(idx, w, h, &self.plte, &self.trns)
+    }
 }
 
 /// Write an indexed PNG with fast deflate. Measured in benches/engine.rs on a sky tile: indexed is 2.7×

@@ -1,0 +1,184 @@
+//! `toyz serve` and `toyz demo`: run the tile server over data roots (demo: over generated demo data).
+
+use crate::Fail;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use toyz_server::{Config, Overrides};
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// A data root NAME=PATH (repeatable); URLs name files as NAME/relative/path.
+    #[arg(long = "root", value_name = "NAME=PATH")]
+    roots: Vec<String>,
+    /// Address to listen on [default: 127.0.0.1:8080, loopback only].
+    #[arg(long)]
+    bind: Option<String>,
+    /// Tile cache directory (shared with `toyz tiles build`) [default: tile-cache].
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Bytes of tiles kept in memory, e.g. 256MiB [default: 256MiB].
+    #[arg(long)]
+    memory_cache: Option<String>,
+    /// A toyz.toml with the same settings (command line wins; unknown keys are an error).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Where the demo data lives (written if missing).
+    #[arg(long, default_value = "demo-data")]
+    data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = toyz_server::config::DEFAULT_BIND)]
+    bind: String,
+    /// Tile cache directory.
+    #[arg(long, default_value = "tile-cache")]
+    cache: PathBuf,
+    /// Write the demo data and exit without serving.
+    #[arg(long)]
+    no_serve: bool,
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOYZ_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn run_server(config: Config, banner: impl FnOnce(&str)) -> Result<(), Fail> {
+    init_logs();
+    let sys = actix_web::rt::System::new();
+    sys.block_on(async move {
+        let (server, addr) =
+            toyz_server::start(config).map_err(|e| Fail::input(format!("cannot listen: {e}")))?;
+        banner(&format!("http://{addr}"));
+        server.await.map_err(|e| Fail {
+            code: 1,
+            message: format!("server failed: {e}"),
+        })
+    })
+}
+
+pub fn serve(a: ServeArgs) -> Result<(), Fail> {
+    let mut roots = Vec::new();
+    for r in &a.roots {
+        let (name, path) = r
+            .split_once('=')
+            .ok_or_else(|| Fail::input(format!("--root '{r}': expected NAME=PATH")))?;
+        roots.push((name.to_owned(), PathBuf::from(path)));
+    }
+    let config = Config::load(
+        a.config.as_deref(),
+        Overrides {
+            bind: a.bind,
+            cache: a.cache,
+            memory_cache: a.memory_cache,
+            roots,
+        },
+    )
+    .map_err(Fail::input)?;
+    if config.roots.is_empty() {
+        return Err(Fail::input(
+            "no data roots: give --root NAME=PATH or a [roots] table in toyz.toml",
+        ));
+    }
+    let names: Vec<String> = config.roots.iter().map(|r| r.name.clone()).collect();
+    run_server(config, |url| {
+        println!("toyz: serving {url}/ (roots: {})", names.join(", "));
+        let _ = std::io::stdout().flush();
+    })
+}
+
+/// Write the demo data set into `dir` (each file only if missing).
+pub fn write_demo_data(dir: &Path) -> Result<(), Fail> {
+    use toyz_skygen::{
+        write_catalog, write_fits, write_fz, write_mef, Compression, Extension, SkySpec,
+    };
+    let fail = |e: std::io::Error| Fail {
+        code: 1,
+        message: format!("writing demo data into {}: {e}", dir.display()),
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let field = dir.join("field.fits");
+    if !field.exists() {
+        eprintln!(
+            "toyz: writing {} (8192 x 8192 star field, float32, TAN WCS)",
+            field.display()
+        );
+        let mut s = SkySpec::new(8192, 8192);
+        s.nan_patches = true;
+        write_fits(&field, &s).map_err(fail)?;
+        write_catalog(&dir.join("field-stars.csv"), &s).map_err(fail)?;
+    }
+    let fz = dir.join("compressed.fits.fz");
+    if !fz.exists() {
+        eprintln!(
+            "toyz: writing {} (4096 x 4096, RICE tile-compressed)",
+            fz.display()
+        );
+        let mut s = SkySpec::new(4096, 4096);
+        s.seed = 2;
+        if let Some(w) = s.wcs.as_mut() {
+            w.ra = 150.6;
+        }
+        write_fz(&fz, &s, Compression::Rice).map_err(fail)?;
+    }
+    let mef = dir.join("mosaic.fits");
+    if !mef.exists() {
+        eprintln!(
+            "toyz: writing {} (4 CCDs of 2048 x 4096 and a STARS table)",
+            mef.display()
+        );
+        let exts: Vec<Extension> = (1..=4)
+            .map(|i| {
+                let mut s = SkySpec::new(2048, 4096);
+                s.seed = 10 + i as u64;
+                if let Some(w) = s.wcs.as_mut() {
+                    w.ra = 151.0
+                        + (i as f64 - 1.0) * 2048.0 * w.scale_arcsec
+                            / 3600.0
+                            / w.dec.to_radians().cos();
+                }
+                Extension {
+                    name: format!("CCD{i}"),
+                    spec: s,
+                }
+            })
+            .collect();
+        write_mef(&mef, &exts, true).map_err(fail)?;
+    }
+    Ok(())
+}
+
+pub fn demo(a: DemoArgs) -> Result<(), Fail> {
+    write_demo_data(&a.data)?;
+    if a.no_serve {
+        return Ok(());
+    }
+    let config = Config::load(
+        None,
+        Overrides {
+            bind: Some(a.bind),
+            cache: Some(a.cache),
+            memory_cache: None,
+            roots: vec![("demo".into(), a.data.clone())],
+        },
+    )
+    .map_err(Fail::input)?;
+    run_server(config, |url| {
+        println!("toyz: serving {url}/ (root: demo = {})", a.data.display());
+        println!("  files:   {url}/api/files?path=demo");
+        println!("  source:  {url}/api/sources?path=demo/field.fits&stretch=asinh&cut=percentile=99.5&cmap=viridis");
+        println!("  pixel:   {url}/api/pixel?path=demo/field.fits&x=4096&y=4096");
+        println!(
+            "  cutout:  {url}/api/cutout?path=demo/field.fits&ra=150.1&dec=2.2&size=60&format=png"
+        );
+        println!("  Ctrl-C stops the server.");
+        let _ = std::io::stdout().flush();
+    })
+}

@@ -1,0 +1,98 @@
+//! Random access to a source's pyramid for serving single tiles: level zmax straight from the FITS file,
+//! lower levels from the float level files in the cache (memory-mapped). The streamed builder writes
+//! those files; this reads them.
+
+use crate::cache::CacheLayout;
+use crate::error::{io, Result};
+use crate::geometry::{TileCoord, TILE};
+use crate::render::Renderer;
+use crate::source::Source;
+use memmap2::Mmap;
+use std::fs::File;
+
+/// The float levels 0..zmax−1 of one source, mapped read-only.
+pub struct LevelStore {
+    maps: Vec<Mmap>,
+}
+
+impl LevelStore {
+    /// Map the level files of `src` in `layout` (they must be complete: see `SourceManifest`).
+    pub fn open(layout: &CacheLayout, src: &Source) -> Result<LevelStore> {
+        let g = src.geometry;
+        let mut maps = Vec::with_capacity(g.zmax as usize);
+        for z in 0..g.zmax {
+            let path = layout.level_file(&src.id, z);
+            let f = File::open(&path).map_err(io(&path))?;
+            let (w, h) = g.level_size(z);
+            let len = f.metadata().map_err(io(&path))?.len();
+            if len != (w * h * 4) as u64 {
+                return Err(crate::error::EngineError::Io {
+                    path,
+                    source: std::io::Error::other(format!(
+                        "level file holds {len} bytes, expected {}",
+                        w * h * 4
+                    )),
+                });
+            }
+            // SAFETY: level files are only ever created by rename of a complete file and never modified
+            // in place, so the mapping cannot change under us.
+            let m = unsafe { Mmap::map(&f) }.map_err(io(&path))?;
+            maps.push(m);
+        }
+        Ok(LevelStore { maps })
+    }
+
+    fn level(&self, z: u32) -> &[u8] {
+        &self.maps[z as usize]
+    }
+}
+
+/// The float pixels of a tile: up to 256×256 values of level `t.z`, top row first; returns (w, h).
+/// Level zmax reads the FITS file; lower levels need `store`.
+pub fn tile_pixels(
+    src: &Source,
+    store: Option<&LevelStore>,
+    t: TileCoord,
+    out: &mut Vec<f32>,
+) -> Result<(usize, usize)> {
+    let g = src.geometry;
+    let (lw, lh) = g.level_size(t.z);
+    let x0 = t.x as usize * TILE;
+    let top = t.y as usize * TILE;
+    let w = TILE.min(lw - x0);
+    let h = TILE.min(lh - top);
+    out.clear();
+    out.resize(w * h, 0.0);
+    if t.z == g.zmax {
+        let mut fits = vec![0f32; w * h];
+        src.image.read_rect(x0, lh - top - h, w, h, &mut fits)?;
+        for r in 0..h {
+            out[r * w..(r + 1) * w].copy_from_slice(&fits[(h - 1 - r) * w..(h - r) * w]);
+        }
+    } else {
+        let store = store.expect("lower levels need the level store");
+        let bytes = store.level(t.z);
+        for r in 0..h {
+            let start = ((top + r) * lw + x0) * 4;
+            let row = &bytes[start..start + w * 4];
+            for (o, c) in out[r * w..(r + 1) * w].iter_mut().zip(row.chunks_exact(4)) {
+                *o = f32::from_le_bytes(c.try_into().expect("4 bytes"));
+            }
+        }
+    }
+    Ok((w, h))
+}
+
+/// Render one tile to PNG bytes: the same functions the streamed builder uses.
+pub fn render_tile(
+    src: &Source,
+    store: Option<&LevelStore>,
+    renderer: &Renderer,
+    t: TileCoord,
+) -> Result<Vec<u8>> {
+    let mut px = Vec::new();
+    let (w, h) = tile_pixels(src, store, t, &mut px)?;
+    let mut idx = vec![0u8; TILE * TILE];
+    renderer.tile_indices(&px, w, h, 0, 0, &mut idx);
+    Ok(renderer.encode(&idx))
+}

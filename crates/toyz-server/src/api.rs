@@ -1,0 +1,373 @@
+//! The JSON API: files, sources, header, pixel, histogram, health and metrics. Handlers parse and check
+//! the request, resolve paths through paths.rs, and do file work off the async runtime.
+
+use crate::error::{engine_error, fits_error, spec_error, ApiError};
+use crate::paths::{resolve, Resolved};
+use crate::state::{AppState, Levels, OpenSource};
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+use toyz_fits::HduSel;
+use toyz_pyramid::{spec, RenderSpec};
+
+#[derive(Deserialize)]
+pub struct PathQuery {
+    #[serde(default)]
+    pub path: String,
+}
+
+#[derive(Serialize)]
+struct Entry {
+    name: String,
+    kind: &'static str,
+    size: Option<u64>,
+    /// Seconds since the Unix epoch.
+    mtime: Option<u64>,
+}
+
+pub async fn files(
+    state: web::Data<AppState>,
+    q: web::Query<PathQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let roots = state.config.roots.clone();
+    if q.path.trim_matches('/').is_empty() {
+        let entries: Vec<Entry> = roots
+            .iter()
+            .map(|r| Entry {
+                name: r.name.clone(),
+                kind: "dir",
+                size: None,
+                mtime: mtime(&r.path),
+            })
+            .collect();
+        return Ok(HttpResponse::Ok().json(serde_json::json!({"path": "", "entries": entries})));
+    }
+    let r = resolve(&roots, &q.path)?;
+    let public = r.public.clone();
+    let root_path = roots[r.root].path.clone();
+    let entries = web::block(move || list_dir(&r, &root_path))
+        .await
+        .map_err(|_| ApiError::internal("listing failed"))??;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"path": public, "entries": entries})))
+}
+
+fn mtime(p: &std::path::Path) -> Option<u64> {
+    std::fs::metadata(p)
+        .ok()?
+        .modified()
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+fn list_dir(r: &Resolved, root: &std::path::Path) -> Result<Vec<Entry>, ApiError> {
+    if !r.abs.is_dir() {
+        return Err(ApiError::bad_request(format!(
+            "{} is not a directory",
+            r.public
+        )));
+    }
+    let rd = std::fs::read_dir(&r.abs)
+        .map_err(|_| ApiError::forbidden(format!("{}: cannot be listed", r.public)))?;
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let p = e.path();
+        // Symlinks are followed only when they stay inside the root.
+        let Ok(canon) = std::fs::canonicalize(&p) else {
+            continue;
+        };
+        if !canon.starts_with(root) {
+            continue;
+        }
+        let Ok(meta) = std::fs::metadata(&canon) else {
+            continue;
+        };
+        let kind = if meta.is_dir() {
+            "dir"
+        } else if toyz_fits::probe(&canon).is_ok() {
+            "fits"
+        } else {
+            "file"
+        };
+        out.push(Entry {
+            name,
+            kind,
+            size: meta.is_file().then_some(meta.len()),
+            mtime: mtime(&canon),
+        });
+    }
+    out.sort_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
+    Ok(out)
+}
+
+/// `path`, `hdu`, `plane` and the render spec of a source request.
+#[derive(Deserialize)]
+pub struct SourceQuery {
+    pub path: Option<String>,
+    pub hdu: Option<String>,
+    pub plane: Option<usize>,
+    pub stretch: Option<String>,
+    pub cut: Option<String>,
+    pub cmap: Option<String>,
+    pub contrast: Option<f64>,
+    pub bias: Option<f64>,
+    pub invert: Option<bool>,
+    pub nan: Option<String>,
+}
+
+impl SourceQuery {
+    pub fn spec(&self) -> Result<RenderSpec, ApiError> {
+        let mut s = RenderSpec::parse(
+            self.stretch.as_deref(),
+            self.cut.as_deref(),
+            self.cmap.as_deref(),
+        )
+        .map_err(spec_error)?;
+        if let Some(c) = self.contrast {
+            s.contrast = c;
+        }
+        if let Some(b) = self.bias {
+            s.bias = b;
+        }
+        if let Some(i) = self.invert {
+            s.invert = i;
+        }
+        if let Some(n) = &self.nan {
+            s.nan = spec::parse_colour(n).map_err(spec_error)?;
+        }
+        s.validate().map_err(spec_error)?;
+        Ok(s)
+    }
+}
+
+pub fn hdu_sel(hdu: Option<&str>) -> Result<HduSel, ApiError> {
+    match hdu {
+        None => Ok(HduSel::Auto),
+        Some(h) => h
+            .parse()
+            .map_err(|e: toyz_fits::FitsError| ApiError::bad_request(e.to_string())),
+    }
+}
+
+/// Resolve and open the source a request names.
+pub async fn open_source(
+    state: &Arc<AppState>,
+    path: Option<&str>,
+    hdu: Option<&str>,
+    plane: Option<usize>,
+) -> Result<Arc<OpenSource>, ApiError> {
+    let path = path
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::bad_request("missing 'path'"))?;
+    let r = resolve(&state.config.roots, path)?;
+    if r.abs.is_dir() {
+        return Err(ApiError::bad_request(format!(
+            "{} is a directory",
+            r.public
+        )));
+    }
+    let sel = hdu_sel(hdu)?;
+    state.open(&r, &sel, plane.unwrap_or(0)).await
+}
+
+pub async fn sources(
+    state: web::Data<AppState>,
+    q: web::Query<SourceQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let spec = q.spec()?;
+    let state = state.into_inner();
+    let open = open_source(&state, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
+    let rid = spec.id();
+    open.remember_spec(&spec);
+    // Persist the spec next to the tiles so the URL works after a restart and on other replicas.
+    let spec_path = state
+        .layout
+        .render_dir(&open.src.id, &rid)
+        .join("spec.json");
+    let (o2, sp) = (open.clone(), spec.clone());
+    let (lo, hi) = web::block(move || {
+        if !spec_path.exists() {
+            let json = serde_json::to_vec_pretty(&sp).expect("json");
+            toyz_pyramid::cache::atomic_write(&spec_path, &json).map_err(|e| {
+                engine_error(
+                    toyz_pyramid::EngineError::Io {
+                        path: spec_path.clone(),
+                        source: e,
+                    },
+                    &o2.public,
+                )
+            })?;
+        }
+        o2.cut_levels(&sp)
+    })
+    .await
+    .map_err(|_| ApiError::internal("open task failed"))??;
+    Ok(HttpResponse::Ok().json(describe(&open, &spec, lo, hi)))
+}
+
+fn describe(open: &OpenSource, spec: &RenderSpec, lo: f64, hi: f64) -> serde_json::Value {
+    let src = &open.src;
+    let img = &src.image;
+    let (bscale, bzero, blank) = img.scaling();
+    let levels = match &*open.levels.borrow() {
+        Levels::Ready => serde_json::json!({"state": "ready"}),
+        Levels::Building { done, total } => {
+            serde_json::json!({"state": "building", "done": done, "total": total})
+        }
+        Levels::Failed(e) => serde_json::json!({"state": "failed", "error": e}),
+    };
+    let rid = spec.id();
+    serde_json::json!({
+        "id": src.id,
+        "path": open.public,
+        "hdu": img.hdu(),
+        "plane": img.plane(),
+        "planes": img.planes(),
+        "hdus": img.hdus(),
+        "width": img.width(),
+        "height": img.height(),
+        "bitpix": img.bitpix(),
+        "bscale": bscale,
+        "bzero": bzero,
+        "blank": blank,
+        "compressed": img.compressed(),
+        "zmax": src.geometry.zmax,
+        "tile_size": toyz_pyramid::TILE,
+        "bunit": img.bunit(),
+        "wcs": img.wcs().map(|w| w.summary()),
+        "stats": src.stats,
+        "render": {
+            "id": rid,
+            "spec": spec.normal_form(),
+            "stretch": spec.stretch,
+            "cut": spec.cut,
+            "cmap": spec.cmap,
+            "contrast": spec.contrast,
+            "bias": spec.bias,
+            "invert": spec.invert,
+            "nan": format!("#{:02x}{:02x}{:02x}{:02x}", spec.nan[0], spec.nan[1], spec.nan[2], spec.nan[3]),
+            "lo": lo,
+            "hi": hi,
+        },
+        "tiles": format!("/tiles/{}/{}/{{z}}/{{x}}/{{y}}.png", src.id, rid),
+        "levels": levels,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct HduQuery {
+    pub path: Option<String>,
+    pub hdu: Option<String>,
+    pub plane: Option<usize>,
+}
+
+pub async fn header(
+    state: web::Data<AppState>,
+    q: web::Query<HduQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state.into_inner();
+    let open = open_source(&state, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
+    let img = &open.src.image;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "path": open.public,
+        "hdu": img.hdu(),
+        "cards": img.header().cards(),
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct PixelQuery {
+    pub path: Option<String>,
+    pub hdu: Option<String>,
+    pub plane: Option<usize>,
+    pub x: Option<f64>,
+    pub y: Option<f64>,
+    pub ra: Option<f64>,
+    pub dec: Option<f64>,
+}
+
+pub async fn pixel(
+    state: web::Data<AppState>,
+    q: web::Query<PixelQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state.into_inner();
+    let open = open_source(&state, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
+    let (x, y, sky) = match (q.x, q.y, q.ra, q.dec) {
+        (Some(x), Some(y), None, None) => (x, y, None),
+        (None, None, Some(ra), Some(dec)) => (0.0, 0.0, Some((ra, dec))),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give x and y (FITS pixel, 1-based) or ra and dec (degrees)",
+            ))
+        }
+    };
+    let o2 = open.clone();
+    let r = web::block(move || {
+        let img = &o2.src.image;
+        let (x, y) = match sky {
+            Some((lon, lat)) => toyz_fits::sky_to_pixel(img, lon, lat)?,
+            None => (x, y),
+        };
+        toyz_fits::pixel_at(img, x, y)
+    })
+    .await
+    .map_err(|_| ApiError::internal("pixel task failed"))?
+    .map_err(|e| fits_error(e, &open.public))?;
+    Ok(HttpResponse::Ok().json(r))
+}
+
+#[derive(Deserialize)]
+pub struct HistogramQuery {
+    pub path: Option<String>,
+    pub hdu: Option<String>,
+    pub plane: Option<usize>,
+    pub bins: Option<usize>,
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+}
+
+pub async fn histogram(
+    state: web::Data<AppState>,
+    q: web::Query<HistogramQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let bins = q.bins.unwrap_or(256);
+    if !(1..=65536).contains(&bins) {
+        return Err(ApiError::bad_request("bins must be between 1 and 65536"));
+    }
+    let state = state.into_inner();
+    let open = open_source(&state, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
+    let st = &open.src.stats;
+    let lo = q.lo.or(st.min).unwrap_or(0.0);
+    let hi = q.hi.or(st.max).unwrap_or(1.0);
+    if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+        return Err(ApiError::bad_request("need finite lo <= hi"));
+    }
+    let h = toyz_pyramid::Histogram::of(&open.src.sample.sorted, lo, hi, bins);
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "path": open.public,
+        "hdu": open.src.image.hdu(),
+        "lo": h.lo,
+        "hi": h.hi,
+        "bins": bins,
+        "counts": h.counts,
+        "sample_size": st.sample_size,
+        "sample_nan": st.sample_nan,
+    })))
+}
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let bytes = state.tiles.lock().expect("tiles").bytes();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(bytes))
+}

@@ -1,0 +1,211 @@
+//! Server settings: defaults, a TOML file and command-line overrides (CLI > file > defaults). Unknown
+//! keys in the file are an error, never silently ignored.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A data root: URL paths `NAME/…` map to files under `path` (canonical).
+#[derive(Debug, Clone)]
+pub struct Root {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub roots: Vec<Root>,
+    pub bind: String,
+    pub cache_dir: PathBuf,
+    /// Bytes of PNG tiles kept in memory.
+    pub memory_cache: u64,
+    /// Renders running or waiting at once; beyond this the server answers 503 + Retry-After.
+    pub max_renders: usize,
+    /// How long a tile request waits for the float levels of a never-seen image.
+    pub level_wait: Duration,
+    /// Open sources kept in memory (each holds its ~1 Mpixel statistics sample).
+    pub max_sources: usize,
+}
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+/// The `toyz.toml` file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub bind: Option<String>,
+    pub cache: Option<PathBuf>,
+    pub memory_cache: Option<String>,
+    pub max_renders: Option<usize>,
+    pub level_wait_seconds: Option<u64>,
+    pub max_sources: Option<usize>,
+    pub roots: Option<BTreeMap<String, PathBuf>>,
+}
+
+/// What the command line gave (None/empty: not given).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub bind: Option<String>,
+    pub cache: Option<PathBuf>,
+    pub memory_cache: Option<String>,
+    pub roots: Vec<(String, PathBuf)>,
+}
+
+/// `256MiB`, `1G`, `500MB`, `65536`: binary units for K/M/G with or without `i`/`B`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("bad size '{s}': expected e.g. 256MiB"))?;
+    let mult = match unit
+        .trim()
+        .to_ascii_lowercase()
+        .trim_end_matches('b')
+        .trim_end_matches('i')
+    {
+        "" => 1u64,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        _ => return Err(format!("bad size '{s}': units are K, M, G (KiB, MiB, GiB)")),
+    };
+    Ok((n * mult as f64) as u64)
+}
+
+fn check_root(name: &str, path: &Path) -> Result<Root, String> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !ok {
+        return Err(format!(
+            "root name '{name}': use letters, digits, '_', '-', '.' (not leading)"
+        ));
+    }
+    let canon =
+        std::fs::canonicalize(path).map_err(|e| format!("root {name}={}: {e}", path.display()))?;
+    if !canon.is_dir() {
+        return Err(format!("root {name}={}: not a directory", path.display()));
+    }
+    Ok(Root {
+        name: name.to_owned(),
+        path: canon,
+    })
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then the command line.
+    pub fn load(file: Option<&Path>, cli: Overrides) -> Result<Config, String> {
+        let fc: FileConfig = match file {
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{}: {}", p.display(), e.message()))?
+            }
+            None => FileConfig::default(),
+        };
+        let base = file.and_then(Path::parent).unwrap_or(Path::new("."));
+        let mut roots = Vec::new();
+        if cli.roots.is_empty() {
+            for (name, path) in fc.roots.unwrap_or_default() {
+                // Relative root paths in a config file are relative to the file.
+                roots.push(check_root(&name, &base.join(path))?);
+            }
+        } else {
+            for (name, path) in &cli.roots {
+                roots.push(check_root(name, path)?);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for r in &roots {
+            if !seen.insert(r.name.clone()) {
+                return Err(format!("root '{}' is given twice", r.name));
+            }
+        }
+        let memory = match cli.memory_cache.or(fc.memory_cache) {
+            Some(s) => parse_size(&s)?,
+            None => 256 << 20,
+        };
+        let max_renders = fc.max_renders.unwrap_or(64);
+        if max_renders == 0 {
+            return Err("max_renders must be at least 1".into());
+        }
+        Ok(Config {
+            roots,
+            bind: cli
+                .bind
+                .or(fc.bind)
+                .unwrap_or_else(|| DEFAULT_BIND.to_owned()),
+            cache_dir: cli
+                .cache
+                .or(fc.cache.map(|c| base.join(c)))
+                .unwrap_or_else(|| PathBuf::from("tile-cache")),
+            memory_cache: memory,
+            max_renders,
+            level_wait: Duration::from_secs(fc.level_wait_seconds.unwrap_or(120)),
+            max_sources: fc.max_sources.unwrap_or(64).max(1),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256MiB").unwrap(), 256 << 20);
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("64k").unwrap(), 64 << 10);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("MiB").is_err());
+    }
+
+    #[test]
+    fn precedence_and_unknown_keys() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("data")).unwrap();
+        let f = d.path().join("toyz.toml");
+        std::fs::write(
+            &f,
+            "bind = \"127.0.0.1:9000\"\nmemory_cache = \"16MiB\"\n[roots]\nsky = \"data\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&f), Overrides::default()).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:9000");
+        assert_eq!(c.memory_cache, 16 << 20);
+        assert_eq!(c.roots[0].name, "sky");
+        let c = Config::load(
+            Some(&f),
+            Overrides {
+                bind: Some("127.0.0.1:0".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.bind, "127.0.0.1:0", "command line wins");
+        std::fs::write(&f, "bnd = \"x\"\n").unwrap();
+        let e = Config::load(Some(&f), Overrides::default()).unwrap_err();
+        assert!(e.contains("unknown field"), "{e}");
+        let e = Config::load(
+            None,
+            Overrides {
+                roots: vec![("../x".into(), d.path().into())],
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains("root name"));
+        assert_eq!(
+            Config::load(None, Overrides::default()).unwrap().bind,
+            DEFAULT_BIND
+        );
+    }
+}

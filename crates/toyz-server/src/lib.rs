@@ -1,0 +1,122 @@
+//! The toyz tile server (actix-web): tiles, the JSON API, caches. `routes` is shared by the binary and
+//! the tests; `start` binds (port 0 works) and reports the address it got.
+
+pub mod api;
+pub mod config;
+pub mod cutout;
+pub mod error;
+pub mod metrics;
+pub mod paths;
+pub mod state;
+pub mod tiles;
+
+pub use config::{Config, Overrides, Root};
+pub use error::ApiError;
+pub use state::AppState;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::{web, App, HttpServer};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Every route of the service.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| ApiError::bad_request(e.to_string()).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| ApiError::bad_request(e.to_string()).into()),
+    )
+    .route("/healthz", web::get().to(api::healthz))
+    .route("/metrics", web::get().to(api::metrics))
+    .route("/api/files", web::get().to(api::files))
+    .route("/api/sources", web::get().to(api::sources))
+    .route("/api/header", web::get().to(api::header))
+    .route("/api/pixel", web::get().to(api::pixel))
+    .route("/api/histogram", web::get().to(api::histogram))
+    .route("/api/cutout", web::get().to(cutout::cutout))
+    .route("/tiles/{sid}/{rid}/{z}/{x}/{y}", web::get().to(tiles::tile))
+    .default_service(web::to(|req: actix_web::HttpRequest| async move {
+        Err::<actix_web::HttpResponse, _>(ApiError::not_found(format!(
+            "no route for {} {}",
+            req.method(),
+            req.path()
+        )))
+    }));
+}
+
+/// The route label used in logs and metrics (tile URLs collapse to one label).
+fn route_label(path: &str) -> &str {
+    if path.starts_with("/tiles/") {
+        "/tiles"
+    } else if matches!(
+        path,
+        "/healthz"
+            | "/metrics"
+            | "/api/files"
+            | "/api/sources"
+            | "/api/header"
+            | "/api/pixel"
+            | "/api/histogram"
+            | "/api/cutout"
+    ) {
+        path
+    } else {
+        "other"
+    }
+}
+
+/// Build the app around shared state (used by `start` and by tests with `actix_web::test`).
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .wrap_fn(|req, srv| {
+            use actix_web::dev::Service;
+            let t0 = Instant::now();
+            let method = req.method().clone();
+            let path = req.path().to_owned();
+            let state = req.app_data::<web::Data<AppState>>().cloned();
+            let fut = srv.call(req);
+            async move {
+                let res = fut.await?;
+                let status = res.status().as_u16();
+                if let Some(s) = state {
+                    s.metrics.request(route_label(&path), status);
+                }
+                tracing::info!(
+                    "{method} {path} {status} {:.1}ms",
+                    t0.elapsed().as_secs_f64() * 1e3
+                );
+                Ok(res)
+            }
+        })
+        .configure(routes)
+}
+
+/// Bind and start the server; returns it (await it to run) and the bound address.
+pub fn start(config: Config) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
+    std::fs::create_dir_all(&config.cache_dir)?;
+    let bind = config.bind.clone();
+    let state = web::Data::new(AppState::new(config));
+    let server = HttpServer::new(move || app(state.clone()))
+        .bind(&bind)?
+        .shutdown_timeout(5);
+    let addr = *server
+        .addrs()
+        .first()
+        .ok_or_else(|| std::io::Error::other("bound to no address"))?;
+    Ok((server.run(), addr))
+}

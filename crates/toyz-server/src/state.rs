@@ -1,0 +1,290 @@
+//! Shared server state: open sources (with their background level builds and render specs), the
+//! bytes-bounded memory tile cache, in-flight renders (one per tile key), the render bound, metrics.
+
+use crate::config::Config;
+use crate::error::{engine_error, spec_error, ApiError};
+use crate::metrics::Metrics;
+use crate::paths::{public_path, Resolved};
+use bytes::Bytes;
+use lru::LruCache;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::{watch, OnceCell, Semaphore};
+use toyz_fits::HduSel;
+use toyz_pyramid::{CacheLayout, LevelStore, RenderSpec, Renderer, Source, Stretch};
+
+/// Progress of the float levels of a source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Levels {
+    /// Being built: rows of the full-resolution image done so far.
+    Building {
+        done: u64,
+        total: u64,
+    },
+    Ready,
+    Failed(String),
+}
+
+/// An opened source: the engine's `Source` plus what serving it needs.
+pub struct OpenSource {
+    pub src: Source,
+    pub public: String,
+    pub levels: watch::Receiver<Levels>,
+    store: OnceLock<Option<Arc<LevelStore>>>,
+    renderers: Mutex<HashMap<String, Arc<Renderer>>>,
+    specs: Mutex<HashMap<String, RenderSpec>>,
+    exact_minmax: OnceLock<Option<(f64, f64)>>,
+}
+
+impl OpenSource {
+    /// The level store once levels are ready (None while building; Some(None) never for zmax > 0).
+    pub fn store(&self, layout: &CacheLayout) -> Result<Option<Arc<LevelStore>>, ApiError> {
+        if self.src.geometry.zmax == 0 {
+            return Ok(None);
+        }
+        if let Some(s) = self.store.get() {
+            return Ok(s.clone());
+        }
+        let s = LevelStore::open(layout, &self.src).map_err(|e| engine_error(e, &self.public))?;
+        Ok(self.store.get_or_init(|| Some(Arc::new(s))).clone())
+    }
+
+    /// Cut levels of a spec: `minmax` scans the image once (cached), other cuts use the sample.
+    pub fn cut_levels(&self, spec: &RenderSpec) -> Result<(f64, f64), ApiError> {
+        let exact = match spec.cut {
+            toyz_pyramid::Cut::MinMax => {
+                if let Some(v) = self.exact_minmax.get() {
+                    *v
+                } else {
+                    let v = self
+                        .src
+                        .exact_minmax()
+                        .map_err(|e| engine_error(e, &self.public))?;
+                    *self.exact_minmax.get_or_init(|| v)
+                }
+            }
+            _ => None,
+        };
+        Ok(toyz_pyramid::stats::resolve_cut(
+            &spec.cut,
+            &self.src.sample,
+            exact,
+        ))
+    }
+
+    pub fn renderer(&self, rid: &str, spec: &RenderSpec) -> Result<Arc<Renderer>, ApiError> {
+        if let Some(r) = self.renderers.lock().expect("renderers").get(rid) {
+            return Ok(r.clone());
+        }
+        let (lo, hi) = self.cut_levels(spec)?;
+        let hist = matches!(spec.stretch, Stretch::Histeq).then_some(&self.src.sample);
+        let r = Arc::new(Renderer::new(spec, lo, hi, hist).map_err(spec_error)?);
+        self.renderers
+            .lock()
+            .expect("renderers")
+            .insert(rid.to_owned(), r.clone());
+        Ok(r)
+    }
+
+    pub fn known_spec(&self, rid: &str) -> Option<RenderSpec> {
+        self.specs.lock().expect("specs").get(rid).cloned()
+    }
+
+    pub fn remember_spec(&self, spec: &RenderSpec) {
+        self.specs
+            .lock()
+            .expect("specs")
+            .insert(spec.id(), spec.clone());
+    }
+}
+
+/// A memory cache of encoded tiles bounded in bytes.
+pub struct TileLru {
+    map: LruCache<String, Bytes>,
+    bytes: u64,
+    cap: u64,
+}
+
+impl TileLru {
+    pub fn new(cap: u64) -> TileLru {
+        TileLru {
+            map: LruCache::unbounded(),
+            bytes: 0,
+            cap,
+        }
+    }
+    pub fn get(&mut self, k: &str) -> Option<Bytes> {
+        self.map.get(k).cloned()
+    }
+    pub fn put(&mut self, k: String, v: Bytes) {
+        let n = v.len() as u64 + k.len() as u64;
+        if n > self.cap {
+            return;
+        }
+        if let Some(old) = self.map.put(k.clone(), v) {
+            self.bytes -= old.len() as u64 + k.len() as u64;
+        }
+        self.bytes += n;
+        while self.bytes > self.cap {
+            match self.map.pop_lru() {
+                Some((k, v)) => self.bytes -= v.len() as u64 + k.len() as u64,
+                None => break,
+            }
+        }
+    }
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+type Inflight = HashMap<String, Arc<OnceCell<Result<Bytes, ApiError>>>>;
+
+pub struct AppState {
+    pub config: Config,
+    pub layout: CacheLayout,
+    sources: Mutex<LruCache<String, Arc<OpenSource>>>,
+    by_request: Mutex<HashMap<(PathBuf, String, usize), String>>,
+    pub tiles: Mutex<TileLru>,
+    pub inflight: Mutex<Inflight>,
+    pub renders: Arc<Semaphore>,
+    pub metrics: Metrics,
+    opening: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> AppState {
+        let layout = CacheLayout::new(&config.cache_dir);
+        AppState {
+            tiles: Mutex::new(TileLru::new(config.memory_cache)),
+            renders: Arc::new(Semaphore::new(config.max_renders)),
+            sources: Mutex::new(LruCache::new(
+                std::num::NonZeroUsize::new(config.max_sources).expect("max_sources >= 1"),
+            )),
+            by_request: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
+            opening: tokio::sync::Mutex::new(()),
+            layout,
+            config,
+        }
+    }
+
+    pub fn source(&self, sid: &str) -> Option<Arc<OpenSource>> {
+        self.sources.lock().expect("sources").get(sid).cloned()
+    }
+
+    /// Open (or find) the source at a resolved path. Reuses the open source while the file is unchanged.
+    pub async fn open(
+        self: &Arc<Self>,
+        r: &Resolved,
+        hdu: &HduSel,
+        plane: usize,
+    ) -> Result<Arc<OpenSource>, ApiError> {
+        let key = (r.abs.clone(), format!("{hdu:?}"), plane);
+        let meta = std::fs::metadata(&r.abs)
+            .map_err(|_| ApiError::not_found(format!("{}: no such file", r.public)))?;
+        if let Some(sid) = self
+            .by_request
+            .lock()
+            .expect("by_request")
+            .get(&key)
+            .cloned()
+        {
+            if let Some(s) = self.source(&sid) {
+                let same = s.src.key.size == meta.len()
+                    && Some(s.src.key.mtime_ns)
+                        == meta
+                            .modified()
+                            .ok()
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map(|d| d.as_nanos());
+                if same {
+                    return Ok(s);
+                }
+            }
+        }
+        // One open at a time: opening reads a sample of the image, and two requests for the same new
+        // file must not both do it.
+        let _guard = self.opening.lock().await;
+        let (abs, public, sel) = (r.abs.clone(), r.public.clone(), hdu.clone());
+        let shown = public.clone();
+        let src = actix_web::web::block(move || Source::open(&abs, &sel, plane))
+            .await
+            .map_err(|_| ApiError::internal("open task failed"))?
+            .map_err(|e| engine_error(e, &shown))?;
+        let sid = src.id.clone();
+        let s = match self.source(&sid) {
+            Some(s) => s,
+            None => self.register(src, public),
+        };
+        self.by_request.lock().expect("by_request").insert(key, sid);
+        Ok(s)
+    }
+
+    /// Find a source by id after a restart (or on another replica): its manifest in the shared cache says
+    /// which file it is; the file must still be inside a root and unchanged.
+    pub async fn source_by_id(self: &Arc<Self>, sid: &str) -> Result<Arc<OpenSource>, ApiError> {
+        if let Some(s) = self.source(sid) {
+            return Ok(s);
+        }
+        let gone = || ApiError::not_found(format!("unknown or outdated source id '{sid}'"));
+        if sid.len() != 16 || !sid.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(gone());
+        }
+        let bytes = std::fs::read(self.layout.manifest(sid)).map_err(|_| gone())?;
+        let m: toyz_pyramid::SourceManifest = serde_json::from_slice(&bytes).map_err(|_| gone())?;
+        let public = public_path(&self.config.roots, &m.key.path).ok_or_else(gone)?;
+        let r = crate::paths::resolve(&self.config.roots, &public).map_err(|_| gone())?;
+        let s = self
+            .open(&r, &HduSel::Index(m.key.hdu), m.key.plane)
+            .await?;
+        if s.src.id != sid {
+            return Err(gone());
+        }
+        Ok(s)
+    }
+
+    fn register(self: &Arc<Self>, src: Source, public: String) -> Arc<OpenSource> {
+        let ready = src.geometry.zmax == 0 || toyz_pyramid::levels_complete(&self.layout, &src);
+        let total = src.geometry.height as u64;
+        let (tx, rx) = watch::channel(if ready {
+            Levels::Ready
+        } else {
+            Levels::Building { done: 0, total }
+        });
+        let open = Arc::new(OpenSource {
+            src,
+            public,
+            levels: rx,
+            store: OnceLock::new(),
+            renderers: Mutex::new(HashMap::new()),
+            specs: Mutex::new(HashMap::new()),
+            exact_minmax: OnceLock::new(),
+        });
+        self.sources
+            .lock()
+            .expect("sources")
+            .put(open.src.id.clone(), open.clone());
+        if !ready {
+            // Build the float levels in the background; tile requests for lower levels wait for them.
+            let (o, layout) = (open.clone(), self.layout.clone());
+            std::thread::spawn(move || {
+                let cancel = AtomicBool::new(false);
+                let progress = |done: u64| {
+                    tx.send_replace(Levels::Building { done, total });
+                };
+                let r = toyz_pyramid::build_levels(&o.src, &layout, &progress, &cancel);
+                match r {
+                    Ok(()) => tx.send_replace(Levels::Ready),
+                    Err(e) => {
+                        tracing::error!("levels of {}: {e}", o.public);
+                        tx.send_replace(Levels::Failed(e.to_string()))
+                    }
+                };
+            });
+        }
+        open
+    }
+}

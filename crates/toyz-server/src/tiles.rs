@@ -1,0 +1,213 @@
+//! `GET /tiles/{source}/{render}/{z}/{x}/{y}.png`: memory LRU → disk cache → render (once per key, on the
+//! rayon pool, bounded), with immutable caching headers. The URL alone determines the tile.
+
+use crate::error::{engine_error, ApiError};
+use crate::state::{AppState, Levels, OpenSource};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::OnceCell;
+use toyz_pyramid::{RenderSpec, TileCoord};
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+fn parse_u32(s: &str, what: &str) -> Result<u32, ApiError> {
+    if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(format!(
+            "tile {what} '{s}' is not a non-negative integer"
+        )));
+    }
+    s.parse()
+        .map_err(|_| ApiError::bad_request(format!("tile {what} '{s}' is too large")))
+}
+
+fn is_id(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn png(bytes: Bytes, etag: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "image/png"))
+        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .insert_header((header::ETAG, etag.to_owned()))
+        .body(bytes)
+}
+
+pub async fn tile(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (sid, rid, z, x, y) = path.into_inner();
+    let y = y
+        .strip_suffix(".png")
+        .ok_or_else(|| ApiError::bad_request("tiles end in .png"))?;
+    let (z, x, y) = (parse_u32(&z, "z")?, parse_u32(&x, "x")?, parse_u32(y, "y")?);
+    if !is_id(&sid, 16) || !is_id(&rid, 12) {
+        return Err(ApiError::bad_request("malformed source or render id"));
+    }
+    let key = format!("{sid}/{rid}/{z}/{x}/{y}");
+    let etag = format!("\"{}\"", key.replace('/', "-"));
+    // The URL is immutable: a client holding this ETag holds this tile.
+    if req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        state.metrics.tile_not_modified.fetch_add(1, Relaxed);
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+            .finish());
+    }
+    if let Some(b) = state.tiles.lock().expect("tiles").get(&key) {
+        state.metrics.tile_memory_hits.fetch_add(1, Relaxed);
+        return Ok(png(b, &etag));
+    }
+    let state = state.into_inner();
+    let open = state.source_by_id(&sid).await?;
+    let t = open.src.geometry.tile(z, x, y).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "tile {z}/{x}/{y} is outside the pyramid (zmax {})",
+            open.src.geometry.zmax
+        ))
+    })?;
+    let spec = find_spec(&state, &open, &rid).await?;
+
+    // One render per key: later requests for the same tile await the first one's result.
+    let cell = {
+        let mut m = state.inflight.lock().expect("inflight");
+        m.entry(key.clone())
+            .or_insert_with(|| Arc::new(OnceCell::new()))
+            .clone()
+    };
+    let result = cell
+        .get_or_init(|| {
+            fetch_or_render(
+                state.clone(),
+                open.clone(),
+                spec,
+                rid.clone(),
+                t,
+                key.clone(),
+            )
+        })
+        .await
+        .clone();
+    {
+        let mut m = state.inflight.lock().expect("inflight");
+        if m.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            m.remove(&key);
+        }
+    }
+    let bytes = result?;
+    Ok(png(bytes, &etag))
+}
+
+async fn find_spec(
+    state: &Arc<AppState>,
+    open: &OpenSource,
+    rid: &str,
+) -> Result<RenderSpec, ApiError> {
+    if let Some(s) = open.known_spec(rid) {
+        return Ok(s);
+    }
+    // Registered by another process (CLI build, a restart, another replica) in the shared cache.
+    let p = state.layout.render_dir(&open.src.id, rid).join("spec.json");
+    let unknown = || ApiError::not_found(format!("unknown render id '{rid}' for this source"));
+    let bytes = web::block(move || std::fs::read(p))
+        .await
+        .map_err(|_| unknown())?
+        .map_err(|_| unknown())?;
+    let spec: RenderSpec = serde_json::from_slice(&bytes).map_err(|_| unknown())?;
+    if spec.id() != rid {
+        return Err(unknown());
+    }
+    open.remember_spec(&spec);
+    Ok(spec)
+}
+
+async fn fetch_or_render(
+    state: Arc<AppState>,
+    open: Arc<OpenSource>,
+    spec: RenderSpec,
+    rid: String,
+    t: TileCoord,
+    key: String,
+) -> Result<Bytes, ApiError> {
+    let path = state.layout.tile(&open.src.id, &rid, t.z, t.x, t.y);
+    // Disk cache (filled by earlier renders or `toyz tiles build`).
+    let p2 = path.clone();
+    if let Ok(Ok(b)) = web::block(move || std::fs::read(p2)).await {
+        let b = Bytes::from(b);
+        state.metrics.tile_disk_hits.fetch_add(1, Relaxed);
+        state.tiles.lock().expect("tiles").put(key, b.clone());
+        return Ok(b);
+    }
+    let _permit = state.renders.clone().try_acquire_owned().map_err(|_| {
+        state.metrics.busy_rejections.fetch_add(1, Relaxed);
+        ApiError::busy("too many tiles are being rendered; retry shortly")
+    })?;
+    if t.z < open.src.geometry.zmax {
+        wait_for_levels(&state, &open).await?;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (st, op) = (state.clone(), open.clone());
+    rayon::spawn(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let t0 = Instant::now();
+            let renderer = op.renderer(&rid, &spec)?;
+            let store = op.store(&st.layout)?;
+            let bytes = toyz_pyramid::render_tile(&op.src, store.as_deref(), &renderer, t)
+                .map_err(|e| engine_error(e, &op.public))?;
+            st.metrics.render_time(t0.elapsed().as_secs_f64());
+            st.metrics.tile_renders.fetch_add(1, Relaxed);
+            if let Err(e) = toyz_pyramid::cache::atomic_write(&path, &bytes) {
+                // Serving still works; the disk cache just misses this tile.
+                tracing::warn!("cannot write {}: {e}", path.display());
+            }
+            Ok(Bytes::from(bytes))
+        }))
+        .unwrap_or_else(|_| {
+            Err(ApiError::internal(
+                "rendering this tile failed (see the server log)",
+            ))
+        });
+        let _ = tx.send(r);
+    });
+    let bytes = rx
+        .await
+        .map_err(|_| ApiError::internal("render task failed"))??;
+    state.tiles.lock().expect("tiles").put(key, bytes.clone());
+    Ok(bytes)
+}
+
+async fn wait_for_levels(state: &AppState, open: &OpenSource) -> Result<(), ApiError> {
+    let mut rx = open.levels.clone();
+    let wait = async move {
+        rx.wait_for(|l| !matches!(l, Levels::Building { .. }))
+            .await
+            .map(|l| l.clone())
+    };
+    match tokio::time::timeout(state.config.level_wait, wait).await {
+        Ok(Ok(l)) => match &l {
+            Levels::Ready => Ok(()),
+            Levels::Failed(e) => Err(ApiError::internal(format!(
+                "building the levels of {} failed: {e}",
+                open.public
+            ))),
+            Levels::Building { .. } => unreachable!("waited for a final state"),
+        },
+        Ok(Err(_)) => Err(ApiError::internal("level builder stopped")),
+        Err(_) => Err(ApiError::busy(format!(
+            "{} is still being prepared",
+            open.public
+        ))),
+    }
+}
