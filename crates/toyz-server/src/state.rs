@@ -210,10 +210,16 @@ impl AppState {
         let _guard = self.opening.lock().await;
         let (abs, public, sel) = (r.abs.clone(), r.public.clone(), hdu.clone());
         let shown = public.clone();
-        let src = actix_web::web::block(move || Source::open(&abs, &sel, plane))
-            .await
-            .map_err(|_| ApiError::internal("open task failed"))?
-            .map_err(|e| engine_error(e, &shown))?;
+        let layout = self.layout.clone();
+        let src = actix_web::web::block(move || {
+            let src = Source::open(&abs, &sel, plane)?;
+            // The manifest lets any server sharing this cache find the file from the id alone.
+            toyz_pyramid::build::write_source_manifest(&layout, &src, false)?;
+            Ok::<_, toyz_pyramid::EngineError>(src)
+        })
+        .await
+        .map_err(|_| ApiError::internal("open task failed"))?
+        .map_err(|e| engine_error(e, &shown))?;
         let sid = src.id.clone();
         let s = match self.source(&sid) {
             Some(s) => s,

@@ -163,7 +163,11 @@ async fn fetch_or_render(
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let t0 = Instant::now();
             let renderer = op.renderer(&rid, &spec)?;
-            let store = op.store(&st.layout)?;
+            let store = if t.z < op.src.geometry.zmax {
+                op.store(&st.layout)?
+            } else {
+                None
+            };
             let bytes = toyz_pyramid::render_tile(&op.src, store.as_deref(), &renderer, t)
                 .map_err(|e| engine_error(e, &op.public))?;
             st.metrics.render_time(t0.elapsed().as_secs_f64());

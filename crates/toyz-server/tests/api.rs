@@ -1,0 +1,709 @@
+//! The service in-process through the shared router: every endpoint and its errors, caching headers,
+//! pre-built caches served as is, one render per missing tile, the render bound, changed files, and a
+//! path-traversal corpus.
+
+use actix_web::http::StatusCode;
+use actix_web::{test, web};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use toyz_server::{AppState, Config, Overrides};
+use toyz_skygen::{write_fits, write_fz, write_mef, Compression, Extension, SkySpec};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    cache: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let mut sky = SkySpec::new(600, 500);
+    sky.nan_patches = true;
+    write_fits(&data.join("sky.fits"), &sky).unwrap();
+    write_fits(&data.join("ramp.fits"), &SkySpec::ramp(300, 200)).unwrap();
+    write_fz(
+        &data.join("sub/small.fits.fz"),
+        &SkySpec::new(300, 300),
+        Compression::Rice,
+    )
+    .unwrap();
+    write_mef(
+        &data.join("mef.fits"),
+        &[Extension {
+            name: "SCI".into(),
+            spec: SkySpec::new(100, 80),
+        }],
+        true,
+    )
+    .unwrap();
+    std::fs::write(data.join("notes.txt"), "observing log").unwrap();
+    std::fs::write(
+        data.join("corrupt.fits"),
+        "SIMPLE? no, just text\n".repeat(200),
+    )
+    .unwrap();
+    let bytes = std::fs::read(data.join("sky.fits")).unwrap();
+    std::fs::write(data.join("truncated.fits"), &bytes[..bytes.len() / 2]).unwrap();
+    write_fits(&data.join(".hidden.fits"), &SkySpec::ramp(10, 10)).unwrap();
+    write_fits(&outside.join("secret.fits"), &SkySpec::ramp(10, 10)).unwrap();
+    std::os::unix::fs::symlink(&outside, data.join("escape")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.fits"), data.join("secret-link.fits")).unwrap();
+    std::os::unix::fs::symlink(data.join("ramp.fits"), data.join("sub/ramp-link.fits")).unwrap();
+    let cache = dir.path().join("cache");
+    Fixture {
+        data,
+        cache,
+        _dir: dir,
+    }
+}
+
+fn config(f: &Fixture, max_renders: Option<usize>) -> Config {
+    let mut c = Config::load(
+        None,
+        Overrides {
+            cache: Some(f.cache.clone()),
+            roots: vec![("data".into(), f.data.clone())],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    if let Some(m) = max_renders {
+        c.max_renders = m;
+    }
+    c
+}
+
+macro_rules! service {
+    ($cfg:expr) => {{
+        let state = web::Data::new(AppState::new($cfg));
+        (
+            test::init_service(toyz_server::app(state.clone())).await,
+            state,
+        )
+    }};
+}
+
+async fn get<S, B>(app: &S, uri: &str) -> (StatusCode, actix_web::http::header::HeaderMap, Vec<u8>)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let res = test::call_service(app, test::TestRequest::get().uri(uri).to_request()).await;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = test::read_body(res).await.to_vec();
+    (status, headers, body)
+}
+
+fn json(b: &[u8]) -> Value {
+    serde_json::from_slice(b).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(b)))
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn decode_png(b: &[u8]) -> (Vec<u8>, u32, u32) {
+    let mut d = png::Decoder::new(std::io::Cursor::new(b));
+    d.set_transformations(png::Transformations::EXPAND);
+    let mut r = d.read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    (buf, info.width, info.height)
+}
+
+fn tile_url(src: &Value, z: u32, x: u32, y: u32) -> String {
+    src["tiles"]
+        .as_str()
+        .unwrap()
+        .replace("{z}", &z.to_string())
+        .replace("{x}", &x.to_string())
+        .replace("{y}", &y.to_string())
+}
+
+#[actix_web::test]
+async fn files_lists_roots_and_folders_safely() {
+    let f = fixture();
+    let (app, _) = service!(config(&f, None));
+    let (s, _, b) = get(&app, "/api/files?path=").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        json(&b),
+        serde_json::json!({"path": "", "entries": [{"name": "data", "kind": "dir", "size": null, "mtime": json(&b)["entries"][0]["mtime"]}]})
+    );
+    let (s, _, b) = get(&app, "/api/files?path=data").await;
+    assert_eq!(s, 200);
+    let v = json(&b);
+    let names: Vec<(&str, &str)> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("sub", "dir"),
+            ("corrupt.fits", "file"),
+            ("mef.fits", "fits"),
+            ("notes.txt", "file"),
+            ("ramp.fits", "fits"),
+            ("sky.fits", "fits"),
+            ("truncated.fits", "fits"),
+        ],
+        "hidden files and symlinks leaving the root are not listed"
+    );
+    let sky = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "sky.fits")
+        .unwrap();
+    assert_eq!(
+        sky["size"],
+        std::fs::metadata(f.data.join("sky.fits")).unwrap().len()
+    );
+    let (s, _, b) = get(&app, "/api/files?path=data/sub").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        json(&b)["entries"].as_array().unwrap().len(),
+        2,
+        "a symlink inside the root is fine"
+    );
+    let (s, _, b) = get(&app, "/api/files?path=data/sky.fits").await;
+    assert_eq!(s, 400);
+    assert_eq!(json(&b)["error"]["kind"], "bad_request");
+}
+
+#[actix_web::test]
+async fn sources_describe_and_errors() {
+    let f = fixture();
+    let (app, _) = service!(config(&f, None));
+    let (s, h, b) = get(
+        &app,
+        "/api/sources?path=data/sky.fits&stretch=asinh&cut=percentile%3D99.5&cmap=viridis",
+    )
+    .await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+    assert!(h
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let v = json(&b);
+    assert_eq!(v["path"], "data/sky.fits");
+    assert_eq!(
+        (
+            v["width"].as_u64(),
+            v["height"].as_u64(),
+            v["zmax"].as_u64()
+        ),
+        (Some(600), Some(500), Some(2))
+    );
+    assert_eq!(v["bitpix"], -32);
+    assert_eq!(v["bunit"], "ADU");
+    assert_eq!(v["wcs"]["frame"], "icrs");
+    assert_eq!(v["render"]["cmap"], "viridis");
+    assert!(v["render"]["spec"]
+        .as_str()
+        .unwrap()
+        .starts_with("stretch=asinh=0.1;cut=percentile=0.25,99.75"));
+    assert!(v["render"]["lo"].as_f64().unwrap() < v["render"]["hi"].as_f64().unwrap());
+    let id = v["id"].as_str().unwrap();
+    let rid = v["render"]["id"].as_str().unwrap();
+    assert_eq!(
+        v["tiles"],
+        format!("/tiles/{id}/{rid}/{{z}}/{{x}}/{{y}}.png")
+    );
+    assert!(v["stats"]["median"].as_f64().is_some());
+    assert_eq!(v["hdus"].as_array().unwrap().len(), 1);
+
+    let (s, _, b) = get(&app, "/api/sources?path=data/mef.fits").await;
+    assert_eq!(s, 200);
+    assert_eq!(json(&b)["hdu"], 1, "the empty primary is skipped");
+
+    for (uri, status, kind) in [
+        ("/api/sources", 400, "bad_request"),
+        ("/api/sources?path=data/nope.fits", 404, "not_found"),
+        ("/api/sources?path=data/notes.txt", 422, "not_fits"),
+        ("/api/sources?path=data/corrupt.fits", 422, "not_fits"),
+        ("/api/sources?path=data/truncated.fits", 422, "truncated"),
+        ("/api/sources?path=data/mef.fits&hdu=2", 422, "not_an_image"),
+        ("/api/sources?path=data/mef.fits&hdu=7", 404, "no_such_hdu"),
+        (
+            "/api/sources?path=data/mef.fits&hdu=NOPE",
+            404,
+            "no_such_hdu",
+        ),
+        (
+            "/api/sources?path=data/sky.fits&plane=3",
+            404,
+            "no_such_plane",
+        ),
+        (
+            "/api/sources?path=data/sky.fits&cut=median",
+            400,
+            "bad_spec",
+        ),
+        (
+            "/api/sources?path=data/sky.fits&stretch=log%3D-1",
+            400,
+            "bad_spec",
+        ),
+        ("/api/sources?path=data/sky.fits&cmap=nope", 400, "bad_spec"),
+        (
+            "/api/sources?path=data/sky.fits&contrast=abc",
+            400,
+            "bad_request",
+        ),
+        ("/api/sources?path=data/sky.fits&bias=7", 400, "bad_spec"),
+        (
+            "/api/sources?path=data/sky.fits&plane=-1",
+            400,
+            "bad_request",
+        ),
+        ("/api/sources?path=data/sub", 400, "bad_request"),
+    ] {
+        let (s, _, b) = get(&app, uri).await;
+        assert_eq!(s.as_u16(), status, "{uri}: {}", String::from_utf8_lossy(&b));
+        let v = json(&b);
+        assert_eq!(v["error"]["kind"], kind, "{uri}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(
+            !msg.contains(f.data.to_str().unwrap()),
+            "{uri}: server path revealed: {msg}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn tiles_are_correct_immutable_and_cached() {
+    let f = fixture();
+    let (app, state) = service!(config(&f, None));
+    let (_, _, b) = get(&app, "/api/sources?path=data/ramp.fits&cut=range%3D0,59999").await;
+    let src = json(&b);
+    // FITS (1,1) (value 0: black) is the bottom-left pixel: level 1, tile (0, 0), row 199.
+    let (s, h, b) = get(&app, &tile_url(&src, 1, 0, 0)).await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+    assert_eq!(h.get("content-type").unwrap(), "image/png");
+    assert_eq!(
+        h.get("cache-control").unwrap(),
+        "public, max-age=31536000, immutable"
+    );
+    let etag = h.get("etag").unwrap().to_str().unwrap().to_owned();
+    let (px, w, hgt) = decode_png(&b);
+    assert_eq!((w, hgt), (256, 256));
+    assert_eq!(&px[(199 * 256) * 4..(199 * 256) * 4 + 4], &[0, 0, 0, 255]);
+    assert_eq!(px[(200 * 256) * 4 + 3], 0, "below the image: transparent");
+    // FITS (300, 200) = 59999 = white, top row of tile (1, 1, 0), column 43.
+    let (_, _, b) = get(&app, &tile_url(&src, 1, 1, 0)).await;
+    let (px, _, _) = decode_png(&b);
+    assert_eq!(&px[43 * 4..43 * 4 + 4], &[255, 255, 255, 255]);
+    // Level 0 needs the float levels: built in the background, the request waits for them.
+    let (s, _, _) = get(&app, &tile_url(&src, 0, 0, 0)).await;
+    assert_eq!(s, 200);
+
+    let req = test::TestRequest::get()
+        .uri(&tile_url(&src, 1, 0, 0))
+        .insert_header(("If-None-Match", etag.as_str()))
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), 304);
+    let before = state.metrics.tile_memory_hits.load(Relaxed);
+    let (s, _, _) = get(&app, &tile_url(&src, 1, 0, 0)).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        state.metrics.tile_memory_hits.load(Relaxed),
+        before + 1,
+        "second fetch from memory"
+    );
+
+    let t = src["tiles"].as_str().unwrap();
+    for (uri, status) in [
+        (tile_url(&src, 2, 0, 0), 404),
+        (tile_url(&src, 1, 2, 0), 404),
+        (tile_url(&src, 0, 0, 1), 404),
+        (t.replace("{z}/{x}/{y}", "1/x/0"), 400),
+        (t.replace("{z}/{x}/{y}", "1/-1/0"), 400),
+        (t.replace("{z}/{x}/{y}", "1/0/0.jpg"), 400),
+        (t.replace("{z}/{x}/{y}", "1/99999999999/0"), 400),
+        (
+            "/tiles/0123456789abcdef/0123456789ab/0/0/0.png".to_owned(),
+            404,
+        ),
+        ("/tiles/zz/0123456789ab/0/0/0.png".to_owned(), 400),
+        (
+            format!(
+                "/tiles/{}/0123456789ab/0/0/0.png",
+                src["id"].as_str().unwrap()
+            ),
+            404,
+        ),
+        ("/tiles/a/b".to_owned(), 404),
+    ] {
+        let (s, _, b) = get(&app, &uri).await;
+        assert_eq!(s.as_u16(), status, "{uri}");
+        assert!(json(&b)["error"]["message"].is_string());
+    }
+    // Rendered tiles were written to the disk cache.
+    let sid = src["id"].as_str().unwrap();
+    let rid = src["render"]["id"].as_str().unwrap();
+    assert!(f.cache.join(sid).join(rid).join("1/0/0.png").exists());
+    assert!(f.cache.join(sid).join(rid).join("spec.json").exists());
+}
+
+#[actix_web::test]
+async fn a_cache_built_by_the_cli_is_served_as_is() {
+    let f = fixture();
+    let src =
+        toyz_pyramid::Source::open(&f.data.join("sky.fits"), &toyz_fits::HduSel::Auto, 0).unwrap();
+    let spec = toyz_pyramid::RenderSpec::parse(Some("sqrt"), Some("minmax"), Some("heat")).unwrap();
+    let opts = toyz_pyramid::BuildOptions {
+        spec,
+        ..Default::default()
+    };
+    toyz_pyramid::build(
+        &src,
+        &toyz_pyramid::Target::Cache(f.cache.clone()),
+        &opts,
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let (app, state) = service!(config(&f, None));
+    let (_, _, b) = get(
+        &app,
+        "/api/sources?path=data/sky.fits&stretch=sqrt&cut=minmax&cmap=heat",
+    )
+    .await;
+    let v = json(&b);
+    assert_eq!(v["id"].as_str().unwrap(), src.id);
+    assert_eq!(
+        v["levels"]["state"], "ready",
+        "levels written by the CLI are reused"
+    );
+    for (z, x, y) in [(0, 0, 0), (1, 1, 0), (2, 2, 1)] {
+        let (s, _, body) = get(&app, &tile_url(&v, z, x, y)).await;
+        assert_eq!(s, 200);
+        let on_disk = std::fs::read(toyz_pyramid::CacheLayout::new(&f.cache).tile(
+            &src.id,
+            &opts.spec.id(),
+            z,
+            x,
+            y,
+        ))
+        .unwrap();
+        assert_eq!(body, on_disk);
+    }
+    assert_eq!(state.metrics.tile_renders.load(Relaxed), 0);
+    assert_eq!(state.metrics.tile_disk_hits.load(Relaxed), 3);
+}
+
+#[actix_web::test]
+async fn one_render_per_missing_tile_under_concurrency() {
+    let f = fixture();
+    let (app, state) = service!(config(&f, None));
+    let (_, _, b) = get(&app, "/api/sources?path=data/sky.fits").await;
+    let v = json(&b);
+    let url = tile_url(&v, 2, 1, 1);
+    let reqs = (0..32).map(|_| get(&app, &url));
+    let results = futures_util::future::join_all(reqs).await;
+    let first = &results[0].2;
+    for (s, _, b) in &results {
+        assert_eq!(*s, 200);
+        assert_eq!(b, first);
+    }
+    assert_eq!(
+        state.metrics.tile_renders.load(Relaxed),
+        1,
+        "32 concurrent requests, one render"
+    );
+}
+
+#[actix_web::test]
+async fn saturated_renders_answer_503_with_retry_after() {
+    let f = fixture();
+    let (app, state) = service!(config(&f, Some(1)));
+    let (_, _, b) = get(&app, "/api/sources?path=data/sky.fits").await;
+    let v = json(&b);
+    let urls: Vec<String> = (0..3)
+        .flat_map(|x| (0..2).map(move |y| (x, y)))
+        .map(|(x, y)| tile_url(&v, 2, x, y))
+        .collect();
+    let results = futures_util::future::join_all(urls.iter().map(|u| {
+        let req = test::TestRequest::get().uri(u).to_request();
+        test::call_service(&app, req)
+    }))
+    .await;
+    let busy: Vec<_> = results.iter().filter(|r| r.status() == 503).collect();
+    assert!(
+        !busy.is_empty(),
+        "with one render slot, concurrent misses are refused"
+    );
+    assert!(results.iter().any(|r| r.status() == 200));
+    for r in busy {
+        assert_eq!(r.headers().get("retry-after").unwrap(), "1");
+    }
+    assert!(state.metrics.busy_rejections.load(Relaxed) > 0);
+    // Retried later, they succeed.
+    for u in &urls {
+        assert_eq!(get(&app, u).await.0, 200);
+    }
+}
+
+#[actix_web::test]
+async fn a_modified_file_gets_new_tile_urls() {
+    let f = fixture();
+    let (app, _) = service!(config(&f, None));
+    let (_, _, b) = get(&app, "/api/sources?path=data/ramp.fits").await;
+    let old = json(&b);
+    assert_eq!(get(&app, &tile_url(&old, 1, 0, 0)).await.0, 200);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut s = SkySpec::ramp(300, 200);
+    s.extra_cards.push("OBSERVER= 'someone else'".into());
+    write_fits(&f.data.join("ramp.fits"), &s).unwrap();
+    let (_, _, b) = get(&app, "/api/sources?path=data/ramp.fits").await;
+    let new = json(&b);
+    assert_ne!(old["tiles"], new["tiles"]);
+    assert_eq!(get(&app, &tile_url(&new, 1, 0, 0)).await.0, 200);
+}
+
+#[actix_web::test]
+async fn tile_urls_survive_a_restart() {
+    let f = fixture();
+    let url;
+    {
+        let (app, _) = service!(config(&f, None));
+        let (_, _, b) = get(&app, "/api/sources?path=data/sky.fits&cmap=magma").await;
+        url = tile_url(&json(&b), 1, 1, 0);
+    }
+    // A fresh server (or another replica sharing the cache) knows nothing in memory.
+    let (app, state) = service!(config(&f, None));
+    let (s, _, b) = get(&app, &url).await;
+    assert_eq!(s, 200, "{url}: {}", String::from_utf8_lossy(&b));
+    assert_eq!(state.metrics.tile_renders.load(Relaxed), 1);
+}
+
+#[actix_web::test]
+async fn header_pixel_histogram_cutout_health_metrics() {
+    let f = fixture();
+    let (app, _) = service!(config(&f, None));
+    let (s, _, b) = get(&app, "/api/header?path=data/sky.fits").await;
+    assert_eq!(s, 200);
+    let v = json(&b);
+    let cards = v["cards"].as_array().unwrap();
+    assert_eq!(cards[0]["keyword"], "SIMPLE");
+    assert!(cards
+        .iter()
+        .any(|c| c["keyword"] == "CTYPE1" && c["value"] == "RA---TAN"));
+
+    let (s, _, b) = get(&app, "/api/pixel?path=data/ramp.fits&x=11&y=21").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        json(&b),
+        serde_json::json!({"x": 11.0, "y": 21.0, "value": 6010.0, "world": null})
+    );
+    let (_, _, b) = get(&app, "/api/pixel?path=data/sky.fits&x=1&y=1").await;
+    let v = json(&b);
+    let (ra, dec) = (
+        v["world"]["lon"].as_f64().unwrap(),
+        v["world"]["lat"].as_f64().unwrap(),
+    );
+    let (_, _, b) = get(
+        &app,
+        &format!("/api/pixel?path=data/sky.fits&ra={ra}&dec={dec}"),
+    )
+    .await;
+    let back = json(&b);
+    assert!((back["x"].as_f64().unwrap() - 1.0).abs() < 1e-6);
+    for (uri, status) in [
+        ("/api/pixel?path=data/sky.fits&x=0&y=1", 400),
+        ("/api/pixel?path=data/sky.fits&x=1", 400),
+        ("/api/pixel?path=data/sky.fits&x=a&y=1", 400),
+        ("/api/pixel?path=data/ramp.fits&ra=1&dec=2", 422),
+    ] {
+        let (s, _, b) = get(&app, uri).await;
+        assert_eq!(s.as_u16(), status, "{uri}: {}", String::from_utf8_lossy(&b));
+    }
+
+    let (s, _, b) = get(&app, "/api/histogram?path=data/sky.fits&bins=16").await;
+    assert_eq!(s, 200);
+    let v = json(&b);
+    assert_eq!(v["counts"].as_array().unwrap().len(), 16);
+    let total: u64 = v["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .sum();
+    assert_eq!(total + v["sample_nan"].as_u64().unwrap(), 600 * 500);
+    assert_eq!(
+        get(&app, "/api/histogram?path=data/sky.fits&bins=0")
+            .await
+            .0,
+        400
+    );
+
+    // FITS cutout: the ramp's values and a shifted WCS.
+    let (s, h, b) = get(&app, "/api/cutout?path=data/ramp.fits&x=100&y=50&w=10&h=6").await;
+    assert_eq!(s, 200);
+    assert_eq!(h.get("content-type").unwrap(), "application/fits");
+    assert_eq!(b.len() % 2880, 0);
+    let p = f.data.join("../cut.fits");
+    std::fs::write(&p, &b).unwrap();
+    let img = toyz_fits::Image::open(&p, &toyz_fits::HduSel::Auto, 0).unwrap();
+    assert_eq!((img.width(), img.height()), (10, 6));
+    // Centre 100 with width 10: FITS columns 96..105 (0-based 95..104), rows 48..53 (0-based 47..52).
+    assert_eq!(img.value(0, 0).unwrap(), (95 + 47 * 300) as f32);
+    assert_eq!(img.header().f64("LTV1"), Some(-95.0));
+    assert_eq!(img.header().f64("LTV2"), Some(-47.0));
+    let (_, _, b) = get(&app, "/api/cutout?path=data/sky.fits&x=300&y=250&w=64&h=64").await;
+    let p = f.data.join("../cut2.fits");
+    std::fs::write(&p, &b).unwrap();
+    let cut = toyz_fits::Image::open(&p, &toyz_fits::HduSel::Auto, 0).unwrap();
+    let orig =
+        toyz_fits::Image::open(&f.data.join("sky.fits"), &toyz_fits::HduSel::Auto, 0).unwrap();
+    let (a, b2) = (
+        cut.wcs().unwrap().pixel_to_world(1.0, 1.0).unwrap(),
+        orig.wcs().unwrap().pixel_to_world(269.0, 219.0).unwrap(),
+    );
+    assert!(
+        (a.0 - b2.0).abs() < 1e-9 && (a.1 - b2.1).abs() < 1e-9,
+        "WCS follows the cutout"
+    );
+    assert_eq!(cut.value(5, 5).unwrap(), orig.value(273, 223).unwrap());
+
+    let (s, h, b) = get(
+        &app,
+        "/api/cutout?path=data/sky.fits&ra=150.1&dec=2.2&size=30&format=png&cmap=viridis",
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(h.get("content-type").unwrap(), "image/png");
+    let (_, w, hh) = decode_png(&b);
+    assert_eq!((w, hh), (114, 114), "30 arcsec at 0.263\"/px");
+    for uri in [
+        "/api/cutout?path=data/sky.fits&x=-500&y=-500&w=10&h=10",
+        "/api/cutout?path=data/sky.fits&x=10&y=10&w=0&h=10",
+        "/api/cutout?path=data/sky.fits&x=10&y=10&w=5000&h=10",
+        "/api/cutout?path=data/sky.fits&x=10&y=10",
+        "/api/cutout?path=data/sky.fits&x=10&y=10&w=5&h=5&format=gif",
+        "/api/cutout?path=data/ramp.fits&x=10&y=10&size=5",
+    ] {
+        let (s, _, b) = get(&app, uri).await;
+        assert_eq!(s, 400, "{uri}: {}", String::from_utf8_lossy(&b));
+    }
+
+    let (s, _, b) = get(&app, "/healthz").await;
+    assert_eq!(
+        (s.as_u16(), json(&b)),
+        (200, serde_json::json!({"status": "ok"}))
+    );
+    let (s, _, b) = get(&app, "/metrics").await;
+    assert_eq!(s, 200);
+    let text = String::from_utf8(b).unwrap();
+    assert!(text.contains("toyz_http_requests_total{route=\"/api/cutout\",status=\"200\"}"));
+    assert!(text.contains("toyz_tile_render_seconds_count"));
+    let (s, _, b) = get(&app, "/nope").await;
+    assert_eq!(s, 404);
+    assert_eq!(json(&b)["error"]["kind"], "not_found");
+}
+
+/// Every way out of the root fails with 4xx and never reveals a file or a server path.
+#[actix_web::test]
+async fn path_traversal_corpus() {
+    let f = fixture();
+    let (app, _) = service!(config(&f, None));
+    let evil = [
+        "..",
+        "../outside/secret.fits",
+        "data/..",
+        "data/../outside/secret.fits",
+        "data/../../etc/passwd",
+        "data/sub/../../outside/secret.fits",
+        "/etc/passwd",
+        "//etc/passwd",
+        "data//../outside/secret.fits",
+        "data/./sky.fits",
+        "data/escape/secret.fits",
+        "data/escape",
+        "data/secret-link.fits",
+        "data/.hidden.fits",
+        "data\\..\\outside\\secret.fits",
+        "data/sky.fits\0.txt",
+        "nosuchroot/sky.fits",
+        "data/%2e%2e/outside/secret.fits",
+        "data/%2E%2E%2Foutside%2Fsecret.fits",
+        "%2e%2e",
+        "data/..%2fsecret.fits",
+        "data/sub/../../../",
+        "~/secret.fits",
+        "data/sky.fits/..",
+    ];
+    let secret = std::fs::read(f.data.join("../outside/secret.fits")).unwrap();
+    for p in evil {
+        for endpoint in [
+            "/api/files",
+            "/api/sources",
+            "/api/header",
+            "/api/pixel",
+            "/api/cutout",
+        ] {
+            let extra = match endpoint {
+                "/api/pixel" => "&x=1&y=1",
+                "/api/cutout" => "&x=1&y=1&w=2&h=2",
+                _ => "",
+            };
+            // Encode once (what a browser sends) and, for the encoded-slash cases, also as typed.
+            for uri in [
+                format!("{endpoint}?path={}{extra}", enc(p)),
+                format!("{endpoint}?path={p}{extra}"),
+            ] {
+                if uri.contains('\0') {
+                    continue;
+                }
+                let req = test::TestRequest::get().uri(&uri).to_request();
+                let res = test::call_service(&app, req).await;
+                let s = res.status().as_u16();
+                let body = test::read_body(res).await;
+                let ok_listing = endpoint == "/api/files" && s == 200;
+                if ok_listing {
+                    // Only a listing of something inside the root: "data/sub/../../../" normalises
+                    // to nothing outside because '..' is refused; so 200 must never happen here.
+                    panic!("{uri}: listed {}", String::from_utf8_lossy(&body));
+                }
+                assert!((400..500).contains(&s), "{uri}: status {s}");
+                let v = json(&body);
+                assert!(v["error"]["message"].is_string(), "{uri}");
+                let text = String::from_utf8_lossy(&body);
+                assert!(
+                    !text.contains(f.data.to_str().unwrap()),
+                    "{uri}: server path in {text}"
+                );
+                let outside = std::fs::canonicalize(f.data.join("../outside")).unwrap();
+                assert!(!text.contains(outside.to_str().unwrap()), "{uri}: {text}");
+                assert!(body
+                    .windows(secret.len().min(2880))
+                    .all(|w| w != &secret[..secret.len().min(2880)]));
+            }
+        }
+    }
+}
