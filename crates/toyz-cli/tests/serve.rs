@@ -1,0 +1,136 @@
+//! The real binary serving on 127.0.0.1:0: `toyz serve` with roots and a config file, `toyz demo`,
+//! HTTP from a real client, bad configuration, and a graceful stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use toyz_skygen::{write_fits, SkySpec};
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_toyz"))
+        .args(args)
+        .env("TOYZ_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in '{line}'"))
+        .trim_end_matches('/')
+        .to_owned();
+    Server { child, url }
+}
+
+fn get(url: &str) -> (u16, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut r = agent.get(url).call().unwrap();
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_to_vec().unwrap())
+}
+
+fn json(b: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(b).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn serve_answers_over_http_and_stops_on_sigterm() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_fits(&data.join("sky.fits"), &SkySpec::new(700, 600)).unwrap();
+    let cache = d.path().join("cache");
+    let mut srv = start(&["serve", "--root", &format!("sky={}", s(&data)), "--bind", "127.0.0.1:0", "--cache", s(&cache)]);
+    assert!(srv.url.starts_with("http://127.0.0.1:"));
+    let (st, b) = get(&format!("{}/healthz", srv.url));
+    assert_eq!((st, json(&b)), (200, serde_json::json!({"status": "ok"})));
+    let (st, b) = get(&format!("{}/api/sources?path=sky/sky.fits&cmap=inferno", srv.url));
+    assert_eq!(st, 200);
+    let v = json(&b);
+    let tile = v["tiles"].as_str().unwrap().replace("{z}/{x}/{y}", "0/0/0");
+    let (st, png) = get(&format!("{}{tile}", srv.url));
+    assert_eq!(st, 200);
+    assert_eq!(&png[1..4], b"PNG");
+    let (st, b) = get(&format!("{}/api/files?path=sky/../..", srv.url));
+    assert_eq!(st, 403);
+    assert!(json(&b)["error"]["message"].is_string());
+
+    Command::new("kill").args(["-TERM", &srv.child.id().to_string()]).status().unwrap();
+    let status = srv.child.wait().unwrap();
+    assert!(status.success(), "graceful stop: {status:?}");
+}
+
+#[test]
+fn config_file_and_bad_settings() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_fits(&data.join("a.fits"), &SkySpec::ramp(50, 40)).unwrap();
+    let cfg = d.path().join("toyz.toml");
+    std::fs::write(&cfg, "bind = \"127.0.0.1:0\"\ncache = \"cache\"\nmemory_cache = \"8MiB\"\n[roots]\nobs = \"data\"\n").unwrap();
+    let srv = start(&["serve", "--config", s(&cfg)]);
+    let (st, b) = get(&format!("{}/api/pixel?path=obs/a.fits&x=2&y=1", srv.url));
+    assert_eq!(st, 200);
+    assert_eq!(json(&b)["value"], 1.0);
+    drop(srv);
+    assert!(d.path().join("cache").exists(), "relative paths in the file are relative to it");
+
+    std::fs::write(&cfg, "bind = \"127.0.0.1:0\"\nroots_typo = 1\n").unwrap();
+    for args in [
+        vec!["serve", "--config", s(&cfg)],
+        vec!["serve"],
+        vec!["serve", "--root", "obs"],
+        vec!["serve", "--root", "obs=/definitely/not/here"],
+        vec!["serve", "--root", &format!("obs={}", s(&data)), "--memory-cache", "lots"],
+        vec!["serve", "--root", &format!("obs={}", s(&data)), "--bind", "256.0.0.1:80"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_toyz")).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn demo_writes_data_and_serves_it() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("demo");
+    let srv = start(&["demo", "--data", s(&data), "--bind", "127.0.0.1:0", "--cache", s(&d.path().join("cache"))]);
+    for f in ["field.fits", "compressed.fits.fz", "mosaic.fits", "field-stars.csv"] {
+        assert!(data.join(f).exists(), "{f}");
+    }
+    let (st, b) = get(&format!("{}/api/files?path=demo", srv.url));
+    assert_eq!(st, 200);
+    assert_eq!(json(&b)["entries"].as_array().unwrap().len(), 4);
+    for p in ["demo/field.fits", "demo/compressed.fits.fz", "demo/mosaic.fits"] {
+        let (st, b) = get(&format!("{}/api/sources?path={p}", srv.url));
+        assert_eq!(st, 200, "{p}");
+        let v = json(&b);
+        let tile = v["tiles"].as_str().unwrap().replace("{z}/{x}/{y}", "0/0/0");
+        assert_eq!(get(&format!("{}{tile}", srv.url)).0, 200, "{p}: level 0 once levels are built");
+    }
+}
