@@ -124,6 +124,18 @@ fn bench_encode(c: &mut Criterion) {
             png::Filter::Up,
         ),
         (
+            "indexed_fastest",
+            None,
+            png::Compression::Fastest,
+            png::Filter::NoFilter,
+        ),
+        (
+            "indexed_stored",
+            None,
+            png::Compression::NoCompression,
+            png::Filter::NoFilter,
+        ),
+        (
             "rgb_fast_up",
             Some(rgb.as_slice()),
             png::Compression::Fast,
@@ -136,6 +148,9 @@ fn bench_encode(c: &mut Criterion) {
             png::Filter::Adaptive,
         ),
     ];
+    let out = r.encode(&idx);
+    eprintln!("encode/toyz_choice: {} bytes per sky tile", out.len());
+    g.bench_function("toyz_choice", |b| b.iter(|| r.encode(black_box(&idx))));
     for (name, rgb, comp, filter) in variants {
         let size = encode(&idx, rgb, comp, filter, &plte);
         eprintln!("encode/{name}: {size} bytes per sky tile");

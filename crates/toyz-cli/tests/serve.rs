@@ -28,7 +28,9 @@ fn start(args: &[&str]) -> Server {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -64,11 +66,22 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
     std::fs::create_dir(&data).unwrap();
     write_fits(&data.join("sky.fits"), &SkySpec::new(700, 600)).unwrap();
     let cache = d.path().join("cache");
-    let mut srv = start(&["serve", "--root", &format!("sky={}", s(&data)), "--bind", "127.0.0.1:0", "--cache", s(&cache)]);
+    let mut srv = start(&[
+        "serve",
+        "--root",
+        &format!("sky={}", s(&data)),
+        "--bind",
+        "127.0.0.1:0",
+        "--cache",
+        s(&cache),
+    ]);
     assert!(srv.url.starts_with("http://127.0.0.1:"));
     let (st, b) = get(&format!("{}/healthz", srv.url));
     assert_eq!((st, json(&b)), (200, serde_json::json!({"status": "ok"})));
-    let (st, b) = get(&format!("{}/api/sources?path=sky/sky.fits&cmap=inferno", srv.url));
+    let (st, b) = get(&format!(
+        "{}/api/sources?path=sky/sky.fits&cmap=inferno",
+        srv.url
+    ));
     assert_eq!(st, 200);
     let v = json(&b);
     let tile = v["tiles"].as_str().unwrap().replace("{z}/{x}/{y}", "0/0/0");
@@ -79,7 +92,10 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
     assert_eq!(st, 403);
     assert!(json(&b)["error"]["message"].is_string());
 
-    Command::new("kill").args(["-TERM", &srv.child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &srv.child.id().to_string()])
+        .status()
+        .unwrap();
     let status = srv.child.wait().unwrap();
     assert!(status.success(), "graceful stop: {status:?}");
 }
@@ -97,7 +113,10 @@ fn config_file_and_bad_settings() {
     assert_eq!(st, 200);
     assert_eq!(json(&b)["value"], 1.0);
     drop(srv);
-    assert!(d.path().join("cache").exists(), "relative paths in the file are relative to it");
+    assert!(
+        d.path().join("cache").exists(),
+        "relative paths in the file are relative to it"
+    );
 
     std::fs::write(&cfg, "bind = \"127.0.0.1:0\"\nroots_typo = 1\n").unwrap();
     for args in [
@@ -105,10 +124,25 @@ fn config_file_and_bad_settings() {
         vec!["serve"],
         vec!["serve", "--root", "obs"],
         vec!["serve", "--root", "obs=/definitely/not/here"],
-        vec!["serve", "--root", &format!("obs={}", s(&data)), "--memory-cache", "lots"],
-        vec!["serve", "--root", &format!("obs={}", s(&data)), "--bind", "256.0.0.1:80"],
+        vec![
+            "serve",
+            "--root",
+            &format!("obs={}", s(&data)),
+            "--memory-cache",
+            "lots",
+        ],
+        vec![
+            "serve",
+            "--root",
+            &format!("obs={}", s(&data)),
+            "--bind",
+            "256.0.0.1:80",
+        ],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_toyz")).args(&args).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_toyz"))
+            .args(&args)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
@@ -119,18 +153,39 @@ fn config_file_and_bad_settings() {
 fn demo_writes_data_and_serves_it() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("demo");
-    let srv = start(&["demo", "--data", s(&data), "--bind", "127.0.0.1:0", "--cache", s(&d.path().join("cache"))]);
-    for f in ["field.fits", "compressed.fits.fz", "mosaic.fits", "field-stars.csv"] {
+    let srv = start(&[
+        "demo",
+        "--data",
+        s(&data),
+        "--bind",
+        "127.0.0.1:0",
+        "--cache",
+        s(&d.path().join("cache")),
+    ]);
+    for f in [
+        "field.fits",
+        "compressed.fits.fz",
+        "mosaic.fits",
+        "field-stars.csv",
+    ] {
         assert!(data.join(f).exists(), "{f}");
     }
     let (st, b) = get(&format!("{}/api/files?path=demo", srv.url));
     assert_eq!(st, 200);
     assert_eq!(json(&b)["entries"].as_array().unwrap().len(), 4);
-    for p in ["demo/field.fits", "demo/compressed.fits.fz", "demo/mosaic.fits"] {
+    for p in [
+        "demo/field.fits",
+        "demo/compressed.fits.fz",
+        "demo/mosaic.fits",
+    ] {
         let (st, b) = get(&format!("{}/api/sources?path={p}", srv.url));
         assert_eq!(st, 200, "{p}");
         let v = json(&b);
         let tile = v["tiles"].as_str().unwrap().replace("{z}/{x}/{y}", "0/0/0");
-        assert_eq!(get(&format!("{}{tile}", srv.url)).0, 200, "{p}: level 0 once levels are built");
+        assert_eq!(
+            get(&format!("{}{tile}", srv.url)).0,
+            200,
+            "{p}: level 0 once levels are built"
+        );
     }
 }

@@ -48,27 +48,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     }));
 }
 
-/// The route label used in logs and metrics (tile URLs collapse to one label).
-fn route_label(path: &str) -> &str {
-    if path.starts_with("/tiles/") {
-        "/tiles"
-    } else if matches!(
-        path,
-        "/healthz"
-            | "/metrics"
-            | "/api/files"
-            | "/api/sources"
-            | "/api/header"
-            | "/api/pixel"
-            | "/api/histogram"
-            | "/api/cutout"
-    ) {
-        path
-    } else {
-        "other"
-    }
-}
-
 /// Build the app around shared state (used by `start` and by tests with `actix_web::test`).
 pub fn app(
     state: web::Data<AppState>,
@@ -86,20 +65,20 @@ pub fn app(
         .wrap_fn(|req, srv| {
             use actix_web::dev::Service;
             let t0 = Instant::now();
-            let method = req.method().clone();
-            let path = req.path().to_owned();
-            let state = req.app_data::<web::Data<AppState>>().cloned();
+            let route = metrics::route_index(req.path());
+            // One log line per request at info level; nothing is captured when it is filtered out.
+            let line = tracing::enabled!(tracing::Level::INFO)
+                .then(|| format!("{} {}", req.method(), req.path()));
             let fut = srv.call(req);
             async move {
                 let res = fut.await?;
                 let status = res.status().as_u16();
-                if let Some(s) = state {
-                    s.metrics.request(route_label(&path), status);
+                if let Some(s) = res.request().app_data::<web::Data<AppState>>() {
+                    s.metrics.request(route, status);
                 }
-                tracing::info!(
-                    "{method} {path} {status} {:.1}ms",
-                    t0.elapsed().as_secs_f64() * 1e3
-                );
+                if let Some(line) = line {
+                    tracing::info!("{line} {status} {:.1}ms", t0.elapsed().as_secs_f64() * 1e3);
+                }
                 Ok(res)
             }
         })

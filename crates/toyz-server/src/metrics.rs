@@ -7,27 +7,64 @@ use std::sync::Mutex;
 /// Upper bounds (seconds) of the render-time histogram buckets.
 const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 2.0];
 
+/// Route labels (tile URLs collapse to one).
+pub const ROUTES: [&str; 10] = [
+    "/tiles",
+    "/api/sources",
+    "/api/files",
+    "/api/header",
+    "/api/pixel",
+    "/api/histogram",
+    "/api/cutout",
+    "/healthz",
+    "/metrics",
+    "other",
+];
+const STATUSES: [u16; 10] = [200, 304, 400, 403, 404, 422, 500, 503, 0, 0];
+
+/// The index in `ROUTES` of a request path.
+pub fn route_index(path: &str) -> usize {
+    if path.starts_with("/tiles/") {
+        return 0;
+    }
+    ROUTES[1..ROUTES.len() - 1]
+        .iter()
+        .position(|r| *r == path)
+        .map_or(ROUTES.len() - 1, |i| i + 1)
+}
+
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<std::collections::BTreeMap<(String, u16), u64>>,
+    /// Counts by (route, known status); other statuses go to the map (rare).
+    requests: [[AtomicU64; STATUSES.len()]; ROUTES.len()],
+    other_statuses: Mutex<std::collections::BTreeMap<(usize, u16), u64>>,
     pub tile_memory_hits: AtomicU64,
     pub tile_disk_hits: AtomicU64,
     pub tile_renders: AtomicU64,
     pub tile_not_modified: AtomicU64,
     pub busy_rejections: AtomicU64,
+    pub disk_writes_skipped: AtomicU64,
     render_buckets: [AtomicU64; BUCKETS.len()],
     render_count: AtomicU64,
     render_sum_us: AtomicU64,
 }
 
 impl Metrics {
-    pub fn request(&self, route: &str, status: u16) {
-        *self
-            .requests
-            .lock()
-            .expect("metrics")
-            .entry((route.to_owned(), status))
-            .or_insert(0) += 1;
+    /// Count one request (lock-free for the statuses toyz normally answers).
+    pub fn request(&self, route: usize, status: u16) {
+        match STATUSES[..8].iter().position(|s| *s == status) {
+            Some(i) => {
+                self.requests[route][i].fetch_add(1, Relaxed);
+            }
+            None => {
+                *self
+                    .other_statuses
+                    .lock()
+                    .expect("metrics")
+                    .entry((route, status))
+                    .or_insert(0) += 1;
+            }
+        }
     }
 
     pub fn render_time(&self, secs: f64) {
@@ -44,10 +81,23 @@ impl Metrics {
         let mut s = String::new();
         s.push_str("# HELP toyz_http_requests_total HTTP requests by route and status.\n");
         s.push_str("# TYPE toyz_http_requests_total counter\n");
-        for ((route, status), n) in self.requests.lock().expect("metrics").iter() {
+        for (r, row) in self.requests.iter().enumerate() {
+            for (i, n) in row.iter().enumerate().take(8) {
+                let n = n.load(Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        s,
+                        "toyz_http_requests_total{{route=\"{}\",status=\"{}\"}} {n}",
+                        ROUTES[r], STATUSES[i]
+                    );
+                }
+            }
+        }
+        for ((r, status), n) in self.other_statuses.lock().expect("metrics").iter() {
             let _ = writeln!(
                 s,
-                "toyz_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+                "toyz_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                ROUTES[*r]
             );
         }
         s.push_str("# HELP toyz_tile_cache_total Tile lookups by outcome.\n# TYPE toyz_tile_cache_total counter\n");
@@ -57,6 +107,7 @@ impl Metrics {
             ("miss_rendered", &self.tile_renders),
             ("not_modified", &self.tile_not_modified),
             ("busy", &self.busy_rejections),
+            ("disk_write_skipped", &self.disk_writes_skipped),
         ] {
             let _ = writeln!(
                 s,

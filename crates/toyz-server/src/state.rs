@@ -151,12 +151,37 @@ pub struct AppState {
     pub renders: Arc<Semaphore>,
     pub metrics: Metrics,
     opening: tokio::sync::Mutex<()>,
+    disk_writes: std::sync::mpsc::SyncSender<(PathBuf, Bytes)>,
 }
+
+/// Tiles waiting to be written to the disk cache; beyond this, writes are skipped (the tile stays in
+/// memory and can be rendered again), so a flood of cold tiles never queues without bound.
+const WRITE_QUEUE: usize = 512;
 
 impl AppState {
     pub fn new(config: Config) -> AppState {
         let layout = CacheLayout::new(&config.cache_dir);
+        // Rendered tiles reach the disk cache from one writer thread, off the request path.
+        let (disk_writes, rx) = std::sync::mpsc::sync_channel::<(PathBuf, Bytes)>(WRITE_QUEUE);
+        std::thread::Builder::new()
+            .name("toyz-cache-writer".into())
+            .spawn(move || {
+                // Lowest CPU priority: under load the queue fills and writes are skipped instead of
+                // taking CPU from requests (Linux applies setpriority to the calling thread).
+                // SAFETY: plain syscall on the current thread.
+                #[cfg(target_os = "linux")]
+                unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+                }
+                for (path, bytes) in rx {
+                    if let Err(e) = toyz_pyramid::cache::atomic_write(&path, &bytes) {
+                        tracing::warn!("cannot write {}: {e}", path.display());
+                    }
+                }
+            })
+            .expect("spawn the cache writer");
         AppState {
+            disk_writes,
             tiles: Mutex::new(TileLru::new(config.memory_cache)),
             renders: Arc::new(Semaphore::new(config.max_renders)),
             sources: Mutex::new(LruCache::new(
@@ -168,6 +193,15 @@ impl AppState {
             opening: tokio::sync::Mutex::new(()),
             layout,
             config,
+        }
+    }
+
+    /// Queue a rendered tile for the disk cache (dropped when the queue is full).
+    pub fn write_behind(&self, path: PathBuf, bytes: Bytes) {
+        if self.disk_writes.try_send((path, bytes)).is_err() {
+            self.metrics
+                .disk_writes_skipped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -273,6 +307,12 @@ impl AppState {
             .lock()
             .expect("sources")
             .put(open.src.id.clone(), open.clone());
+        if ready {
+            // Map the file's pages ahead of tile requests (a page fault per row would cost more than
+            // the rendering); with levels to build, this waits until they are done.
+            let o = open.clone();
+            std::thread::spawn(move || o.src.image.prefault());
+        }
         if !ready {
             // Build the float levels in the background; tile requests for lower levels wait for them.
             let (o, layout) = (open.clone(), self.layout.clone());
@@ -283,7 +323,11 @@ impl AppState {
                 };
                 let r = toyz_pyramid::build_levels(&o.src, &layout, &progress, &cancel);
                 match r {
-                    Ok(()) => tx.send_replace(Levels::Ready),
+                    Ok(()) => {
+                        let old = tx.send_replace(Levels::Ready);
+                        o.src.image.prefault();
+                        old
+                    }
                     Err(e) => {
                         tracing::error!("levels of {}: {e}", o.public);
                         tx.send_replace(Levels::Failed(e.to_string()))

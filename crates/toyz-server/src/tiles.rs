@@ -142,25 +142,28 @@ async fn fetch_or_render(
     key: String,
 ) -> Result<Bytes, ApiError> {
     let path = state.layout.tile(&open.src.id, &rid, t.z, t.x, t.y);
-    // Disk cache (filled by earlier renders or `toyz tiles build`).
-    let p2 = path.clone();
-    if let Ok(Ok(b)) = web::block(move || std::fs::read(p2)).await {
-        let b = Bytes::from(b);
-        state.metrics.tile_disk_hits.fetch_add(1, Relaxed);
-        state.tiles.lock().expect("tiles").put(key, b.clone());
-        return Ok(b);
-    }
     let _permit = state.renders.clone().try_acquire_owned().map_err(|_| {
         state.metrics.busy_rejections.fetch_add(1, Relaxed);
         ApiError::busy("too many tiles are being rendered; retry shortly")
     })?;
-    if t.z < open.src.geometry.zmax {
+    let levels_ready =
+        t.z == open.src.geometry.zmax || matches!(*open.levels.borrow(), Levels::Ready);
+    if !levels_ready {
+        // The disk cache may already hold it (a CLI build); otherwise wait for the float levels.
+        let p = path.clone();
+        if let Ok(Ok(b)) = web::block(move || std::fs::read(p)).await {
+            return Ok(hit(&state, key, Bytes::from(b)));
+        }
         wait_for_levels(&state, &open).await?;
     }
+    // One job on the rayon pool: the disk cache, else render (CPU work never runs on the async runtime).
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let (st, op) = (state.clone(), open.clone());
+    let (st, op, p) = (state.clone(), open.clone(), path.clone());
     rayon::spawn(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let Ok(b) = std::fs::read(&p) {
+                return Ok((Bytes::from(b), false));
+            }
             let t0 = Instant::now();
             let renderer = op.renderer(&rid, &spec)?;
             let store = if t.z < op.src.geometry.zmax {
@@ -171,12 +174,7 @@ async fn fetch_or_render(
             let bytes = toyz_pyramid::render_tile(&op.src, store.as_deref(), &renderer, t)
                 .map_err(|e| engine_error(e, &op.public))?;
             st.metrics.render_time(t0.elapsed().as_secs_f64());
-            st.metrics.tile_renders.fetch_add(1, Relaxed);
-            if let Err(e) = toyz_pyramid::cache::atomic_write(&path, &bytes) {
-                // Serving still works; the disk cache just misses this tile.
-                tracing::warn!("cannot write {}: {e}", path.display());
-            }
-            Ok(Bytes::from(bytes))
+            Ok((Bytes::from(bytes), true))
         }))
         .unwrap_or_else(|_| {
             Err(ApiError::internal(
@@ -185,11 +183,22 @@ async fn fetch_or_render(
         });
         let _ = tx.send(r);
     });
-    let bytes = rx
+    let (bytes, rendered) = rx
         .await
         .map_err(|_| ApiError::internal("render task failed"))??;
+    if !rendered {
+        return Ok(hit(&state, key, bytes));
+    }
+    state.metrics.tile_renders.fetch_add(1, Relaxed);
     state.tiles.lock().expect("tiles").put(key, bytes.clone());
+    state.write_behind(path, bytes.clone());
     Ok(bytes)
+}
+
+fn hit(state: &AppState, key: String, b: Bytes) -> Bytes {
+    state.metrics.tile_disk_hits.fetch_add(1, Relaxed);
+    state.tiles.lock().expect("tiles").put(key, b.clone());
+    b
 }
 
 async fn wait_for_levels(state: &AppState, open: &OpenSource) -> Result<(), ApiError> {
