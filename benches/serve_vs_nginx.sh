@@ -104,9 +104,16 @@ http {
 NGX
 nginx -c "$NGINX_DIR/nginx.conf" -p "$NGINX_DIR"
 echo "" > "$WORK/prefix-nginx.txt"
-run_wrk toyz-warm "$BASE" "$WORK/prefix-toyz.txt"
-run_wrk nginx-warm "http://127.0.0.1:$NPORT" "$WORK/prefix-nginx.txt"
-python3 -c "print(f\"warm: toyz / nginx = {float(open('$WORK/wrk-toyz-warm.txt.rps').read()) / float(open('$WORK/wrk-nginx-warm.txt.rps').read()):.2f}\")"
+# Alternate the two (the machine is shared and noisy): the median of the per-round ratios is reported.
+RATIOS=()
+for round in $(seq "${ROUNDS:-3}"); do
+  run_wrk "toyz-warm" "$BASE" "$WORK/prefix-toyz.txt"
+  run_wrk "nginx-warm" "http://127.0.0.1:$NPORT" "$WORK/prefix-nginx.txt"
+  RATIOS+=("$(python3 -c "print(float(open('$WORK/wrk-toyz-warm.txt.rps').read()) / float(open('$WORK/wrk-nginx-warm.txt.rps').read()))")")
+done
+python3 -c "
+import statistics; r = [float(x) for x in '${RATIOS[*]}'.split()]
+print('warm: toyz / nginx per round ' + ' '.join(f'{x:.2f}' for x in r) + f'; median {statistics.median(r):.2f}')"
 
 echo "== 3. cold: random level-$ZMAX tiles under 400 render specs (nothing cached)"
 python3 - "$BASE" "$NAME" > "$WORK/prefix-cold.txt" <<'PY'
@@ -118,4 +125,6 @@ for i in range(400):
     src = json.load(urllib.request.urlopen(f"{base}/api/sources?path=bench/{name}&cut=range%3D{lo},{hi}&cmap={cmap}"))
     print(src["tiles"].rsplit("/{z}", 1)[0])
 PY
-run_wrk toyz-cold "$BASE" "$WORK/prefix-cold.txt"
+for round in $(seq "${ROUNDS:-3}"); do
+  run_wrk "toyz-cold" "$BASE" "$WORK/prefix-cold.txt"
+done

@@ -508,6 +508,62 @@ impl Image {
         }
     }
 
+    /// Visit the rows of the `w`×`h` rectangle at (x0, y0) (0-based FITS order), bottom row first:
+    /// `f(row_index, values)`. Plain files are converted row by row straight from the mapped file into a
+    /// small reused buffer (no full-size copy); others read the rectangle first.
+    pub fn for_each_row(
+        &self,
+        x0: usize,
+        y0: usize,
+        w: usize,
+        h: usize,
+        mut f: impl FnMut(usize, &[f32]),
+    ) -> Result<()> {
+        let map = self
+            .raw
+            .as_ref()
+            .and_then(|r| r.map.as_deref().map(|m| (r, m)));
+        match map {
+            Some((raw, map)) if w > 0 && h > 0 && x0 + w <= self.width && y0 + h <= self.height => {
+                let bpp = (self.bitpix.unsigned_abs() / 8) as usize;
+                let plane_off = self.plane * self.width * self.height;
+                let row_off = |r: usize| {
+                    raw.data_start as usize + (plane_off + (y0 + r) * self.width + x0) * bpp
+                };
+                let end = row_off(h - 1) + w * bpp;
+                let len = raw
+                    .file
+                    .metadata()
+                    .map_err(|e| io_err(&self.path, e))?
+                    .len() as usize;
+                if end > len.min(map.len()) {
+                    return Err(io_err(
+                        &self.path,
+                        std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the file is shorter than when it was opened",
+                        ),
+                    ));
+                }
+                let mut buf = vec![0f32; w];
+                for r in 0..h {
+                    let o = row_off(r);
+                    self.convert(&map[o..o + w * bpp], &mut buf);
+                    f(r, &buf);
+                }
+                Ok(())
+            }
+            _ => {
+                let mut buf = vec![0f32; w * h];
+                self.read_rect(x0, y0, w, h, &mut buf)?;
+                for (r, row) in buf.chunks_exact(w).enumerate() {
+                    f(r, row);
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// One pixel value (0-based FITS order).
     pub fn value(&self, x: usize, y: usize) -> Result<f32> {
         let mut v = [0f32];

@@ -9,12 +9,23 @@ use crate::stats::Sample;
 const LUT_SIZE: usize = 1 << 16;
 
 /// Everything needed to turn level pixels into PNG bytes for one (source, render spec).
+#[derive(Debug, Clone, Copy)]
+struct Affine {
+    a: f32,
+    b: f32,
+    min: f32,
+    max: f32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Renderer {
     pub lo: f64,
     pub hi: f64,
     scale: f32,
     lut: Vec<u8>,
+    /// For linear stretches the whole mapping is affine: index = clamp(a·v + b, min, max) rounded,
+    /// computed directly (it vectorises) instead of through the table.
+    affine: Option<Affine>,
     plte: Vec<u8>,
     trns: Vec<u8>,
 }
@@ -57,11 +68,35 @@ impl Renderer {
                 1 + (s * 254.0).round() as u8
             })
             .collect();
+        // Linear stretch: t = (v − lo)/(hi − lo); s = clamp(c·(t − bias) + 0.5) over clamp(t) — the
+        // composition of clamps and a monotone affine map is one affine map clamped to its images of
+        // t = 0 and t = 1; invert flips it; index = 1 + round(254 s).
+        let affine = matches!(spec.stretch, Stretch::Linear).then(|| {
+            let c = spec.contrast;
+            let aff = |t: f64| (t - spec.bias) * c + 0.5;
+            let (l, u) = (aff(0.0).clamp(0.0, 1.0), aff(1.0).clamp(0.0, 1.0));
+            // s as a function of v: aff((v - lo) / (hi - lo)) = k·v + m
+            let k = c / (hi - lo);
+            let m = aff(-lo / (hi - lo));
+            let (k, m, l, u) = if spec.invert {
+                (-k, 1.0 - m, 1.0 - u, 1.0 - l)
+            } else {
+                (k, m, l, u)
+            };
+            // + 0.5 so that truncation rounds.
+            Affine {
+                a: (254.0 * k) as f32,
+                b: (1.0 + 254.0 * m + 0.5) as f32,
+                min: (1.0 + 254.0 * l + 0.5) as f32,
+                max: (1.0 + 254.0 * u + 0.5) as f32,
+            }
+        });
         Ok(Renderer {
             lo,
             hi,
             scale: ((LUT_SIZE - 1) as f64 / (hi - lo)) as f32,
             lut,
+            affine,
             plte,
             trns,
         })
@@ -70,6 +105,26 @@ impl Renderer {
     /// Palette index of one value: 0 for NaN/±inf, 1..=255 along the colormap.
     #[inline]
     pub fn index(&self, v: f32) -> u8 {
+        match self.affine {
+            Some(a) => Self::index_affine(a, v),
+            None => self.index_lut(v),
+        }
+    }
+
+    #[inline(always)]
+    fn index_affine(a: Affine, v: f32) -> u8 {
+        // max() maps NaN to `min`; the finiteness test then picks the NaN colour.
+        let x = (v * a.a + a.b).max(a.min).min(a.max);
+        let i = x as u8;
+        if v.is_finite() {
+            i
+        } else {
+            0
+        }
+    }
+
+    #[inline(always)]
+    fn index_lut(&self, v: f32) -> u8 {
         // Branch-free: `max` maps NaN to 0 so the position is always a valid LUT index; the
         // finiteness test then picks the NaN colour. This loop is the hot path of every tile.
         let t = ((v - self.lo as f32) * self.scale)
@@ -100,10 +155,7 @@ impl Renderer {
         let h = TILE.min(rows.saturating_sub(row0));
         for r in 0..h {
             let src = &band[(row0 + r) * width + x0..][..w];
-            let dst = &mut out[r * TILE..r * TILE + w];
-            for (d, &v) in dst.iter_mut().zip(src) {
-                *d = self.index(v);
-            }
+            self.indices(src, &mut out[r * TILE..r * TILE + w]);
         }
     }
 
@@ -114,8 +166,18 @@ impl Renderer {
 
     /// Palette indices of any run of values (e.g. a cutout), same mapping as tiles.
     pub fn indices(&self, values: &[f32], out: &mut [u8]) {
-        for (o, &v) in out.iter_mut().zip(values) {
-            *o = self.index(v);
+        // One specialised loop per mapping, so the affine one vectorises.
+        match self.affine {
+            Some(a) => {
+                for (o, &v) in out.iter_mut().zip(values) {
+                    *o = Self::index_affine(a, v);
+                }
+            }
+            None => {
+                for (o, &v) in out.iter_mut().zip(values) {
+                    *o = self.index_lut(v);
+                }
+            }
         }
     }
 
@@ -205,6 +267,39 @@ mod tests {
         assert_eq!(r.index(1e9), 255);
         assert_eq!(r.index(50.0), 128);
         assert_eq!(r.index(f32::NAN), 0);
+    }
+
+    /// The direct affine path and the table agree (within the table's quantisation) for every linear
+    /// setting, including contrast, bias and invert.
+    #[test]
+    fn affine_path_matches_the_table() {
+        for (contrast, bias, invert) in [
+            (1.0, 0.5, false),
+            (2.5, 0.3, true),
+            (0.4, 0.8, false),
+            (0.0, 0.5, false),
+        ] {
+            let spec = RenderSpec {
+                contrast,
+                bias,
+                invert,
+                ..RenderSpec::parse(Some("linear"), Some("range=-3,7"), Some("grey")).unwrap()
+            };
+            let r = Renderer::new(&spec, -3.0, 7.0, None).unwrap();
+            assert!(r.affine.is_some());
+            let mut worst = 0;
+            for i in 0..=20000 {
+                let v = -5.0 + i as f32 * 0.0007;
+                let d = (r.index(v) as i32 - r.index_lut(v) as i32).abs();
+                worst = worst.max(d);
+            }
+            assert!(
+                worst <= 1,
+                "contrast {contrast} bias {bias} invert {invert}: off by {worst}"
+            );
+            assert_eq!(r.index(f32::NAN), 0);
+            assert_eq!(r.index(f32::INFINITY), 0);
+        }
     }
 
     #[test]

@@ -90,9 +90,23 @@ pub fn render_tile(
     renderer: &Renderer,
     t: TileCoord,
 ) -> Result<Vec<u8>> {
-    let mut px = Vec::new();
-    let (w, h) = tile_pixels(src, store, t, &mut px)?;
+    let g = src.geometry;
     let mut idx = vec![0u8; TILE * TILE];
-    renderer.tile_indices(&px, w, h, 0, 0, &mut idx);
+    if t.z == g.zmax {
+        // Full resolution: each FITS row goes straight from the file to palette indices in its display
+        // row (bottom-up in the file, top-down on screen), without an intermediate tile of floats.
+        let (lw, lh) = g.level_size(t.z);
+        let x0 = t.x as usize * TILE;
+        let top = t.y as usize * TILE;
+        let (w, h) = (TILE.min(lw - x0), TILE.min(lh - top));
+        src.image.for_each_row(x0, lh - top - h, w, h, |r, row| {
+            let d = (h - 1 - r) * TILE;
+            renderer.indices(row, &mut idx[d..d + w]);
+        })?;
+    } else {
+        let mut px = Vec::new();
+        let (w, h) = tile_pixels(src, store, t, &mut px)?;
+        renderer.tile_indices(&px, w, h, 0, 0, &mut idx);
+    }
     Ok(renderer.encode(&idx))
 }

@@ -38,21 +38,24 @@ fn png(bytes: Bytes, etag: &str) -> HttpResponse {
         .body(bytes)
 }
 
-pub async fn tile(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<(String, String, String, String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (sid, rid, z, x, y) = path.into_inner();
-    let y = y
+pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    // Borrowed path segments: the warm path (a memory hit) allocates only the cache key and the ETag.
+    let m = req.match_info();
+    let seg = |k: &str| m.get(k).unwrap_or("");
+    let (sid, rid) = (seg("sid"), seg("rid"));
+    let y = seg("y")
         .strip_suffix(".png")
         .ok_or_else(|| ApiError::bad_request("tiles end in .png"))?;
-    let (z, x, y) = (parse_u32(&z, "z")?, parse_u32(&x, "x")?, parse_u32(y, "y")?);
-    if !is_id(&sid, 16) || !is_id(&rid, 12) {
+    let (z, x, y) = (
+        parse_u32(seg("z"), "z")?,
+        parse_u32(seg("x"), "x")?,
+        parse_u32(y, "y")?,
+    );
+    if !is_id(sid, 16) || !is_id(rid, 12) {
         return Err(ApiError::bad_request("malformed source or render id"));
     }
     let key = format!("{sid}/{rid}/{z}/{x}/{y}");
-    let etag = format!("\"{}\"", key.replace('/', "-"));
+    let etag = format!("\"{sid}-{rid}-{z}-{x}-{y}\"");
     // The URL is immutable: a client holding this ETag holds this tile.
     if req
         .headers()
@@ -70,6 +73,7 @@ pub async fn tile(
         state.metrics.tile_memory_hits.fetch_add(1, Relaxed);
         return Ok(png(b, &etag));
     }
+    let (sid, rid) = (sid.to_owned(), rid.to_owned());
     let state = state.into_inner();
     let open = state.source_by_id(&sid).await?;
     let t = open.src.geometry.tile(z, x, y).ok_or_else(|| {
