@@ -197,6 +197,70 @@ impl Handle {
         }
     }
 
+    /// Rows, and per column (1-based) its cfitsio type code and repeat count, of the current table HDU.
+    pub fn table_layout(&mut self) -> Result<(i64, Vec<(c_int, i64)>)> {
+        let (mut status, mut ncols, mut nrows) = (0, 0, 0i64);
+        unsafe {
+            sys::ffgncl(self.ptr, &mut ncols, &mut status);
+            sys::ffgnrwll(self.ptr, &mut nrows, &mut status);
+        }
+        if status != 0 {
+            return Err(self.err(status));
+        }
+        let mut cols = Vec::new();
+        for c in 1..=ncols {
+            let (mut t, mut repeat, mut width) = (0, 0i64, 0i64);
+            unsafe { sys::ffgtclll(self.ptr, c, &mut t, &mut repeat, &mut width, &mut status) };
+            if status != 0 {
+                return Err(self.err(status));
+            }
+            cols.push((t, repeat));
+        }
+        Ok((nrows, cols))
+    }
+
+    /// Column `col` (1-based) of `rows` rows as f64 (NULLs as NaN; first element of vector cells).
+    pub fn read_column_f64(&mut self, col: c_int, rows: i64, repeat: i64) -> Result<Vec<f64>> {
+        let mut out = vec![0f64; rows as usize];
+        let mut status = 0;
+        let mut anynul = 0;
+        if repeat == 1 {
+            unsafe {
+                sys::ffgcvd(
+                    self.ptr,
+                    col,
+                    1,
+                    1,
+                    rows,
+                    f64::NAN,
+                    out.as_mut_ptr(),
+                    &mut anynul,
+                    &mut status,
+                )
+            };
+        } else {
+            for (r, o) in out.iter_mut().enumerate() {
+                unsafe {
+                    sys::ffgcvd(
+                        self.ptr,
+                        col,
+                        r as i64 + 1,
+                        1,
+                        1,
+                        f64::NAN,
+                        o,
+                        &mut anynul,
+                        &mut status,
+                    )
+                };
+            }
+        }
+        if status != 0 {
+            return Err(self.err(status));
+        }
+        Ok(out)
+    }
+
     /// Read the subset `first..=last` (1-based, inclusive, one entry per axis) as f32, undefined pixels
     /// (BLANK, ZBLANK, NaN) as NaN, BSCALE/BZERO applied and quantised floats dequantised by cfitsio.
     pub fn read_subset(

@@ -188,6 +188,71 @@ fn list_with(h: &mut Handle) -> Result<Vec<HduSummary>> {
     Ok(out)
 }
 
+/// A table HDU's numeric columns (text and other non-numeric columns are skipped).
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub hdu: usize,
+    pub rows: usize,
+    pub names: Vec<String>,
+    pub columns: Vec<Vec<f64>>,
+}
+
+/// Read the numeric columns of a table HDU (`HduSel::Auto`: the first table).
+pub fn read_table(path: &Path, sel: &HduSel, max_rows: usize) -> Result<Table> {
+    probe(path)?;
+    let mut h = Handle::open(path)?;
+    let hdus = list_with(&mut h)?;
+    let hdu = match sel {
+        HduSel::Auto => hdus
+            .iter()
+            .find(|s| s.kind == HduKind::Table)
+            .map(|s| s.index),
+        HduSel::Index(i) => (*i < hdus.len()).then_some(*i),
+        HduSel::Name(n) => hdus
+            .iter()
+            .find(|s| {
+                s.extname
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(n))
+            })
+            .map(|s| s.index),
+    }
+    .ok_or(FitsError::NoImage {
+        path: path.to_owned(),
+    })?;
+    if hdus[hdu].kind != HduKind::Table {
+        return Err(FitsError::NotAnImage {
+            path: path.to_owned(),
+            hdu,
+            kind: "an image (a table was expected)",
+        });
+    }
+    h.move_to(hdu)?;
+    let (nrows, cols) = h.table_layout()?;
+    let rows = (nrows.max(0) as usize).min(max_rows);
+    let header = Header::from_records(h.header_cards()?);
+    let mut names = Vec::new();
+    let mut columns = Vec::new();
+    for (i, (t, repeat)) in cols.iter().enumerate() {
+        // cfitsio type codes: 16 = string (TSTRING), 1 = bit (TBIT), 14 = logical; the rest are numbers.
+        if matches!(t.abs(), 16 | 1 | 14) || *repeat < 1 {
+            continue;
+        }
+        let name = header
+            .str(&format!("TTYPE{}", i + 1))
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("col{}", i + 1));
+        columns.push(h.read_column_f64(i as i32 + 1, rows as i64, *repeat)?);
+        names.push(name);
+    }
+    Ok(Table {
+        hdu,
+        rows,
+        names,
+        columns,
+    })
+}
+
 /// Where an uncompressed image's pixels sit in the file, for direct big-endian reads.
 #[derive(Debug, Clone)]
 struct RawLayout {

@@ -11,7 +11,7 @@ mod wcs;
 
 pub use error::{FitsError, Result};
 pub use header::{Card, Header};
-pub use image::{list_hdus, probe, HduKind, HduSel, HduSummary, Image};
+pub use image::{list_hdus, probe, read_table, HduKind, HduSel, HduSummary, Image, Table};
 pub use pixel::{pixel_at, sky_to_pixel, PixelValue, World};
 pub use wcs::{Wcs, WcsSummary};
 

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod cache;
 pub mod colormap;
+pub mod detect;
 #[rustfmt::skip]
 mod colormap_data;
 pub mod error;

@@ -107,7 +107,7 @@ fn list_dir(r: &Resolved, root: &std::path::Path) -> Result<Vec<Entry>, ApiError
 }
 
 /// `path`, `hdu`, `plane` and the render spec of a source request.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema, Default)]
 pub struct SourceQuery {
     pub path: Option<String>,
     pub hdu: Option<String>,
@@ -211,7 +211,12 @@ pub async fn sources(
     Ok(HttpResponse::Ok().json(describe(&open, &spec, lo, hi)))
 }
 
-fn describe(open: &OpenSource, spec: &RenderSpec, lo: f64, hi: f64) -> serde_json::Value {
+pub(crate) fn describe(
+    open: &OpenSource,
+    spec: &RenderSpec,
+    lo: f64,
+    hi: f64,
+) -> serde_json::Value {
     let src = &open.src;
     let img = &src.image;
     let (bscale, bzero, blank) = img.scaling();

@@ -9,10 +9,12 @@ pub mod metrics;
 pub mod paths;
 pub mod state;
 pub mod tiles;
+pub mod ws;
 
 pub use config::{Config, Overrides, Root};
 pub use error::ApiError;
 pub use state::AppState;
+pub use ws::{JobCtx, JobError, JobRegistry, JobResult};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -39,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/api/histogram", web::get().to(api::histogram))
     .route("/api/cutout", web::get().to(cutout::cutout))
     .route("/tiles/{sid}/{rid}/{z}/{x}/{y}", web::get().to(tiles::tile))
+    .route("/ws", web::get().to(ws::ws))
     .default_service(web::to(|req: actix_web::HttpRequest| async move {
         Err::<actix_web::HttpResponse, _>(ApiError::not_found(format!(
             "no route for {} {}",
@@ -48,7 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     }));
 }
 
-/// Build the app around shared state (used by `start` and by tests with `actix_web::test`).
+/// Build the app around shared state with toyz's built-in jobs.
 pub fn app(
     state: web::Data<AppState>,
 ) -> App<
@@ -60,8 +63,25 @@ pub fn app(
         InitError = (),
     >,
 > {
+    app_with(state, web::Data::new(JobRegistry::with_builtins()))
+}
+
+/// Build the app around shared state and a job registry (programs embedding toyz add their own jobs).
+pub fn app_with(
+    state: web::Data<AppState>,
+    registry: web::Data<JobRegistry>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
     App::new()
         .app_data(state)
+        .app_data(registry)
         .wrap_fn(|req, srv| {
             use actix_web::dev::Service;
             let t0 = Instant::now();
@@ -87,10 +107,19 @@ pub fn app(
 
 /// Bind and start the server; returns it (await it to run) and the bound address.
 pub fn start(config: Config) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
+    start_with(config, JobRegistry::with_builtins())
+}
+
+/// `start` with a given job registry: how a program embedding toyz serves its own jobs.
+pub fn start_with(
+    config: Config,
+    registry: JobRegistry,
+) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
     std::fs::create_dir_all(&config.cache_dir)?;
     let bind = config.bind.clone();
     let state = web::Data::new(AppState::new(config));
-    let server = HttpServer::new(move || app(state.clone()))
+    let registry = web::Data::new(registry);
+    let server = HttpServer::new(move || app_with(state.clone(), registry.clone()))
         .bind(&bind)?
         .shutdown_timeout(5);
     let addr = *server

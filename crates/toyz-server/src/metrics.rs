@@ -52,7 +52,7 @@ pub struct Metrics {
 impl Metrics {
     /// Count one request (lock-free for the statuses toyz normally answers).
     pub fn request(&self, route: usize, status: u16) {
-        match STATUSES[..8].iter().position(|s| *s == status) {
+        match STATUSES[..9].iter().position(|s| *s == status) {
             Some(i) => {
                 self.requests[route][i].fetch_add(1, Relaxed);
             }
@@ -82,7 +82,7 @@ impl Metrics {
         s.push_str("# HELP toyz_http_requests_total HTTP requests by route and status.\n");
         s.push_str("# TYPE toyz_http_requests_total counter\n");
         for (r, row) in self.requests.iter().enumerate() {
-            for (i, n) in row.iter().enumerate().take(8) {
+            for (i, n) in row.iter().enumerate().take(9) {
                 let n = n.load(Relaxed);
                 if n > 0 {
                     let _ = writeln!(

@@ -150,6 +150,7 @@ pub struct AppState {
     pub inflight: Mutex<Inflight>,
     pub renders: Arc<Semaphore>,
     pub metrics: Metrics,
+    pub sessions: crate::ws::session::Sessions,
     opening: tokio::sync::Mutex<()>,
     disk_writes: std::sync::mpsc::SyncSender<(PathBuf, Bytes)>,
 }
@@ -190,6 +191,7 @@ impl AppState {
             by_request: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
+            sessions: Default::default(),
             opening: tokio::sync::Mutex::new(()),
             layout,
             config,

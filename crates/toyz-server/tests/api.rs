@@ -363,10 +363,17 @@ async fn tiles_are_correct_immutable_and_cached() {
         assert_eq!(s.as_u16(), status, "{uri}");
         assert!(json(&b)["error"]["message"].is_string());
     }
-    // Rendered tiles were written to the disk cache.
+    // Rendered tiles reach the disk cache (from the background writer, so allow it a moment).
     let sid = src["id"].as_str().unwrap();
     let rid = src["render"]["id"].as_str().unwrap();
-    assert!(f.cache.join(sid).join(rid).join("1/0/0.png").exists());
+    let t0 = std::time::Instant::now();
+    while !f.cache.join(sid).join(rid).join("1/0/0.png").exists() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "tile written to the disk cache"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert!(f.cache.join(sid).join(rid).join("spec.json").exists());
 }
 

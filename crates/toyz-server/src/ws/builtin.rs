@@ -1,0 +1,557 @@
+//! toyz's own jobs: session, image readouts, statistics, profiles, cutouts, source detection, catalogs,
+//! DS9 regions and tile builds. Each checks its parameters and works on a blocking thread or the
+//! engine's pools, never on the async runtime.
+
+use super::catalog::{parse_csv, Catalog, MAX_ROWS};
+use super::regions::{self, Region};
+use super::registry::{JobCtx, JobError, JobRegistry, JobResult};
+use crate::api::{describe, open_source, SourceQuery};
+use crate::error::{engine_error, fits_error};
+use crate::state::{Levels, OpenSource};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Which image: a public path `ROOT/REL`, an HDU (index or EXTNAME) and a plane.
+#[derive(Deserialize, JsonSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Src {
+    pub path: String,
+    pub hdu: Option<String>,
+    pub plane: Option<usize>,
+}
+
+async fn open(ctx: &JobCtx, s: &Src) -> Result<Arc<OpenSource>, JobError> {
+    let o = open_source(&ctx.state, Some(&s.path), s.hdu.as_deref(), s.plane).await?;
+    let mut list = ctx.session.sources.lock().expect("sources");
+    if !list.iter().any(|(id, _)| *id == o.src.id) {
+        list.push((o.src.id.clone(), o.public.clone()));
+    }
+    Ok(o)
+}
+
+/// Open the source, then run `f` on a blocking thread (a panic there becomes an error reply).
+async fn with_source<F>(ctx: &JobCtx, s: &Src, f: F) -> JobResult
+where
+    F: FnOnce(&OpenSource) -> JobResult + Send + 'static,
+{
+    let o = open(ctx, s).await?;
+    tokio::task::spawn_blocking(move || f(&o))
+        .await
+        .map_err(|_| JobError::new("panic", "the job panicked; the session goes on"))?
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetParams {
+    /// A name for the value (e.g. "frames").
+    pub key: String,
+    /// Any JSON; null removes the key.
+    pub value: Value,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PixelsParams {
+    #[serde(flatten)]
+    pub src: Src,
+    /// FITS pixels (1-based) [[x, y], …], at most 10 000.
+    pub points: Vec<[f64; 2]>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RectParams {
+    #[serde(flatten)]
+    pub src: Src,
+    /// Rectangle in FITS pixels, inclusive: [x1, y1, x2, y2]; default the whole image.
+    pub rect: Option<[usize; 4]>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HistogramParams {
+    #[serde(flatten)]
+    pub src: Src,
+    pub bins: Option<usize>,
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileParams {
+    #[serde(flatten)]
+    pub src: Src,
+    /// Start and end in FITS pixels.
+    pub from: [f64; 2],
+    pub to: [f64; 2],
+    /// Samples along the line (default: one per pixel of length, at most 100 000).
+    pub samples: Option<usize>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CutoutParams {
+    #[serde(flatten)]
+    pub src: Src,
+    pub x: Option<f64>,
+    pub y: Option<f64>,
+    pub ra: Option<f64>,
+    pub dec: Option<f64>,
+    pub w: Option<usize>,
+    pub h: Option<usize>,
+    /// Square size in arcsec.
+    pub size: Option<f64>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DetectParams {
+    #[serde(flatten)]
+    pub src: Src,
+    /// Rectangle in FITS pixels, inclusive: [x1, y1, x2, y2]; default the whole image.
+    pub rect: Option<[usize; 4]>,
+    /// Threshold in σ of the background noise (default 5).
+    pub threshold: Option<f64>,
+    /// Smallest group of connected pixels (default 5).
+    pub min_pixels: Option<usize>,
+    /// Most sources returned, brightest first (default 10 000).
+    pub max_sources: Option<usize>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogLoadParams {
+    /// CSV or FITS file `ROOT/REL`.
+    pub path: String,
+    /// For FITS: the table HDU (index or EXTNAME); default the first table.
+    pub hdu: Option<String>,
+    pub ra: Option<String>,
+    pub dec: Option<String>,
+    pub x: Option<String>,
+    pub y: Option<String>,
+    /// Rows returned in this reply (default 100) starting at `offset`.
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogRowsParams {
+    pub catalog: usize,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogMatchParams {
+    pub catalog: usize,
+    pub ra: f64,
+    pub dec: f64,
+    /// Only within this radius (arcsec).
+    pub radius: Option<f64>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegionsImportParams {
+    /// The DS9 region file's text.
+    pub text: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegionsExportParams {
+    pub regions: Vec<Region>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TilesBuildParams {
+    #[serde(flatten)]
+    pub source: SourceQuery,
+    /// Zoom levels [from, to]; default all.
+    pub zoom: Option<[u32; 2]>,
+}
+
+fn rect(o: &OpenSource, r: Option<[usize; 4]>) -> Result<(usize, usize, usize, usize), JobError> {
+    let (w, h) = (o.src.image.width(), o.src.image.height());
+    let [x1, y1, x2, y2] = r.unwrap_or([1, 1, w, h]);
+    if x1 < 1 || y1 < 1 || x2 < x1 || y2 < y1 || x2 > w || y2 > h {
+        return Err(JobError::bad_params(format!(
+            "rect [{x1}, {y1}, {x2}, {y2}] is not inside the {w}x{h} image (FITS pixels, inclusive)"
+        )));
+    }
+    Ok((x1 - 1, y1 - 1, x2 - x1 + 1, y2 - y1 + 1))
+}
+
+fn page(c: &Catalog, offset: Option<usize>, limit: Option<usize>) -> Value {
+    let offset = offset.unwrap_or(0).min(c.rows.len());
+    let limit = limit.unwrap_or(100).min(10_000);
+    let rows: Vec<&Vec<Value>> = c.rows.iter().skip(offset).take(limit).collect();
+    json!({"catalog": c.id, "path": c.path, "columns": c.columns, "total": c.rows.len(), "offset": offset,
+           "rows": rows,
+           "coordinates": {"ra": c.ra.map(|i| &c.columns[i]), "dec": c.dec.map(|i| &c.columns[i]),
+                           "x": c.x.map(|i| &c.columns[i]), "y": c.y.map(|i| &c.columns[i])}})
+}
+
+impl JobRegistry {
+    /// The registry with toyz's built-in jobs.
+    pub fn with_builtins() -> JobRegistry {
+        let mut r = JobRegistry::new();
+        r.register_async("session.info", "This session: id, age, jobs run, open sources, catalogs, stored values.", |ctx: JobCtx, _: NoParams| async move {
+            let s = &ctx.session;
+            Ok(json!({
+                "session": s.id,
+                "age_s": s.created.elapsed().as_secs_f64(),
+                "jobs_run": s.jobs_run.load(Ordering::Relaxed),
+                "sources": s.sources.lock().expect("sources").iter().map(|(id, p)| json!({"id": id, "path": p})).collect::<Vec<_>>(),
+                "catalogs": s.catalogs.lock().expect("catalogs").iter().map(|c| json!({"catalog": c.id, "path": c.path, "rows": c.rows.len()})).collect::<Vec<_>>(),
+                "values": *s.values.lock().expect("values"),
+                "server": {"version": env!("CARGO_PKG_VERSION"), "sessions": ctx.state.sessions.open.load(Ordering::Relaxed)},
+            }))
+        });
+        r.register_async(
+            "session.jobs",
+            "Every job this server runs, with its parameter schema.",
+            |ctx: JobCtx, _: NoParams| async move { Ok(json!({"jobs": ctx.registry.describe()})) },
+        );
+        r.register_async(
+            "session.set",
+            "Store a value in the session (frames, selections, …); null removes it.",
+            |ctx: JobCtx, p: SetParams| async move {
+                let mut v = ctx.session.values.lock().expect("values");
+                if p.value.is_null() {
+                    v.remove(&p.key);
+                } else {
+                    v.insert(p.key, p.value);
+                }
+                Ok(json!({"keys": v.keys().collect::<Vec<_>>()}))
+            },
+        );
+        r.register_async(
+            "image.open",
+            "Open an image as /api/sources does; progress events while its float levels build; replies when every tile can be served.",
+            |ctx: JobCtx, p: SourceQuery| async move {
+                let spec = p.spec()?;
+                let o = open(&ctx, &Src { path: p.path.clone().unwrap_or_default(), hdu: p.hdu.clone(), plane: p.plane }).await?;
+                o.remember_spec(&spec);
+                let mut rx = o.levels.clone();
+                loop {
+                    let l = rx.borrow_and_update().clone();
+                    match l {
+                        Levels::Ready => break,
+                        Levels::Failed(e) => return Err(JobError::new("levels_failed", e)),
+                        Levels::Building { done, total } => {
+                            ctx.progress(done, total);
+                            if rx.changed().await.is_err() {
+                                return Err(JobError::new("levels_failed", "level builder stopped"));
+                            }
+                        }
+                    }
+                }
+                let (o2, sp) = (o.clone(), spec.clone());
+                let (lo, hi) = tokio::task::spawn_blocking(move || o2.cut_levels(&sp))
+                    .await
+                    .map_err(|_| JobError::new("panic", "cut levels failed"))??;
+                Ok(describe(&o, &spec, lo, hi))
+            },
+        );
+        r.register_async("image.header", "Every header card of an HDU, in order.", |ctx: JobCtx, p: Src| async move {
+            let o = open(&ctx, &p).await?;
+            Ok(json!({"path": o.public, "hdu": o.src.image.hdu(), "cards": o.src.image.header().cards()}))
+        });
+        r.register_async(
+            "image.pixels",
+            "Values and world coordinates at FITS pixels (the cursor readout); points outside the image have value null and outside true.",
+            |ctx: JobCtx, p: PixelsParams| async move {
+                if p.points.len() > 10_000 {
+                    return Err(JobError::bad_params("at most 10 000 points"));
+                }
+                with_source(&ctx, &p.src, move |o| {
+                    let img = &o.src.image;
+                    let px: Vec<Value> = p
+                        .points
+                        .iter()
+                        .map(|&[x, y]| match toyz_fits::pixel_at(img, x, y) {
+                            Ok(v) => serde_json::to_value(v).expect("json"),
+                            Err(_) => {
+                                let world = img.wcs().and_then(|w| w.pixel_to_world(x, y)).map(|(lon, lat)| {
+                                    json!({"frame": img.wcs().map(|w| w.frame()), "lon": lon, "lat": lat})
+                                });
+                                json!({"x": x, "y": y, "value": null, "world": world, "outside": true})
+                            }
+                        })
+                        .collect();
+                    Ok(json!({"pixels": px}))
+                })
+                .await
+            },
+        );
+        r.register_async("image.stats", "Statistics of a rectangle: count, NaN count, mean, median, std, min, max, sum.", |ctx: JobCtx, p: RectParams| async move {
+            with_source(&ctx, &p.src, move |o| {
+                let (x0, y0, w, h) = rect(o, p.rect)?;
+                if w * h > 64 << 20 {
+                    return Err(JobError::bad_params("at most 64 Mpixels per rectangle"));
+                }
+                let mut v = vec![0f32; w * h];
+                o.src.image.read_rect(x0, y0, w, h, &mut v).map_err(|e| fits_error(e, &o.public))?;
+                let mut fin: Vec<f64> = v.iter().filter(|x| x.is_finite()).map(|&x| x as f64).collect();
+                let n = fin.len();
+                let nan = v.len() - n;
+                if n == 0 {
+                    return Ok(json!({"npix": v.len(), "nan": nan, "mean": null, "median": null, "std": null, "min": null, "max": null, "sum": 0.0}));
+                }
+                let sum: f64 = fin.iter().sum();
+                let mean = sum / n as f64;
+                let std = (fin.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+                fin.sort_unstable_by(f64::total_cmp);
+                let median = if n % 2 == 1 { fin[n / 2] } else { 0.5 * (fin[n / 2 - 1] + fin[n / 2]) };
+                Ok(json!({"rect": [x0 + 1, y0 + 1, x0 + w, y0 + h], "npix": v.len(), "nan": nan, "mean": mean, "median": median,
+                          "std": std, "min": fin[0], "max": fin[n - 1], "sum": sum}))
+            })
+            .await
+        });
+        r.register_async("image.histogram", "Histogram of the image's statistics sample.", |ctx: JobCtx, p: HistogramParams| async move {
+            let bins = p.bins.unwrap_or(256);
+            if !(1..=65536).contains(&bins) {
+                return Err(JobError::bad_params("bins must be between 1 and 65536"));
+            }
+            with_source(&ctx, &p.src, move |o| {
+                let st = &o.src.stats;
+                let lo = p.lo.or(st.min).unwrap_or(0.0);
+                let hi = p.hi.or(st.max).unwrap_or(1.0);
+                if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                    return Err(JobError::bad_params("need finite lo <= hi"));
+                }
+                let h = toyz_pyramid::Histogram::of(&o.src.sample.sorted, lo, hi, bins);
+                Ok(json!({"lo": h.lo, "hi": h.hi, "bins": bins, "counts": h.counts, "sample_size": st.sample_size, "sample_nan": st.sample_nan}))
+            })
+            .await
+        });
+        r.register_async(
+            "image.profile",
+            "Values along a line between two FITS pixels (nearest pixel).",
+            |ctx: JobCtx, p: ProfileParams| async move {
+                with_source(&ctx, &p.src, move |o| {
+                    let img = &o.src.image;
+                    let [x1, y1] = p.from;
+                    let [x2, y2] = p.to;
+                    if ![x1, y1, x2, y2].iter().all(|v| v.is_finite()) {
+                        return Err(JobError::bad_params("from and to must be finite"));
+                    }
+                    let len = ((x2 - x1).powi(2) + (y2 - y1).powi(2)).sqrt();
+                    let n = p
+                        .samples
+                        .unwrap_or(len.ceil() as usize + 1)
+                        .clamp(2, 100_000);
+                    let mut pts = Vec::with_capacity(n);
+                    for i in 0..n {
+                        let t = i as f64 / (n - 1) as f64;
+                        let (x, y) = (x1 + t * (x2 - x1), y1 + t * (y2 - y1));
+                        let value = toyz_fits::pixel_at(img, x, y).ok().and_then(|v| v.value);
+                        pts.push(json!({"d": t * len, "x": x, "y": y, "value": value}));
+                    }
+                    Ok(json!({"length": len, "points": pts}))
+                })
+                .await
+            },
+        );
+        r.register_async(
+            "image.cutout",
+            "Links to a cutout (FITS with a shifted WCS, and PNG) of a region.",
+            |ctx: JobCtx, p: CutoutParams| async move {
+                let o = open(&ctx, &p.src).await?;
+                let mut q = vec![format!("path={}", o.public)];
+                if let Some(h) = &p.src.hdu {
+                    q.push(format!("hdu={h}"));
+                }
+                for (k, v) in [
+                    ("x", p.x),
+                    ("y", p.y),
+                    ("ra", p.ra),
+                    ("dec", p.dec),
+                    ("size", p.size),
+                ] {
+                    if let Some(v) = v {
+                        q.push(format!("{k}={v}"));
+                    }
+                }
+                for (k, v) in [("w", p.w), ("h", p.h), ("plane", p.src.plane)] {
+                    if let Some(v) = v {
+                        q.push(format!("{k}={v}"));
+                    }
+                }
+                let base = format!("/api/cutout?{}", q.join("&"));
+                Ok(json!({"fits": base, "png": format!("{base}&format=png")}))
+            },
+        );
+        r.register_async(
+            "sources.detect",
+            "Find sources in a rectangle or the whole image: background and noise, threshold in σ, connected pixels, centroid, peak, flux, FWHM, sky position.",
+            |ctx: JobCtx, p: DetectParams| async move {
+                let o = open(&ctx, &p.src).await?;
+                let c2 = ctx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let (x0, y0, w, h) = rect(&o, p.rect)?;
+                    let params = toyz_pyramid::detect::DetectParams {
+                        threshold: p.threshold.unwrap_or(5.0),
+                        min_pixels: p.min_pixels.unwrap_or(5).max(1),
+                        max_sources: p.max_sources.unwrap_or(10_000),
+                        region: Some((x0, y0, w, h)),
+                    };
+                    if !(params.threshold.is_finite() && params.threshold > 0.0) {
+                        return Err(JobError::bad_params("threshold must be a positive number of σ"));
+                    }
+                    let flag = c2.cancel_flag();
+                    let r = toyz_pyramid::detect::detect(&o.src.image, &o.src.sample, &params, &flag, &|d, t| c2.progress(d, t))
+                        .map_err(|e| engine_error(e, &o.public))?;
+                    let frame = o.src.image.wcs().map(|w| w.frame().to_owned());
+                    Ok(json!({"background": r.background, "noise": r.noise, "level": r.level, "frame": frame,
+                              "count": r.sources.len(), "truncated": r.truncated, "sources": r.sources}))
+                })
+                .await
+                .map_err(|_| JobError::new("panic", "the job panicked; the session goes on"))?
+            },
+        );
+        r.register_async(
+            "catalog.load",
+            "Load a catalog (CSV, or a FITS binary table) with RA/Dec or x/y columns into the session; returns its columns and a page of rows.",
+            |ctx: JobCtx, p: CatalogLoadParams| async move {
+                let res = crate::paths::resolve(&ctx.state.config.roots, &p.path)?;
+                let public = res.public.clone();
+                let id = ctx.session.catalogs.lock().expect("catalogs").len();
+                let want = [p.ra.clone(), p.dec.clone(), p.x.clone(), p.y.clone()];
+                let hdu = crate::api::hdu_sel(p.hdu.as_deref())?;
+                let cat = tokio::task::spawn_blocking(move || -> Result<Catalog, JobError> {
+                    let (columns, rows) = if toyz_fits::probe(&res.abs).is_ok() {
+                        let t = toyz_fits::read_table(&res.abs, &hdu, MAX_ROWS).map_err(|e| fits_error(e, &public))?;
+                        let rows = (0..t.rows)
+                            .map(|i| t.columns.iter().map(|c| serde_json::Number::from_f64(c[i]).map(Value::Number).unwrap_or(Value::Null)).collect())
+                            .collect();
+                        (t.names, rows)
+                    } else {
+                        let text = std::fs::read_to_string(&res.abs)
+                            .map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))?;
+                        parse_csv(&text).map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))?
+                    };
+                    let w: Vec<Option<&str>> = want.iter().map(|s| s.as_deref()).collect();
+                    Catalog::new(id, public.clone(), columns, rows, [w[0], w[1], w[2], w[3]])
+                        .map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))
+                })
+                .await
+                .map_err(|_| JobError::new("panic", "the job panicked; the session goes on"))??;
+                let reply = page(&cat, p.offset, p.limit);
+                ctx.session.catalogs.lock().expect("catalogs").push(Arc::new(cat));
+                Ok(reply)
+            },
+        );
+        r.register_async(
+            "catalog.rows",
+            "A page of rows of a loaded catalog.",
+            |ctx: JobCtx, p: CatalogRowsParams| async move {
+                let c = ctx
+                    .session
+                    .catalogs
+                    .lock()
+                    .expect("catalogs")
+                    .get(p.catalog)
+                    .cloned();
+                let c = c.ok_or_else(|| {
+                    JobError::bad_params(format!("no catalog {} in this session", p.catalog))
+                })?;
+                Ok(page(&c, p.offset, p.limit))
+            },
+        );
+        r.register_async(
+            "catalog.match",
+            "The catalog entry nearest to a sky position (degrees), with its separation.",
+            |ctx: JobCtx, p: CatalogMatchParams| async move {
+                let c = ctx
+                    .session
+                    .catalogs
+                    .lock()
+                    .expect("catalogs")
+                    .get(p.catalog)
+                    .cloned();
+                let c = c.ok_or_else(|| {
+                    JobError::bad_params(format!("no catalog {} in this session", p.catalog))
+                })?;
+                if c.ra.is_none() || c.dec.is_none() {
+                    return Err(JobError::bad_params("this catalog has no RA/Dec columns"));
+                }
+                if !(p.ra.is_finite() && p.dec.is_finite() && p.dec.abs() <= 90.0) {
+                    return Err(JobError::bad_params("ra and dec are degrees"));
+                }
+                let found = tokio::task::spawn_blocking(move || {
+                    c.nearest(p.ra, p.dec)
+                        .map(|(i, sep)| (i, sep, c.rows[i].clone()))
+                })
+                .await
+                .map_err(|_| JobError::new("panic", "match failed"))?;
+                Ok(match found {
+                    Some((i, sep, row)) if p.radius.is_none_or(|r| sep <= r) => {
+                        json!({"index": i, "separation_arcsec": sep, "row": row})
+                    }
+                    _ => json!({"index": null}),
+                })
+            },
+        );
+        r.register_async("regions.import", "Parse a DS9 region file (circle, box, polygon, point, line; image or sky coordinates).", |_ctx: JobCtx, p: RegionsImportParams| async move {
+            let regions = regions::parse(&p.text).map_err(|e| JobError::new("bad_regions", e))?;
+            Ok(json!({"regions": regions}))
+        });
+        r.register_async(
+            "regions.export",
+            "Write regions as a DS9 region file.",
+            |_ctx: JobCtx, p: RegionsExportParams| async move {
+                let text =
+                    regions::write(&p.regions).map_err(|e| JobError::new("bad_regions", e))?;
+                Ok(json!({"text": text}))
+            },
+        );
+        r.register_async(
+            "tiles.build",
+            "Pre-generate a source's tiles into the server cache for a render spec, with progress; cancel stops it.",
+            |ctx: JobCtx, p: TilesBuildParams| async move {
+                let spec = p.source.spec()?;
+                let s = Src { path: p.source.path.clone().unwrap_or_default(), hdu: p.source.hdu.clone(), plane: p.source.plane };
+                let o = open(&ctx, &s).await?;
+                o.remember_spec(&spec);
+                let c2 = ctx.clone();
+                let root = ctx.state.config.cache_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    let total = match p.zoom {
+                        Some([a, b]) => o.src.geometry.tile_count(a, b),
+                        None => o.src.geometry.tile_count(0, o.src.geometry.zmax),
+                    };
+                    let opts = toyz_pyramid::BuildOptions { spec, zoom: p.zoom.map(|[a, b]| (a, b)), force: false };
+                    let flag = c2.cancel_flag();
+                    let last = std::sync::atomic::AtomicU64::new(0);
+                    let progress = |n: u64| {
+                        // At most ~100 progress messages per build.
+                        if n == total || n >= last.load(Ordering::Relaxed) + total.div_ceil(100) {
+                            last.store(n, Ordering::Relaxed);
+                            c2.progress(n, total);
+                        }
+                    };
+                    let rep = toyz_pyramid::build(&o.src, &toyz_pyramid::Target::Cache(root), &opts, &progress, &flag)
+                        .map_err(|e| engine_error(e, &o.public))?;
+                    Ok(json!({"tiles": rep.tiles, "written": rep.written, "kept": rep.skipped, "up_to_date": rep.up_to_date,
+                              "url": format!("/tiles/{}/{}/{{z}}/{{x}}/{{y}}.png", rep.source_id, rep.render_id)}))
+                })
+                .await
+                .map_err(|_| JobError::new("panic", "the job panicked; the session goes on"))?
+            },
+        );
+        r
+    }
+}

@@ -1,0 +1,198 @@
+//! The job registry: jobs registered by name with typed parameters (serde + a JSON schema from
+//! schemars) and a description. Programs that embed toyz register their own jobs the same way.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use futures_util::future::{BoxFuture, FutureExt};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::session::SessionState;
+
+/// A job's failure: a stable `kind` and a human message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobError {
+    pub kind: String,
+    pub message: String,
+}
+
+impl JobError {
+    pub fn new(kind: &str, message: impl Into<String>) -> JobError {
+        JobError {
+            kind: kind.to_owned(),
+            message: message.into(),
+        }
+    }
+    pub fn bad_params(message: impl Into<String>) -> JobError {
+        Self::new("bad_params", message)
+    }
+}
+
+impl From<ApiError> for JobError {
+    fn from(e: ApiError) -> JobError {
+        JobError::new(e.kind, e.message)
+    }
+}
+
+pub type JobResult = Result<Value, JobError>;
+
+/// What a running job gets: the server, its session, its id, progress/event output and cancellation.
+#[derive(Clone)]
+pub struct JobCtx {
+    pub state: Arc<AppState>,
+    pub registry: Arc<JobRegistry>,
+    pub session: Arc<SessionState>,
+    pub id: Value,
+    pub(crate) out: UnboundedSender<String>,
+    pub(crate) cancel: Arc<AtomicBool>,
+}
+
+impl JobCtx {
+    /// Send `{"id", "status": "progress", "done", "total"}`.
+    pub fn progress(&self, done: u64, total: u64) {
+        let msg =
+            serde_json::json!({"id": self.id, "status": "progress", "done": done, "total": total});
+        let _ = self.out.send(msg.to_string());
+    }
+
+    /// Send an event (no id) to this session: `{"event": name, "data": …}`.
+    pub fn event(&self, name: &str, data: Value) {
+        let _ = self
+            .out
+            .send(serde_json::json!({"event": name, "data": data}).to_string());
+    }
+
+    /// True once the client cancelled this job or closed the session: long jobs check it and stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// The flag itself, for engine functions that take one.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancel.clone()
+    }
+}
+
+type Handler = Arc<dyn Fn(JobCtx, Value) -> BoxFuture<'static, JobResult> + Send + Sync>;
+
+pub struct JobDef {
+    pub name: String,
+    pub description: String,
+    pub params: Value,
+    handler: Handler,
+}
+
+#[derive(Default, Clone)]
+pub struct JobRegistry {
+    jobs: BTreeMap<String, Arc<JobDef>>,
+}
+
+fn parse<P: DeserializeOwned>(params: Value) -> Result<P, JobError> {
+    // A job without parameters accepts an absent or null "params".
+    let params = if params.is_null() {
+        Value::Object(Default::default())
+    } else {
+        params
+    };
+    serde_json::from_value(params).map_err(|e| JobError::bad_params(e.to_string()))
+}
+
+impl JobRegistry {
+    /// An empty registry (see `with_builtins` for toyz's own jobs).
+    pub fn new() -> JobRegistry {
+        JobRegistry::default()
+    }
+
+    /// Register an async job. Its CPU work must not block the runtime: use `register_blocking` for that.
+    pub fn register_async<P, F, Fut>(&mut self, name: &str, description: &str, f: F)
+    where
+        P: DeserializeOwned + JsonSchema + Send + 'static,
+        F: Fn(JobCtx, P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = JobResult> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let handler: Handler = Arc::new(move |ctx, params| {
+            let f = f.clone();
+            async move {
+                let p = parse::<P>(params)?;
+                f(ctx, p).await
+            }
+            .boxed()
+        });
+        self.insert::<P>(name, description, handler);
+    }
+
+    /// Register a job whose work runs on a blocking thread (file reads, pixel crunching).
+    pub fn register_blocking<P, F>(&mut self, name: &str, description: &str, f: F)
+    where
+        P: DeserializeOwned + JsonSchema + Send + 'static,
+        F: Fn(&JobCtx, P) -> JobResult + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        let handler: Handler = Arc::new(move |ctx, params| {
+            let f = f.clone();
+            async move {
+                let p = parse::<P>(params)?;
+                tokio::task::spawn_blocking(move || f(&ctx, p))
+                    .await
+                    .map_err(|e| {
+                        if e.is_panic() {
+                            JobError::new("panic", "the job panicked; the session goes on")
+                        } else {
+                            JobError::new("cancelled", "the job was stopped")
+                        }
+                    })?
+            }
+            .boxed()
+        });
+        self.insert::<P>(name, description, handler);
+    }
+
+    fn insert<P: JsonSchema>(&mut self, name: &str, description: &str, handler: Handler) {
+        let params = serde_json::to_value(schemars::schema_for!(P)).unwrap_or(Value::Null);
+        self.jobs.insert(
+            name.to_owned(),
+            Arc::new(JobDef {
+                name: name.to_owned(),
+                description: description.to_owned(),
+                params,
+                handler,
+            }),
+        );
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<JobDef>> {
+        self.jobs.get(name).cloned()
+    }
+
+    /// `[{"name", "description", "params": <JSON schema>}]` sorted by name.
+    pub fn describe(&self) -> Value {
+        Value::Array(
+            self.jobs
+                .values()
+                .map(|j| serde_json::json!({"name": j.name, "description": j.description, "params": j.params}))
+                .collect(),
+        )
+    }
+}
+
+impl JobDef {
+    /// Run the job; a panic anywhere in it becomes an error reply.
+    pub async fn run(&self, ctx: JobCtx, params: Value) -> JobResult {
+        std::panic::AssertUnwindSafe((self.handler)(ctx, params))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                Err(JobError::new(
+                    "panic",
+                    "the job panicked; the session goes on",
+                ))
+            })
+    }
+}

@@ -1,0 +1,254 @@
+//! One WebSocket session per browser window: parse requests `{"id","job","params"}` and cancels
+//! `{"id","cancel":true}`, run jobs concurrently up to a bound, send replies/progress/events, keep the
+//! connection alive, and on close cancel every job and drop the session's state.
+
+use super::registry::{JobCtx, JobRegistry};
+use crate::state::AppState;
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Semaphore};
+
+/// Largest message accepted (frames and aggregated continuations); bigger ones close the session.
+pub const MAX_MESSAGE: usize = 4 << 20;
+/// Jobs of one session running at once; more wait for a slot.
+pub const MAX_RUNNING: usize = 4;
+/// Jobs of one session running or waiting; beyond this a request is refused with `busy`.
+pub const MAX_PENDING: usize = 64;
+const HEARTBEAT: Duration = Duration::from_secs(10);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// Per-session state kept on the server while the socket is open.
+pub struct SessionState {
+    pub id: u64,
+    pub created: Instant,
+    /// Sources opened in this session (source id → public path).
+    pub sources: Mutex<Vec<(String, String)>>,
+    /// Catalogs loaded in this session.
+    pub catalogs: Mutex<Vec<Arc<crate::ws::catalog::Catalog>>>,
+    /// Free-form client state (frames, selections): whatever the viewer stores with `session.set`.
+    pub values: Mutex<serde_json::Map<String, Value>>,
+    pub jobs_run: AtomicU64,
+}
+
+impl SessionState {
+    fn new() -> SessionState {
+        SessionState {
+            id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+            created: Instant::now(),
+            sources: Mutex::new(Vec::new()),
+            catalogs: Mutex::new(Vec::new()),
+            values: Mutex::new(Default::default()),
+            jobs_run: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Live sessions, for metrics and tests (session cleanup on close).
+#[derive(Default)]
+pub struct Sessions {
+    pub open: AtomicU64,
+}
+
+fn error(id: &Value, kind: &str, message: impl Into<String>) -> String {
+    json!({"id": id, "status": "error", "error": {"kind": kind, "message": message.into()}})
+        .to_string()
+}
+
+struct Running {
+    cancel: Arc<AtomicBool>,
+    abort: tokio::task::AbortHandle,
+}
+
+/// Serve one upgraded connection until it closes.
+pub async fn run(
+    state: Arc<AppState>,
+    registry: Arc<JobRegistry>,
+    mut ws: actix_ws::Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+) {
+    let session = Arc::new(SessionState::new());
+    state.sessions.open.fetch_add(1, Ordering::Relaxed);
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
+    let running: Arc<Mutex<HashMap<String, Running>>> = Arc::new(Mutex::new(HashMap::new()));
+    let slots = Arc::new(Semaphore::new(MAX_RUNNING));
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut last_seen = Instant::now();
+    let _ =
+        out_tx.send(json!({"event": "session.ready", "data": {"session": session.id}}).to_string());
+
+    let close_reason: Option<CloseReason> = loop {
+        tokio::select! {
+            msg = stream.recv() => {
+                last_seen = Instant::now();
+                match msg {
+                    None => break None,
+                    Some(Err(e)) => {
+                        // Oversized or malformed frames: close with the reason rather than guess.
+                        let code = match e {
+                            actix_ws::ProtocolError::Overflow => CloseCode::Size,
+                            _ => CloseCode::Protocol,
+                        };
+                        break Some(CloseReason { code, description: Some(e.to_string()) });
+                    }
+                    Some(Ok(AggregatedMessage::Text(text))) => {
+                        handle_text(&text, &state, &registry, &session, &out_tx, &running, &slots);
+                    }
+                    Some(Ok(AggregatedMessage::Binary(_))) => {
+                        let _ = out_tx.send(error(&Value::Null, "bad_message", "binary frames are not supported: send JSON text"));
+                    }
+                    Some(Ok(AggregatedMessage::Ping(b))) => {
+                        if ws.pong(&b).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => {}
+                    Some(Ok(AggregatedMessage::Close(_))) => break None,
+                }
+            }
+            Some(out) = out_rx.recv() => {
+                if ws.text(out).await.is_err() {
+                    break None;
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_seen.elapsed() > IDLE_TIMEOUT {
+                    break Some(CloseReason { code: CloseCode::Away, description: Some("idle timeout".into()) });
+                }
+                if ws.ping(b"toyz").await.is_err() {
+                    break None;
+                }
+            }
+        }
+    };
+    // Closing cancels the session's jobs and frees its state.
+    for (_, r) in running.lock().expect("running").drain() {
+        r.cancel.store(true, Ordering::Relaxed);
+        r.abort.abort();
+    }
+    let _ = ws.close(close_reason).await;
+    state.sessions.open.fetch_sub(1, Ordering::Relaxed);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle_text(
+    text: &str,
+    state: &Arc<AppState>,
+    registry: &Arc<JobRegistry>,
+    session: &Arc<SessionState>,
+    out: &mpsc::UnboundedSender<String>,
+    running: &Arc<Mutex<HashMap<String, Running>>>,
+    slots: &Arc<Semaphore>,
+) {
+    let msg: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = out.send(error(&Value::Null, "bad_message", format!("not JSON: {e}")));
+            return;
+        }
+    };
+    let Some(obj) = msg.as_object() else {
+        let _ = out.send(error(
+            &Value::Null,
+            "bad_message",
+            "a message is a JSON object",
+        ));
+        return;
+    };
+    let id = match obj.get("id") {
+        Some(v @ (Value::Number(_) | Value::String(_))) => v.clone(),
+        _ => {
+            let _ = out.send(error(
+                &Value::Null,
+                "bad_message",
+                "every request needs an \"id\" (number or string)",
+            ));
+            return;
+        }
+    };
+    let key = id.to_string();
+    if obj.get("cancel").and_then(Value::as_bool) == Some(true) {
+        match running.lock().expect("running").remove(&key) {
+            Some(r) => {
+                r.cancel.store(true, Ordering::Relaxed);
+                r.abort.abort();
+                let _ = out.send(error(&id, "cancelled", "cancelled by the client"));
+            }
+            None => {
+                let _ = out.send(error(&id, "unknown_id", "no running job has this id"));
+            }
+        }
+        return;
+    }
+    let Some(name) = obj.get("job").and_then(Value::as_str) else {
+        let _ = out.send(error(&id, "bad_message", "a request names its \"job\""));
+        return;
+    };
+    let Some(job) = registry.get(name) else {
+        let _ = out.send(error(
+            &id,
+            "unknown_job",
+            format!("no job named '{name}' (session.jobs lists them)"),
+        ));
+        return;
+    };
+    let params = obj.get("params").cloned().unwrap_or(Value::Null);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let ctx = JobCtx {
+        state: state.clone(),
+        registry: registry.clone(),
+        session: session.clone(),
+        id: id.clone(),
+        out: out.clone(),
+        cancel: cancel.clone(),
+    };
+    let mut map = running.lock().expect("running");
+    if map.contains_key(&key) {
+        let _ = out.send(error(
+            &id,
+            "duplicate_id",
+            "a job with this id is still running",
+        ));
+        return;
+    }
+    if map.len() >= MAX_PENDING {
+        let _ = out.send(error(
+            &id,
+            "busy",
+            format!("{MAX_PENDING} jobs are already running or waiting in this session"),
+        ));
+        return;
+    }
+    let (out2, running2, slots2, key2, session2) = (
+        out.clone(),
+        running.clone(),
+        slots.clone(),
+        key.clone(),
+        session.clone(),
+    );
+    let task = actix_web::rt::spawn(async move {
+        let _permit = slots2.acquire_owned().await;
+        let result = job.run(ctx, params).await;
+        session2.jobs_run.fetch_add(1, Ordering::Relaxed);
+        // Only reply if the job was not cancelled meanwhile (the cancel already answered).
+        if running2.lock().expect("running").remove(&key2).is_some() {
+            let reply = match result {
+                Ok(v) => json!({"id": id, "status": "ok", "result": v}).to_string(),
+                Err(e) => error(&id, &e.kind, e.message),
+            };
+            let _ = out2.send(reply);
+        }
+    });
+    map.insert(
+        key,
+        Running {
+            cancel,
+            abort: task.abort_handle(),
+        },
+    );
+}

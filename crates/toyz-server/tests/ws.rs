@@ -1,0 +1,538 @@
+//! Sessions and jobs with a real WebSocket client against the real server on 127.0.0.1:0: every
+//! built-in job, progress, cancel, panic isolation, the concurrency bound, cleanup on close, and each
+//! malformed-frame case.
+
+use serde_json::{json, Value};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use toyz_server::{Config, JobCtx, JobError, JobRegistry, Overrides};
+use toyz_skygen::{write_catalog, write_fits, write_mef, Extension, SkySpec};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+fn start(registry: JobRegistry, data: &Path, cache: &Path) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (data, cache) = (data.to_owned(), cache.to_owned());
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let config = Config::load(
+                None,
+                Overrides {
+                    bind: Some("127.0.0.1:0".into()),
+                    cache: Some(cache),
+                    roots: vec![("data".into(), data)],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let (server, addr) = toyz_server::start_with(config, registry).unwrap();
+            tx.send(addr).unwrap();
+            server.await.unwrap();
+        })
+    });
+    rx.recv().unwrap()
+}
+
+struct Client {
+    ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    next: u64,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let (ws, _) = tungstenite::connect(format!("ws://{addr}/ws")).unwrap();
+        if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        }
+        let mut c = Client { ws, next: 1 };
+        let hello = c.recv().unwrap();
+        assert_eq!(hello["event"], "session.ready");
+        c
+    }
+
+    fn send(&mut self, v: Value) {
+        self.ws.send(Message::text(v.to_string())).unwrap();
+    }
+
+    fn recv(&mut self) -> Option<Value> {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).unwrap()),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
+    /// Run a job; returns (progress messages, final reply).
+    fn call(&mut self, job: &str, params: Value) -> (Vec<Value>, Value) {
+        let id = self.next;
+        self.next += 1;
+        self.send(json!({"id": id, "job": job, "params": params}));
+        self.wait(id)
+    }
+
+    fn wait(&mut self, id: u64) -> (Vec<Value>, Value) {
+        let mut progress = Vec::new();
+        loop {
+            let m = self.recv().expect("connection closed");
+            if m["id"] != json!(id) {
+                continue;
+            }
+            match m["status"].as_str() {
+                Some("progress") => progress.push(m),
+                _ => return (progress, m),
+            }
+        }
+    }
+
+    fn ok(&mut self, job: &str, params: Value) -> Value {
+        let (_, r) = self.call(job, params);
+        assert_eq!(r["status"], "ok", "{job}: {r}");
+        r["result"].clone()
+    }
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    cache: PathBuf,
+    sky: SkySpec,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_fits(&data.join("ramp.fits"), &SkySpec::ramp(300, 200)).unwrap();
+    let mut sky = SkySpec::new(1024, 1024);
+    sky.stars = Some(60);
+    sky.seed = 7;
+    write_fits(&data.join("sky.fits"), &sky).unwrap();
+    write_catalog(&data.join("stars.csv"), &sky).unwrap();
+    write_mef(
+        &data.join("mef.fits"),
+        &[Extension {
+            name: "SCI".into(),
+            spec: sky.clone(),
+        }],
+        true,
+    )
+    .unwrap();
+    let mut big = SkySpec::new(4096, 4096);
+    big.stars = Some(200);
+    write_fits(&data.join("big.fits"), &big).unwrap();
+    let cache = dir.path().join("cache");
+    World {
+        data,
+        cache,
+        sky,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn jobs_over_a_real_socket() {
+    let w = world();
+    let addr = start(JobRegistry::with_builtins(), &w.data, &w.cache);
+    let mut c = Client::connect(addr);
+
+    let jobs = c.ok("session.jobs", Value::Null);
+    let names: Vec<&str> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "session.info",
+        "session.jobs",
+        "image.open",
+        "image.header",
+        "image.pixels",
+        "image.stats",
+        "image.histogram",
+        "image.profile",
+        "image.cutout",
+        "sources.detect",
+        "catalog.load",
+        "catalog.match",
+        "regions.import",
+        "regions.export",
+        "tiles.build",
+    ] {
+        assert!(names.contains(&n), "{n} missing from {names:?}");
+    }
+    let pixels = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "image.pixels")
+        .unwrap();
+    assert!(
+        pixels["params"]["properties"]["points"].is_object(),
+        "parameter schema: {}",
+        pixels["params"]
+    );
+
+    // image.open on a never-seen 4096² image: progress while its levels build.
+    let (progress, r) = c.call(
+        "image.open",
+        json!({"path": "data/big.fits", "cmap": "viridis"}),
+    );
+    assert_eq!(r["status"], "ok", "{r}");
+    assert!(
+        !progress.is_empty(),
+        "progress events while the levels build"
+    );
+    for p in &progress {
+        assert!(p["done"].as_u64().unwrap() <= p["total"].as_u64().unwrap());
+    }
+    assert_eq!(r["result"]["levels"]["state"], "ready");
+    assert_eq!(r["result"]["width"], 4096);
+
+    let r = c.ok(
+        "image.pixels",
+        json!({"path": "data/ramp.fits", "points": [[11, 21], [1, 1], [0, 5], [300, 200]]}),
+    );
+    let px = r["pixels"].as_array().unwrap();
+    assert_eq!(px[0]["value"], 6010.0);
+    assert_eq!(px[1]["value"], 0.0);
+    assert_eq!(px[2]["outside"], true);
+    assert_eq!(px[3]["value"], 59999.0);
+
+    let r = c.ok(
+        "image.stats",
+        json!({"path": "data/ramp.fits", "rect": [1, 1, 10, 2]}),
+    );
+    assert_eq!(r["npix"], 20);
+    assert_eq!(r["min"], 0.0);
+    assert_eq!(r["max"], 309.0);
+    assert_eq!(r["mean"], 154.5);
+    assert_eq!(r["median"], 154.5);
+
+    let r = c.ok(
+        "image.histogram",
+        json!({"path": "data/ramp.fits", "bins": 10}),
+    );
+    let total: u64 = r["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 60000);
+
+    let r = c.ok(
+        "image.profile",
+        json!({"path": "data/ramp.fits", "from": [1, 5], "to": [11, 5]}),
+    );
+    let vals: Vec<f64> = r["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        vals,
+        (0..11).map(|i| (i + 4 * 300) as f64).collect::<Vec<_>>()
+    );
+
+    let r = c.ok("image.header", json!({"path": "data/sky.fits"}));
+    assert!(r["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["keyword"] == "CTYPE1"));
+    let r = c.ok(
+        "image.cutout",
+        json!({"path": "data/sky.fits", "ra": 150.1, "dec": 2.2, "size": 30}),
+    );
+    assert!(r["png"]
+        .as_str()
+        .unwrap()
+        .starts_with("/api/cutout?path=data/sky.fits"));
+
+    // Sources: the planted bright, isolated stars are recovered within 0.5 px.
+    let (_, r) = c.call(
+        "sources.detect",
+        json!({"path": "data/sky.fits", "threshold": 5}),
+    );
+    assert_eq!(r["status"], "ok", "{r}");
+    let found = r["result"]["sources"].as_array().unwrap();
+    let stars = w.sky.star_list();
+    let mut checked = 0;
+    for s in &stars {
+        let isolated = stars
+            .iter()
+            .all(|o| o == s || (o.x - s.x).hypot(o.y - s.y) > 15.0);
+        let inside = s.x > 10.0 && s.y > 10.0 && s.x < 1014.0 && s.y < 1014.0;
+        if s.flux < 20_000.0 || !isolated || !inside {
+            continue;
+        }
+        let best = found
+            .iter()
+            .map(|d| (d["x"].as_f64().unwrap() - s.x).hypot(d["y"].as_f64().unwrap() - s.y))
+            .fold(f64::MAX, f64::min);
+        assert!(
+            best < 0.5,
+            "star at ({:.2}, {:.2}) flux {:.0}: nearest detection {best:.2} px",
+            s.x,
+            s.y,
+            s.flux
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3, "enough bright stars to check ({checked})");
+    assert!(found[0]["lon"].is_number() && found[0]["fwhm"].as_f64().unwrap() > 2.0);
+
+    // Catalogs: the generator's CSV, then its FITS table; nearest match on the sky.
+    let r = c.ok(
+        "catalog.load",
+        json!({"path": "data/stars.csv", "limit": 5}),
+    );
+    assert_eq!(r["total"], 60);
+    assert_eq!(r["rows"].as_array().unwrap().len(), 5);
+    assert_eq!(r["coordinates"]["ra"], "ra");
+    let row0 = &r["rows"][0];
+    let (ra, dec) = (row0[3].as_f64().unwrap(), row0[4].as_f64().unwrap());
+    let m = c.ok(
+        "catalog.match",
+        json!({"catalog": 0, "ra": ra + 1e-5, "dec": dec}),
+    );
+    assert_eq!(m["index"], 0);
+    assert!(m["separation_arcsec"].as_f64().unwrap() < 0.05);
+    let r = c.ok(
+        "catalog.load",
+        json!({"path": "data/mef.fits", "hdu": "STARS"}),
+    );
+    assert_eq!(r["total"], 60);
+    assert_eq!(r["columns"], json!(["X", "Y", "FLUX", "FWHM"]));
+    let (_, r) = c.call("catalog.match", json!({"catalog": 1, "ra": 1, "dec": 2}));
+    assert_eq!(
+        r["error"]["kind"], "bad_params",
+        "x/y catalog has no sky columns"
+    );
+
+    // DS9 regions round trip.
+    let text = "# Region file format: DS9 version 4.1\nfk5\ncircle(150.1,2.2,3\") # text={M1}\nimage\nbox(10,20,5,6,30)\npolygon(1,1,5,1,3,4)\n";
+    let r = c.ok("regions.import", json!({"text": text}));
+    let regions = r["regions"].clone();
+    assert_eq!(regions.as_array().unwrap().len(), 3);
+    let out = c.ok("regions.export", json!({"regions": regions}));
+    let again = c.ok("regions.import", json!({"text": out["text"]}));
+    assert_eq!(again["regions"], regions);
+
+    // tiles.build with progress, and the tiles are then served.
+    let (progress, r) = c.call(
+        "tiles.build",
+        json!({"path": "data/sky.fits", "cmap": "heat"}),
+    );
+    assert_eq!(r["status"], "ok", "{r}");
+    assert!(!progress.is_empty());
+    assert_eq!(r["result"]["tiles"], 21);
+
+    let info = c.ok("session.info", Value::Null);
+    assert!(info["sources"].as_array().unwrap().len() >= 3);
+    assert_eq!(info["catalogs"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn cancel_stops_a_job_promptly() {
+    let w = world();
+    let addr = start(JobRegistry::with_builtins(), &w.data, &w.cache);
+    let mut c = Client::connect(addr);
+    c.send(json!({"id": "b", "job": "tiles.build", "params": {"path": "data/big.fits", "stretch": "asinh"}}));
+    // Wait for the first progress, then cancel.
+    loop {
+        let m = c.recv().unwrap();
+        if m["id"] == "b" && m["status"] == "progress" {
+            break;
+        }
+        assert_ne!(m["status"], "ok", "finished before it could be cancelled");
+    }
+    let t0 = Instant::now();
+    c.send(json!({"id": "b", "cancel": true}));
+    let (_, r) = c.wait_str("b");
+    assert_eq!(r["error"]["kind"], "cancelled");
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    // The session lives on.
+    c.ok("session.info", Value::Null);
+    let (_, r) = c.call_raw(json!({"id": "zz", "cancel": true}));
+    assert_eq!(r["error"]["kind"], "unknown_id");
+}
+
+impl Client {
+    fn wait_str(&mut self, id: &str) -> (Vec<Value>, Value) {
+        let mut progress = Vec::new();
+        loop {
+            let m = self.recv().expect("connection closed");
+            if m["id"] != json!(id) {
+                continue;
+            }
+            match m["status"].as_str() {
+                Some("progress") => progress.push(m),
+                _ => return (progress, m),
+            }
+        }
+    }
+
+    fn call_raw(&mut self, msg: Value) -> (Vec<Value>, Value) {
+        let id = msg["id"].as_str().unwrap().to_owned();
+        self.send(msg);
+        self.wait_str(&id)
+    }
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Empty {}
+
+#[test]
+fn panics_bounds_cleanup_and_malformed_frames() {
+    let w = world();
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let saw_cancel = Arc::new(AtomicBool::new(false));
+    let mut reg = JobRegistry::with_builtins();
+    reg.register_blocking(
+        "test.panic",
+        "panics",
+        |_ctx: &JobCtx, _: Empty| -> Result<Value, JobError> { panic!("a job bug") },
+    );
+    reg.register_async(
+        "test.async_panic",
+        "panics in async code",
+        |_ctx: JobCtx, _: Empty| async move {
+            if true {
+                panic!("an async job bug");
+            }
+            Ok(Value::Null)
+        },
+    );
+    let (r2, p2) = (running.clone(), peak.clone());
+    reg.register_blocking(
+        "test.slow",
+        "counts concurrency",
+        move |_ctx: &JobCtx, _: Empty| {
+            let n = r2.fetch_add(1, Ordering::SeqCst) + 1;
+            p2.fetch_max(n, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(150));
+            r2.fetch_sub(1, Ordering::SeqCst);
+            Ok(json!({"ok": true}))
+        },
+    );
+    let s2 = saw_cancel.clone();
+    reg.register_blocking(
+        "test.wait_cancel",
+        "runs until cancelled",
+        move |ctx: &JobCtx, _: Empty| {
+            let t0 = Instant::now();
+            while !ctx.cancelled() && t0.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            s2.store(ctx.cancelled(), Ordering::SeqCst);
+            Ok(Value::Null)
+        },
+    );
+    let addr = start(reg, &w.data, &w.cache);
+    let mut c = Client::connect(addr);
+
+    for job in ["test.panic", "test.async_panic"] {
+        let (_, r) = c.call(job, Value::Null);
+        assert_eq!(r["error"]["kind"], "panic", "{r}");
+    }
+    c.ok("session.info", Value::Null);
+
+    // Concurrency bound: 10 slow jobs, at most 4 at once, all answered.
+    for i in 0..10 {
+        c.send(json!({"id": 1000 + i, "job": "test.slow"}));
+    }
+    let mut done = 0;
+    while done < 10 {
+        let m = c.recv().unwrap();
+        if m["id"].as_u64().is_some_and(|i| (1000..1010).contains(&i)) {
+            assert_eq!(m["status"], "ok");
+            done += 1;
+        }
+    }
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        4,
+        "jobs of one session run at most 4 at a time"
+    );
+
+    // Malformed messages get error replies and the session goes on.
+    let cases: Vec<(Message, Value, &str)> = vec![
+        (Message::text("not json"), Value::Null, "bad_message"),
+        (Message::text("[1,2]"), Value::Null, "bad_message"),
+        (Message::text(json!({"job": "session.info"}).to_string()), Value::Null, "bad_message"),
+        (Message::text(json!({"id": 5}).to_string()), json!(5), "bad_message"),
+        (Message::text(json!({"id": 6, "job": "no.such"}).to_string()), json!(6), "unknown_job"),
+        (Message::text(json!({"id": 7, "job": "image.pixels", "params": {"path": 3}}).to_string()), json!(7), "bad_params"),
+        (Message::text(json!({"id": 8, "job": "image.stats", "params": {"path": "data/../x"}}).to_string()), json!(8), "forbidden"),
+        (Message::text(json!({"id": 9, "job": "image.stats", "params": {"path": "data/ramp.fits", "rect": [0, 0, 5, 5]}}).to_string()), json!(9), "bad_params"),
+        (Message::binary(vec![1u8, 2, 3]), Value::Null, "bad_message"),
+    ];
+    for (msg, id, kind) in cases {
+        c.ws.send(msg).unwrap();
+        let r = c.recv().unwrap();
+        assert_eq!(r["id"], id, "{r}");
+        assert_eq!(r["status"], "error");
+        assert_eq!(r["error"]["kind"], kind, "{r}");
+        assert!(r["error"]["message"].as_str().unwrap().len() > 3);
+    }
+    c.ok("session.info", Value::Null);
+
+    // Closing a session cancels its jobs and frees its state.
+    let mut other = Client::connect(addr);
+    assert_eq!(
+        other.ok("session.info", Value::Null)["server"]["sessions"],
+        2
+    );
+    other.send(json!({"id": 1, "job": "test.wait_cancel"}));
+    std::thread::sleep(Duration::from_millis(100));
+    other.ws.close(None).unwrap();
+    let _ = other.ws.flush();
+    drop(other);
+    let t0 = Instant::now();
+    while !saw_cancel.load(Ordering::SeqCst) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "closing the socket cancels its jobs"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let t0 = Instant::now();
+    loop {
+        if c.ok("session.info", Value::Null)["server"]["sessions"] == 1 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the closed session is freed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // A 100 MB message closes that session with a reason; the server lives on.
+    let mut big = Client::connect(addr);
+    let huge = "x".repeat(100 << 20);
+    let _ = big
+        .ws
+        .send(Message::text(format!("{{\"id\":1,\"job\":\"{huge}\"}}")));
+    let closed = loop {
+        match big.ws.read() {
+            Ok(Message::Close(f)) => break f,
+            Ok(_) => continue,
+            Err(_) => break None,
+        }
+    };
+    if let Some(f) = closed {
+        assert_eq!(u16::from(f.code), 1009, "message too big");
+    }
+    let mut again = Client::connect(addr);
+    again.ok("session.info", Value::Null);
+}
