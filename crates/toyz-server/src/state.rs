@@ -88,6 +88,18 @@ impl OpenSource {
         Ok(r)
     }
 
+    /// True while the file still has the size and mtime it had when opened.
+    pub fn unchanged(&self) -> bool {
+        std::fs::metadata(self.src.image.path()).is_ok_and(|m| {
+            m.len() == self.src.key.size
+                && m.modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos())
+                    == Some(self.src.key.mtime_ns)
+        })
+    }
+
     pub fn known_spec(&self, rid: &str) -> Option<RenderSpec> {
         self.specs.lock().expect("specs").get(rid).cloned()
     }

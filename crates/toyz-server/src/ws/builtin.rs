@@ -24,7 +24,25 @@ pub struct Src {
 }
 
 async fn open(ctx: &JobCtx, s: &Src) -> Result<Arc<OpenSource>, JobError> {
+    let key = (s.path.clone(), s.hdu.clone(), s.plane);
+    let cached = ctx
+        .session
+        .opened
+        .lock()
+        .expect("opened")
+        .get(&key)
+        .cloned();
+    if let Some(o) = cached {
+        if o.unchanged() {
+            return Ok(o);
+        }
+    }
     let o = open_source(&ctx.state, Some(&s.path), s.hdu.as_deref(), s.plane).await?;
+    ctx.session
+        .opened
+        .lock()
+        .expect("opened")
+        .insert(key, o.clone());
     let mut list = ctx.session.sources.lock().expect("sources");
     if !list.iter().any(|(id, _)| *id == o.src.id) {
         list.push((o.src.id.clone(), o.public.clone()));
@@ -276,10 +294,11 @@ impl JobRegistry {
                 if p.points.len() > 10_000 {
                     return Err(JobError::bad_params("at most 10 000 points"));
                 }
-                with_source(&ctx, &p.src, move |o| {
+                let n = p.points.len();
+                let points = p.points.clone();
+                let read = move |o: &OpenSource| {
                     let img = &o.src.image;
-                    let px: Vec<Value> = p
-                        .points
+                    let px: Vec<Value> = points
                         .iter()
                         .map(|&[x, y]| match toyz_fits::pixel_at(img, x, y) {
                             Ok(v) => serde_json::to_value(v).expect("json"),
@@ -292,8 +311,17 @@ impl JobRegistry {
                         })
                         .collect();
                     Ok(json!({"pixels": px}))
-                })
-                .await
+                };
+                // A few points of a plain (memory-mapped, prefaulted) file are read right here: a thread
+                // hop would cost more than the read. Anything else goes to a blocking thread.
+                let o = open(&ctx, &p.src).await?;
+                if o.src.image.raw_reads() && n <= 64 {
+                    read(&o)
+                } else {
+                    tokio::task::spawn_blocking(move || read(&o))
+                        .await
+                        .map_err(|_| JobError::new("panic", "the job panicked; the session goes on"))?
+                }
             },
         );
         r.register_async("image.stats", "Statistics of a rectangle: count, NaN count, mean, median, std, min, max, sum.", |ctx: JobCtx, p: RectParams| async move {

@@ -29,6 +29,10 @@ pub struct SessionState {
     pub created: Instant,
     /// Sources opened in this session (source id → public path).
     pub sources: Mutex<Vec<(String, String)>>,
+    /// Sources this session opened, by (path, hdu, plane) as the client named them: repeated jobs on the
+    /// same image (the cursor readout) skip path resolution; a changed file is noticed by its size/mtime.
+    pub opened:
+        Mutex<HashMap<(String, Option<String>, Option<usize>), Arc<crate::state::OpenSource>>>,
     /// Catalogs loaded in this session.
     pub catalogs: Mutex<Vec<Arc<crate::ws::catalog::Catalog>>>,
     /// Free-form client state (frames, selections): whatever the viewer stores with `session.set`.
@@ -42,6 +46,7 @@ impl SessionState {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
             created: Instant::now(),
             sources: Mutex::new(Vec::new()),
+            opened: Mutex::new(HashMap::new()),
             catalogs: Mutex::new(Vec::new()),
             values: Mutex::new(Default::default()),
             jobs_run: AtomicU64::new(0),
