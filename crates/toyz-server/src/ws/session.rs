@@ -23,6 +23,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
+/// A source as a client names it in job parameters: (path, hdu, plane).
+pub type SourceKey = (String, Option<String>, Option<usize>);
+
 /// Per-session state kept on the server while the socket is open.
 pub struct SessionState {
     pub id: u64,
@@ -31,8 +34,7 @@ pub struct SessionState {
     pub sources: Mutex<Vec<(String, String)>>,
     /// Sources this session opened, by (path, hdu, plane) as the client named them: repeated jobs on the
     /// same image (the cursor readout) skip path resolution; a changed file is noticed by its size/mtime.
-    pub opened:
-        Mutex<HashMap<(String, Option<String>, Option<usize>), Arc<crate::state::OpenSource>>>,
+    pub opened: Mutex<HashMap<SourceKey, Arc<crate::state::OpenSource>>>,
     /// Catalogs loaded in this session.
     pub catalogs: Mutex<Vec<Arc<crate::ws::catalog::Catalog>>>,
     /// Free-form client state (frames, selections): whatever the viewer stores with `session.set`.
