@@ -590,30 +590,10 @@ impl Image {
             .and_then(|r| r.map.as_deref().map(|m| (r, m)));
         match map {
             Some((raw, map)) if w > 0 && h > 0 && x0 + w <= self.width && y0 + h <= self.height => {
-                let bpp = (self.bitpix.unsigned_abs() / 8) as usize;
-                let plane_off = self.plane * self.width * self.height;
-                let row_off = |r: usize| {
-                    raw.data_start as usize + (plane_off + (y0 + r) * self.width + x0) * bpp
-                };
-                let end = row_off(h - 1) + w * bpp;
-                let len = raw
-                    .file
-                    .metadata()
-                    .map_err(|e| io_err(&self.path, e))?
-                    .len() as usize;
-                if end > len.min(map.len()) {
-                    return Err(io_err(
-                        &self.path,
-                        std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "the file is shorter than when it was opened",
-                        ),
-                    ));
-                }
+                let (rows, _) = self.mapped_rows(raw, map, x0, y0, w, h)?;
                 let mut buf = vec![0f32; w];
-                for r in 0..h {
-                    let o = row_off(r);
-                    self.convert(&map[o..o + w * bpp], &mut buf);
+                for (r, row) in rows.enumerate() {
+                    self.convert(row, &mut buf);
                     f(r, &buf);
                 }
                 Ok(())
@@ -655,20 +635,9 @@ impl Image {
             raw.file.read_exact_at(&mut buf, off).map_err(io)?;
             self.convert(&buf, out);
         } else if let Some(map) = raw.map.as_deref() {
-            let row_off = |r: usize| {
-                raw.data_start as usize + (plane_off as usize + (y0 + r) * self.width + x0) * bpp
-            };
-            let end = row_off(h - 1) + w * bpp;
-            let len = raw.file.metadata().map_err(io)?.len() as usize;
-            if end > len.min(map.len()) {
-                return Err(io(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file is shorter than when it was opened",
-                )));
-            }
-            for r in 0..h {
-                let o = row_off(r);
-                self.convert(&map[o..o + w * bpp], &mut out[r * w..(r + 1) * w]);
+            let (rows, _) = self.mapped_rows(raw, map, x0, y0, w, h)?;
+            for (r, row) in rows.enumerate() {
+                self.convert(row, &mut out[r * w..(r + 1) * w]);
             }
         } else {
             let mut buf = vec![0u8; w * bpp];
@@ -680,6 +649,45 @@ impl Image {
             }
         }
         Ok(())
+    }
+
+    /// The raw bytes of each row of a rectangle in the mapped file, after checking that the file still
+    /// holds them (a file truncated in place would otherwise fault on access). Also returns BITPIX/8.
+    fn mapped_rows<'m>(
+        &self,
+        raw: &RawLayout,
+        map: &'m [u8],
+        x0: usize,
+        y0: usize,
+        w: usize,
+        h: usize,
+    ) -> Result<(impl Iterator<Item = &'m [u8]> + use<'m>, usize)> {
+        let bpp = (self.bitpix.unsigned_abs() / 8) as usize;
+        let (start, stride, plane_off) = (
+            raw.data_start as usize,
+            self.width,
+            self.width * self.height * self.plane,
+        );
+        let row_off = move |r: usize| start + (plane_off + (y0 + r) * stride + x0) * bpp;
+        let end = row_off(h - 1) + w * bpp;
+        let len = raw
+            .file
+            .metadata()
+            .map_err(|e| io_err(&self.path, e))?
+            .len() as usize;
+        if end > len.min(map.len()) {
+            return Err(io_err(
+                &self.path,
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file is shorter than when it was opened",
+                ),
+            ));
+        }
+        Ok((
+            (0..h).map(move |r| &map[row_off(r)..row_off(r) + w * bpp]),
+            bpp,
+        ))
     }
 
     /// Big-endian raw values → physical f32, BLANK → NaN.
