@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod paths;
 pub mod state;
 pub mod tiles;
+pub mod viewer;
 pub mod ws;
 
 pub use config::{Config, Overrides, Root};
@@ -42,6 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/api/cutout", web::get().to(cutout::cutout))
     .route("/tiles/{sid}/{rid}/{z}/{x}/{y}", web::get().to(tiles::tile))
     .route("/ws", web::get().to(ws::ws))
+    .configure(crate::viewer::routes)
     .default_service(web::to(|req: actix_web::HttpRequest| async move {
         Err::<actix_web::HttpResponse, _>(ApiError::not_found(format!(
             "no route for {} {}",

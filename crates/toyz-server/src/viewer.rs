@@ -1,0 +1,82 @@
+//! The viewer's files (web/), embedded in the binary so one file serves everything offline; with
+//! `TOYZ_WEB_DIR` set they are read from that folder instead (live editing). `/view?…` is the viewer
+//! page whatever the query: the page restores the view from it.
+
+use crate::error::ApiError;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+macro_rules! asset {
+    ($path:literal) => {
+        (
+            $path,
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/", $path)) as &[u8],
+        )
+    };
+}
+
+const ASSETS: [(&str, &[u8]); 11] = [
+    asset!("index.html"),
+    asset!("app.js"),
+    asset!("style.css"),
+    asset!("vendor/leaflet/leaflet-src.esm.js"),
+    asset!("vendor/leaflet/leaflet.css"),
+    asset!("vendor/leaflet/LICENSE"),
+    asset!("vendor/leaflet/images/layers.png"),
+    asset!("vendor/leaflet/images/layers-2x.png"),
+    asset!("vendor/leaflet/images/marker-icon.png"),
+    asset!("vendor/leaflet/images/marker-icon-2x.png"),
+    asset!("vendor/leaflet/images/marker-shadow.png"),
+];
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("png") => "image/png",
+        _ => "text/plain; charset=utf-8",
+    }
+}
+
+fn asset_bytes(path: &str) -> Option<Vec<u8>> {
+    if let Some(dir) = std::env::var_os("TOYZ_WEB_DIR") {
+        if path.split('/').any(|p| p == ".." || p.is_empty()) {
+            return None;
+        }
+        return std::fs::read(std::path::Path::new(&dir).join(path)).ok();
+    }
+    ASSETS
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, b)| b.to_vec())
+}
+
+fn serve(path: &str) -> Result<HttpResponse, ApiError> {
+    let bytes =
+        asset_bytes(path).ok_or_else(|| ApiError::not_found(format!("no file web/{path}")))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type(path)))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(bytes))
+}
+
+pub async fn asset(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    serve(req.match_info().get("file").unwrap_or(""))
+}
+
+pub async fn view() -> Result<HttpResponse, ApiError> {
+    serve("index.html")
+}
+
+pub async fn root() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, "/view"))
+        .finish()
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(root))
+        .route("/view", web::get().to(view))
+        .route("/web/{file:.*}", web::get().to(asset));
+}

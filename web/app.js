@@ -1,0 +1,330 @@
+// The toyz viewer: a Leaflet CRS.Simple map over the server's tiles, a file browser, render controls,
+// a cursor readout through the session WebSocket (image.pixels), and a URL that always holds the view.
+import * as L from '/web/vendor/leaflet/leaflet-src.esm.js';
+
+const $ = (id) => document.getElementById(id);
+const CMAPS = ['grey', 'viridis', 'inferno', 'magma', 'plasma', 'cividis', 'twilight', 'turbo', 'hot', 'cool',
+  'coolwarm', 'jet', 'cubehelix', 'bone', 'copper', 'spectral', 'heat', 'ds9cool', 'rainbow', 'a', 'b', 'bb', 'he'];
+
+// ---- session socket: {id, job, params} → ok / error / progress -------------------------------------
+class Session {
+  constructor() {
+    this.next = 1;
+    this.pending = new Map();
+    this.ready = this.connect();
+  }
+  connect() {
+    return new Promise((resolve) => {
+      const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
+      ws.onmessage = (m) => {
+        const msg = JSON.parse(m.data);
+        if (msg.event === 'session.ready') { $('conn').textContent = `session ${msg.data.session}`; resolve(); return; }
+        const p = this.pending.get(msg.id);
+        if (!p) return;
+        if (msg.status === 'progress') { p.progress && p.progress(msg.done, msg.total); return; }
+        this.pending.delete(msg.id);
+        msg.status === 'ok' ? p.resolve(msg.result) : p.reject(new Error(msg.error.message));
+      };
+      ws.onclose = () => {
+        $('conn').textContent = 'reconnecting…';
+        for (const p of this.pending.values()) p.reject(new Error('connection lost'));
+        this.pending.clear();
+        setTimeout(() => { this.ready = this.connect(); }, 1000);
+      };
+      this.ws = ws;
+    });
+  }
+  async call(job, params, progress) {
+    await this.ready;
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, progress });
+      this.ws.send(JSON.stringify({ id, job, params }));
+    });
+  }
+}
+
+const session = new Session();
+const view = { src: null, layer: null, spec: { stretch: 'linear', cut: 'zscale', cmap: 'grey', invert: false } };
+const map = L.map('map', { crs: L.CRS.Simple, zoomSnap: 1, attributionControl: false, minZoom: -3 });
+window.toyz = { map, view, session }; // for tests and the console
+
+function showError(text) {
+  const e = $('error');
+  e.textContent = text;
+  e.hidden = !text;
+}
+function busy(text) { $('busy').textContent = text || ''; $('busy').hidden = !text; }
+
+// ---- geometry: FITS pixels ↔ map coordinates (display row 0 at the top, FITS (1,1) bottom-left) ------
+const scale = () => 2 ** view.src.zmax;
+function toFits(ll) { return { x: ll.lng * scale() + 0.5, y: view.src.height - (-ll.lat * scale()) + 0.5 }; }
+function toLatLng(x, y) { return L.latLng(-(view.src.height - (y - 0.5)) / scale(), (x - 0.5) / scale()); }
+function bounds() { return L.latLngBounds([[-view.src.height / scale(), 0], [0, view.src.width / scale()]]); }
+
+// ---- file browser -----------------------------------------------------------------------------------
+async function browse(path) {
+  const r = await fetch(`/api/files?path=${encodeURIComponent(path)}`);
+  const j = await r.json();
+  if (!r.ok) { showError(j.error.message); return; }
+  const crumbs = $('crumbs');
+  crumbs.innerHTML = '';
+  const parts = path ? path.split('/') : [];
+  const root = document.createElement('a');
+  root.textContent = 'roots';
+  root.onclick = () => browse('');
+  crumbs.append(root);
+  parts.forEach((p, i) => {
+    const a = document.createElement('a');
+    a.textContent = p;
+    a.onclick = () => browse(parts.slice(0, i + 1).join('/'));
+    crumbs.append(' / ', a);
+  });
+  const ul = $('files');
+  ul.innerHTML = '';
+  for (const e of j.entries) {
+    const li = document.createElement('li');
+    const full = path ? `${path}/${e.name}` : e.name;
+    if (e.kind === 'file') {
+      li.innerHTML = `<span class="file"></span>`;
+      li.firstChild.textContent = e.name;
+    } else {
+      const a = document.createElement('a');
+      a.textContent = e.kind === 'dir' ? `${e.name}/` : e.name;
+      a.dataset.path = full;
+      a.onclick = () => (e.kind === 'dir' ? browse(full) : open({ path: full }));
+      li.append(a);
+    }
+    if (e.size != null) {
+      const s = document.createElement('span');
+      s.className = 'size';
+      s.textContent = e.size > 1 << 30 ? `${(e.size / 2 ** 30).toFixed(1)} GiB` : `${(e.size / 2 ** 20).toFixed(1)} MiB`;
+      li.append(s);
+    }
+    ul.append(li);
+  }
+}
+
+// ---- opening a source and swapping tile layers without flashing -------------------------------------
+function specParams() {
+  const s = view.spec;
+  const p = { stretch: s.stretch, cmap: s.cmap, invert: s.invert };
+  p.cut = s.cut === 'range' ? `range=${s.lo},${s.hi}` : s.cut;
+  return p;
+}
+
+async function open({ path, hdu, center, zoom }) {
+  showError('');
+  busy('opening…');
+  let src;
+  try {
+    src = await session.call('image.open', { path, hdu: hdu ?? undefined, ...specParams() },
+      (done, total) => busy(`preparing ${Math.round((100 * done) / Math.max(total, 1))} %`));
+  } catch (e) {
+    busy('');
+    showError(`${path}: ${e.message}`);
+    return;
+  }
+  busy('');
+  view.src = src;
+  setupControls(src);
+  setLayer(src.tiles);
+  map.setMaxZoom(src.zmax + 6);
+  if (center) map.setView(center, zoom ?? src.zmax, { animate: false });
+  else map.fitBounds(bounds(), { animate: false });
+  writeUrl();
+}
+
+function setLayer(url) {
+  const src = view.src;
+  const layer = L.tileLayer(url, {
+    tileSize: 256, minZoom: -3, maxNativeZoom: src.zmax, minNativeZoom: 0, maxZoom: src.zmax + 6,
+    noWrap: true, bounds: bounds(), keepBuffer: 4,
+  });
+  const old = view.layer;
+  layer.on('load', () => { if (old) map.removeLayer(old); });
+  layer.on('tileerror', async (e) => {
+    try {
+      const r = await fetch(e.tile.src);
+      const j = await r.json();
+      showError(`tiles: ${j.error.message}`);
+    } catch { showError('a tile failed to load'); }
+  });
+  layer.addTo(map);
+  view.layer = layer;
+}
+
+async function rerender() {
+  if (!view.src) return;
+  const q = new URLSearchParams({ path: view.src.path, hdu: view.src.hdu, ...specParams() });
+  const r = await fetch(`/api/sources?${q}`);
+  const j = await r.json();
+  if (!r.ok) { showError(j.error.message); return; }
+  showError('');
+  view.src = j;
+  updateLevels(j);
+  setLayer(j.tiles);
+  writeUrl();
+}
+
+function setupControls(src) {
+  $('controls').hidden = false;
+  const hdu = $('hdu');
+  hdu.innerHTML = '';
+  for (const h of src.hdus) {
+    if (h.kind !== 'image' || !h.dims.length) continue;
+    const o = document.createElement('option');
+    o.value = h.index;
+    o.textContent = `${h.index} ${h.extname ?? ''} ${h.dims.join('×')}`;
+    hdu.append(o);
+  }
+  hdu.value = src.hdu;
+  updateLevels(src);
+}
+
+function updateLevels(src) {
+  $('lo').value = +src.render.lo.toPrecision(6);
+  $('hi').value = +src.render.hi.toPrecision(6);
+  const labels = $('cbar-labels');
+  labels.innerHTML = `<span>${(+src.render.lo).toPrecision(5)}</span><span>${src.bunit ?? ''}</span><span>${(+src.render.hi).toPrecision(5)}</span>`;
+}
+
+for (const c of CMAPS) {
+  const o = document.createElement('option');
+  o.textContent = c;
+  $('cmap').append(o);
+}
+$('stretch').onchange = (e) => { view.spec.stretch = e.target.value; rerender(); };
+$('cmap').onchange = (e) => { view.spec.cmap = e.target.value; rerender(); };
+$('invert').onchange = (e) => { view.spec.invert = e.target.checked; rerender(); };
+$('cut').onchange = (e) => {
+  view.spec.cut = e.target.value;
+  if (view.spec.cut === 'range') { view.spec.lo = +$('lo').value; view.spec.hi = +$('hi').value; }
+  rerender();
+};
+for (const id of ['lo', 'hi']) {
+  $(id).onchange = () => {
+    view.spec.cut = 'range';
+    $('cut').value = 'range';
+    view.spec.lo = +$('lo').value;
+    view.spec.hi = +$('hi').value;
+    rerender();
+  };
+}
+$('hdu').onchange = (e) => open({ path: view.src.path, hdu: e.target.value });
+
+// ---- cursor readout: one request in flight, the latest position wins ---------------------------------
+let inflight = false;
+let pendingPos = null;
+function sexa(v, hours) {
+  const sign = v < 0 ? '-' : hours ? '' : '+';
+  let a = Math.abs(hours ? v / 15 : v);
+  const d = Math.floor(a); a = (a - d) * 60;
+  const m = Math.floor(a); const s = (a - m) * 60;
+  const pad = (n, w) => String(n).padStart(w, '0');
+  return `${sign}${pad(d, 2)}:${pad(m, 2)}:${s.toFixed(hours ? 3 : 2).padStart(hours ? 6 : 5, '0')}`;
+}
+async function readout(pos) {
+  if (inflight) { pendingPos = pos; return; }
+  inflight = true;
+  try {
+    const r = await session.call('image.pixels', { path: view.src.path, hdu: String(view.src.hdu), points: [[pos.x, pos.y]] });
+    const p = r.pixels[0];
+    const ix = Math.round(p.x); const iy = Math.round(p.y);
+    let text = `x ${ix}  y ${iy}  value ${p.value == null ? (p.outside ? '—' : 'NaN') : +p.value.toPrecision(8)}${view.src.bunit ? ' ' + view.src.bunit : ''}`;
+    if (p.world) {
+      const w = p.world;
+      text += ['icrs', 'fk5', 'fk4'].includes(w.frame)
+        ? `  α ${sexa(w.lon, true)} δ ${sexa(w.lat, false)}  (${w.lon.toFixed(6)}, ${w.lat.toFixed(6)} ${w.frame})`
+        : `  l ${w.lon.toFixed(6)} b ${w.lat.toFixed(6)} (${w.frame})`;
+    }
+    text += `  zoom ${map.getZoom() - view.src.zmax >= 0 ? '×' + 2 ** (map.getZoom() - view.src.zmax) : '1/' + 2 ** (view.src.zmax - map.getZoom())}`;
+    $('status').textContent = text;
+    $('status').dataset.x = ix;
+    $('status').dataset.y = iy;
+  } catch (e) {
+    $('status').textContent = e.message;
+  } finally {
+    inflight = false;
+    if (pendingPos) { const p = pendingPos; pendingPos = null; readout(p); }
+  }
+}
+map.on('mousemove', (e) => { if (view.src) readout(toFits(e.latlng)); });
+map.on('zoomend', () => {
+  if (view.src) $('map').classList.toggle('crisp', map.getZoom() > view.src.zmax);
+});
+
+// ---- the URL holds the view --------------------------------------------------------------------------
+let lastWorld = null;
+async function writeUrl() {
+  if (!view.src) return;
+  const c = toFits(map.getCenter());
+  const q = new URLSearchParams({ path: view.src.path, hdu: view.src.hdu });
+  if (view.src.wcs) {
+    try {
+      const r = await session.call('image.pixels', { path: view.src.path, hdu: String(view.src.hdu), points: [[c.x, c.y]] });
+      lastWorld = r.pixels[0].world;
+    } catch { lastWorld = null; }
+  }
+  if (lastWorld) { q.set('ra', lastWorld.lon.toFixed(7)); q.set('dec', lastWorld.lat.toFixed(7)); }
+  else { q.set('x', c.x.toFixed(2)); q.set('y', c.y.toFixed(2)); }
+  q.set('zoom', map.getZoom());
+  const sp = specParams();
+  q.set('stretch', sp.stretch); q.set('cut', sp.cut); q.set('cmap', sp.cmap);
+  if (sp.invert) q.set('invert', 'true');
+  history.replaceState(null, '', `/view?${q}`);
+}
+map.on('moveend', () => writeUrl());
+
+$('copy-link').onclick = async () => {
+  try { await navigator.clipboard.writeText(location.href); busy('link copied'); setTimeout(() => busy(''), 1200); }
+  catch { window.prompt('Copy this link', location.href); }
+};
+$('copy-image').onclick = async () => {
+  const b = map.getBounds();
+  const a = toFits(b.getSouthWest()); const z = toFits(b.getNorthEast());
+  const w = Math.min(4096, Math.max(1, Math.round(z.x - a.x)));
+  const h = Math.min(4096, Math.max(1, Math.round(z.y - a.y)));
+  const c = toFits(map.getCenter());
+  const q = new URLSearchParams({ path: view.src.path, hdu: view.src.hdu, x: c.x.toFixed(1), y: c.y.toFixed(1), w, h, format: 'png', ...specParams() });
+  const url = `${location.origin}/api/cutout?${q}`;
+  try { await navigator.clipboard.writeText(url); busy('image link copied'); setTimeout(() => busy(''), 1200); }
+  catch { window.prompt('Copy this image link', url); }
+};
+
+document.addEventListener('keydown', (e) => {
+  if (!view.src || e.target.tagName === 'INPUT' || e.target.tagName === 'SELECT') return;
+  if (e.key === 'f') map.fitBounds(bounds());
+  if (e.key === '1') map.setZoom(view.src.zmax);
+});
+
+// ---- start: restore the view from the URL, or show the roots ------------------------------------------
+async function start() {
+  const q = new URLSearchParams(location.search);
+  for (const k of ['stretch', 'cmap']) if (q.get(k)) view.spec[k] = q.get(k);
+  if (q.get('cut')) {
+    const cut = q.get('cut');
+    if (cut.startsWith('range=')) {
+      const [lo, hi] = cut.slice(6).split(',').map(Number);
+      Object.assign(view.spec, { cut: 'range', lo, hi });
+    } else view.spec.cut = cut;
+  }
+  view.spec.invert = q.get('invert') === 'true';
+  $('stretch').value = view.spec.stretch.split('=')[0];
+  $('cmap').value = view.spec.cmap;
+  $('cut').value = view.spec.cut;
+  $('invert').checked = view.spec.invert;
+  const path = q.get('path');
+  await browse(path ? path.split('/').slice(0, -1).join('/') : '');
+  if (!path) return;
+  let center = null;
+  const zoom = q.get('zoom') != null ? Number(q.get('zoom')) : undefined;
+  const hdu = q.get('hdu') ?? undefined;
+  if (q.get('ra') && q.get('dec')) {
+    const r = await fetch(`/api/pixel?${new URLSearchParams({ path, hdu: hdu ?? '', ra: q.get('ra'), dec: q.get('dec') })}`.replace('hdu=&', ''));
+    if (r.ok) { const p = await r.json(); center = { x: p.x, y: p.y }; }
+  } else if (q.get('x') && q.get('y')) center = { x: Number(q.get('x')), y: Number(q.get('y')) };
+  await open({ path, hdu, center: null, zoom });
+  if (center && view.src) map.setView(toLatLng(center.x, center.y), zoom ?? view.src.zmax, { animate: false });
+}
+start();
