@@ -61,6 +61,7 @@ const scale = () => 2 ** view.src.zmax;
 function toFits(ll) { return { x: ll.lng * scale() + 0.5, y: view.src.height - (-ll.lat * scale()) + 0.5 }; }
 function toLatLng(x, y) { return L.latLng(-(view.src.height - (y - 0.5)) / scale(), (x - 0.5) / scale()); }
 function bounds() { return L.latLngBounds([[-view.src.height / scale(), 0], [0, view.src.width / scale()]]); }
+Object.assign(window.toyz, { toFits, toLatLng });
 
 // ---- file browser -----------------------------------------------------------------------------------
 async function browse(path) {

@@ -1,0 +1,93 @@
+//! The viewer in a real browser: Debian's Chromium driven by playwright-core (web/tests) against the
+//! real `toyz serve` on 127.0.0.1:0 with generated data. Fails — never skips — when Chromium, Node.js or
+//! the npm packages are missing (`.ci/run` installs them; locally: apt-get install chromium nodejs npm,
+//! and the test runs `npm ci` in web/tests itself).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use toyz_skygen::{write_fits, SkySpec};
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn viewer_in_chromium() {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/tests");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "Chromium is missing at {chromium}: apt-get install chromium (or set CHROMIUM)"
+    );
+    assert!(
+        have("node") && have("npm"),
+        "Node.js and npm are needed for the browser tests"
+    );
+    if !web.join("node_modules/playwright-core").exists() {
+        let st = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&web)
+            .status()
+            .unwrap();
+        assert!(st.success(), "npm ci in web/tests failed");
+    }
+
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut ramp = SkySpec::ramp(1000, 800);
+    ramp.bunit = None;
+    write_fits(&data.join("ramp.fits"), &ramp).unwrap();
+    let mut sky = SkySpec::new(600, 500);
+    sky.nan_patches = true;
+    write_fits(&data.join("sky.fits"), &sky).unwrap();
+    std::fs::write(data.join("corrupt.fits"), "this is not FITS\n".repeat(200)).unwrap();
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_toyz"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--root",
+            &format!("data={}", data.display()),
+        ])
+        .args(["--cache", d.path().join("cache").to_str().unwrap()])
+        .env("TOYZ_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+
+    let shots = web.join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .args(["--test", "--test-reporter=spec", "viewer.test.mjs"])
+        .current_dir(&web)
+        .env("TOYZ_URL", &url)
+        .env("TOYZ_SHOTS", &shots)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "browser tests failed:\n{text}");
+    assert!(text.contains("pass 3"), "{text}");
+}

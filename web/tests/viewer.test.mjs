@@ -1,0 +1,145 @@
+// Browser tests of the viewer: Debian's Chromium through playwright-core against a real toyz server.
+// Run by crates/toyz-cli/tests/browser.rs (which starts the server): TOYZ_URL, TOYZ_SHOTS, CHROMIUM.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const URL_ = process.env.TOYZ_URL;
+const SHOTS = process.env.TOYZ_SHOTS;
+let browser;
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--no-first-run'],
+  });
+});
+after(async () => { await browser?.close(); });
+
+async function page() {
+  const p = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  p.tiles = [];
+  p.on('request', (r) => { if (r.url().includes('/tiles/')) p.tiles.push(r.url()); });
+  p.errors = [];
+  p.on('pageerror', (e) => p.errors.push(e.message));
+  return p;
+}
+
+const settle = (p) => p.waitForLoadState('networkidle');
+const tileZ = (u) => Number(u.split('/tiles/')[1].split('/')[2]);
+const renderId = (u) => u.split('/tiles/')[1].split('/')[1];
+
+/** Centre FITS pixel (x, y) at a zoom where it covers at least 2×2 screen pixels (so integer mouse
+ * positions fall inside it), move the mouse onto it and return the status line once it shows it. */
+async function hover(p, x, y) {
+  await p.evaluate(([x, y]) => {
+    const m = window.toyz.map;
+    m.setView(window.toyz.toLatLng(x, y), Math.max(m.getZoom(), window.toyz.view.src.zmax + 1), { animate: false });
+  }, [x, y]);
+  await settle(p);
+  const pt = await p.evaluate(([x, y]) => {
+    const c = window.toyz.map.latLngToContainerPoint(window.toyz.toLatLng(x, y));
+    const r = document.getElementById('map').getBoundingClientRect();
+    return { x: Math.floor(r.left + c.x), y: Math.floor(r.top + c.y) };
+  }, [x, y]);
+  await p.mouse.move(pt.x, pt.y);
+  await p.waitForFunction(([x, y]) => {
+    const s = document.getElementById('status');
+    return s.dataset.x === String(x) && s.dataset.y === String(y);
+  }, [x, y]);
+  return p.textContent('#status');
+}
+
+/** RGB of the screen pixel over FITS pixel (x, y). */
+async function colourAt(p, x, y) {
+  const pt = await p.evaluate(([x, y]) => {
+    const c = window.toyz.map.latLngToContainerPoint(window.toyz.toLatLng(x, y));
+    const r = document.getElementById('map').getBoundingClientRect();
+    return { x: Math.round(r.left + c.x), y: Math.round(r.top + c.y) };
+  }, [x, y]);
+  const png = await p.screenshot({ clip: { x: pt.x, y: pt.y, width: 1, height: 1 } });
+  return png.toString('base64');
+}
+
+test('open a file through the panel, pan and zoom, read pixels', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view`);
+  await p.click('text=data/');
+  await p.click('a[data-path="data/ramp.fits"]');
+  await p.waitForSelector('#controls:not([hidden])');
+  await settle(p);
+  assert.ok(p.tiles.length > 0, 'tiles were requested');
+  // The whole image fits: low-resolution levels.
+  const z0 = Math.max(...p.tiles.map(tileZ));
+  const zmax = await p.evaluate(() => window.toyz.view.src.zmax);
+  assert.ok(z0 < zmax, `fitted view uses a shrunk level (${z0} < ${zmax})`);
+  const before = p.tiles.length;
+  // Ramp: value = (x-1) + (y-1)·1000 at FITS (x, y).
+  let s = await hover(p, 101, 51);
+  assert.match(s, /x 101 {2}y 51 {2}value 50100/);
+  s = await hover(p, 1, 1);
+  assert.match(s, /value 0\b/);
+  // Zoomed in (hover zooms past native): full-resolution tiles were requested; zoom further, the same
+  // pixel still reads the same.
+  await p.evaluate(() => window.toyz.map.setView(window.toyz.toLatLng(101, 51), window.toyz.view.src.zmax + 2, { animate: false }));
+  await settle(p);
+  const deeper = p.tiles.slice(before);
+  assert.ok(deeper.some((u) => tileZ(u) === zmax), `full-resolution tiles after zooming (${deeper.slice(0, 3)})`);
+  s = await hover(p, 101, 51);
+  assert.match(s, /value 50100/);
+  assert.ok(await p.evaluate(() => document.getElementById('map').classList.contains('crisp')), 'pixels are crisp past native zoom');
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});
+
+test('colormap and cut change the tiles and their colours; the link restores the view', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/sky.fits`);
+  await p.waitForSelector('#controls:not([hidden])');
+  await settle(p);
+  const s = await hover(p, 300, 250);
+  assert.match(s, /α 10:00:\d\d\.\d{3} δ \+02:1\d:\d\d\.\d\d/, s);
+  const firstIds = new Set(p.tiles.map(renderId));
+  const c1 = await colourAt(p, 300, 250);
+  await p.selectOption('#cmap', 'heat');
+  await settle(p);
+  await p.waitForTimeout(300);
+  const newIds = new Set(p.tiles.map(renderId).filter((r) => !firstIds.has(r)));
+  assert.equal(newIds.size, 1, 'one new render id after the colormap change');
+  const c2 = await colourAt(p, 300, 250);
+  assert.notEqual(c1, c2, 'the pixel colour changed');
+  await p.selectOption('#cut', 'percentile=95');
+  await settle(p);
+  await p.waitForFunction(() => /cmap=heat/.test(location.search) && /cut=percentile%3D95/.test(location.search));
+  await p.evaluate(() => window.toyz.map.setView(window.toyz.toLatLng(420, 180), window.toyz.view.src.zmax + 1, { animate: false }));
+  await settle(p);
+  await p.waitForFunction(() => /ra=/.test(location.search));
+  await p.waitForTimeout(300);
+  const link = p.url();
+  if (SHOTS) await p.screenshot({ path: `${SHOTS}/viewer.png` });
+  const want = await p.evaluate(() => ({ c: window.toyz.toFits(window.toyz.map.getCenter()), z: window.toyz.map.getZoom() }));
+
+  // A fresh page from the link: same centre, zoom and render.
+  const q = await page();
+  await q.goto(link);
+  await q.waitForSelector('#controls:not([hidden])');
+  await settle(q);
+  await q.waitForTimeout(300);
+  const got = await q.evaluate(() => ({ c: window.toyz.toFits(window.toyz.map.getCenter()), z: window.toyz.map.getZoom() }));
+  assert.equal(got.z, want.z);
+  assert.ok(Math.abs(got.c.x - want.c.x) < 1 && Math.abs(got.c.y - want.c.y) < 1, `${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
+  assert.equal(await q.inputValue('#cmap'), 'heat');
+  assert.equal(await q.inputValue('#cut'), 'percentile=95');
+  assert.ok(q.tiles.some((u) => newIds.has(renderId(u))) === false, 'the link renders with its own spec');
+  await p.close();
+  await q.close();
+});
+
+test('an unreadable file is reported, not shown as blank tiles', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/corrupt.fits`);
+  await p.waitForSelector('#error:not([hidden])');
+  assert.match(await p.textContent('#error'), /not a FITS file/);
+  await p.close();
+});
