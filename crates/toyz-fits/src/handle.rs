@@ -261,6 +261,14 @@ impl Handle {
         Ok(out)
     }
 
+    /// A numeric keyword of the current HDU, or `default` when absent or not a number.
+    pub fn key_num<T: std::str::FromStr>(&mut self, key: &str, default: T) -> Result<T> {
+        Ok(self
+            .key_raw(key)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default))
+    }
+
     /// Read the subset `first..=last` (1-based, inclusive, one entry per axis) as f32, undefined pixels
     /// (BLANK, ZBLANK, NaN) as NaN, BSCALE/BZERO applied and quantised floats dequantised by cfitsio.
     pub fn read_subset(

@@ -197,29 +197,49 @@ pub struct Table {
     pub columns: Vec<Vec<f64>>,
 }
 
+/// The HDU `sel` names: an index, an EXTNAME (case-insensitive), or for `Auto` the first HDU `auto`
+/// accepts.
+fn select(
+    path: &Path,
+    hdus: &[HduSummary],
+    sel: &HduSel,
+    auto: impl Fn(&HduSummary) -> bool,
+) -> Result<usize> {
+    match sel {
+        HduSel::Index(i) if *i < hdus.len() => Ok(*i),
+        HduSel::Index(i) => Err(FitsError::HduOutOfRange {
+            path: path.to_owned(),
+            hdu: *i,
+            count: hdus.len(),
+        }),
+        HduSel::Name(name) => hdus
+            .iter()
+            .find(|s| {
+                s.extname
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(name))
+            })
+            .map(|s| s.index)
+            .ok_or_else(|| FitsError::NoSuchExtname {
+                path: path.to_owned(),
+                name: name.clone(),
+            }),
+        HduSel::Auto => hdus
+            .iter()
+            .find(|s| auto(s))
+            .map(|s| s.index)
+            .ok_or(FitsError::NoImage {
+                path: path.to_owned(),
+            }),
+    }
+}
+
 /// Read the numeric columns of a table HDU (`HduSel::Auto`: the first table).
 pub fn read_table(path: &Path, sel: &HduSel, max_rows: usize) -> Result<Table> {
     probe(path)?;
     let mut h = Handle::open(path)?;
     let hdus = list_with(&mut h)?;
-    let hdu = match sel {
-        HduSel::Auto => hdus
-            .iter()
-            .find(|s| s.kind == HduKind::Table)
-            .map(|s| s.index),
-        HduSel::Index(i) => (*i < hdus.len()).then_some(*i),
-        HduSel::Name(n) => hdus
-            .iter()
-            .find(|s| {
-                s.extname
-                    .as_deref()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(n))
-            })
-            .map(|s| s.index),
-    }
-    .ok_or(FitsError::NoImage {
-        path: path.to_owned(),
-    })?;
+    let hdu = select(path, &hdus, sel, |s| s.kind == HduKind::Table)?;
     if hdus[hdu].kind != HduKind::Table {
         return Err(FitsError::NotAnImage {
             path: path.to_owned(),
@@ -294,36 +314,7 @@ impl Image {
         let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
         let mut h = Handle::open(path)?;
         let hdus = list_with(&mut h)?;
-        let hdu =
-            match sel {
-                HduSel::Index(i) => {
-                    if *i >= hdus.len() {
-                        return Err(FitsError::HduOutOfRange {
-                            path: path.to_owned(),
-                            hdu: *i,
-                            count: hdus.len(),
-                        });
-                    }
-                    *i
-                }
-                HduSel::Name(name) => hdus
-                    .iter()
-                    .find(|s| {
-                        s.extname
-                            .as_deref()
-                            .is_some_and(|e| e.eq_ignore_ascii_case(name))
-                    })
-                    .map(|s| s.index)
-                    .ok_or_else(|| FitsError::NoSuchExtname {
-                        path: path.to_owned(),
-                        name: name.clone(),
-                    })?,
-                HduSel::Auto => hdus.iter().find(|s| s.has_data()).map(|s| s.index).ok_or(
-                    FitsError::NoImage {
-                        path: path.to_owned(),
-                    },
-                )?,
-            };
+        let hdu = select(path, &hdus, sel, HduSummary::has_data)?;
         let chosen = &hdus[hdu];
         if chosen.kind == HduKind::Table || !chosen.has_data() {
             return Err(FitsError::NotAnImage {
@@ -369,30 +360,14 @@ impl Image {
         let gz = is_gzip(path);
         let (_, data_start, _) = h.hdu_offsets()?;
         if !gz {
-            let raw_bitpix: i64 = h
-                .key_raw("BITPIX")?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(8);
-            let naxis: i64 = h
-                .key_raw("NAXIS")?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+            let raw_bitpix: i64 = h.key_num("BITPIX", 8)?;
+            let naxis: i64 = h.key_num("NAXIS", 0)?;
             let mut n: u64 = if naxis > 0 { 1 } else { 0 };
             for k in 1..=naxis {
-                let d: u64 = h
-                    .key_raw(&format!("NAXIS{k}"))?
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                n = n.saturating_mul(d);
+                n = n.saturating_mul(h.key_num(&format!("NAXIS{k}"), 0u64)?);
             }
-            let pcount: u64 = h
-                .key_raw("PCOUNT")?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let gcount: u64 = h
-                .key_raw("GCOUNT")?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1);
+            let pcount: u64 = h.key_num("PCOUNT", 0)?;
+            let gcount: u64 = h.key_num("GCOUNT", 1)?;
             let bytes = (raw_bitpix.unsigned_abs() / 8)
                 .saturating_mul(gcount)
                 .saturating_mul(n.saturating_add(pcount));
