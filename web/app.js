@@ -45,7 +45,7 @@ class Session {
 }
 
 const session = new Session();
-const view = { src: null, layer: null, spec: { stretch: 'linear', cut: 'zscale', cmap: 'grey', invert: false } };
+const view = { src: null, layer: null, spec: { stretch: 'linear', cut: 'zscale', cmap: 'grey', invert: false, contrast: 1, bias: 0.5 } };
 const map = L.map('map', { crs: L.CRS.Simple, zoomSnap: 1, attributionControl: false, minZoom: -3 });
 window.toyz = { map, view, session }; // for tests and the console
 
@@ -109,7 +109,7 @@ async function browse(path) {
 // ---- opening a source and swapping tile layers without flashing -------------------------------------
 function specParams() {
   const s = view.spec;
-  const p = { stretch: s.stretch, cmap: s.cmap, invert: s.invert };
+  const p = { stretch: s.stretch, cmap: s.cmap, invert: s.invert, contrast: +s.contrast.toFixed(3), bias: +s.bias.toFixed(3) };
   p.cut = s.cut === 'range' ? `range=${s.lo},${s.hi}` : s.cut;
   return p;
 }
@@ -184,6 +184,8 @@ function setupControls(src) {
 }
 
 function updateLevels(src) {
+  const sp = specParams();
+  $('cbar').src = `/api/colorbar?${new URLSearchParams({ cmap: sp.cmap, invert: sp.invert, contrast: sp.contrast, bias: sp.bias })}`;
   $('lo').value = +src.render.lo.toPrecision(6);
   $('hi').value = +src.render.hi.toPrecision(6);
   const labels = $('cbar-labels');
@@ -273,6 +275,7 @@ async function writeUrl() {
   const sp = specParams();
   q.set('stretch', sp.stretch); q.set('cut', sp.cut); q.set('cmap', sp.cmap);
   if (sp.invert) q.set('invert', 'true');
+  if (sp.contrast !== 1 || sp.bias !== 0.5) { q.set('contrast', sp.contrast); q.set('bias', sp.bias); }
   history.replaceState(null, '', `/view?${q}`);
 }
 map.on('moveend', () => writeUrl());
@@ -293,6 +296,46 @@ $('copy-image').onclick = async () => {
   catch { window.prompt('Copy this image link', url); }
 };
 
+// ---- right-drag contrast/bias, as in DS9: left/right is bias, up/down contrast ------------------------
+let cbTimer = null;
+const mapEl = $('map');
+mapEl.addEventListener('contextmenu', (e) => e.preventDefault());
+mapEl.addEventListener('mousedown', (e) => { if (e.button === 2 && view.src) { view.cbDrag = true; e.preventDefault(); } });
+window.addEventListener('mouseup', (e) => { if (e.button === 2) view.cbDrag = false; });
+mapEl.addEventListener('mousemove', (e) => {
+  if (!view.cbDrag) return;
+  const r = mapEl.getBoundingClientRect();
+  view.spec.bias = Math.min(1, Math.max(0, (e.clientX - r.left) / r.width));
+  view.spec.contrast = Math.min(10, Math.max(0.1, 10 ** ((0.5 - (e.clientY - r.top) / r.height) * 2)));
+  clearTimeout(cbTimer);
+  cbTimer = setTimeout(rerender, 120);
+});
+$('reset-cb').onclick = () => { view.spec.contrast = 1; view.spec.bias = 0.5; rerender(); };
+
+// ---- overlays: detected sources as circles with a popup of their measurements -------------------------
+const overlays = L.layerGroup().addTo(map);
+$('clear-overlays').onclick = () => overlays.clearLayers();
+$('detect').onclick = async () => {
+  if (!view.src) return;
+  const b = map.getBounds();
+  const a = toFits(b.getSouthWest()); const z = toFits(b.getNorthEast());
+  const clamp = (v, hi) => Math.min(hi, Math.max(1, Math.round(v)));
+  const rect = [clamp(a.x, view.src.width), clamp(a.y, view.src.height), clamp(z.x, view.src.width), clamp(z.y, view.src.height)];
+  busy('detecting sources…');
+  try {
+    const r = await session.call('sources.detect', { path: view.src.path, hdu: String(view.src.hdu), rect },
+      (done, total) => busy(`detecting sources ${Math.round((100 * done) / total)} %`));
+    for (const s of r.sources) {
+      const m = L.circleMarker(toLatLng(s.x, s.y), { radius: 6, color: '#3f3', weight: 1.5, fill: false, className: 'source' });
+      const sky = s.lon != null ? `<br>${sexa(s.lon, true)} ${sexa(s.lat, false)}` : '';
+      m.bindPopup(`x ${s.x.toFixed(2)} y ${s.y.toFixed(2)}${sky}<br>peak ${s.peak.toFixed(1)} flux ${s.flux.toFixed(0)}<br>FWHM ${s.fwhm.toFixed(2)} px`);
+      overlays.addLayer(m);
+    }
+    busy(`${r.count} sources${r.truncated ? ' (brightest shown)' : ''}`);
+    setTimeout(() => busy(''), 1500);
+  } catch (e) { busy(''); showError(`detection: ${e.message}`); }
+};
+
 document.addEventListener('keydown', (e) => {
   if (!view.src || e.target.tagName === 'INPUT' || e.target.tagName === 'SELECT') return;
   if (e.key === 'f') map.fitBounds(bounds());
@@ -311,6 +354,8 @@ async function start() {
     } else view.spec.cut = cut;
   }
   view.spec.invert = q.get('invert') === 'true';
+  if (q.get('contrast')) view.spec.contrast = Number(q.get('contrast'));
+  if (q.get('bias')) view.spec.bias = Number(q.get('bias'));
   $('stretch').value = view.spec.stretch.split('=')[0];
   $('cmap').value = view.spec.cmap;
   $('cut').value = view.spec.cut;

@@ -136,6 +136,39 @@ test('colormap and cut change the tiles and their colours; the link restores the
   await q.close();
 });
 
+test('sources appear where the stars are; right-drag changes contrast/bias; the colour bar follows', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/sky.fits&cmap=viridis`);
+  await p.waitForSelector('#controls:not([hidden])');
+  await settle(p);
+  assert.match(await p.getAttribute('#cbar', 'src'), /cmap=viridis/);
+  await p.click('#detect');
+  await p.waitForSelector('path.source');
+  const n = await p.locator('path.source').count();
+  assert.ok(n >= 5, `${n} sources drawn`);
+  // Each circle sits on a star: the pixel under the first one is far above the sky.
+  const first = await p.evaluate(() => {
+    const l = Object.values(window.toyz.map._layers).find((x) => x.options && x.options.className === 'source');
+    const ll = l.getLatLng();
+    return window.toyz.toFits(ll);
+  });
+  const s = await hover(p, Math.round(first.x), Math.round(first.y));
+  const value = Number(/value ([\d.]+)/.exec(s)[1]);
+  assert.ok(value > 1200, `a detected source is a star (value ${value} over a sky of ~1000)`);
+  // Right-drag: contrast/bias change the render (new tile URLs) and go into the link.
+  const before = new Set(p.tiles.map(renderId));
+  const box = await p.locator('#map').boundingBox();
+  await p.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+  await p.mouse.down({ button: 'right' });
+  await p.mouse.move(box.x + box.width * 0.8, box.y + box.height * 0.2, { steps: 5 });
+  await p.mouse.up({ button: 'right' });
+  await p.waitForFunction(() => /contrast=/.test(location.search));
+  await settle(p);
+  assert.ok(p.tiles.some((u) => !before.has(renderId(u))), 'contrast/bias gave new tiles');
+  assert.match(await p.getAttribute('#cbar', 'src'), /contrast=/);
+  await p.close();
+});
+
 test('an unreadable file is reported, not shown as blank tiles', async () => {
   const p = await page();
   await p.goto(`${URL_}/view?path=data/corrupt.fits`);

@@ -89,5 +89,5 @@ fn viewer_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
-    assert!(text.contains("pass 3"), "{text}");
+    assert!(text.contains("pass 4"), "{text}");
 }

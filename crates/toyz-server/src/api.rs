@@ -366,6 +366,24 @@ pub async fn histogram(
     })))
 }
 
+/// `GET /api/colorbar?cmap=&contrast=&bias=&invert=`: the colour scale as a 256×1 PNG (position 0 at
+/// the left), with the same colormap, contrast/bias and invert as the tiles.
+pub async fn colorbar(q: web::Query<SourceQuery>) -> Result<HttpResponse, ApiError> {
+    let mut spec = q.spec()?;
+    spec.stretch = toyz_pyramid::Stretch::Linear;
+    let r = toyz_pyramid::Renderer::new(&spec, 0.0, 1.0, None).map_err(spec_error)?;
+    let values: Vec<f32> = (0..256).map(|i| i as f32 / 255.0).collect();
+    let mut idx = vec![0u8; 256];
+    r.indices(&values, &mut idx);
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CONTENT_TYPE, "image/png"))
+        .insert_header((
+            actix_web::http::header::CACHE_CONTROL,
+            "public, max-age=3600",
+        ))
+        .body(r.encode_rect(&idx, 256, 1)))
+}
+
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }

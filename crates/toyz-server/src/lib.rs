@@ -41,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/api/pixel", web::get().to(api::pixel))
     .route("/api/histogram", web::get().to(api::histogram))
     .route("/api/cutout", web::get().to(cutout::cutout))
+    .route("/api/colorbar", web::get().to(api::colorbar))
     .route("/tiles/{sid}/{rid}/{z}/{x}/{y}", web::get().to(tiles::tile))
     .route("/ws", web::get().to(ws::ws))
     .configure(crate::viewer::routes)

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 2.0];
 
 /// Route labels (tile URLs collapse to one).
-pub const ROUTES: [&str; 10] = [
+pub const ROUTES: [&str; 12] = [
     "/tiles",
     "/api/sources",
     "/api/files",
@@ -16,11 +16,13 @@ pub const ROUTES: [&str; 10] = [
     "/api/pixel",
     "/api/histogram",
     "/api/cutout",
+    "/api/colorbar",
     "/healthz",
     "/metrics",
+    "/ws",
     "other",
 ];
-const STATUSES: [u16; 10] = [200, 304, 400, 403, 404, 422, 500, 503, 0, 0];
+const STATUSES: [u16; 10] = [101, 200, 304, 400, 403, 404, 422, 500, 503, 0];
 
 /// The index in `ROUTES` of a request path.
 pub fn route_index(path: &str) -> usize {
