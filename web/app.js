@@ -132,9 +132,80 @@ async function open({ path, hdu, center, zoom }) {
   setLayer(src.tiles);
   map.setMaxZoom(src.zmax + 6);
   if (center) map.setView(center, zoom ?? src.zmax, { animate: false });
-  else map.fitBounds(bounds(), { animate: false });
+  else if (view.frames.length < 2) map.fitBounds(bounds(), { animate: false });
+  saveFrame();
   writeUrl();
 }
+
+// ---- frames: several images, switch, blink, lock by sky position or pixel ------------------------------
+view.frames = [];
+view.active = 0;
+function saveFrame() {
+  view.frames[view.active] = { src: view.src, spec: { ...view.spec }, layer: view.layer };
+  renderFrames();
+}
+function renderFrames() {
+  $('frames-box').hidden = !view.src;
+  const box = $('frames');
+  box.innerHTML = '';
+  view.frames.forEach((f, i) => {
+    const b = document.createElement('button');
+    b.textContent = String(i + 1);
+    b.title = f.src ? f.src.path : '(empty)';
+    b.className = i === view.active ? 'active' : '';
+    b.onclick = () => switchFrame(i);
+    box.append(b);
+  });
+}
+async function switchFrame(i) {
+  if (i === view.active || !view.frames[i] || !view.frames[i].src) return;
+  const lock = $('lock').value;
+  const zoom = map.getZoom();
+  const c = toFits(map.getCenter());
+  let world = null;
+  if (lock === 'wcs' && view.src.wcs) {
+    try {
+      const r = await session.call('image.pixels', { path: view.src.path, hdu: String(view.src.hdu), points: [[c.x, c.y]] });
+      world = r.pixels[0].world;
+    } catch { world = null; }
+  }
+  saveFrame();
+  if (view.layer) map.removeLayer(view.layer);
+  view.active = i;
+  const f = view.frames[i];
+  view.src = f.src;
+  view.spec = { ...f.spec };
+  view.layer = null;
+  if (f.layer) { f.layer.addTo(map); view.layer = f.layer; } else setLayer(f.src.tiles);
+  setupControls(f.src);
+  map.setMaxZoom(f.src.zmax + 6);
+  if (world && f.src.wcs) {
+    const r = await fetch(`/api/pixel?${new URLSearchParams({ path: f.src.path, hdu: f.src.hdu, ra: world.lon, dec: world.lat })}`);
+    if (r.ok) { const p = await r.json(); map.setView(toLatLng(p.x, p.y), zoom, { animate: false }); }
+  } else if (lock !== 'none') map.setView(toLatLng(c.x, c.y), zoom, { animate: false });
+  saveFrame();
+  writeUrl();
+}
+$('new-frame').onclick = () => {
+  if (!view.src) return;
+  saveFrame();
+  if (view.layer) map.removeLayer(view.layer);
+  view.frames.push({ src: view.src, spec: { ...view.spec }, layer: null });
+  view.active = view.frames.length - 1;
+  view.layer = null;
+  setLayer(view.src.tiles);
+  saveFrame();
+  writeUrl();
+};
+let blinkTimer = null;
+function blink() {
+  clearInterval(blinkTimer);
+  if ($('blink').checked && view.frames.length > 1) {
+    blinkTimer = setInterval(() => switchFrame((view.active + 1) % view.frames.length), Math.max(50, Number($('blink-ms').value) || 500));
+  }
+}
+$('blink').onchange = blink;
+$('blink-ms').onchange = blink;
 
 function setLayer(url) {
   const src = view.src;
@@ -165,6 +236,7 @@ async function rerender() {
   view.src = j;
   updateLevels(j);
   setLayer(j.tiles);
+  saveFrame();
   writeUrl();
 }
 
@@ -276,6 +348,10 @@ async function writeUrl() {
   q.set('stretch', sp.stretch); q.set('cut', sp.cut); q.set('cmap', sp.cmap);
   if (sp.invert) q.set('invert', 'true');
   if (sp.contrast !== 1 || sp.bias !== 0.5) { q.set('contrast', sp.contrast); q.set('bias', sp.bias); }
+  if (view.frames.length > 1) {
+    q.set('frames', view.frames.map((f) => `${f.src.path}@${f.src.hdu}`).join(','));
+    q.set('active', view.active);
+  }
   history.replaceState(null, '', `/view?${q}`);
 }
 map.on('moveend', () => writeUrl());
@@ -370,7 +446,19 @@ async function start() {
     const r = await fetch(`/api/pixel?${new URLSearchParams({ path, hdu: hdu ?? '', ra: q.get('ra'), dec: q.get('dec') })}`.replace('hdu=&', ''));
     if (r.ok) { const p = await r.json(); center = { x: p.x, y: p.y }; }
   } else if (q.get('x') && q.get('y')) center = { x: Number(q.get('x')), y: Number(q.get('y')) };
-  await open({ path, hdu, center: null, zoom });
+  // Other frames first (each in its own frame), then the active one where the link points.
+  const frames = (q.get('frames') || '').split(',').filter(Boolean).map((f) => {
+    const at = f.lastIndexOf('@');
+    return at > 0 ? { path: f.slice(0, at), hdu: f.slice(at + 1) } : { path: f };
+  });
+  const active = Math.min(Number(q.get('active') || 0), Math.max(frames.length - 1, 0));
+  for (let i = 0; i < frames.length; i++) {
+    if (i > 0) $('new-frame').onclick();
+    if (i !== active) await open(frames[i]);
+    else await open({ path, hdu, center: null, zoom });
+  }
+  if (!frames.length) await open({ path, hdu, center: null, zoom });
+  if (frames.length > 1) view.active !== active && (await switchFrame(active));
   if (center && view.src) map.setView(toLatLng(center.x, center.y), zoom ?? view.src.zmax, { animate: false });
 }
 start();

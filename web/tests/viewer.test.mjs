@@ -169,6 +169,38 @@ test('sources appear where the stars are; right-drag changes contrast/bias; the 
   await p.close();
 });
 
+test('frames: two images, blink alternates them, the link restores both', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/sky.fits`);
+  await p.waitForSelector('#controls:not([hidden])');
+  await settle(p);
+  await p.click('#new-frame');
+  await p.click('a[data-path="data/sky2.fits"]');
+  await p.waitForFunction(() => window.toyz.view.frames.length === 2 && window.toyz.view.frames[1].src.path === 'data/sky2.fits');
+  await settle(p);
+  assert.equal(await p.locator('#frames button').count(), 2);
+  await p.fill('#blink-ms', '150');
+  await p.check('#blink');
+  const seen = new Set();
+  for (let i = 0; i < 30; i++) {
+    seen.add(await p.evaluate(() => window.toyz.view.active));
+    await p.waitForTimeout(40);
+  }
+  await p.uncheck('#blink');
+  assert.deepEqual([...seen].sort(), [0, 1], 'blink alternates the frames');
+  const sources = new Set(p.tiles.map((u) => u.split('/tiles/')[1].split('/')[0]));
+  assert.ok(sources.size >= 2, 'tiles of both images were shown');
+  await p.waitForFunction(() => /frames=/.test(location.search));
+  const link = p.url();
+  const q = await page();
+  await q.goto(link);
+  await q.waitForFunction(() => window.toyz.view.frames.length === 2 && window.toyz.view.frames.every((f) => f && f.src));
+  const paths = await q.evaluate(() => window.toyz.view.frames.map((f) => f.src.path));
+  assert.deepEqual(paths.sort(), ['data/sky.fits', 'data/sky2.fits']);
+  await p.close();
+  await q.close();
+});
+
 test('an unreadable file is reported, not shown as blank tiles', async () => {
   const p = await page();
   await p.goto(`${URL_}/view?path=data/corrupt.fits`);

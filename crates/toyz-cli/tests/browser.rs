@@ -45,6 +45,8 @@ fn viewer_in_chromium() {
     let mut sky = SkySpec::new(600, 500);
     sky.nan_patches = true;
     write_fits(&data.join("sky.fits"), &sky).unwrap();
+    sky.seed = 2;
+    write_fits(&data.join("sky2.fits"), &sky).unwrap();
     std::fs::write(data.join("corrupt.fits"), "this is not FITS\n".repeat(200)).unwrap();
 
     let mut server = Command::new(env!("CARGO_BIN_EXE_toyz"))
@@ -89,5 +91,5 @@ fn viewer_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
-    assert!(text.contains("pass 4"), "{text}");
+    assert!(text.contains("pass 5"), "{text}");
 }
