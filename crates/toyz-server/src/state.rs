@@ -231,8 +231,6 @@ impl AppState {
         plane: usize,
     ) -> Result<Arc<OpenSource>, ApiError> {
         let key = (r.abs.clone(), format!("{hdu:?}"), plane);
-        let meta = std::fs::metadata(&r.abs)
-            .map_err(|_| ApiError::not_found(format!("{}: no such file", r.public)))?;
         if let Some(sid) = self
             .by_request
             .lock()
@@ -241,14 +239,7 @@ impl AppState {
             .cloned()
         {
             if let Some(s) = self.source(&sid) {
-                let same = s.src.key.size == meta.len()
-                    && Some(s.src.key.mtime_ns)
-                        == meta
-                            .modified()
-                            .ok()
-                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                            .map(|d| d.as_nanos());
-                if same {
+                if s.unchanged() {
                     return Ok(s);
                 }
             }
