@@ -157,7 +157,14 @@ function renderFrames() {
     box.append(b);
   });
 }
-async function switchFrame(i) {
+// Switches run one after another: a blink tick while a switch still waits for the server would
+// otherwise interleave two switches and leave a frame holding the other frame's image.
+let switching = Promise.resolve();
+function switchFrame(i) {
+  switching = switching.then(() => doSwitchFrame(i)).catch((e) => showError(`frame: ${e.message}`));
+  return switching;
+}
+async function doSwitchFrame(i) {
   if (i === view.active || !view.frames[i] || !view.frames[i].src) return;
   const lock = $('lock').value;
   const zoom = map.getZoom();
@@ -201,7 +208,12 @@ let blinkTimer = null;
 function blink() {
   clearInterval(blinkTimer);
   if ($('blink').checked && view.frames.length > 1) {
-    blinkTimer = setInterval(() => switchFrame((view.active + 1) % view.frames.length), Math.max(50, Number($('blink-ms').value) || 500));
+    let pending = false;
+    blinkTimer = setInterval(async () => {
+      if (pending) return; // a slow switch skips ticks rather than queueing them
+      pending = true;
+      try { await switchFrame((view.active + 1) % view.frames.length); } finally { pending = false; }
+    }, Math.max(50, Number($('blink-ms').value) || 500));
   }
 }
 $('blink').onchange = blink;
@@ -330,18 +342,29 @@ map.on('zoomend', () => {
 });
 
 // ---- the URL holds the view --------------------------------------------------------------------------
-let lastWorld = null;
+// The state is read in one synchronous step and only the newest call writes: the sky position needs a
+// round trip, and a frame switch during it must not mix one frame's path with another's index.
+let urlSeq = 0;
+window.toyz.urlPending = 0;
 async function writeUrl() {
   if (!view.src) return;
+  window.toyz.urlPending++;
+  try { await writeUrlNow(); } finally { window.toyz.urlPending--; }
+}
+async function writeUrlNow() {
+  const seq = ++urlSeq;
+  const src = view.src;
   const c = toFits(map.getCenter());
-  const q = new URLSearchParams({ path: view.src.path, hdu: view.src.hdu });
-  if (view.src.wcs) {
+  const q = new URLSearchParams({ path: src.path, hdu: src.hdu });
+  let world = null;
+  if (src.wcs) {
     try {
-      const r = await session.call('image.pixels', { path: view.src.path, hdu: String(view.src.hdu), points: [[c.x, c.y]] });
-      lastWorld = r.pixels[0].world;
-    } catch { lastWorld = null; }
+      const r = await session.call('image.pixels', { path: src.path, hdu: String(src.hdu), points: [[c.x, c.y]] });
+      world = r.pixels[0].world;
+    } catch { world = null; }
   }
-  if (lastWorld) { q.set('ra', lastWorld.lon.toFixed(7)); q.set('dec', lastWorld.lat.toFixed(7)); }
+  if (seq !== urlSeq || src !== view.src) return;
+  if (world) { q.set('ra', world.lon.toFixed(7)); q.set('dec', world.lat.toFixed(7)); }
   else { q.set('x', c.x.toFixed(2)); q.set('y', c.y.toFixed(2)); }
   q.set('zoom', map.getZoom());
   const sp = specParams();
@@ -454,11 +477,11 @@ async function start() {
   const active = Math.min(Number(q.get('active') || 0), Math.max(frames.length - 1, 0));
   for (let i = 0; i < frames.length; i++) {
     if (i > 0) $('new-frame').onclick();
-    if (i !== active) await open(frames[i]);
-    else await open({ path, hdu, center: null, zoom });
+    await open(i === active ? { ...frames[i], center: null, zoom } : frames[i]);
   }
   if (!frames.length) await open({ path, hdu, center: null, zoom });
   if (frames.length > 1) view.active !== active && (await switchFrame(active));
   if (center && view.src) map.setView(toLatLng(center.x, center.y), zoom ?? view.src.zmax, { animate: false });
 }
-start();
+// `toyz.restored` tells scripts (and the browser tests) that everything the link named is open.
+start().finally(() => { window.toyz.restored = true; });

@@ -114,8 +114,7 @@ test('colormap and cut change the tiles and their colours; the link restores the
   await p.waitForFunction(() => /cmap=heat/.test(location.search) && /cut=percentile%3D95/.test(location.search));
   await p.evaluate(() => window.toyz.map.setView(window.toyz.toLatLng(420, 180), window.toyz.view.src.zmax + 1, { animate: false }));
   await settle(p);
-  await p.waitForFunction(() => /ra=/.test(location.search));
-  await p.waitForTimeout(300);
+  await p.waitForFunction(() => /ra=/.test(location.search) && window.toyz.urlPending === 0);
   const link = p.url();
   if (SHOTS) await p.screenshot({ path: `${SHOTS}/viewer.png` });
   const want = await p.evaluate(() => ({ c: window.toyz.toFits(window.toyz.map.getCenter()), z: window.toyz.map.getZoom() }));
@@ -123,9 +122,8 @@ test('colormap and cut change the tiles and their colours; the link restores the
   // A fresh page from the link: same centre, zoom and render.
   const q = await page();
   await q.goto(link);
-  await q.waitForSelector('#controls:not([hidden])');
+  await q.waitForFunction(() => window.toyz.restored);
   await settle(q);
-  await q.waitForTimeout(300);
   const got = await q.evaluate(() => ({ c: window.toyz.toFits(window.toyz.map.getCenter()), z: window.toyz.map.getZoom() }));
   assert.equal(got.z, want.z);
   assert.ok(Math.abs(got.c.x - want.c.x) < 1 && Math.abs(got.c.y - want.c.y) < 1, `${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
@@ -190,11 +188,11 @@ test('frames: two images, blink alternates them, the link restores both', async 
   assert.deepEqual([...seen].sort(), [0, 1], 'blink alternates the frames');
   const sources = new Set(p.tiles.map((u) => u.split('/tiles/')[1].split('/')[0]));
   assert.ok(sources.size >= 2, 'tiles of both images were shown');
-  await p.waitForFunction(() => /frames=/.test(location.search));
+  await p.waitForFunction(() => /frames=/.test(location.search) && window.toyz.urlPending === 0);
   const link = p.url();
   const q = await page();
   await q.goto(link);
-  await q.waitForFunction(() => window.toyz.view.frames.length === 2 && window.toyz.view.frames.every((f) => f && f.src));
+  await q.waitForFunction(() => window.toyz.restored);
   const paths = await q.evaluate(() => window.toyz.view.frames.map((f) => f.src.path));
   assert.deepEqual(paths.sort(), ['data/sky.fits', 'data/sky2.fits']);
   await p.close();
