@@ -3,6 +3,7 @@
 //! between FITS pixels and sky coordinates. No pyramid, no HTTP.
 
 mod error;
+mod graticule;
 mod handle;
 mod header;
 mod image;
@@ -10,6 +11,7 @@ mod pixel;
 mod wcs;
 
 pub use error::{FitsError, Result};
+pub use graticule::{compass, convert_frame, graticule, Graticule, GridLine};
 pub use header::{Card, Header};
 pub use image::{list_hdus, probe, read_table, HduKind, HduSel, HduSummary, Image, Table};
 pub use pixel::{pixel_at, sky_to_pixel, PixelValue, World};

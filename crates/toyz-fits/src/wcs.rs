@@ -252,11 +252,17 @@ impl Wcs {
             Some((x, y)) if x.is_finite() && y.is_finite() && offset(x, y).is_some() => (x, y),
             _ => (self.summary.crpix[0], self.summary.crpix[1]),
         };
+        // The offset is measured in the target's tangent plane, where its antipode also reads zero
+        // (and zenithal projections send both to the same pixel): a solution must be the target itself.
+        let same_side = |x: f64, y: f64| {
+            self.pixel_to_world(x, y)
+                .is_some_and(|(a, b)| dot(unit(a, b), target) > 0.999_999)
+        };
         for _ in 0..60 {
             let f = offset(x, y)?;
             let tol = 1e-12; // radians: ~2e-7 arcsec
             if f[0].abs() < tol && f[1].abs() < tol {
-                return Some((x, y));
+                return same_side(x, y).then_some((x, y));
             }
             let h = 0.5;
             let fx = offset(x + h, y)?;
@@ -277,7 +283,7 @@ impl Wcs {
                 return None;
             }
             if dx.abs() < 1e-9 && dy.abs() < 1e-9 {
-                return offset(x, y).map(|_| (x, y));
+                return (offset(x, y).is_some() && same_side(x, y)).then_some((x, y));
             }
         }
         None

@@ -222,3 +222,144 @@ fn frames_and_missing_wcs() {
     let (x, y) = w.world_to_pixel(p.0, p.1).unwrap();
     assert!((x - 100.0).abs() < 1e-6 && (y - 100.0).abs() < 1e-6);
 }
+
+/// The grid: every traced point lies on its line (checked through the hand projection), steps are
+/// round, labels sit on the view's edge, and the compass follows a rotated CD matrix.
+#[test]
+fn graticule_and_compass() {
+    let t = TanWcs {
+        ra: 150.1,
+        dec: 2.2,
+        scale_arcsec: 0.263,
+        rotation_deg: 30.0,
+    };
+    let h = cd_header(("RA---TAN", "DEC--TAN"), (t.ra, t.dec), t.cd(), &[]);
+    let w = Wcs::from_header(&h, 2048, 4096).unwrap().unwrap();
+    let rect = [1.0, 1.0, 2048.0, 4096.0];
+    let g = toyz_fits::graticule(&w, rect, 6);
+    assert_eq!(g.frame, "icrs");
+    let lon: Vec<_> = g.lines.iter().filter(|l| l.axis == "lon").collect();
+    let lat: Vec<_> = g.lines.iter().filter(|l| l.axis == "lat").collect();
+    assert!(
+        (2..=14).contains(&lon.len()) && (2..=14).contains(&lat.len()),
+        "{} {}",
+        lon.len(),
+        lat.len()
+    );
+    // 0.263"/px × 4096 ≈ 18′ of declination: a round step in arcmin, and RA in seconds of time.
+    assert!(
+        [60.0, 120.0, 300.0].contains(&(g.step[1] * 3600.0).round()),
+        "{:?}",
+        g.step
+    );
+    assert!(
+        [1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0].contains(&(g.step[0] * 240.0).round()),
+        "{:?}",
+        g.step
+    );
+    for l in &g.lines {
+        assert!(!l.segments.is_empty());
+        let step = if l.axis == "lon" {
+            g.step[0]
+        } else {
+            g.step[1]
+        };
+        let k = l.value / step;
+        assert!(
+            (k - k.round()).abs() < 1e-6,
+            "{} is a multiple of the step",
+            l.value
+        );
+        for s in &l.segments {
+            for &[x, y] in s {
+                let (ra, dec) = t.pixel_to_world((1024.5, 2048.5), x, y);
+                let off = if l.axis == "lon" {
+                    ((ra - l.value + 540.0).rem_euclid(360.0) - 180.0).abs() * 3600.0
+                } else {
+                    (dec - l.value).abs() * 3600.0
+                };
+                assert!(
+                    off < 1e-4,
+                    "{} {} ({x}, {y}) is {off}\" off",
+                    l.axis,
+                    l.label
+                );
+            }
+        }
+        let at = l
+            .label_at
+            .expect("a line through the view has a label position");
+        let on_edge = [
+            at[0] - rect[0],
+            at[1] - rect[1],
+            rect[2] - at[0],
+            rect[3] - at[1],
+        ]
+        .iter()
+        .any(|d| d.abs() < 1e-6);
+        assert!(on_edge, "{} label at {at:?}", l.label);
+    }
+    assert!(lon
+        .iter()
+        .all(|l| l.label.ends_with('s') || l.label.ends_with('m')));
+    assert!(lat.iter().all(|l| l.label.starts_with('+')));
+    // North is the gradient of Dec: CD row 2 = s·(sin 30°, cos 30°).
+    let (n, e) = toyz_fits::compass(&w, 1024.5, 2048.5);
+    let (n, e) = (n.unwrap(), e.unwrap());
+    let want_n = [30f64.to_radians().sin(), 30f64.to_radians().cos()];
+    assert!(
+        (n[0] - want_n[0]).abs() < 1e-3 && (n[1] - want_n[1]).abs() < 1e-3,
+        "north {n:?} want {want_n:?}"
+    );
+    // East is 90° counter-clockwise from north on the sky as seen (east left of north).
+    assert!(
+        (e[0] + n[1]).abs() < 1e-3 && (e[1] - n[0]).abs() < 1e-3,
+        "east {e:?} north {n:?}"
+    );
+}
+
+/// A gnomonic projection sends a position and its antipode to the same pixel: only the position
+/// itself may come back from world_to_pixel.
+#[test]
+fn the_far_side_of_the_sky_has_no_pixel() {
+    let t = TanWcs {
+        ra: 150.1,
+        dec: 2.2,
+        scale_arcsec: 0.263,
+        rotation_deg: 0.0,
+    };
+    let h = cd_header(("RA---TAN", "DEC--TAN"), (t.ra, t.dec), t.cd(), &[]);
+    let w = Wcs::from_header(&h, 2048, 4096).unwrap().unwrap();
+    let (ra, dec) = w.pixel_to_world(100.0, 200.0).unwrap();
+    assert!(w.world_to_pixel(ra, dec).is_some());
+    assert_eq!(w.world_to_pixel(ra + 180.0, -dec), None);
+    assert_eq!(w.world_to_pixel(t.ra + 120.0, 0.0), None);
+}
+
+/// At the celestial pole every meridian crosses the view and circles of Dec lie wholly inside it.
+#[test]
+fn graticule_around_the_pole() {
+    let t = TanWcs {
+        ra: 10.0,
+        dec: 90.0,
+        scale_arcsec: 1.0,
+        rotation_deg: 0.0,
+    };
+    let h = cd_header(("RA---TAN", "DEC--TAN"), (t.ra, t.dec), t.cd(), &[]);
+    let w = Wcs::from_header(&h, 2048, 4096).unwrap().unwrap();
+    let g = toyz_fits::graticule(&w, [1.0, 1.0, 2048.0, 4096.0], 6);
+    let lon = g.lines.iter().filter(|l| l.axis == "lon").count();
+    let lat = g.lines.iter().filter(|l| l.axis == "lat").count();
+    assert!(lon >= 4, "meridians through the pole: {lon}");
+    assert!(lat >= 1, "Dec circles: {lat}");
+    let values: Vec<f64> = g
+        .lines
+        .iter()
+        .filter(|l| l.axis == "lon")
+        .map(|l| l.value)
+        .collect();
+    let mut dedup = values.clone();
+    dedup.sort_by(f64::total_cmp);
+    dedup.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+    assert_eq!(dedup.len(), values.len(), "no meridian twice: {values:?}");
+}

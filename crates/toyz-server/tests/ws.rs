@@ -160,6 +160,9 @@ fn jobs_over_a_real_socket() {
         "sources.detect",
         "catalog.load",
         "catalog.match",
+        "catalog.positions",
+        "image.sky_to_pixel",
+        "image.graticule",
         "regions.import",
         "regions.export",
         "tiles.build",
@@ -305,6 +308,64 @@ fn jobs_over_a_real_socket() {
     );
     assert_eq!(m["index"], 0);
     assert!(m["separation_arcsec"].as_f64().unwrap() < 0.05);
+    // Catalog rows placed on the image through its WCS land on the generator's own x/y columns.
+    let all = c.ok("catalog.rows", json!({"catalog": 0, "limit": 100}));
+    let rows = all["rows"].as_array().unwrap();
+    let pos = c.ok(
+        "catalog.positions",
+        json!({"catalog": 0, "path": "data/sky.fits"}),
+    );
+    assert_eq!(pos["by"], "sky");
+    let list = pos["positions"].as_array().unwrap();
+    assert!(
+        list.len() >= 55,
+        "most stars are on the image: {}",
+        list.len()
+    );
+    for p in list {
+        let row = &rows[p[0].as_u64().unwrap() as usize];
+        let (dx, dy) = (
+            p[1].as_f64().unwrap() - row[1].as_f64().unwrap(),
+            p[2].as_f64().unwrap() - row[2].as_f64().unwrap(),
+        );
+        assert!(dx.hypot(dy) < 1e-3, "row {row:?} placed at {p}");
+    }
+    let px = c.ok(
+        "image.sky_to_pixel",
+        json!({"path": "data/sky.fits", "points": [[ra, dec], [ra + 180.0, -dec]], "frame": "fk5"}),
+    );
+    let p0 = &px["pixels"][0];
+    assert!(
+        (p0[0].as_f64().unwrap() - row0[1].as_f64().unwrap()).abs() < 1e-3,
+        "{px}"
+    );
+    assert!(
+        (p0[1].as_f64().unwrap() - row0[2].as_f64().unwrap()).abs() < 1e-3,
+        "{px}"
+    );
+    assert!(
+        px["pixels"][1].is_null(),
+        "the far side of the sky does not project: {px}"
+    );
+    let (_, r) = c.call(
+        "image.sky_to_pixel",
+        json!({"path": "data/sky.fits", "points": [[1, 2]], "frame": "ecliptic"}),
+    );
+    assert_eq!(r["error"]["kind"], "bad_params", "{r}");
+    let g = c.ok(
+        "image.graticule",
+        json!({"path": "data/sky.fits", "rect": [1, 1, 1024, 1024]}),
+    );
+    assert!(g["lines"].as_array().unwrap().len() >= 4, "{g}");
+    assert!(g["north"].is_array() && g["east"].is_array());
+    let (_, r) = c.call("image.graticule", json!({"path": "data/ramp.fits"}));
+    assert_eq!(r["error"]["kind"], "no_wcs", "{r}");
+    let (_, r) = c.call(
+        "image.graticule",
+        json!({"path": "data/sky.fits", "rect": [10, 10, 5, 5]}),
+    );
+    assert_eq!(r["error"]["kind"], "bad_params", "{r}");
+
     let r = c.ok(
         "catalog.load",
         json!({"path": "data/mef.fits", "hdu": "STARS"}),

@@ -85,6 +85,39 @@ pub struct PixelsParams {
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct SkyParams {
+    #[serde(flatten)]
+    pub src: Src,
+    /// Sky positions [[lon, lat], …] in degrees, at most 10 000.
+    pub points: Vec<[f64; 2]>,
+    /// Their frame: icrs, fk5, j2000 or galactic (default: the image's own frame).
+    pub frame: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GraticuleParams {
+    #[serde(flatten)]
+    pub src: Src,
+    /// The view in FITS pixels [x1, y1, x2, y2] (may extend past the image); default the whole image.
+    pub rect: Option<[f64; 4]>,
+    /// About how many lines per axis (default 6, 2 to 20).
+    pub lines: Option<usize>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogPositionsParams {
+    pub catalog: usize,
+    /// The image the positions are for (RA/Dec through its WCS, else the catalog's x/y columns).
+    #[serde(flatten)]
+    pub src: Src,
+    /// Most positions returned (default and at most 200 000).
+    pub limit: Option<usize>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RectParams {
     #[serde(flatten)]
     pub src: Src,
@@ -324,6 +357,53 @@ impl JobRegistry {
                 }
             },
         );
+        r.register_async(
+            "image.sky_to_pixel",
+            "FITS pixels of sky positions (degrees; equatorial or galactic) through the image's WCS; null where a position does not project.",
+            |ctx: JobCtx, p: SkyParams| async move {
+                if p.points.len() > 10_000 {
+                    return Err(JobError::bad_params("at most 10 000 points"));
+                }
+                with_source(&ctx, &p.src, move |o| {
+                    let wcs = o.src.image.wcs().ok_or_else(|| JobError::new("no_wcs", format!("{} has no celestial WCS", o.public)))?;
+                    let to = wcs.frame().to_owned();
+                    let from = p.frame.as_deref().map(str::to_ascii_lowercase).unwrap_or_else(|| to.clone());
+                    if toyz_fits::convert_frame(0.0, 0.0, &from, &to).is_none() {
+                        return Err(JobError::bad_params(format!("cannot convert {from} positions to this image's {to} frame (icrs, fk5, j2000 and galactic are known)")));
+                    }
+                    let px: Vec<Value> = p
+                        .points
+                        .iter()
+                        .map(|&[l, b]| {
+                            toyz_fits::convert_frame(l, b, &from, &to)
+                                .and_then(|(l, b)| toyz_fits::sky_to_pixel(&o.src.image, l, b).ok())
+                                .map_or(Value::Null, |(x, y)| json!([x, y]))
+                        })
+                        .collect();
+                    Ok(json!({"frame": to, "pixels": px}))
+                })
+                .await
+            },
+        );
+        r.register_async(
+            "image.graticule",
+            "Coordinate grid over a view: lines of constant longitude/latitude at round steps as pixel polylines with labels, and the north/east directions.",
+            |ctx: JobCtx, p: GraticuleParams| async move {
+                with_source(&ctx, &p.src, move |o| {
+                    let wcs = o.src.image.wcs().ok_or_else(|| JobError::new("no_wcs", format!("{} has no celestial WCS", o.public)))?;
+                    let (w, h) = (o.src.image.width() as f64, o.src.image.height() as f64);
+                    let rect = p.rect.unwrap_or([0.5, 0.5, w + 0.5, h + 0.5]);
+                    let [x1, y1, x2, y2] = rect;
+                    let finite = rect.iter().all(|v| v.is_finite());
+                    if !finite || x2 <= x1 || y2 <= y1 || (x2 - x1).max(y2 - y1) > 64.0 * w.max(h) {
+                        return Err(JobError::bad_params(format!("rect {rect:?} must be [x1, y1, x2, y2] with x1 < x2, y1 < y2, near the image")));
+                    }
+                    let g = toyz_fits::graticule(wcs, rect, p.lines.unwrap_or(6));
+                    Ok(serde_json::to_value(g).expect("json"))
+                })
+                .await
+            },
+        );
         r.register_async("image.stats", "Statistics of a rectangle: count, NaN count, mean, median, std, min, max, sum.", |ctx: JobCtx, p: RectParams| async move {
             with_source(&ctx, &p.src, move |o| {
                 let (x0, y0, w, h) = rect(o, p.rect)?;
@@ -531,6 +611,54 @@ impl JobRegistry {
                     }
                     _ => json!({"index": null}),
                 })
+            },
+        );
+        r.register_async(
+            "catalog.positions",
+            "Pixel positions on an image of a loaded catalog's rows (RA/Dec through the image's WCS, else x/y), those on or near the image.",
+            |ctx: JobCtx, p: CatalogPositionsParams| async move {
+                let c = ctx.session.catalogs.lock().expect("catalogs").get(p.catalog).cloned();
+                let c = c.ok_or_else(|| JobError::bad_params(format!("no catalog {} in this session", p.catalog)))?;
+                let limit = p.limit.unwrap_or(200_000).min(200_000);
+                with_source(&ctx, &p.src, move |o| {
+                    let img = &o.src.image;
+                    let (w, h) = (img.width() as f64, img.height() as f64);
+                    let num = |row: &Vec<Value>, i: Option<usize>| i.and_then(|i| row[i].as_f64()).filter(|v| v.is_finite());
+                    let sky = match (c.ra, c.dec, img.wcs()) {
+                        (Some(_), Some(_), Some(wcs)) => Some(wcs.frame().to_owned()),
+                        _ => None,
+                    };
+                    if sky.is_none() && (c.x.is_none() || c.y.is_none()) {
+                        return Err(JobError::bad_params(if c.ra.is_some() {
+                            format!("{} has no celestial WCS and the catalog has no x/y columns", o.public)
+                        } else {
+                            "the catalog has neither RA/Dec nor x/y columns".to_owned()
+                        }));
+                    }
+                    let mut out = Vec::new();
+                    let mut truncated = false;
+                    for (i, row) in c.rows.iter().enumerate() {
+                        let xy = match &sky {
+                            Some(frame) => num(row, c.ra)
+                                .zip(num(row, c.dec))
+                                .and_then(|(ra, dec)| toyz_fits::convert_frame(ra, dec, "icrs", frame))
+                                .and_then(|(l, b)| toyz_fits::sky_to_pixel(img, l, b).ok()),
+                            None => num(row, c.x).zip(num(row, c.y)),
+                        };
+                        let Some((x, y)) = xy else { continue };
+                        if x < -0.5 - w * 0.05 || y < -0.5 - h * 0.05 || x > w * 1.05 + 0.5 || y > h * 1.05 + 0.5 {
+                            continue;
+                        }
+                        if out.len() == limit {
+                            truncated = true;
+                            break;
+                        }
+                        out.push(json!([i, x, y]));
+                    }
+                    Ok(json!({"catalog": c.id, "by": if sky.is_some() { "sky" } else { "pixel" }, "total": c.rows.len(),
+                              "count": out.len(), "truncated": truncated, "positions": out}))
+                })
+                .await
             },
         );
         r.register_async("regions.import", "Parse a DS9 region file (circle, box, polygon, point, line; image or sky coordinates).", |_ctx: JobCtx, p: RegionsImportParams| async move {
