@@ -1,6 +1,7 @@
 // The toyz viewer: a Leaflet CRS.Simple map over the server's tiles, a file browser, render controls,
 // a cursor readout through the session WebSocket (image.pixels), and a URL that always holds the view.
-import * as L from '/web/vendor/leaflet/leaflet-src.esm.js';
+import * as L from './vendor/leaflet/leaflet-src.esm.js';
+import { installTools } from './tools.js';
 
 const $ = (id) => document.getElementById(id);
 const CMAPS = ['grey', 'viridis', 'inferno', 'magma', 'plasma', 'cividis', 'twilight', 'turbo', 'hot', 'cool',
@@ -62,6 +63,7 @@ function toFits(ll) { return { x: ll.lng * scale() + 0.5, y: view.src.height - (
 function toLatLng(x, y) { return L.latLng(-(view.src.height - (y - 0.5)) / scale(), (x - 0.5) / scale()); }
 function bounds() { return L.latLngBounds([[-view.src.height / scale(), 0], [0, view.src.width / scale()]]); }
 Object.assign(window.toyz, { toFits, toLatLng });
+const tools = installTools({ map, view, session, toFits, toLatLng, busy, showError, $ });
 
 // ---- file browser -----------------------------------------------------------------------------------
 async function browse(path) {
@@ -86,7 +88,15 @@ async function browse(path) {
   for (const e of j.entries) {
     const li = document.createElement('li');
     const full = path ? `${path}/${e.name}` : e.name;
-    if (e.kind === 'file') {
+    if (e.kind === 'file' && /\.(csv|tsv|txt|cat)$/i.test(e.name)) {
+      const a = document.createElement('a');
+      a.textContent = e.name;
+      a.dataset.path = full;
+      a.className = 'catalog-file';
+      a.title = 'load as a catalog over the open image';
+      a.onclick = () => (view.src ? tools.loadCatalog(full) : showError('open an image first, then its catalog'));
+      li.append(a);
+    } else if (e.kind === 'file') {
       li.innerHTML = `<span class="file"></span>`;
       li.firstChild.textContent = e.name;
     } else {
@@ -135,6 +145,7 @@ async function open({ path, hdu, center, zoom }) {
   else if (view.frames.length < 2) map.fitBounds(bounds(), { animate: false });
   saveFrame();
   writeUrl();
+  tools.sourceChanged();
 }
 
 // ---- frames: several images, switch, blink, lock by sky position or pixel ------------------------------
@@ -192,6 +203,7 @@ async function doSwitchFrame(i) {
   } else if (lock !== 'none') map.setView(toLatLng(c.x, c.y), zoom, { animate: false });
   saveFrame();
   writeUrl();
+  tools.sourceChanged();
 }
 $('new-frame').onclick = () => {
   if (!view.src) return;

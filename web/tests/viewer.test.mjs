@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
 
 const URL_ = process.env.TOYZ_URL;
 const SHOTS = process.env.TOYZ_SHOTS;
@@ -204,5 +205,131 @@ test('an unreadable file is reported, not shown as blank tiles', async () => {
   await p.goto(`${URL_}/view?path=data/corrupt.fits`);
   await p.waitForSelector('#error:not([hidden])');
   assert.match(await p.textContent('#error'), /not a FITS file/);
+  await p.close();
+});
+
+/** Screen position (page coordinates) of FITS pixel (x, y). */
+async function screenAt(p, x, y) {
+  return p.evaluate(([x, y]) => {
+    const c = window.toyz.map.latLngToContainerPoint(window.toyz.toLatLng(x, y));
+    const r = document.getElementById('map').getBoundingClientRect();
+    return { x: r.left + c.x, y: r.top + c.y };
+  }, [x, y]);
+}
+
+test('overlays: grid with labels and compass, catalog markers with their rows, DS9 regions drawn and round-tripped', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/sky.fits`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+
+  // Grid and compass.
+  await p.check('#grid');
+  await p.waitForFunction(() => document.querySelectorAll('.grid-line').length >= 4 && document.querySelectorAll('.grid-label').length >= 2);
+  const labels = await p.$$eval('.grid-label span', (s) => s.map((e) => e.textContent));
+  assert.ok(labels.some((l) => /^\d\dh\d\dm/.test(l)) && labels.some((l) => /^[+−]\d\d°/.test(l)), labels.join(' '));
+  assert.equal(await p.isVisible('#compass-box'), true);
+  const north = (await p.getAttribute('#compass-box', 'data-north')).split(',').map(Number);
+  assert.ok(Math.abs(Math.hypot(...north) - 1) < 1e-3 && north[1] > 0.9, `north ${north}`);
+
+  // A catalog from the file list: markers where its x/y columns say, a popup with the row.
+  await p.click('a[data-path="data/stars.csv"]');
+  await p.waitForFunction(() => window.toyz.tools.catalogs[0]?.count > 0);
+  const check = await p.evaluate(async () => {
+    const t = window.toyz;
+    const c = t.tools.catalogs[0];
+    const rows = await t.session.call('catalog.rows', { catalog: c.id, limit: 1000 });
+    const ix = rows.columns.indexOf('x'); const iy = rows.columns.indexOf('y');
+    let worst = 0;
+    const markers = c.layer.getLayers();
+    for (const m of markers) {
+      const f = t.toFits(m.getLatLng());
+      worst = Math.max(worst, Math.min(...rows.rows.map((r) => Math.hypot(r[ix] - f.x, r[iy] - f.y))));
+    }
+    return { worst, n: markers.length, count: c.count, total: c.total, svg: document.querySelectorAll('path.catalog').length };
+  });
+  assert.ok(check.worst < 0.01, `markers off by ${check.worst} px`);
+  assert.equal(check.n, check.count);
+  assert.equal(check.svg, check.count);
+  await p.evaluate(() => window.toyz.tools.catalogs[0].layer.getLayers()[0].fire('click'));
+  await p.waitForSelector('.row-popup');
+  assert.match(await p.textContent('.row-popup'), /flux/);
+
+  // Regions: import a DS9 file with a sky circle and a pixel box.
+  const w = await p.evaluate(async () => (await window.toyz.session.call('image.pixels', { path: 'data/sky.fits', points: [[300, 250]] })).pixels[0].world);
+  const text = `# Region file format: DS9 version 4.1\nfk5\ncircle(${w.lon},${w.lat},5") # text={target}\nimage\nbox(100,120,40,20,30) # color=red\n`;
+  await p.setInputFiles('#region-import', { name: 'in.reg', mimeType: 'text/plain', buffer: Buffer.from(text) });
+  await p.waitForFunction(() => window.toyz.tools.regions.length === 2 && window.toyz.tools.regionsDrawn === 2);
+  const centre = await p.evaluate(() => {
+    const circle = document.querySelector('path.region.circle');
+    const l = Object.values(window.toyz.map._layers).find((x) => x._path === circle);
+    return window.toyz.toFits(l.getLatLng());
+  });
+  assert.ok(Math.hypot(centre.x - 300, centre.y - 250) < 0.01, `fk5 circle at ${JSON.stringify(centre)}`);
+  assert.equal(await p.locator('path.region.box').count(), 1);
+  assert.equal(await p.textContent('.region-text'), 'target');
+
+  // Draw a circle with the mouse.
+  await p.selectOption('#shape', 'circle');
+  await p.click('#draw');
+  const a = await screenAt(p, 200, 200); const b = await screenAt(p, 230, 200);
+  await p.mouse.move(a.x, a.y); await p.mouse.down();
+  await p.mouse.move((a.x + b.x) / 2, a.y); await p.mouse.move(b.x, b.y); await p.mouse.up();
+  await p.waitForFunction(() => window.toyz.tools.regions.length === 3 && window.toyz.tools.regionsDrawn === 3);
+  await p.click('#draw');
+  const drawn = await p.evaluate(() => window.toyz.tools.regions[2]);
+  assert.equal(drawn.shape, 'circle');
+  assert.ok(Math.abs(drawn.points[0][0] - 200) < 1.5 && Math.abs(drawn.radius - 30) < 1.5, JSON.stringify(drawn));
+  if (SHOTS) await p.screenshot({ path: `${SHOTS}/overlays.png` });
+
+  // Export (a download), clear, import the export: the same regions.
+  const before = await p.evaluate(() => window.toyz.tools.regions);
+  const [dl] = await Promise.all([p.waitForEvent('download'), p.click('#region-export')]);
+  const exported = readFileSync(await dl.path(), 'utf8');
+  assert.match(exported, /^# Region file format: DS9/);
+  assert.match(exported, /circle\(/);
+  assert.match(exported, /box\(/);
+  await p.click('#region-clear');
+  await p.waitForFunction(() => window.toyz.tools.regionsDrawn === 0 && !document.querySelector('path.region'));
+  await p.setInputFiles('#region-import', { name: dl.suggestedFilename(), mimeType: 'text/plain', buffer: Buffer.from(exported) });
+  await p.waitForFunction(() => window.toyz.tools.regionsDrawn === 3);
+  // DS9 text keeps 10 decimals of a degree (0.4 µas) and of a pixel: equal to that precision.
+  const again = await p.evaluate(() => window.toyz.tools.regions);
+  const close = (x, y) => (typeof x === 'number' ? Math.abs(x - y) < 1e-9
+    : x && typeof x === 'object' ? Object.keys(x).length === Object.keys(y).length && Object.keys(x).every((k) => close(x[k], y[k]))
+      : x === y);
+  assert.ok(close(again, before), `${JSON.stringify(again)} vs ${JSON.stringify(before)}`);
+  assert.equal(dl.suggestedFilename(), 'sky.reg');
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});
+
+test('tools: a line profile reads the pixels under the line; the view histogram counts them', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/ramp.fits&x=500&y=400&zoom=2`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  await p.click('#profile');
+  const a = await screenAt(p, 450, 400); const b = await screenAt(p, 550, 430);
+  await p.mouse.move(a.x, a.y); await p.mouse.down();
+  await p.mouse.move(b.x, b.y, { steps: 4 }); await p.mouse.up();
+  await p.waitForFunction(() => window.toyz.tools.plot?.kind === 'line');
+  const prof = await p.evaluate(() => window.toyz.tools.plot);
+  assert.ok(prof.points.length > 50, `${prof.points.length} samples`);
+  for (const q of prof.points) {
+    // The ramp: value = (x - 1) + 1000 (y - 1) at the nearest FITS pixel.
+    assert.equal(q.value, Math.floor(q.x + 0.5) - 1 + 1000 * (Math.floor(q.y + 0.5) - 1));
+  }
+  assert.ok(Math.abs(prof.points[0].x - 450) < 1 && Math.abs(prof.points.at(-1).y - 430) < 1);
+  assert.equal(await p.isVisible('#plot'), true);
+  await p.click('#profile');
+
+  await p.click('#histogram');
+  await p.waitForFunction(() => window.toyz.tools.plot?.kind === 'bars');
+  const h = await p.evaluate(() => window.toyz.tools.plot);
+  const total = h.y.reduce((s, v) => s + v, 0);
+  assert.ok(total > 1000 && total <= h.sample, `${total} of ${h.sample}`);
+  if (SHOTS) await p.screenshot({ path: `${SHOTS}/tools.png` });
+  assert.deepEqual(p.errors, []);
   await p.close();
 });

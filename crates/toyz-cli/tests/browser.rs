@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use toyz_skygen::{write_fits, SkySpec};
+use toyz_skygen::{write_catalog, write_fits, SkySpec};
 
 fn have(cmd: &str) -> bool {
     Command::new("sh")
@@ -45,6 +45,7 @@ fn viewer_in_chromium() {
     let mut sky = SkySpec::new(600, 500);
     sky.nan_patches = true;
     write_fits(&data.join("sky.fits"), &sky).unwrap();
+    write_catalog(&data.join("stars.csv"), &sky).unwrap();
     sky.seed = 2;
     write_fits(&data.join("sky2.fits"), &sky).unwrap();
     std::fs::write(data.join("corrupt.fits"), "this is not FITS\n".repeat(200)).unwrap();
@@ -91,5 +92,5 @@ fn viewer_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
-    assert!(text.contains("pass 5"), "{text}");
+    assert!(text.contains("pass 7"), "{text}");
 }

@@ -15,9 +15,10 @@ macro_rules! asset {
     };
 }
 
-const ASSETS: [(&str, &[u8]); 11] = [
+const ASSETS: [(&str, &[u8]); 12] = [
     asset!("index.html"),
     asset!("app.js"),
+    asset!("tools.js"),
     asset!("style.css"),
     asset!("vendor/leaflet/leaflet-src.esm.js"),
     asset!("vendor/leaflet/leaflet.css"),

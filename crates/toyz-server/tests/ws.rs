@@ -228,6 +228,13 @@ fn jobs_over_a_real_socket() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert_eq!(total, 60000);
+    // The ramp's rows 1..=2, columns 1..=10 hold 0..=9 and 300..=309: a histogram of that rectangle.
+    let r = c.ok(
+        "image.histogram",
+        json!({"path": "data/ramp.fits", "bins": 4, "rect": [1, 1, 10, 2], "lo": 0, "hi": 400}),
+    );
+    assert_eq!(r["counts"], json!([10, 0, 0, 10]), "{r}");
+    assert_eq!(r["stride"], 1);
 
     let r = c.ok(
         "image.profile",

@@ -133,6 +133,9 @@ pub struct HistogramParams {
     pub bins: Option<usize>,
     pub lo: Option<f64>,
     pub hi: Option<f64>,
+    /// Only this rectangle (FITS pixels, inclusive [x1, y1, x2, y2]; e.g. the view), read with a
+    /// stride in rows and columns that keeps it near 4 Mpixels; default the image's statistics sample.
+    pub rect: Option<[usize; 4]>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -428,20 +431,42 @@ impl JobRegistry {
             })
             .await
         });
-        r.register_async("image.histogram", "Histogram of the image's statistics sample.", |ctx: JobCtx, p: HistogramParams| async move {
+        r.register_async("image.histogram", "Histogram of the image's statistics sample, or of a rectangle (the view).", |ctx: JobCtx, p: HistogramParams| async move {
             let bins = p.bins.unwrap_or(256);
             if !(1..=65536).contains(&bins) {
                 return Err(JobError::bad_params("bins must be between 1 and 65536"));
             }
             with_source(&ctx, &p.src, move |o| {
                 let st = &o.src.stats;
-                let lo = p.lo.or(st.min).unwrap_or(0.0);
-                let hi = p.hi.or(st.max).unwrap_or(1.0);
+                let Some(r) = p.rect else {
+                    let lo = p.lo.or(st.min).unwrap_or(0.0);
+                    let hi = p.hi.or(st.max).unwrap_or(1.0);
+                    if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                        return Err(JobError::bad_params("need finite lo <= hi"));
+                    }
+                    let h = toyz_pyramid::Histogram::of(&o.src.sample.sorted, lo, hi, bins);
+                    return Ok(json!({"lo": h.lo, "hi": h.hi, "bins": bins, "counts": h.counts, "sample_size": st.sample_size, "sample_nan": st.sample_nan}));
+                };
+                let (x0, y0, w, h) = rect(o, Some(r))?;
+                let stride = ((w * h) as f64 / (4 << 20) as f64).sqrt().ceil().max(1.0) as usize;
+                let mut row = vec![0f32; w];
+                let mut vals: Vec<f32> = Vec::with_capacity((w / stride + 1) * (h / stride + 1));
+                let mut nan = 0usize;
+                for y in (y0..y0 + h).step_by(stride) {
+                    o.src.image.read_rect(x0, y, w, 1, &mut row).map_err(|e| fits_error(e, &o.public))?;
+                    for &v in row.iter().step_by(stride) {
+                        if v.is_finite() { vals.push(v) } else { nan += 1 }
+                    }
+                }
+                let (mn, mx) = vals.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v as f64), b.max(v as f64)));
+                let lo = p.lo.unwrap_or(if vals.is_empty() { 0.0 } else { mn });
+                let hi = p.hi.unwrap_or(if vals.is_empty() { 1.0 } else { mx });
                 if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
                     return Err(JobError::bad_params("need finite lo <= hi"));
                 }
-                let h = toyz_pyramid::Histogram::of(&o.src.sample.sorted, lo, hi, bins);
-                Ok(json!({"lo": h.lo, "hi": h.hi, "bins": bins, "counts": h.counts, "sample_size": st.sample_size, "sample_nan": st.sample_nan}))
+                let hist = toyz_pyramid::Histogram::of(&vals, lo, hi, bins);
+                Ok(json!({"lo": hist.lo, "hi": hist.hi, "bins": bins, "counts": hist.counts, "rect": [x0 + 1, y0 + 1, x0 + w, y0 + h],
+                          "stride": stride, "sample_size": vals.len() + nan, "sample_nan": nan}))
             })
             .await
         });
