@@ -45,7 +45,9 @@ class Session {
   }
 }
 
-const session = new Session();
+// A standalone page written by `toyz tiles build --out` names its tiles.json: no server behind it.
+const STATIC = document.body.dataset.static || null;
+const session = STATIC ? null : new Session();
 const view = { src: null, layer: null, spec: { stretch: 'linear', cut: 'zscale', cmap: 'grey', invert: false, contrast: 1, bias: 0.5 } };
 const map = L.map('map', { crs: L.CRS.Simple, zoomSnap: 1, attributionControl: false, minZoom: -3 });
 window.toyz = { map, view, session }; // for tests and the console
@@ -63,7 +65,22 @@ function toFits(ll) { return { x: ll.lng * scale() + 0.5, y: view.src.height - (
 function toLatLng(x, y) { return L.latLng(-(view.src.height - (y - 0.5)) / scale(), (x - 0.5) / scale()); }
 function bounds() { return L.latLngBounds([[-view.src.height / scale(), 0], [0, view.src.width / scale()]]); }
 Object.assign(window.toyz, { toFits, toLatLng });
-const tools = installTools({ map, view, session, toFits, toLatLng, busy, showError, $ });
+const tools = STATIC ? { sourceChanged() {}, loadCatalog() {} } : installTools({ map, view, session, toFits, toLatLng, busy, showError, $ });
+
+/** Pixel → sky for a plain TAN header (tiles.json's WCS), for the standalone page; null otherwise. */
+function tanWorld(w) {
+  if (!w || w.note || !w.ctype.every((c) => /-TAN$/.test(c))) return null;
+  const [a0, d0] = w.crval.map((v) => (v * Math.PI) / 180);
+  return (x, y) => {
+    const u = x - w.crpix[0]; const v = y - w.crpix[1];
+    const xi = ((w.cd[0][0] * u + w.cd[0][1] * v) * Math.PI) / 180;
+    const eta = ((w.cd[1][0] * u + w.cd[1][1] * v) * Math.PI) / 180;
+    const den = Math.cos(d0) - eta * Math.sin(d0);
+    const lon = ((((a0 + Math.atan2(xi, den)) * 180) / Math.PI) % 360 + 360) % 360;
+    const lat = (Math.atan2(Math.sin(d0) + eta * Math.cos(d0), Math.hypot(xi, den)) * 180) / Math.PI;
+    return { frame: w.frame, lon, lat };
+  };
+}
 
 // ---- file browser -----------------------------------------------------------------------------------
 async function browse(path) {
@@ -323,7 +340,26 @@ function sexa(v, hours) {
   const pad = (n, w) => String(n).padStart(w, '0');
   return `${sign}${pad(d, 2)}:${pad(m, 2)}:${s.toFixed(hours ? 3 : 2).padStart(hours ? 6 : 5, '0')}`;
 }
+function formatWorld(w) {
+  return ['icrs', 'fk5', 'fk4'].includes(w.frame)
+    ? `  α ${sexa(w.lon, true)} δ ${sexa(w.lat, false)}  (${w.lon.toFixed(6)}, ${w.lat.toFixed(6)} ${w.frame})`
+    : `  l ${w.lon.toFixed(6)} b ${w.lat.toFixed(6)} (${w.frame})`;
+}
+function zoomText() {
+  return `  zoom ${map.getZoom() - view.src.zmax >= 0 ? '×' + 2 ** (map.getZoom() - view.src.zmax) : '1/' + 2 ** (view.src.zmax - map.getZoom())}`;
+}
+/** The standalone page's readout: position and sky from tiles.json, no values (tiles are colours). */
+function staticReadout(pos) {
+  const ix = Math.round(pos.x); const iy = Math.round(pos.y);
+  const inside = ix >= 1 && iy >= 1 && ix <= view.src.width && iy <= view.src.height;
+  let text = `x ${ix}  y ${iy}  value ${inside ? 'n/a' : '—'}`;
+  if (view.world) text += formatWorld(view.world(pos.x, pos.y));
+  $('status').textContent = text + zoomText();
+  $('status').dataset.x = ix;
+  $('status').dataset.y = iy;
+}
 async function readout(pos) {
+  if (STATIC) { staticReadout(pos); return; }
   if (inflight) { pendingPos = pos; return; }
   inflight = true;
   try {
@@ -331,14 +367,8 @@ async function readout(pos) {
     const p = r.pixels[0];
     const ix = Math.round(p.x); const iy = Math.round(p.y);
     let text = `x ${ix}  y ${iy}  value ${p.value == null ? (p.outside ? '—' : 'NaN') : +p.value.toPrecision(8)}${view.src.bunit ? ' ' + view.src.bunit : ''}`;
-    if (p.world) {
-      const w = p.world;
-      text += ['icrs', 'fk5', 'fk4'].includes(w.frame)
-        ? `  α ${sexa(w.lon, true)} δ ${sexa(w.lat, false)}  (${w.lon.toFixed(6)}, ${w.lat.toFixed(6)} ${w.frame})`
-        : `  l ${w.lon.toFixed(6)} b ${w.lat.toFixed(6)} (${w.frame})`;
-    }
-    text += `  zoom ${map.getZoom() - view.src.zmax >= 0 ? '×' + 2 ** (map.getZoom() - view.src.zmax) : '1/' + 2 ** (view.src.zmax - map.getZoom())}`;
-    $('status').textContent = text;
+    if (p.world) text += formatWorld(p.world);
+    $('status').textContent = text + zoomText();
     $('status').dataset.x = ix;
     $('status').dataset.y = iy;
   } catch (e) {
@@ -367,6 +397,11 @@ async function writeUrlNow() {
   const seq = ++urlSeq;
   const src = view.src;
   const c = toFits(map.getCenter());
+  if (STATIC) {
+    const q = new URLSearchParams({ x: c.x.toFixed(2), y: c.y.toFixed(2), zoom: map.getZoom() });
+    history.replaceState(null, '', `${location.pathname}?${q}`);
+    return;
+  }
   const q = new URLSearchParams({ path: src.path, hdu: src.hdu });
   let world = null;
   if (src.wcs) {
@@ -411,7 +446,7 @@ $('copy-image').onclick = async () => {
 let cbTimer = null;
 const mapEl = $('map');
 mapEl.addEventListener('contextmenu', (e) => e.preventDefault());
-mapEl.addEventListener('mousedown', (e) => { if (e.button === 2 && view.src) { view.cbDrag = true; e.preventDefault(); } });
+mapEl.addEventListener('mousedown', (e) => { if (e.button === 2 && view.src && !STATIC) { view.cbDrag = true; e.preventDefault(); } });
 window.addEventListener('mouseup', (e) => { if (e.button === 2) view.cbDrag = false; });
 mapEl.addEventListener('mousemove', (e) => {
   if (!view.cbDrag) return;
@@ -495,5 +530,50 @@ async function start() {
   if (frames.length > 1) view.active !== active && (await switchFrame(active));
   if (center && view.src) map.setView(toLatLng(center.x, center.y), zoom ?? view.src.zmax, { animate: false });
 }
+/** The standalone page: tiles.json beside it says what the tiles are. */
+async function startStatic() {
+  document.body.classList.add('static');
+  $('conn').textContent = 'static';
+  let m;
+  try {
+    const r = await fetch(STATIC);
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    m = await r.json();
+  } catch (e) {
+    showError(`${STATIC}: ${e.message} — serve this folder with any web server (a file:// page cannot read it)`);
+    return;
+  }
+  const name = String(m.source.path).split(/[\\/]/).pop();
+  view.src = { path: name, hdu: m.source.hdu, width: m.width, height: m.height, zmax: m.zmax, wcs: m.wcs, bunit: m.bunit,
+    tiles: m.layout, render: m.render, zoom: m.zoom };
+  view.world = tanWorld(m.wcs);
+  $('status').textContent = `Move over the image for x, y${view.world ? ' and sky coordinates' : ''}.`;
+  document.title = `${name} — toyz`;
+  const info = $('static-info');
+  info.hidden = false;
+  const spec = Object.fromEntries(m.render.spec.split(';').map((kv) => [kv.split('=')[0], kv.slice(kv.indexOf('=') + 1)]));
+  const notes = ['Pixel values need a toyz server: these tiles are colours.'];
+  if (!view.world) notes.push(m.wcs ? `Sky coordinates of a ${m.wcs.ctype.join('/')} image need a toyz server.` : 'No WCS in the header: no sky coordinates.');
+  info.innerHTML = '';
+  const add = (tag, text) => { const e = document.createElement(tag); e.textContent = text; info.append(e); return e; };
+  add('h3', name).className = 'name';
+  add('div', `${m.width} × ${m.height} px, HDU ${m.source.hdu}, zoom ${m.zoom[0]}–${m.zoom[1]} of ${m.zmax}`);
+  add('div', `stretch ${spec.stretch}, cut ${spec.cut}, cmap ${spec.cmap}${spec.invert === '1' ? ', inverted' : ''}`);
+  add('div', `${(+m.render.lo).toPrecision(6)} … ${(+m.render.hi).toPrecision(6)} ${m.bunit ?? ''}`);
+  for (const n of notes) add('p', n).className = 'note';
+  const layer = L.tileLayer(m.layout, {
+    tileSize: m.tile_size, minZoom: -3, maxNativeZoom: m.zoom[1], minNativeZoom: m.zoom[0], maxZoom: m.zmax + 6,
+    noWrap: true, bounds: bounds(), keepBuffer: 4,
+  });
+  layer.on('tileerror', () => showError('a tile failed to load: is the whole folder served?'));
+  layer.addTo(map);
+  view.layer = layer;
+  map.setMaxZoom(m.zmax + 6);
+  const q = new URLSearchParams(location.search);
+  if (q.get('x') && q.get('y')) {
+    map.setView(toLatLng(Number(q.get('x')), Number(q.get('y'))), q.get('zoom') != null ? Number(q.get('zoom')) : m.zmax, { animate: false });
+  } else map.fitBounds(bounds(), { animate: false });
+}
+
 // `toyz.restored` tells scripts (and the browser tests) that everything the link named is open.
-start().finally(() => { window.toyz.restored = true; });
+(STATIC ? startStatic() : start()).finally(() => { window.toyz.restored = true; });

@@ -3,7 +3,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { readFileSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join, extname } from 'node:path';
 
 const URL_ = process.env.TOYZ_URL;
 const SHOTS = process.env.TOYZ_SHOTS;
@@ -332,4 +334,53 @@ test('tools: a line profile reads the pixels under the line; the view histogram 
   if (SHOTS) await p.screenshot({ path: `${SHOTS}/tools.png` });
   assert.deepEqual(p.errors, []);
   await p.close();
+});
+
+test('the standalone page of `toyz tiles build --out` works from a plain static web server', async () => {
+  // A bare static file server (no toyz behind it), like any web host.
+  const root = process.env.TOYZ_STATIC;
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png', '.json': 'application/json' };
+  const server = createServer((req, res) => {
+    const rel = decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
+    const file = join(root, rel);
+    if (!file.startsWith(root) || !existsSync(file)) { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { 'content-type': types[extname(file)] || 'application/octet-stream' });
+    res.end(readFileSync(file));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const p = await page();
+  const api = [];
+  p.on('request', (r) => { if (/\/api\/|\/ws/.test(r.url())) api.push(r.url()); });
+  await p.goto(`${base}/index.html`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  assert.ok(p.tiles.length === 0, 'no toyz tile URLs');
+  const tiles = await p.$$eval('.leaflet-tile-loaded', (t) => t.map((e) => e.src));
+  assert.ok(tiles.length > 0 && tiles.every((u) => u.startsWith(base) && /\/\d+\/\d+\/\d+\.png$/.test(u)), tiles.join(' '));
+  assert.match(await p.textContent('#static-info'), /Pixel values need a toyz server/);
+
+  // The readout: sky coordinates from tiles.json's WCS, equal to the server's for the same pixel.
+  const s = await hover(p, 300, 250);
+  const want = await (await fetch(`${URL_}/api/pixel?path=data/sky.fits&x=300&y=250`)).json();
+  const deg = s.match(/\((\d+\.\d+), (-?\d+\.\d+) icrs\)/);
+  assert.ok(deg, s);
+  assert.ok(Math.abs(+deg[1] - want.world.lon) < 2e-6 && Math.abs(+deg[2] - want.world.lat) < 2e-6, `${s} vs ${JSON.stringify(want.world)}`);
+  assert.match(s, /value n\/a/);
+
+  // Its link restores the view too.
+  await p.waitForFunction(() => /x=300/.test(location.search) && window.toyz.urlPending === 0);
+  const link = p.url();
+  const q = await page();
+  await q.goto(link);
+  await q.waitForFunction(() => window.toyz.restored);
+  const c = await q.evaluate(() => window.toyz.toFits(window.toyz.map.getCenter()));
+  assert.ok(Math.abs(c.x - 300) < 1 && Math.abs(c.y - 250) < 1, JSON.stringify(c));
+  await settle(q);
+  if (SHOTS) await q.screenshot({ path: `${SHOTS}/standalone.png` });
+  assert.deepEqual(api, [], 'no request to a toyz API');
+  assert.deepEqual([...p.errors, ...q.errors], []);
+  await p.close();
+  await q.close();
+  server.close();
 });

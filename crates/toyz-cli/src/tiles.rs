@@ -213,6 +213,7 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
     let mut used = Vec::new();
     let mut failed = 0;
     let mut last_err = None;
+    let mut built = Vec::new();
     for (path, explicit) in &files {
         let target = match &a.out {
             Some(dir) if several => Target::Out(dir.join(out_name(path, &mut used))),
@@ -220,6 +221,17 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
             None => Target::Cache(a.cache.clone()),
         };
         let r = pool.install(|| build_one(path, &sel, a.plane, &spec, zoom, a.force, &target));
+        if let (Ok(()), Target::Out(dir), Some(top)) = (&r, &target, &a.out) {
+            // The standalone viewer beside the tiles; several images share one copy of its files.
+            let href = if several { "../web/" } else { "web/" };
+            toyz_server::viewer::write_static_viewer(dir, &top.join("web"), href).map_err(|e| {
+                Fail {
+                    code: 1,
+                    message: format!("cannot write the viewer into {}: {e}", dir.display()),
+                }
+            })?;
+            built.push((dir.clone(), path.clone()));
+        }
         match r {
             Ok(()) => {}
             Err(f) if f.code == 130 => return Err(f),
@@ -230,6 +242,9 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
                 last_err = Some(f);
             }
         }
+    }
+    if let (Some(top), true) = (&a.out, several) {
+        write_index(top, &built)?;
     }
     if failed > 0 {
         let f = last_err.expect("a failure");
@@ -243,6 +258,37 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
         });
     }
     Ok(())
+}
+
+/// `DIR/index.html` of a multi-image --out tree: a link to each image's viewer.
+fn write_index(top: &Path, built: &[(PathBuf, PathBuf)]) -> Result<(), Fail> {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut items = String::new();
+    for (dir, src) in built {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        items.push_str(&format!(
+            "<li><a href=\"{0}/index.html\">{0}</a> <small>{1}</small></li>\n",
+            esc(&name),
+            esc(&src.display().to_string())
+        ));
+    }
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>toyz tiles</title>\n\
+         <style>body{{font:14px system-ui,sans-serif;background:#111;color:#ddd;margin:2em}}a{{color:#9cf}}small{{color:#888}}</style>\n\
+         </head><body><h1>toyz tiles</h1><ul>\n{items}</ul></body></html>\n"
+    );
+    toyz_pyramid::cache::atomic_write(&top.join("index.html"), html.as_bytes()).map_err(|e| Fail {
+        code: 1,
+        message: format!("cannot write {}: {e}", top.join("index.html").display()),
+    })
 }
 
 fn build_one(

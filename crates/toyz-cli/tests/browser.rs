@@ -74,6 +74,19 @@ fn viewer_in_chromium() {
         .trim_end_matches('/')
         .to_owned();
 
+    // A standalone tile tree with its own index.html, for the no-server test.
+    let standalone = d.path().join("standalone");
+    let st = Command::new(env!("CARGO_BIN_EXE_toyz"))
+        .args(["tiles", "build", data.join("sky.fits").to_str().unwrap()])
+        .args(["--out", standalone.to_str().unwrap(), "--cmap", "heat"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "toyz tiles build --out: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+
     let shots = web.join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let out = Command::new("node")
@@ -81,6 +94,7 @@ fn viewer_in_chromium() {
         .current_dir(&web)
         .env("TOYZ_URL", &url)
         .env("TOYZ_SHOTS", &shots)
+        .env("TOYZ_STATIC", &standalone)
         .env("CHROMIUM", &chromium)
         .output()
         .unwrap();
@@ -92,5 +106,5 @@ fn viewer_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
-    assert!(text.contains("pass 7"), "{text}");
+    assert!(text.contains("pass 8"), "{text}");
 }

@@ -30,6 +30,26 @@ const ASSETS: [(&str, &[u8]); 12] = [
     asset!("vendor/leaflet/images/marker-shadow.png"),
 ];
 
+/// Write the viewer beside a static tile tree (`toyz tiles build --out`): `dir/index.html`, which reads
+/// `tiles.json` next to it, and the viewer's files in `web_dir`, reached from the page as `web_href`
+/// (e.g. "web/", or "../web/" when several images share one copy). Nothing else is needed to serve
+/// it: any static web server will do, and no toyz server is involved.
+pub fn write_static_viewer(
+    dir: &std::path::Path,
+    web_dir: &std::path::Path,
+    web_href: &str,
+) -> std::io::Result<()> {
+    for (path, bytes) in ASSETS {
+        if path != "index.html" {
+            toyz_pyramid::cache::atomic_write(&web_dir.join(path), bytes)?;
+        }
+    }
+    let html = String::from_utf8_lossy(ASSETS[0].1)
+        .replace("\"/web/", &format!("\"{web_href}"))
+        .replace("<body>", "<body data-static=\"tiles.json\">");
+    toyz_pyramid::cache::atomic_write(&dir.join("index.html"), html.as_bytes())
+}
+
 fn content_type(path: &str) -> &'static str {
     match path.rsplit('.').next() {
         Some("html") => "text/html; charset=utf-8",
