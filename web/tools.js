@@ -169,7 +169,10 @@ export function installTools(t) {
     if (seq !== regionSeq) return;
     regionLayer.clearLayers();
     for (const [r, s] of shapes) {
-      if (r.props?.text) s.bindTooltip(esc(r.props.text), { permanent: true, direction: 'top', className: 'region-text' });
+      if (r.props?.text) {
+        const color = /^#?[\w]+$/.test(r.props.color || '') ? r.props.color : '#3f3';
+        s.bindTooltip(`<span style="color:${color}">${esc(r.props.text)}</span>`, { permanent: true, direction: 'top', className: 'region-text' });
+      }
       regionLayer.addLayer(s);
     }
     $('region-count').textContent = state.regions.length ? `${state.regions.length} region${state.regions.length > 1 ? 's' : ''}` : '';
