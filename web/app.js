@@ -35,13 +35,20 @@ class Session {
       this.ws = ws;
     });
   }
-  async call(job, params, progress) {
-    await this.ready;
-    const id = this.next++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, progress });
-      this.ws.send(JSON.stringify({ id, job, params }));
-    });
+  /** Run a job; the promise has `cancel()`, which asks the server to stop it (it then rejects). */
+  call(job, params, progress) {
+    let id = null; let ws = null;
+    const p = (async () => {
+      await this.ready;
+      id = this.next++;
+      ws = this.ws;
+      return new Promise((resolve, reject) => {
+        this.pending.set(id, { resolve, reject, progress });
+        ws.send(JSON.stringify({ id, job, params }));
+      });
+    })();
+    p.cancel = () => { if (id != null && ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ id, cancel: true })); };
+    return p;
   }
 }
 
@@ -57,7 +64,20 @@ function showError(text) {
   e.textContent = text;
   e.hidden = !text;
 }
-function busy(text) { $('busy').textContent = text || ''; $('busy').hidden = !text; }
+/** The banner for work in progress; `cancel` adds a button that stops it. */
+function busy(text, cancel) {
+  const b = $('busy');
+  b.textContent = text || '';
+  if (cancel) {
+    const x = document.createElement('button');
+    x.id = 'busy-cancel';
+    x.type = 'button';
+    x.textContent = 'Cancel';
+    x.onclick = cancel;
+    b.append(' ', x);
+  }
+  b.hidden = !text;
+}
 
 // ---- geometry: FITS pixels ↔ map coordinates (display row 0 at the top, FITS (1,1) bottom-left) ------
 const scale = () => 2 ** view.src.zmax;
@@ -296,8 +316,12 @@ function setupControls(src) {
   updateLevels(src);
 }
 
+function markCmap() {
+  for (const b of $('cmap-previews').children) b.classList.toggle('active', b.dataset.cmap === view.spec.cmap);
+}
 function updateLevels(src) {
   const sp = specParams();
+  markCmap();
   $('cbar').src = `/api/colorbar?${new URLSearchParams({ cmap: sp.cmap, invert: sp.invert, contrast: sp.contrast, bias: sp.bias })}`;
   $('lo').value = +src.render.lo.toPrecision(6);
   $('hi').value = +src.render.hi.toPrecision(6);
@@ -309,9 +333,18 @@ for (const c of CMAPS) {
   const o = document.createElement('option');
   o.textContent = c;
   $('cmap').append(o);
+  if (STATIC) continue;
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.dataset.cmap = c;
+  b.title = c;
+  b.innerHTML = `<img alt="" src="/api/colorbar?cmap=${c}"><span>${c}</span>`;
+  b.onclick = () => { $('cmap').value = c; view.spec.cmap = c; rerender(); };
+  $('cmap-previews').append(b);
 }
 $('stretch').onchange = (e) => { view.spec.stretch = e.target.value; rerender(); };
 $('cmap').onchange = (e) => { view.spec.cmap = e.target.value; rerender(); };
+$('cmap').addEventListener('change', () => markCmap());
 $('invert').onchange = (e) => { view.spec.invert = e.target.checked; rerender(); };
 $('cut').onchange = (e) => {
   view.spec.cut = e.target.value;
@@ -425,6 +458,24 @@ async function writeUrlNow() {
   history.replaceState(null, '', `/view?${q}`);
 }
 map.on('moveend', () => writeUrl());
+
+// ---- pre-render every tile of the current view's spec into the server cache, with progress -----------
+$('build-tiles').onclick = async () => {
+  if (!view.src) return;
+  const job = session.call('tiles.build', { path: view.src.path, hdu: String(view.src.hdu), ...specParams() },
+    (done, total) => busy(`building tiles ${done} / ${total}`, () => job.cancel()));
+  busy('building tiles…', () => job.cancel());
+  try {
+    const r = await job;
+    window.toyz.lastBuild = r;
+    busy(r.up_to_date ? `all ${r.tiles} tiles were already built` : `${r.tiles} tiles ready (${r.written} rendered now)`);
+  } catch (e) {
+    window.toyz.lastBuild = { error: e.message };
+    busy(/cancel|stopped/.test(e.message) ? 'tile build stopped' : '');
+    if (!/cancel|stopped/.test(e.message)) showError(`tile build: ${e.message}`);
+  }
+  setTimeout(() => busy(''), 2000);
+};
 
 $('copy-link').onclick = async () => {
   try { await navigator.clipboard.writeText(location.href); busy('link copied'); setTimeout(() => busy(''), 1200); }

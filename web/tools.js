@@ -332,8 +332,12 @@ export function installTools(t) {
     g.save(); g.translate(10, m.t + (H - m.t - m.b) / 2); g.rotate(-Math.PI / 2); g.fillText(p.ylabel, 0, 0); g.restore();
     g.strokeStyle = '#8cf'; g.fillStyle = '#58a';
     if (p.kind === 'bars') {
-      const bw = Math.max(1, Math.ceil((W - m.l - m.r) / ys.length));
-      ys.forEach((v, i) => { if (v) g.fillRect(X(p.x[i]) - bw / 2, Y(v), bw, H - m.b - Y(v)); });
+      const half = (p.x.length > 1 ? p.x[1] - p.x[0] : 1) / 2;
+      ys.forEach((v, i) => {
+        if (!v) return;
+        const a = Math.floor(X(p.x[i] - half)); const b = Math.ceil(X(p.x[i] + half));
+        g.fillRect(a, Y(v), Math.max(1, b - a), H - m.b - Y(v));
+      });
     } else {
       g.beginPath();
       let pen = false;

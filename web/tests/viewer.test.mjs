@@ -331,6 +331,19 @@ test('tools: a line profile reads the pixels under the line; the view histogram 
   const h = await p.evaluate(() => window.toyz.tools.plot);
   const total = h.y.reduce((s, v) => s + v, 0);
   assert.ok(total > 1000 && total <= h.sample, `${total} of ${h.sample}`);
+
+  // A colormap preview switches the colormap; pre-rendering reports the tiles built.
+  await p.click('#cmap-box summary');
+  await p.click('#cmap-previews button[data-cmap="viridis"]');
+  await p.waitForFunction(() => /cmap=viridis/.test(location.search));
+  assert.equal(await p.inputValue('#cmap'), 'viridis');
+  assert.equal(await p.getAttribute('#cmap-previews button.active', 'data-cmap'), 'viridis');
+  await p.click('#build-tiles');
+  await p.waitForFunction(() => window.toyz.lastBuild);
+  const built = await p.evaluate(() => window.toyz.lastBuild);
+  assert.ok(built.tiles > 0 && /\/tiles\//.test(built.url), JSON.stringify(built));
+  await settle(p);
+  assert.match(built.url, new RegExp(await p.evaluate(() => window.toyz.view.src.tiles.split('/tiles/')[1].split('/').slice(0, 2).join('/'))));
   if (SHOTS) await p.screenshot({ path: `${SHOTS}/tools.png` });
   assert.deepEqual(p.errors, []);
   await p.close();
