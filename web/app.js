@@ -85,7 +85,8 @@ function toFits(ll) { return { x: ll.lng * scale() + 0.5, y: view.src.height - (
 function toLatLng(x, y) { return L.latLng(-(view.src.height - (y - 0.5)) / scale(), (x - 0.5) / scale()); }
 function bounds() { return L.latLngBounds([[-view.src.height / scale(), 0], [0, view.src.width / scale()]]); }
 Object.assign(window.toyz, { toFits, toLatLng });
-const tools = STATIC ? { sourceChanged() {}, loadCatalog() {} } : installTools({ map, view, session, toFits, toLatLng, busy, showError, $ });
+const tools = STATIC ? { sourceChanged() {}, loadCatalog() {}, urlParams: () => [], async restore() {} }
+  : installTools({ map, view, session, toFits, toLatLng, busy, showError, $, changed: () => writeUrl() });
 
 /** Pixel → sky for a plain TAN header (tiles.json's WCS), for the standalone page; null otherwise. */
 function tanWorld(w) {
@@ -451,6 +452,7 @@ async function writeUrlNow() {
   q.set('stretch', sp.stretch); q.set('cut', sp.cut); q.set('cmap', sp.cmap);
   if (sp.invert) q.set('invert', 'true');
   if (sp.contrast !== 1 || sp.bias !== 0.5) { q.set('contrast', sp.contrast); q.set('bias', sp.bias); }
+  for (const [k, v] of tools.urlParams()) q.append(k, v);
   if (view.frames.length > 1) {
     q.set('frames', view.frames.map((f) => `${f.src.path}@${f.src.hdu}`).join(','));
     q.set('active', view.active);
@@ -580,6 +582,7 @@ async function start() {
   if (!frames.length) await open({ path, hdu, center: null, zoom });
   if (frames.length > 1) view.active !== active && (await switchFrame(active));
   if (center && view.src) map.setView(toLatLng(center.x, center.y), zoom ?? view.src.zmax, { animate: false });
+  if (view.src) await tools.restore(q);
 }
 /** The standalone page: tiles.json beside it says what the tiles are. */
 async function startStatic() {

@@ -6,6 +6,7 @@ import * as L from './vendor/leaflet/leaflet-src.esm.js';
 
 export function installTools(t) {
   const { map, view, session, toFits, toLatLng, busy, showError, $ } = t;
+  const changed = () => t.changed && t.changed(); // the overlays are part of the link
   const px = () => 1 / 2 ** view.src.zmax; // map units per FITS pixel
   const src = () => ({ path: view.src.path, hdu: String(view.src.hdu) });
   const viewRect = () => {
@@ -66,8 +67,8 @@ export function installTools(t) {
     }
   }
   map.on('moveend', drawGrid);
-  $('grid').onchange = drawGrid;
-  $('compass').onchange = drawGrid;
+  $('grid').onchange = () => { drawGrid(); changed(); };
+  $('compass').onchange = () => { drawGrid(); changed(); };
 
   // ---- catalogs -----------------------------------------------------------------------------------
   async function placeCatalog(c) {
@@ -104,7 +105,7 @@ export function installTools(t) {
       const x = document.createElement('button');
       x.textContent = '×';
       x.title = 'remove';
-      x.onclick = () => { if (c.layer) map.removeLayer(c.layer); state.catalogs = state.catalogs.filter((o) => o !== c); renderCatalogList(); };
+      x.onclick = () => { if (c.layer) map.removeLayer(c.layer); state.catalogs = state.catalogs.filter((o) => o !== c); renderCatalogList(); changed(); };
       li.append(x);
       ul.append(li);
     }
@@ -118,6 +119,7 @@ export function installTools(t) {
       const c = { id: r.catalog, path: r.path, total: r.total, color: COLORS[state.catalogs.length % COLORS.length] };
       state.catalogs.push(c);
       await placeCatalog(c);
+      changed();
       busy(`${c.count} of ${c.total} catalog rows on this image`);
       setTimeout(() => busy(''), 1500);
     } catch (e) { busy(''); showError(`catalog ${path}: ${e.message}`); }
@@ -156,6 +158,14 @@ export function installTools(t) {
       default: throw new Error(`unknown shape ${r.shape}`);
     }
   }
+  // The regions as DS9 text, kept for the link (short sets only: a URL is no place for thousands).
+  async function regionsChanged() {
+    await renderRegions();
+    try {
+      state.regionsText = state.regions.length ? (await session.call('regions.export', { regions: state.regions })).text : '';
+    } catch { state.regionsText = ''; }
+    changed();
+  }
   let regionSeq = 0;
   async function renderRegions() {
     const seq = ++regionSeq;
@@ -185,7 +195,7 @@ export function installTools(t) {
     try {
       const r = await session.call('regions.import', { text: await f.text() });
       state.regions.push(...r.regions);
-      await renderRegions();
+      await regionsChanged();
     } catch (err) { showError(`${f.name}: ${err.message}`); }
     e.target.value = '';
   };
@@ -202,7 +212,7 @@ export function installTools(t) {
       setTimeout(() => URL.revokeObjectURL(a.href), 5000);
     } catch (err) { showError(`export: ${err.message}`); }
   };
-  $('region-clear').onclick = () => { state.regions = []; renderRegions(); };
+  $('region-clear').onclick = () => { state.regions = []; regionsChanged(); };
 
   // ---- mouse tools: draw a region, or a profile line -------------------------------------------------
   let tool = null; // {kind: 'region'|'profile', shape, start, preview, vertices}
@@ -246,7 +256,7 @@ export function installTools(t) {
     if (tool.preview) { map.removeLayer(tool.preview); tool.preview = null; }
     if (tool.kind === 'profile') { await profile(a, b); return; }
     state.regions.push(regionFrom(tool.shape, a, b));
-    await renderRegions();
+    await regionsChanged();
   });
   map.on('click', (e) => {
     if (tool?.kind !== 'region' || tool.shape !== 'polygon' || !view.src) return;
@@ -260,7 +270,7 @@ export function installTools(t) {
     const v = tool.vertices.filter((p, i, a) => i === 0 || p[0] !== a[i - 1][0] || p[1] !== a[i - 1][1]);
     if (tool.preview) { map.removeLayer(tool.preview); tool.preview = null; }
     tool.vertices = [];
-    if (v.length >= 3) { state.regions.push({ shape: 'polygon', system: 'image', points: v }); await renderRegions(); }
+    if (v.length >= 3) { state.regions.push({ shape: 'polygon', system: 'image', points: v }); await regionsChanged(); }
   });
   document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && tool) setTool(null); });
 
@@ -357,5 +367,29 @@ export function installTools(t) {
       profileLayer.clearLayers();
     },
     loadCatalog,
+    /** URL parameters of the overlays: grid, compass, catalog (repeated), regions (DS9 text). */
+    urlParams() {
+      const out = [];
+      if ($('grid').checked) out.push(['grid', '1']);
+      if (!$('compass').checked) out.push(['compass', '0']);
+      for (const c of state.catalogs) out.push(['catalog', c.path]);
+      const body = (state.regionsText || '').split('\n').filter((l) => l && !l.startsWith('#')).join('\n');
+      if (body && body.length <= 4000) out.push(['regions', body]);
+      return out;
+    },
+    /** Reopen the overlays a link names (after its image is open). */
+    async restore(q) {
+      $('grid').checked = q.get('grid') === '1';
+      $('compass').checked = q.get('compass') !== '0';
+      drawGrid();
+      for (const c of q.getAll('catalog')) await loadCatalog(c);
+      if (q.get('regions')) {
+        try {
+          const r = await session.call('regions.import', { text: q.get('regions') });
+          state.regions.push(...r.regions);
+          await regionsChanged();
+        } catch (e) { showError(`regions in the link: ${e.message}`); }
+      }
+    },
   };
 }

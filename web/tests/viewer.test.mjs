@@ -302,8 +302,23 @@ test('overlays: grid with labels and compass, catalog markers with their rows, D
       : x === y);
   assert.ok(close(again, before), `${JSON.stringify(again)} vs ${JSON.stringify(before)}`);
   assert.equal(dl.suggestedFilename(), 'sky.reg');
-  assert.deepEqual(p.errors, []);
+
+  // The link carries the overlays: a fresh page shows the grid, the catalog and the regions again.
+  await p.waitForFunction(() => /grid=1/.test(location.search) && /catalog=data%2Fstars.csv/.test(location.search)
+    && /regions=/.test(location.search) && window.toyz.urlPending === 0);
+  const q = await page();
+  await q.goto(p.url());
+  await q.waitForFunction(() => window.toyz.restored);
+  await q.waitForFunction(() => document.querySelectorAll('.grid-line').length >= 4);
+  const restored = await q.evaluate(() => ({ regions: window.toyz.tools.regions, drawn: window.toyz.tools.regionsDrawn,
+    catalogs: window.toyz.tools.catalogs.map((c) => [c.path, c.count]) }));
+  assert.equal(restored.drawn, 3);
+  assert.ok(close(restored.regions, before), JSON.stringify(restored.regions));
+  assert.deepEqual(restored.catalogs, [['data/stars.csv', check.count]]);
+  assert.equal(await q.isChecked('#grid'), true);
+  assert.deepEqual([...p.errors, ...q.errors], []);
   await p.close();
+  await q.close();
 });
 
 test('tools: a line profile reads the pixels under the line; the view histogram counts them', async () => {
