@@ -85,45 +85,40 @@ fn decimals(step_units: f64) -> usize {
     d
 }
 
+/// `units` (seconds of time or arcsec, ≥ 0) as three sexagesimal fields with the unit marks `marks`,
+/// rounded to what a `step_units` grid needs: only whole hours/degrees or minutes for coarse steps.
+fn sexagesimal(units: f64, step_units: f64, marks: [&str; 3]) -> String {
+    let d = decimals(step_units);
+    let scale = 10f64.powi(d as i32);
+    let total = (units * scale).round() / scale;
+    let a = (total / 3600.0).floor();
+    let m = ((total - a * 3600.0) / 60.0).floor();
+    let s = total - a * 3600.0 - m * 60.0;
+    let [ma, mm, ms] = marks;
+    if step_units >= 3600.0 {
+        format!("{a:02}{ma}")
+    } else if step_units >= 60.0 {
+        format!("{a:02}{ma}{m:02}{mm}")
+    } else {
+        let w = if d > 0 { d + 3 } else { 2 };
+        format!("{a:02}{ma}{m:02}{mm}{s:0w$.d$}{ms}")
+    }
+}
+
 /// Sexagesimal (or decimal-degree) label of a grid value.
 fn label(axis: &str, value: f64, step: f64, frame: &str) -> String {
     if axis == "lon" && equatorial(frame) {
-        let step_s = step * 240.0;
-        let d = decimals(step_s);
-        let total =
-            (value.rem_euclid(360.0) * 240.0 * 10f64.powi(d as i32)).round() / 10f64.powi(d as i32);
-        let total = total.rem_euclid(86400.0);
-        let h = (total / 3600.0).floor();
-        let m = ((total - h * 3600.0) / 60.0).floor();
-        let s = total - h * 3600.0 - m * 60.0;
-        if step_s >= 3600.0 {
-            format!("{h:02}h")
-        } else if step_s >= 60.0 {
-            format!("{h:02}h{m:02}m")
-        } else {
-            format!(
-                "{h:02}h{m:02}m{s:0w$.d$}s",
-                w = if d > 0 { d + 3 } else { 2 }
-            )
-        }
+        let secs = (value.rem_euclid(360.0) * 240.0).rem_euclid(86400.0);
+        let text = sexagesimal(secs, step * 240.0, ["h", "m", "s"]);
+        // 23h59m59.96s rounds up to 24h: say 00h.
+        text.strip_prefix("24")
+            .map_or(text.clone(), |t| format!("00{t}"))
     } else if axis == "lat" && equatorial(frame) {
-        let step_as = step * 3600.0;
-        let d = decimals(step_as);
         let sign = if value < 0.0 { '−' } else { '+' };
-        let total = (value.abs() * 3600.0 * 10f64.powi(d as i32)).round() / 10f64.powi(d as i32);
-        let deg = (total / 3600.0).floor();
-        let m = ((total - deg * 3600.0) / 60.0).floor();
-        let s = total - deg * 3600.0 - m * 60.0;
-        if step_as >= 3600.0 {
-            format!("{sign}{deg:02}°")
-        } else if step_as >= 60.0 {
-            format!("{sign}{deg:02}°{m:02}′")
-        } else {
-            format!(
-                "{sign}{deg:02}°{m:02}′{s:0w$.d$}″",
-                w = if d > 0 { d + 3 } else { 2 }
-            )
-        }
+        format!(
+            "{sign}{}",
+            sexagesimal(value.abs() * 3600.0, step * 3600.0, ["°", "′", "″"])
+        )
     } else {
         let d = decimals(step).max(if step < 1.0 { 1 } else { 0 });
         let v = if axis == "lon" {
@@ -381,6 +376,7 @@ mod tests {
         assert_eq!(label("lat", -2.2525, 1.0 / 3600.0, "icrs"), "−02°15′09″");
         assert_eq!(label("lon", 150.0, 0.5 / 240.0, "icrs"), "10h00m00.0s");
         assert_eq!(label("lon", 120.5, 0.5, "galactic"), "120.5°");
+        assert_eq!(label("lon", 359.99999, 1.0 / 240.0, "icrs"), "00h00m00s");
     }
 
     #[test]

@@ -72,6 +72,12 @@ fn cd_header(
     header(&refs)
 }
 
+/// The generator's TAN WCS on a 2048×4096 image centred at CRPIX (1024.5, 2048.5).
+fn tan_wcs(t: &TanWcs) -> Wcs {
+    let h = cd_header(("RA---TAN", "DEC--TAN"), (t.ra, t.dec), t.cd(), &[]);
+    Wcs::from_header(&h, 2048, 4096).unwrap().unwrap()
+}
+
 const PIXELS: [(f64, f64); 6] = [
     (1.0, 1.0),
     (2048.0, 4096.0),
@@ -89,8 +95,7 @@ fn tan_matches_the_hand_projection_and_the_generator() {
         scale_arcsec: 0.263,
         rotation_deg: 30.0,
     };
-    let h = cd_header(("RA---TAN", "DEC--TAN"), (t.ra, t.dec), t.cd(), &[]);
-    let w = Wcs::from_header(&h, 2048, 4096).unwrap().unwrap();
+    let w = tan_wcs(&t);
     assert_eq!(w.frame(), "icrs");
     assert!((w.summary().pixel_scale_arcsec - 0.263).abs() < 1e-9);
     for (x, y) in PIXELS {
@@ -233,8 +238,7 @@ fn graticule_and_compass() {
         scale_arcsec: 0.263,
         rotation_deg: 30.0,
     };
-    let h = cd_header(("RA---TAN", "DEC--TAN"), (t.ra, t.dec), t.cd(), &[]);
-    let w = Wcs::from_header(&h, 2048, 4096).unwrap().unwrap();
+    let w = tan_wcs(&t);
     let rect = [1.0, 1.0, 2048.0, 4096.0];
     let g = toyz_fits::graticule(&w, rect, 6);
     assert_eq!(g.frame, "icrs");
@@ -328,8 +332,7 @@ fn the_far_side_of_the_sky_has_no_pixel() {
         scale_arcsec: 0.263,
         rotation_deg: 0.0,
     };
-    let h = cd_header(("RA---TAN", "DEC--TAN"), (t.ra, t.dec), t.cd(), &[]);
-    let w = Wcs::from_header(&h, 2048, 4096).unwrap().unwrap();
+    let w = tan_wcs(&t);
     let (ra, dec) = w.pixel_to_world(100.0, 200.0).unwrap();
     assert!(w.world_to_pixel(ra, dec).is_some());
     assert_eq!(w.world_to_pixel(ra + 180.0, -dec), None);
@@ -345,8 +348,7 @@ fn graticule_around_the_pole() {
         scale_arcsec: 1.0,
         rotation_deg: 0.0,
     };
-    let h = cd_header(("RA---TAN", "DEC--TAN"), (t.ra, t.dec), t.cd(), &[]);
-    let w = Wcs::from_header(&h, 2048, 4096).unwrap().unwrap();
+    let w = tan_wcs(&t);
     let g = toyz_fits::graticule(&w, [1.0, 1.0, 2048.0, 4096.0], 6);
     let lon = g.lines.iter().filter(|l| l.axis == "lon").count();
     let lat = g.lines.iter().filter(|l| l.axis == "lat").count();
