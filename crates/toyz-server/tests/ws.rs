@@ -384,6 +384,32 @@ fn jobs_over_a_real_socket() {
         r["error"]["kind"], "bad_params",
         "x/y catalog has no sky columns"
     );
+    // Without sky columns (or without a WCS) rows are placed by their x/y columns: on the 300×200
+    // ramp, exactly the generator's stars that fall inside it (plus a 5 % margin).
+    let pos = c.ok(
+        "catalog.positions",
+        json!({"catalog": 1, "path": "data/ramp.fits"}),
+    );
+    assert_eq!(pos["by"], "pixel");
+    let inside = stars
+        .iter()
+        .filter(|s| s.x <= 300.0 * 1.05 + 0.5 && s.y <= 200.0 * 1.05 + 0.5)
+        .count();
+    assert_eq!(pos["count"].as_u64().unwrap() as usize, inside, "{pos}");
+    // A galactic position lands on the same pixel as its equatorial twin.
+    let (l, b) = toyz_fits::convert_frame(ra, dec, "icrs", "galactic").unwrap();
+    let px = c.ok(
+        "image.sky_to_pixel",
+        json!({"path": "data/sky.fits", "points": [[l, b]], "frame": "galactic"}),
+    );
+    assert!(
+        (px["pixels"][0][0].as_f64().unwrap() - row0[1].as_f64().unwrap()).abs() < 1e-3,
+        "{px}"
+    );
+    assert!(
+        (px["pixels"][0][1].as_f64().unwrap() - row0[2].as_f64().unwrap()).abs() < 1e-3,
+        "{px}"
+    );
 
     // DS9 regions round trip.
     let text = "# Region file format: DS9 version 4.1\nfk5\ncircle(150.1,2.2,3\") # text={M1}\nimage\nbox(10,20,5,6,30)\npolygon(1,1,5,1,3,4)\n";
