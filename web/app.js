@@ -12,28 +12,42 @@ class Session {
   constructor() {
     this.next = 1;
     this.pending = new Map();
-    this.ready = this.connect();
+    this.sessions = 0; // how many server sessions this page has had (a reconnect starts a new one)
+    this.onReconnect = [];
+    this.waitReady();
+    this.connect();
+  }
+  /** `ready` resolves once a server session is up; a lost connection swaps in a new, pending one at once,
+   * and failed attempts keep it pending until one succeeds. */
+  waitReady() {
+    this.isReady = false;
+    this.ready = new Promise((resolve) => { this.markReady = resolve; });
   }
   connect() {
-    return new Promise((resolve) => {
-      const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
-      ws.onmessage = (m) => {
-        const msg = JSON.parse(m.data);
-        if (msg.event === 'session.ready') { $('conn').textContent = `session ${msg.data.session}`; resolve(); return; }
-        const p = this.pending.get(msg.id);
-        if (!p) return;
-        if (msg.status === 'progress') { p.progress && p.progress(msg.done, msg.total); return; }
-        this.pending.delete(msg.id);
-        msg.status === 'ok' ? p.resolve(msg.result) : p.reject(new Error(msg.error.message));
-      };
-      ws.onclose = () => {
-        $('conn').textContent = 'reconnecting…';
-        for (const p of this.pending.values()) p.reject(new Error('connection lost'));
-        this.pending.clear();
-        setTimeout(() => { this.ready = this.connect(); }, 1000);
-      };
-      this.ws = ws;
-    });
+    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
+    this.ws = ws;
+    ws.onmessage = (m) => {
+      const msg = JSON.parse(m.data);
+      if (msg.event === 'session.ready') {
+        $('conn').textContent = `session ${msg.data.session}`;
+        this.isReady = true;
+        this.markReady();
+        if (++this.sessions > 1) for (const f of this.onReconnect) f();
+        return;
+      }
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      if (msg.status === 'progress') { p.progress && p.progress(msg.done, msg.total); return; }
+      this.pending.delete(msg.id);
+      msg.status === 'ok' ? p.resolve(msg.result) : p.reject(new Error(msg.error.message));
+    };
+    ws.onclose = () => {
+      $('conn').textContent = 'reconnecting…';
+      for (const p of this.pending.values()) p.reject(new Error('connection lost'));
+      this.pending.clear();
+      if (this.isReady) this.waitReady();
+      setTimeout(() => this.connect(), 1000);
+    };
   }
   /** Run a job; the promise has `cancel()`, which asks the server to stop it (it then rejects). */
   call(job, params, progress) {
@@ -42,6 +56,7 @@ class Session {
       await this.ready;
       id = this.next++;
       ws = this.ws;
+      if (ws.readyState !== WebSocket.OPEN) throw new Error('connection lost');
       return new Promise((resolve, reject) => {
         this.pending.set(id, { resolve, reject, progress });
         ws.send(JSON.stringify({ id, job, params }));
@@ -162,7 +177,16 @@ function specParams() {
   return p;
 }
 
-async function open({ path, hdu, center, zoom }) {
+// ---- one change of the shown image at a time ---------------------------------------------------------
+// Opening, re-rendering and frame switches all wait for the server; run one after another, a blink tick
+// or a colormap change during another's round trip would otherwise land in the wrong frame.
+let queue = Promise.resolve();
+function serial(task) {
+  queue = queue.then(task).catch((e) => showError(String(e?.message ?? e)));
+  return queue;
+}
+function open(args) { return serial(() => doOpen(args)); }
+async function doOpen({ path, hdu, center, zoom }) {
   showError('');
   busy('opening…');
   let src;
@@ -206,54 +230,61 @@ function renderFrames() {
     box.append(b);
   });
 }
-// Switches run one after another: a blink tick while a switch still waits for the server would
-// otherwise interleave two switches and leave a frame holding the other frame's image.
-let switching = Promise.resolve();
-function switchFrame(i) {
-  switching = switching.then(() => doSwitchFrame(i)).catch((e) => showError(`frame: ${e.message}`));
-  return switching;
-}
+function switchFrame(i) { return serial(() => doSwitchFrame(i)); }
 async function doSwitchFrame(i) {
   if (i === view.active || !view.frames[i] || !view.frames[i].src) return;
   const lock = $('lock').value;
   const zoom = map.getZoom();
   const c = toFits(map.getCenter());
+  const prev = view.src;
   let world = null;
-  if (lock === 'wcs' && view.src.wcs) {
+  if (lock === 'wcs' && prev.wcs) {
     try {
-      const r = await session.call('image.pixels', { path: view.src.path, hdu: String(view.src.hdu), points: [[c.x, c.y]] });
+      const r = await session.call('image.pixels', { path: prev.path, hdu: String(prev.hdu), points: [[c.x, c.y]] });
       world = r.pixels[0].world;
     } catch { world = null; }
   }
   saveFrame();
-  if (view.layer) map.removeLayer(view.layer);
   view.active = i;
   const f = view.frames[i];
   view.src = f.src;
   view.spec = { ...f.spec };
   view.layer = null;
   if (f.layer) { f.layer.addTo(map); view.layer = f.layer; } else setLayer(f.src.tiles);
+  dropOtherLayers(view.layer);
   setupControls(f.src);
+  syncControls();
   map.setMaxZoom(f.src.zmax + 6);
+  // The same screen scale per image pixel (pixel lock) or per arcsecond (sky lock), whatever the sizes.
+  const pixelZoom = zoom - prev.zmax + f.src.zmax;
+  let placed = false;
   if (world && f.src.wcs) {
-    const r = await fetch(`/api/pixel?${new URLSearchParams({ path: f.src.path, hdu: f.src.hdu, ra: world.lon, dec: world.lat })}`);
-    if (r.ok) { const p = await r.json(); map.setView(toLatLng(p.x, p.y), zoom, { animate: false }); }
-  } else if (lock !== 'none') map.setView(toLatLng(c.x, c.y), zoom, { animate: false });
+    try {
+      const r = await session.call('image.sky_to_pixel', { path: f.src.path, hdu: String(f.src.hdu), points: [[world.lon, world.lat]], frame: world.frame });
+      const p = r.pixels[0];
+      if (p) {
+        const dz = Math.round(Math.log2(f.src.wcs.pixel_scale_arcsec / prev.wcs.pixel_scale_arcsec)) || 0;
+        map.setView(toLatLng(p[0], p[1]), pixelZoom + dz, { animate: false });
+        placed = true;
+      }
+    } catch { placed = false; }
+  }
+  if (!placed && lock !== 'none') map.setView(toLatLng(c.x, c.y), pixelZoom, { animate: false });
   saveFrame();
   writeUrl();
   tools.sourceChanged();
 }
-$('new-frame').onclick = () => {
+$('new-frame').onclick = () => serial(() => {
   if (!view.src) return;
   saveFrame();
-  if (view.layer) map.removeLayer(view.layer);
   view.frames.push({ src: view.src, spec: { ...view.spec }, layer: null });
   view.active = view.frames.length - 1;
   view.layer = null;
   setLayer(view.src.tiles);
+  dropOtherLayers(view.layer);
   saveFrame();
   writeUrl();
-};
+});
 let blinkTimer = null;
 function blink() {
   clearInterval(blinkTimer);
@@ -275,8 +306,8 @@ function setLayer(url) {
     tileSize: 256, minZoom: -3, maxNativeZoom: src.zmax, minNativeZoom: 0, maxZoom: src.zmax + 6,
     noWrap: true, bounds: bounds(), keepBuffer: 4,
   });
-  const old = view.layer;
-  layer.on('load', () => { if (old) map.removeLayer(old); });
+  // The layer it replaces stays until this one has loaded (no blank flash); any older ones go with it.
+  layer.on('load', () => { if (layer === view.layer) dropOtherLayers(layer); });
   layer.on('tileerror', async (e) => {
     try {
       const r = await fetch(e.tile.src);
@@ -288,7 +319,18 @@ function setLayer(url) {
   view.layer = layer;
 }
 
-async function rerender() {
+/** Remove every tile layer from the map but `keep` (the frames keep theirs to show them again). */
+function dropOtherLayers(keep) {
+  map.eachLayer((l) => { if (l instanceof L.TileLayer && l !== keep) map.removeLayer(l); });
+}
+
+// Only the newest of several quick changes (a right-drag, a run of clicks) is fetched.
+let rerenderGen = 0;
+function rerender() {
+  const g = ++rerenderGen;
+  return serial(() => (g === rerenderGen ? doRerender() : null));
+}
+async function doRerender() {
   if (!view.src) return;
   const q = new URLSearchParams({ path: view.src.path, hdu: view.src.hdu, ...specParams() });
   const r = await fetch(`/api/sources?${q}`);
@@ -317,6 +359,14 @@ function setupControls(src) {
   updateLevels(src);
 }
 
+/** The render controls show the current frame's spec. */
+function syncControls() {
+  $('stretch').value = view.spec.stretch.split('=')[0];
+  $('cmap').value = view.spec.cmap;
+  $('cut').value = view.spec.cut;
+  $('invert').checked = view.spec.invert;
+  markCmap();
+}
 function markCmap() {
   for (const b of $('cmap-previews').children) b.classList.toggle('active', b.dataset.cmap === view.spec.cmap);
 }
@@ -327,7 +377,11 @@ function updateLevels(src) {
   $('lo').value = +src.render.lo.toPrecision(6);
   $('hi').value = +src.render.hi.toPrecision(6);
   const labels = $('cbar-labels');
-  labels.innerHTML = `<span>${(+src.render.lo).toPrecision(5)}</span><span>${src.bunit ?? ''}</span><span>${(+src.render.hi).toPrecision(5)}</span>`;
+  labels.replaceChildren(...[(+src.render.lo).toPrecision(5), src.bunit ?? '', (+src.render.hi).toPrecision(5)].map((t) => {
+    const e = document.createElement('span');
+    e.textContent = t;
+    return e;
+  }));
 }
 
 for (const c of CMAPS) {
@@ -454,7 +508,7 @@ async function writeUrlNow() {
   if (sp.contrast !== 1 || sp.bias !== 0.5) { q.set('contrast', sp.contrast); q.set('bias', sp.bias); }
   for (const [k, v] of tools.urlParams()) q.append(k, v);
   if (view.frames.length > 1) {
-    q.set('frames', view.frames.map((f) => `${f.src.path}@${f.src.hdu}`).join(','));
+    q.set('frames', view.frames.map((f) => `${encodeURIComponent(f.src.path)}@${f.src.hdu}`).join(','));
     q.set('active', view.active);
   }
   history.replaceState(null, '', `/view?${q}`);
@@ -555,10 +609,7 @@ async function start() {
   view.spec.invert = q.get('invert') === 'true';
   if (q.get('contrast')) view.spec.contrast = Number(q.get('contrast'));
   if (q.get('bias')) view.spec.bias = Number(q.get('bias'));
-  $('stretch').value = view.spec.stretch.split('=')[0];
-  $('cmap').value = view.spec.cmap;
-  $('cut').value = view.spec.cut;
-  $('invert').checked = view.spec.invert;
+  syncControls();
   const path = q.get('path');
   await browse(path ? path.split('/').slice(0, -1).join('/') : '');
   if (!path) return;
@@ -572,7 +623,8 @@ async function start() {
   // Other frames first (each in its own frame), then the active one where the link points.
   const frames = (q.get('frames') || '').split(',').filter(Boolean).map((f) => {
     const at = f.lastIndexOf('@');
-    return at > 0 ? { path: f.slice(0, at), hdu: f.slice(at + 1) } : { path: f };
+    const path = (p) => { try { return decodeURIComponent(p); } catch { return p; } };
+    return at > 0 ? { path: path(f.slice(0, at)), hdu: f.slice(at + 1) } : { path: path(f) };
   });
   const active = Math.min(Number(q.get('active') || 0), Math.max(frames.length - 1, 0));
   for (let i = 0; i < frames.length; i++) {

@@ -31,9 +31,19 @@ export function installTools(t) {
       $('compass-box').hidden = true;
       return;
     }
-    const rect = viewRect();
+    // Zoomed far out on a small image the view may be huge: ask for at most 16 images' worth around it.
+    const [x1, y1, x2, y2] = viewRect();
+    const cx = (x1 + x2) / 2; const cy = (y1 + y2) / 2;
+    const hw = Math.min((x2 - x1) / 2, 8 * view.src.width); const hh = Math.min((y2 - y1) / 2, 8 * view.src.height);
+    const rect = [cx - hw, cy - hh, cx + hw, cy + hh];
     let g;
-    try { g = await session.call('image.graticule', { ...src(), rect, lines: 6 }); } catch (e) { showError(`grid: ${e.message}`); return; }
+    try { g = await session.call('image.graticule', { ...src(), rect, lines: 6 }); } catch (e) {
+      if (seq !== gridSeq) return;
+      gridLayer.clearLayers();
+      $('compass-box').hidden = true;
+      showError(`grid: ${e.message}`);
+      return;
+    }
     if (seq !== gridSeq) return;
     gridLayer.clearLayers();
     state.grid = g;
@@ -71,12 +81,25 @@ export function installTools(t) {
   $('compass').onchange = () => { drawGrid(); changed(); };
 
   // ---- catalogs -----------------------------------------------------------------------------------
+  // Positions per image are cached (blinking frames do not ask again); only the newest placement of a
+  // catalog is drawn, and not at all once the catalog was removed or the image changed meanwhile.
   async function placeCatalog(c) {
+    const seq = c.seq = (c.seq || 0) + 1;
+    const on = view.src;
+    if (!on) return;
+    const key = `${on.path}@${on.hdu}`;
+    c.cache = c.cache || new Map();
+    let pos = c.cache.get(key);
+    if (!pos) {
+      try { pos = await session.call('catalog.positions', { catalog: c.id, ...src() }); } catch (e) {
+        if (seq === c.seq) showError(`${c.path}: ${e.message}`);
+        return;
+      }
+      c.cache.set(key, pos);
+    }
+    if (seq !== c.seq || on !== view.src || !state.catalogs.includes(c)) return;
     if (c.layer) map.removeLayer(c.layer);
     c.layer = null;
-    if (!view.src) return;
-    let pos;
-    try { pos = await session.call('catalog.positions', { catalog: c.id, ...src() }); } catch (e) { showError(`${c.path}: ${e.message}`); return; }
     const many = pos.positions.length > 2000;
     const renderer = many ? L.canvas({ padding: 0.5 }) : undefined;
     const layer = L.layerGroup();
@@ -105,18 +128,29 @@ export function installTools(t) {
       const x = document.createElement('button');
       x.textContent = '×';
       x.title = 'remove';
-      x.onclick = () => { if (c.layer) map.removeLayer(c.layer); state.catalogs = state.catalogs.filter((o) => o !== c); renderCatalogList(); changed(); };
+      x.onclick = () => { c.seq = (c.seq || 0) + 1; if (c.layer) map.removeLayer(c.layer); state.catalogs = state.catalogs.filter((o) => o !== c); renderCatalogList(); changed(); };
       li.append(x);
       ul.append(li);
     }
   }
   const COLORS = ['#f5f', '#ff5', '#5ff', '#fa5', '#5f5'];
+  // After a reconnect the server session is new and has none of this page's catalogs.
+  session.onReconnect.push(async () => {
+    for (const c of state.catalogs) {
+      try {
+        const r = await session.call('catalog.load', { path: c.path, hdu: c.hdu, limit: 0 });
+        c.id = r.catalog;
+        c.cache = new Map();
+        await placeCatalog(c);
+      } catch (e) { showError(`catalog ${c.path}: ${e.message}`); }
+    }
+  });
   async function loadCatalog(spec) {
     const [path, hdu] = spec.split('[');
     busy('loading catalog…');
     try {
       const r = await session.call('catalog.load', { path: path.trim(), hdu: hdu ? hdu.replace(']', '') : undefined, limit: 0 });
-      const c = { id: r.catalog, path: r.path, total: r.total, color: COLORS[state.catalogs.length % COLORS.length] };
+      const c = { id: r.catalog, path: r.path, hdu: hdu ? hdu.replace(']', '') : undefined, total: r.total, color: COLORS[state.catalogs.length % COLORS.length] };
       state.catalogs.push(c);
       await placeCatalog(c);
       changed();
@@ -130,28 +164,34 @@ export function installTools(t) {
   // ---- DS9 regions --------------------------------------------------------------------------------
   const regionLayer = L.featureGroup().addTo(map);
   const SKY = ['fk5', 'icrs', 'j2000', 'galactic', 'fk4', 'ecliptic'];
+  // Sky regions: points through the WCS, sizes from arcsec, and angles (DS9 measures them from the sky's
+  // axes) turned by the image's own rotation, taken from where north points at the region.
   async function toPixels(r) {
-    if (!SKY.includes(r.system)) return { pts: r.points, scale: 1 };
+    if (!SKY.includes(r.system)) return { pts: r.points, scale: 1, turn: 0 };
     if (!view.src.wcs) throw new Error(`a ${r.system} region needs an image with a WCS`);
-    const j = await session.call('image.sky_to_pixel', { ...src(), points: r.points, frame: r.system });
+    const [lon, lat] = r.points[0];
+    const north = [lon, Math.min(lat + 1 / 3600, 90)];
+    const j = await session.call('image.sky_to_pixel', { ...src(), points: [...r.points, north], frame: r.system });
+    const n = j.pixels.pop();
     if (j.pixels.some((p) => p == null)) throw new Error(`a ${r.system} region is not on this image's projection`);
-    return { pts: j.pixels, scale: 1 / view.src.wcs.pixel_scale_arcsec };
+    const turn = n ? (Math.atan2(n[1] - j.pixels[0][1], n[0] - j.pixels[0][0]) * 180) / Math.PI - 90 : 0;
+    return { pts: j.pixels, scale: 1 / view.src.wcs.pixel_scale_arcsec, turn };
   }
   function boxCorners([cx, cy], [w, h], angle) {
     const a = ((angle || 0) * Math.PI) / 180; const c = Math.cos(a); const s = Math.sin(a);
     return [[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]].map(([u, v]) => [cx + u * c - v * s, cy + u * s + v * c]);
   }
   async function regionShape(r) {
-    const { pts, scale } = await toPixels(r);
-    return shapeOf(r, pts, scale);
+    const { pts, scale, turn } = await toPixels(r);
+    return shapeOf(r, pts, scale, turn);
   }
-  function shapeOf(r, pts, scale) {
+  function shapeOf(r, pts, scale, turn = 0) {
     const ll = pts.map(([x, y]) => toLatLng(x, y));
     const o = { color: r.props?.color || '#3f3', weight: Number(r.props?.width) || 1.5, fill: false, className: `region ${r.shape}` };
     if (r.exclude) o.dashArray = '4 4';
     switch (r.shape) {
       case 'circle': return L.circle(ll[0], { ...o, radius: r.radius * scale * px() });
-      case 'box': return L.polygon(boxCorners(pts[0], r.size.map((v) => v * scale), r.angle).map(([x, y]) => toLatLng(x, y)), o);
+      case 'box': return L.polygon(boxCorners(pts[0], r.size.map((v) => v * scale), (r.angle || 0) + turn).map(([x, y]) => toLatLng(x, y)), o);
       case 'polygon': return L.polygon(ll, o);
       case 'line': return L.polyline(ll, o);
       case 'point': return L.circleMarker(ll[0], { ...o, radius: 4 });
@@ -324,15 +364,24 @@ export function installTools(t) {
     const m = { l: 56, r: 10, t: 8, b: 30 };
     const ys = p.y.map((v) => (v == null ? null : p.logy ? Math.log10(v + 1) : v));
     const fin = ys.filter((v) => v != null && Number.isFinite(v));
-    const x0 = Math.min(...p.x); const x1 = Math.max(...p.x);
-    let y0 = fin.length ? Math.min(...fin) : 0; let y1 = fin.length ? Math.max(...fin) : 1;
+    const range = (a) => a.reduce(([lo, hi], v) => [Math.min(lo, v), Math.max(hi, v)], [Infinity, -Infinity]);
+    const [x0, x1] = range(p.x);
+    let [y0, y1] = fin.length ? range(fin) : [0, 1];
     if (p.logy) y0 = 0;
     if (y1 === y0) { y1 += 1; y0 -= p.logy ? 0 : 1; }
     const X = (v) => m.l + ((v - x0) / (x1 - x0 || 1)) * (W - m.l - m.r);
     const Y = (v) => H - m.b - ((v - y0) / (y1 - y0)) * (H - m.t - m.b);
     g.strokeStyle = '#666'; g.fillStyle = '#aaa'; g.font = '10px system-ui, sans-serif'; g.lineWidth = 1;
     g.strokeRect(m.l, m.t, W - m.l - m.r, H - m.t - m.b);
-    const ticks = (a, b, n) => { const s = 10 ** Math.floor(Math.log10((b - a) / n || 1)); const st = [1, 2, 5, 10].map((k) => k * s).find((k) => (b - a) / k <= n) || s * 10; const out = []; for (let v = Math.ceil(a / st) * st; v <= b + st * 1e-9; v += st) out.push(+v.toPrecision(12)); return out; };
+    // Round ticks; at most a dozen, even for a range of a few ulps.
+    const ticks = (a, b, n) => {
+      const s = 10 ** Math.floor(Math.log10((b - a) / n || 1));
+      const st = [1, 2, 5, 10].map((k) => k * s).find((k) => (b - a) / k <= n) || s * 10;
+      const first = Math.ceil(a / st);
+      const out = [];
+      for (let k = 0; k < 12 && (first + k) * st <= b + st * 1e-9; k++) out.push(+((first + k) * st).toPrecision(12));
+      return out;
+    };
     g.textAlign = 'center';
     for (const v of ticks(x0, x1, 6)) { g.fillText(String(+v.toPrecision(6)), X(v), H - m.b + 12); }
     g.textAlign = 'right';

@@ -180,6 +180,15 @@ test('frames: two images, blink alternates them, the link restores both', async 
   await p.waitForFunction(() => window.toyz.view.frames.length === 2 && window.toyz.view.frames[1].src.path === 'data/sky2.fits');
   await settle(p);
   assert.equal(await p.locator('#frames button').count(), 2);
+  // Each frame keeps its own rendering, and the controls show the shown frame's.
+  await p.selectOption('#cmap', 'heat');
+  await p.waitForFunction(() => /cmap=heat/.test(location.search) && window.toyz.view.frames[1].spec.cmap === 'heat');
+  await p.click('#frames button >> nth=0');
+  await p.waitForFunction(() => window.toyz.view.active === 0);
+  assert.equal(await p.inputValue('#cmap'), 'grey');
+  await p.click('#frames button >> nth=1');
+  await p.waitForFunction(() => window.toyz.view.active === 1);
+  assert.equal(await p.inputValue('#cmap'), 'heat');
   await p.fill('#blink-ms', '150');
   await p.check('#blink');
   const seen = new Set();
@@ -189,6 +198,9 @@ test('frames: two images, blink alternates them, the link restores both', async 
   }
   await p.uncheck('#blink');
   assert.deepEqual([...seen].sort(), [0, 1], 'blink alternates the frames');
+  await settle(p);
+  const layers = await p.evaluate(() => { let n = 0; window.toyz.map.eachLayer((l) => { if (l.getTileUrl) n++; }); return n; });
+  assert.equal(layers, 1, 'one tile layer on the map after blinking');
   const sources = new Set(p.tiles.map((u) => u.split('/tiles/')[1].split('/')[0]));
   assert.ok(sources.size >= 2, 'tiles of both images were shown');
   await p.waitForFunction(() => /frames=/.test(location.search) && window.toyz.urlPending === 0);
@@ -316,6 +328,16 @@ test('overlays: grid with labels and compass, catalog markers with their rows, D
   assert.ok(close(restored.regions, before), JSON.stringify(restored.regions));
   assert.deepEqual(restored.catalogs, [['data/stars.csv', check.count]]);
   assert.equal(await q.isChecked('#grid'), true);
+
+  // A dropped connection: the page reconnects, a new server session gets the catalog again, the readout works.
+  await q.evaluate(() => { window.oldCache = window.toyz.tools.catalogs[0].cache; window.toyz.session.ws.close(); });
+  await q.waitForFunction(() => window.toyz.session.sessions === 2 && window.toyz.session.isReady);
+  await q.waitForFunction(() => {
+    const c = window.toyz.tools.catalogs[0];
+    return c.cache !== window.oldCache && c.cache.size > 0 && c.layer;
+  });
+  assert.equal(await q.evaluate(() => window.toyz.tools.catalogs[0].layer.getLayers().length), check.count);
+  assert.match(await hover(q, 300, 250), /x 300 {2}y 250/);
   assert.deepEqual([...p.errors, ...q.errors], []);
   await p.close();
   await q.close();

@@ -145,6 +145,11 @@ fn collect(path: &Path, out: &mut Vec<(PathBuf, bool)>) -> Result<(), Fail> {
     Ok(())
 }
 
+/// Names a multi-source --out tree keeps for itself: the shared viewer files and the list page.
+fn reserved_names() -> Vec<String> {
+    vec!["web".to_owned(), "index.html".to_owned()]
+}
+
 /// Folder name for one source in a multi-source --out tree: the file name without its FITS suffix, or
 /// the whole file name when that is taken (field.fits and field.fits.fz), then numbered.
 fn out_name(p: &Path, used: &mut Vec<String>) -> String {
@@ -210,7 +215,7 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
         }
     });
     let several = files.len() > 1;
-    let mut used = Vec::new();
+    let mut used = reserved_names();
     let mut failed = 0;
     let mut last_err = None;
     let mut built = Vec::new();
@@ -274,8 +279,18 @@ fn write_index(top: &Path, built: &[(PathBuf, PathBuf)]) -> Result<(), Fail> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // The folder name as a URL path segment: unreserved bytes as they are, the rest %-encoded.
+        let href: String = name
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
         items.push_str(&format!(
-            "<li><a href=\"{0}/index.html\">{0}</a> <small>{1}</small></li>\n",
+            "<li><a href=\"{href}/index.html\">{}</a> <small>{}</small></li>\n",
             esc(&name),
             esc(&src.display().to_string())
         ));
@@ -392,6 +407,12 @@ mod tests {
             "field.fits-2"
         );
         assert_eq!(out_name(Path::new("/d/c.fz"), &mut used), "c");
+        let mut used = reserved_names();
+        assert_eq!(out_name(Path::new("/d/web.fits"), &mut used), "web.fits");
+        assert_eq!(
+            out_name(Path::new("/d/index.html.fits"), &mut used),
+            "index.html.fits"
+        );
     }
 
     #[test]

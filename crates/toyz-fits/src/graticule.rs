@@ -120,7 +120,8 @@ fn label(axis: &str, value: f64, step: f64, frame: &str) -> String {
             sexagesimal(value.abs() * 3600.0, step * 3600.0, ["°", "′", "″"])
         )
     } else {
-        let d = decimals(step).max(if step < 1.0 { 1 } else { 0 });
+        // Enough decimals to tell neighbouring lines apart (steps are 1, 2, 5 × 10^k degrees).
+        let d = (-(step * (1.0 + 1e-9)).log10().floor()).clamp(0.0, 6.0) as usize;
         let v = if axis == "lon" {
             value.rem_euclid(360.0)
         } else {
@@ -218,11 +219,22 @@ pub fn graticule(wcs: &Wcs, rect: [f64; 4], target: usize) -> Graticule {
     };
     let (lat_lo, lat_hi) = ((lat_lo - db).max(-90.0), (lat_hi + db).min(90.0));
     let eq = equatorial(&frame);
-    let lat_step = pick(lat_hi - lat_lo, target, &DEG_STEPS, 1.0);
-    let lon_step = if eq {
-        pick(lon_hi - lon_lo, target, &TIME_STEPS, 15.0)
+    // Equatorial: sexagesimal steps (Dec in arcsec, RA in seconds of time); other frames are labelled in
+    // decimal degrees, so their steps are 1, 2, 5 × 10^k degrees.
+    let decimal: Vec<f64> = (-6..=1)
+        .flat_map(|k| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(k) * 3600.0))
+        .chain([30.0 * 3600.0, 45.0 * 3600.0])
+        .collect();
+    let (lat_step, lon_step) = if eq {
+        (
+            pick(lat_hi - lat_lo, target, &DEG_STEPS, 1.0),
+            pick(lon_hi - lon_lo, target, &TIME_STEPS, 15.0),
+        )
     } else {
-        pick(lon_hi - lon_lo, target, &DEG_STEPS, 1.0)
+        (
+            pick(lat_hi - lat_lo, target, &decimal, 1.0),
+            pick(lon_hi - lon_lo, target, &decimal, 1.0),
+        )
     };
     // Keep polylines near the view; a line that runs off far (or jumps) is cut there.
     let margin = w.max(h) * 0.5;
@@ -376,6 +388,9 @@ mod tests {
         assert_eq!(label("lat", -2.2525, 1.0 / 3600.0, "icrs"), "−02°15′09″");
         assert_eq!(label("lon", 150.0, 0.5 / 240.0, "icrs"), "10h00m00.0s");
         assert_eq!(label("lon", 120.5, 0.5, "galactic"), "120.5°");
+        assert_eq!(label("lat", -1.23, 0.01, "galactic"), "-1.23°");
+        assert_eq!(label("lon", 10.0, 5.0, "galactic"), "10°");
+        assert_eq!(label("lon", 10.000002, 2e-6, "galactic"), "10.000002°");
         assert_eq!(label("lon", 359.99999, 1.0 / 240.0, "icrs"), "00h00m00s");
     }
 

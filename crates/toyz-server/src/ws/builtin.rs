@@ -436,6 +436,7 @@ impl JobRegistry {
             if !(1..=65536).contains(&bins) {
                 return Err(JobError::bad_params("bins must be between 1 and 65536"));
             }
+            let cancel = ctx.cancel_flag();
             with_source(&ctx, &p.src, move |o| {
                 let st = &o.src.stats;
                 let Some(r) = p.rect else {
@@ -453,6 +454,9 @@ impl JobRegistry {
                 let mut vals: Vec<f32> = Vec::with_capacity((w / stride + 1) * (h / stride + 1));
                 let mut nan = 0usize;
                 for y in (y0..y0 + h).step_by(stride) {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Err(JobError::new("cancelled", "the job was stopped"));
+                    }
                     o.src.image.read_rect(x0, y, w, 1, &mut row).map_err(|e| fits_error(e, &o.public))?;
                     for &v in row.iter().step_by(stride) {
                         if v.is_finite() { vals.push(v) } else { nan += 1 }
@@ -645,28 +649,53 @@ impl JobRegistry {
                 let c = ctx.session.catalogs.lock().expect("catalogs").get(p.catalog).cloned();
                 let c = c.ok_or_else(|| JobError::bad_params(format!("no catalog {} in this session", p.catalog)))?;
                 let limit = p.limit.unwrap_or(200_000).min(200_000);
+                let cancel = ctx.cancel_flag();
                 with_source(&ctx, &p.src, move |o| {
                     let img = &o.src.image;
                     let (w, h) = (img.width() as f64, img.height() as f64);
                     let num = |row: &Vec<Value>, i: Option<usize>| i.and_then(|i| row[i].as_f64()).filter(|v| v.is_finite());
+                    // RA/Dec (taken as ICRS) through the WCS when its frame is one we can convert to.
                     let sky = match (c.ra, c.dec, img.wcs()) {
-                        (Some(_), Some(_), Some(wcs)) => Some(wcs.frame().to_owned()),
+                        (Some(_), Some(_), Some(wcs)) if toyz_fits::convert_frame(0.0, 0.0, "icrs", wcs.frame()).is_some() => Some(wcs),
                         _ => None,
                     };
                     if sky.is_none() && (c.x.is_none() || c.y.is_none()) {
-                        return Err(JobError::bad_params(if c.ra.is_some() {
-                            format!("{} has no celestial WCS and the catalog has no x/y columns", o.public)
-                        } else {
-                            "the catalog has neither RA/Dec nor x/y columns".to_owned()
+                        return Err(JobError::bad_params(match (c.ra.is_some(), img.wcs()) {
+                            (true, Some(wcs)) => format!("cannot place ICRS positions on {}'s {} frame, and the catalog has no x/y columns", o.public, wcs.frame()),
+                            (true, None) => format!("{} has no celestial WCS and the catalog has no x/y columns", o.public),
+                            _ => "the catalog has neither RA/Dec nor x/y columns".to_owned(),
                         }));
                     }
+                    // Rows far from the image are skipped with one dot product instead of a Newton inversion:
+                    // the image's centre and its angular radius (to the farthest corner, with a margin).
+                    let unit = |l: f64, b: f64| {
+                        let (sl, cl) = l.to_radians().sin_cos();
+                        let (sb, cb) = b.to_radians().sin_cos();
+                        [cb * cl, cb * sl, sb]
+                    };
+                    let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+                    let reach = sky.and_then(|wcs| {
+                        let (l0, b0) = wcs.pixel_to_world(w / 2.0 + 0.5, h / 2.0 + 0.5)?;
+                        let c0 = unit(l0, b0);
+                        let mut min_dot = 1f64;
+                        for (x, y) in [(0.5, 0.5), (w + 0.5, 0.5), (0.5, h + 0.5), (w + 0.5, h + 0.5)] {
+                            let (l, b) = wcs.pixel_to_world(x, y)?;
+                            min_dot = min_dot.min(dot(unit(l, b), c0));
+                        }
+                        let radius = min_dot.clamp(-1.0, 1.0).acos() * 1.2 + 1e-6;
+                        (radius < std::f64::consts::FRAC_PI_2).then_some((c0, radius.cos()))
+                    });
                     let mut out = Vec::new();
                     let mut truncated = false;
                     for (i, row) in c.rows.iter().enumerate() {
-                        let xy = match &sky {
-                            Some(frame) => num(row, c.ra)
+                        if i % 4096 == 0 && cancel.load(Ordering::Relaxed) {
+                            return Err(JobError::new("cancelled", "the job was stopped"));
+                        }
+                        let xy = match sky {
+                            Some(wcs) => num(row, c.ra)
                                 .zip(num(row, c.dec))
-                                .and_then(|(ra, dec)| toyz_fits::convert_frame(ra, dec, "icrs", frame))
+                                .and_then(|(ra, dec)| toyz_fits::convert_frame(ra, dec, "icrs", wcs.frame()))
+                                .filter(|&(l, b)| reach.is_none_or(|(c0, cos_r)| dot(unit(l, b), c0) >= cos_r))
                                 .and_then(|(l, b)| toyz_fits::sky_to_pixel(img, l, b).ok()),
                             None => num(row, c.x).zip(num(row, c.y)),
                         };
