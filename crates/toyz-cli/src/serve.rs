@@ -173,6 +173,9 @@ pub fn demo(a: DemoArgs) -> Result<(), Fail> {
     run_server(config, |url| {
         println!("toyz: serving {url}/ (root: demo = {})", a.data.display());
         println!("  viewer:  {url}/view?path=demo/field.fits&cmap=viridis&stretch=asinh&cut=percentile%3D99.5");
+        println!(
+            "  overlays: {url}/view?path=demo/field.fits&cmap=viridis&stretch=asinh&cut=percentile%3D99.5&x=4096&y=4096&zoom=4&grid=1&catalog=demo%2Ffield-stars.csv"
+        );
         println!("  files:   {url}/api/files?path=demo");
         println!("  source:  {url}/api/sources?path=demo/field.fits&stretch=asinh&cut=percentile=99.5&cmap=viridis");
         println!("  pixel:   {url}/api/pixel?path=demo/field.fits&x=4096&y=4096");
