@@ -99,9 +99,23 @@ const scale = () => 2 ** view.src.zmax;
 function toFits(ll) { return { x: ll.lng * scale() + 0.5, y: view.src.height - (-ll.lat * scale()) + 0.5 }; }
 function toLatLng(x, y) { return L.latLng(-(view.src.height - (y - 0.5)) / scale(), (x - 0.5) / scale()); }
 function bounds() { return L.latLngBounds([[-view.src.height / scale(), 0], [0, view.src.width / scale()]]); }
+/** The image a job is about, as its parameters. */
+const here = () => ({ path: view.src.path, hdu: String(view.src.hdu) });
+/** The view in FITS pixels [x1, y1, x2, y2] (may extend past the image). */
+function viewRect() {
+  const b = map.getBounds();
+  const a = toFits(b.getSouthWest()); const z = toFits(b.getNorthEast());
+  return [a.x, a.y, z.x, z.y];
+}
+/** The part of the image in view, in whole FITS pixels (inclusive), as jobs take rectangles. */
+function viewPixels() {
+  const [x1, y1, x2, y2] = viewRect();
+  const c = (v, hi) => Math.min(hi, Math.max(1, Math.round(v)));
+  return [c(x1, view.src.width), c(y1, view.src.height), c(x2, view.src.width), c(y2, view.src.height)];
+}
 Object.assign(window.toyz, { toFits, toLatLng });
 const tools = STATIC ? { sourceChanged() {}, loadCatalog() {}, urlParams: () => [], async restore() {} }
-  : installTools({ map, view, session, toFits, toLatLng, busy, showError, $, changed: () => writeUrl() });
+  : installTools({ map, view, session, toFits, toLatLng, here, viewRect, viewPixels, busy, showError, $, changed: () => writeUrl() });
 
 /** Pixel → sky for a plain TAN header (tiles.json's WCS), for the standalone page; null otherwise. */
 function tanWorld(w) {
@@ -451,7 +465,7 @@ async function readout(pos) {
   if (inflight) { pendingPos = pos; return; }
   inflight = true;
   try {
-    const r = await session.call('image.pixels', { path: view.src.path, hdu: String(view.src.hdu), points: [[pos.x, pos.y]] });
+    const r = await session.call('image.pixels', { ...here(), points: [[pos.x, pos.y]] });
     const p = r.pixels[0];
     const ix = Math.round(p.x); const iy = Math.round(p.y);
     let text = `x ${ix}  y ${iy}  value ${p.value == null ? (p.outside ? '—' : 'NaN') : +p.value.toPrecision(8)}${view.src.bunit ? ' ' + view.src.bunit : ''}`;
@@ -475,6 +489,7 @@ map.on('zoomend', () => {
 // The state is read in one synchronous step and only the newest call writes: the sky position needs a
 // round trip, and a frame switch during it must not mix one frame's path with another's index.
 let urlSeq = 0;
+let lastCentre = { key: null, world: null };
 window.toyz.urlPending = 0;
 async function writeUrl() {
   if (!view.src) return;
@@ -491,11 +506,14 @@ async function writeUrlNow() {
     return;
   }
   const q = new URLSearchParams({ path: src.path, hdu: src.hdu });
-  let world = null;
-  if (src.wcs) {
+  // A frame switch writes the link and also moves the map (which writes it again): ask once per centre.
+  const key = JSON.stringify([src.path, src.hdu, c.x, c.y]);
+  let world = lastCentre.key === key ? lastCentre.world : null;
+  if (src.wcs && lastCentre.key !== key) {
     try {
       const r = await session.call('image.pixels', { path: src.path, hdu: String(src.hdu), points: [[c.x, c.y]] });
       world = r.pixels[0].world;
+      lastCentre = { key, world };
     } catch { world = null; }
   }
   if (seq !== urlSeq || src !== view.src) return;
@@ -518,7 +536,7 @@ map.on('moveend', () => writeUrl());
 // ---- pre-render every tile of the current view's spec into the server cache, with progress -----------
 $('build-tiles').onclick = async () => {
   if (!view.src) return;
-  const job = session.call('tiles.build', { path: view.src.path, hdu: String(view.src.hdu), ...specParams() },
+  const job = session.call('tiles.build', { ...here(), ...specParams() },
     (done, total) => busy(`building tiles ${done} / ${total}`, () => job.cancel()));
   busy('building tiles…', () => job.cancel());
   try {
@@ -538,10 +556,9 @@ $('copy-link').onclick = async () => {
   catch { window.prompt('Copy this link', location.href); }
 };
 $('copy-image').onclick = async () => {
-  const b = map.getBounds();
-  const a = toFits(b.getSouthWest()); const z = toFits(b.getNorthEast());
-  const w = Math.min(4096, Math.max(1, Math.round(z.x - a.x)));
-  const h = Math.min(4096, Math.max(1, Math.round(z.y - a.y)));
+  const [x1, y1, x2, y2] = viewRect();
+  const w = Math.min(4096, Math.max(1, Math.round(x2 - x1)));
+  const h = Math.min(4096, Math.max(1, Math.round(y2 - y1)));
   const c = toFits(map.getCenter());
   const q = new URLSearchParams({ path: view.src.path, hdu: view.src.hdu, x: c.x.toFixed(1), y: c.y.toFixed(1), w, h, format: 'png', ...specParams() });
   const url = `${location.origin}/api/cutout?${q}`;
@@ -570,13 +587,10 @@ const overlays = L.layerGroup().addTo(map);
 $('clear-overlays').onclick = () => overlays.clearLayers();
 $('detect').onclick = async () => {
   if (!view.src) return;
-  const b = map.getBounds();
-  const a = toFits(b.getSouthWest()); const z = toFits(b.getNorthEast());
-  const clamp = (v, hi) => Math.min(hi, Math.max(1, Math.round(v)));
-  const rect = [clamp(a.x, view.src.width), clamp(a.y, view.src.height), clamp(z.x, view.src.width), clamp(z.y, view.src.height)];
+  const rect = viewPixels();
   busy('detecting sources…');
   try {
-    const r = await session.call('sources.detect', { path: view.src.path, hdu: String(view.src.hdu), rect },
+    const r = await session.call('sources.detect', { ...here(), rect },
       (done, total) => busy(`detecting sources ${Math.round((100 * done) / total)} %`));
     for (const s of r.sources) {
       const m = L.circleMarker(toLatLng(s.x, s.y), { radius: 6, color: '#3f3', weight: 1.5, fill: false, className: 'source' });

@@ -5,15 +5,9 @@
 import * as L from './vendor/leaflet/leaflet-src.esm.js';
 
 export function installTools(t) {
-  const { map, view, session, toFits, toLatLng, busy, showError, $ } = t;
+  const { map, view, session, toFits, toLatLng, here: src, viewRect, viewPixels, busy, showError, $ } = t;
   const changed = () => t.changed && t.changed(); // the overlays are part of the link
   const px = () => 1 / 2 ** view.src.zmax; // map units per FITS pixel
-  const src = () => ({ path: view.src.path, hdu: String(view.src.hdu) });
-  const viewRect = () => {
-    const b = map.getBounds();
-    const a = toFits(b.getSouthWest()); const z = toFits(b.getNorthEast());
-    return [a.x, a.y, z.x, z.y];
-  };
   const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
   const state = { catalogs: [], regions: [], plot: null };
   window.toyz.tools = state;
@@ -23,9 +17,13 @@ export function installTools(t) {
   map.getPane('grid').style.pointerEvents = 'none';
   const gridLayer = L.layerGroup().addTo(map);
   let gridSeq = 0;
+  let gridKey = null; // what the drawn grid is of: a frame switch both moves the map and changes the image
   async function drawGrid() {
-    const seq = ++gridSeq;
     const want = $('grid').checked; const compass = $('compass').checked;
+    const key = view.src && JSON.stringify([view.src.path, view.src.hdu, viewRect(), want, compass]);
+    if (key === gridKey) return;
+    gridKey = key;
+    const seq = ++gridSeq;
     if (!view.src || !view.src.wcs || (!want && !compass)) {
       gridLayer.clearLayers();
       $('compass-box').hidden = true;
@@ -39,6 +37,7 @@ export function installTools(t) {
     let g;
     try { g = await session.call('image.graticule', { ...src(), rect, lines: 6 }); } catch (e) {
       if (seq !== gridSeq) return;
+      gridKey = null;
       gridLayer.clearLayers();
       $('compass-box').hidden = true;
       showError(`grid: ${e.message}`);
@@ -330,9 +329,7 @@ export function installTools(t) {
   }
   $('histogram').onclick = async () => {
     if (!view.src) return;
-    const [x1, y1, x2, y2] = viewRect();
-    const c = (v, hi) => Math.min(hi, Math.max(1, Math.round(v)));
-    const rect = [c(x1, view.src.width), c(y1, view.src.height), c(x2, view.src.width), c(y2, view.src.height)];
+    const rect = viewPixels();
     const lo = view.src.render.lo; const hi = view.src.render.hi;
     const span = hi - lo;
     try {

@@ -33,6 +33,15 @@ const settle = (p) => p.waitForLoadState('networkidle');
 const tileZ = (u) => Number(u.split('/tiles/')[1].split('/')[2]);
 const renderId = (u) => u.split('/tiles/')[1].split('/')[1];
 
+/** Screen position (page coordinates) of FITS pixel (x, y). */
+async function screenAt(p, x, y) {
+  return p.evaluate(([x, y]) => {
+    const c = window.toyz.map.latLngToContainerPoint(window.toyz.toLatLng(x, y));
+    const r = document.getElementById('map').getBoundingClientRect();
+    return { x: r.left + c.x, y: r.top + c.y };
+  }, [x, y]);
+}
+
 /** Centre FITS pixel (x, y) at a zoom where it covers at least 2×2 screen pixels (so integer mouse
  * positions fall inside it), move the mouse onto it and return the status line once it shows it. */
 async function hover(p, x, y) {
@@ -41,12 +50,8 @@ async function hover(p, x, y) {
     m.setView(window.toyz.toLatLng(x, y), Math.max(m.getZoom(), window.toyz.view.src.zmax + 1), { animate: false });
   }, [x, y]);
   await settle(p);
-  const pt = await p.evaluate(([x, y]) => {
-    const c = window.toyz.map.latLngToContainerPoint(window.toyz.toLatLng(x, y));
-    const r = document.getElementById('map').getBoundingClientRect();
-    return { x: Math.floor(r.left + c.x), y: Math.floor(r.top + c.y) };
-  }, [x, y]);
-  await p.mouse.move(pt.x, pt.y);
+  const pt = await screenAt(p, x, y);
+  await p.mouse.move(Math.floor(pt.x), Math.floor(pt.y));
   await p.waitForFunction(([x, y]) => {
     const s = document.getElementById('status');
     return s.dataset.x === String(x) && s.dataset.y === String(y);
@@ -56,11 +61,8 @@ async function hover(p, x, y) {
 
 /** RGB of the screen pixel over FITS pixel (x, y). */
 async function colourAt(p, x, y) {
-  const pt = await p.evaluate(([x, y]) => {
-    const c = window.toyz.map.latLngToContainerPoint(window.toyz.toLatLng(x, y));
-    const r = document.getElementById('map').getBoundingClientRect();
-    return { x: Math.round(r.left + c.x), y: Math.round(r.top + c.y) };
-  }, [x, y]);
+  const s = await screenAt(p, x, y);
+  const pt = { x: Math.round(s.x), y: Math.round(s.y) };
   const png = await p.screenshot({ clip: { x: pt.x, y: pt.y, width: 1, height: 1 } });
   return png.toString('base64');
 }
@@ -221,15 +223,6 @@ test('an unreadable file is reported, not shown as blank tiles', async () => {
   assert.match(await p.textContent('#error'), /not a FITS file/);
   await p.close();
 });
-
-/** Screen position (page coordinates) of FITS pixel (x, y). */
-async function screenAt(p, x, y) {
-  return p.evaluate(([x, y]) => {
-    const c = window.toyz.map.latLngToContainerPoint(window.toyz.toLatLng(x, y));
-    const r = document.getElementById('map').getBoundingClientRect();
-    return { x: r.left + c.x, y: r.top + c.y };
-  }, [x, y]);
-}
 
 test('overlays: grid with labels and compass, catalog markers with their rows, DS9 regions drawn and round-tripped', async () => {
   const p = await page();

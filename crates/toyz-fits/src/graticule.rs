@@ -292,57 +292,62 @@ pub fn graticule(wcs: &Wcs, rect: [f64; 4], target: usize) -> Graticule {
             .find(|p| p[0] >= x1 && p[0] <= x2 && p[1] >= y1 && p[1] <= y2)
             .copied()
     };
+    // Lines of constant longitude (traced along latitude, labelled preferably at the bottom edge), then
+    // of constant latitude (traced along longitude, labelled preferably at the left edge).
     let steps = 120;
     let mut lines = vec![];
-    let first = (lon_lo / lon_step).ceil() as i64;
-    let last = (lon_hi / lon_step).floor() as i64;
-    for k in first..=last.min(first + 400) {
-        let value = k as f64 * lon_step;
-        if full_circle && k == last && (value - first as f64 * lon_step - 360.0).abs() < 1e-9 {
-            continue; // the same meridian as the first
+    let axes = [
+        (
+            "lon",
+            lon_step,
+            (lon_lo, lon_hi),
+            (lat_lo, lat_hi),
+            [(y1, true), (x1, false), (y2, true), (x2, false)],
+        ),
+        (
+            "lat",
+            lat_step,
+            (lat_lo, lat_hi),
+            (lon_lo, lon_hi),
+            [(x1, false), (y1, true), (x2, false), (y2, true)],
+        ),
+    ];
+    for (axis, step, (lo, hi), (a, b), order) in axes {
+        let first = (lo / step).ceil() as i64;
+        let last = (hi / step).floor() as i64;
+        for k in first..=last.min(first + 400) {
+            let value = k as f64 * step;
+            let repeat = axis == "lon"
+                && full_circle
+                && k == last
+                && ((k - first) as f64 * step - 360.0).abs() < 1e-9;
+            if repeat || (axis == "lat" && value.abs() >= 90.0) {
+                continue; // the first meridian again, or a pole
+            }
+            let along = (0..=steps).map(|i| a + (b - a) * i as f64 / steps as f64);
+            let segs = if axis == "lon" {
+                trace(&mut along.map(|t| (value, t)))
+            } else {
+                trace(&mut along.map(|t| (t, value)))
+            };
+            if segs.is_empty() {
+                continue;
+            }
+            let Some(at) = edge_label(&segs, &order) else {
+                continue;
+            };
+            lines.push(GridLine {
+                axis,
+                value: if axis == "lon" {
+                    value.rem_euclid(360.0)
+                } else {
+                    value
+                },
+                label: label(axis, value, step, &frame),
+                segments: segs,
+                label_at: Some(at),
+            });
         }
-        let segs = trace(
-            &mut (0..=steps).map(|i| (value, lat_lo + (lat_hi - lat_lo) * i as f64 / steps as f64)),
-        );
-        if segs.is_empty() {
-            continue;
-        }
-        let Some(at) = edge_label(&segs, &[(y1, true), (x1, false), (y2, true), (x2, false)])
-        else {
-            continue;
-        };
-        lines.push(GridLine {
-            axis: "lon",
-            value: value.rem_euclid(360.0),
-            label: label("lon", value, lon_step, &frame),
-            segments: segs,
-            label_at: Some(at),
-        });
-    }
-    let first = (lat_lo / lat_step).ceil() as i64;
-    let last = (lat_hi / lat_step).floor() as i64;
-    for k in first..=last.min(first + 400) {
-        let value = k as f64 * lat_step;
-        if value.abs() >= 90.0 {
-            continue;
-        }
-        let segs = trace(
-            &mut (0..=steps).map(|i| (lon_lo + (lon_hi - lon_lo) * i as f64 / steps as f64, value)),
-        );
-        if segs.is_empty() {
-            continue;
-        }
-        let Some(at) = edge_label(&segs, &[(x1, false), (y1, true), (x2, false), (y2, true)])
-        else {
-            continue;
-        };
-        lines.push(GridLine {
-            axis: "lat",
-            value,
-            label: label("lat", value, lat_step, &frame),
-            segments: segs,
-            label_at: Some(at),
-        });
     }
     Graticule {
         frame,

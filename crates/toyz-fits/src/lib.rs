@@ -15,7 +15,7 @@ pub use graticule::{compass, convert_frame, graticule, Graticule, GridLine};
 pub use header::{Card, Header};
 pub use image::{list_hdus, probe, read_table, HduKind, HduSel, HduSummary, Image, Table};
 pub use pixel::{pixel_at, sky_to_pixel, PixelValue, World};
-pub use wcs::{Wcs, WcsSummary};
+pub use wcs::{unit_vector, SkyCap, Wcs, WcsSummary};
 
 /// Version of the cfitsio library actually linked (fitsio's own helper always reports 4.0).
 pub fn cfitsio_version() -> f32 {

@@ -222,6 +222,29 @@ impl Wcs {
         (lon.is_finite() && lat.is_finite()).then_some((lon, lat))
     }
 
+    /// A cone on the sky that holds a `width`×`height` image (to its farthest corner, radius times
+    /// `margin`): a position outside it cannot be on the image, a test far cheaper than inverting the
+    /// projection. `None` when the cone would reach past a hemisphere (then nothing is excluded).
+    pub fn cap(&self, width: f64, height: f64, margin: f64) -> Option<SkyCap> {
+        let (l0, b0) = self.pixel_to_world(width / 2.0 + 0.5, height / 2.0 + 0.5)?;
+        let centre = unit_vector(l0, b0);
+        let mut min_dot = 1f64;
+        for (x, y) in [
+            (0.5, 0.5),
+            (width + 0.5, 0.5),
+            (0.5, height + 0.5),
+            (width + 0.5, height + 0.5),
+        ] {
+            let (l, b) = self.pixel_to_world(x, y)?;
+            min_dot = min_dot.min(dot(unit_vector(l, b), centre));
+        }
+        let radius = min_dot.clamp(-1.0, 1.0).acos() * margin + 1e-6;
+        (radius < std::f64::consts::FRAC_PI_2).then(|| SkyCap {
+            centre,
+            cos_radius: radius.cos(),
+        })
+    }
+
     /// (lon, lat) in degrees in the header's frame → FITS pixel (1-based).
     ///
     /// The crate's own inverse is wrong for asymmetric CD matrices (mapproj swaps the off-diagonal terms),
@@ -231,14 +254,14 @@ impl Wcs {
         if !lon.is_finite() || !lat.is_finite() || lat.abs() > 90.0 {
             return None;
         }
-        let target = unit(lon, lat);
+        let target = unit_vector(lon, lat);
         let (sl, cl) = lon.to_radians().sin_cos();
         let (sb, cb) = lat.to_radians().sin_cos();
         let east = [-sl, cl, 0.0];
         let north = [-sb * cl, -sb * sl, cb];
         let offset = |x: f64, y: f64| -> Option<[f64; 2]> {
             let (a, b) = self.pixel_to_world(x, y)?;
-            let v = unit(a, b);
+            let v = unit_vector(a, b);
             let d = [v[0] - target[0], v[1] - target[1], v[2] - target[2]];
             Some([dot(d, east), dot(d, north)])
         };
@@ -256,7 +279,7 @@ impl Wcs {
         // (and zenithal projections send both to the same pixel): a solution must be the target itself.
         let same_side = |x: f64, y: f64| {
             self.pixel_to_world(x, y)
-                .is_some_and(|(a, b)| dot(unit(a, b), target) > 0.999_999)
+                .is_some_and(|(a, b)| dot(unit_vector(a, b), target) > 0.999_999)
         };
         for _ in 0..60 {
             let f = offset(x, y)?;
@@ -290,13 +313,28 @@ impl Wcs {
     }
 }
 
-fn unit(lon: f64, lat: f64) -> [f64; 3] {
+/// A cone on the sky around an image, from [`Wcs::cap`].
+#[derive(Debug, Clone, Copy)]
+pub struct SkyCap {
+    centre: [f64; 3],
+    cos_radius: f64,
+}
+
+impl SkyCap {
+    /// Whether (lon, lat), degrees in the image's frame, is inside the cone.
+    pub fn contains(&self, lon: f64, lat: f64) -> bool {
+        dot(unit_vector(lon, lat), self.centre) >= self.cos_radius
+    }
+}
+
+/// Unit vector of a sky position in degrees.
+pub fn unit_vector(lon: f64, lat: f64) -> [f64; 3] {
     let (sl, cl) = lon.to_radians().sin_cos();
     let (sb, cb) = lat.to_radians().sin_cos();
     [cb * cl, cb * sl, sb]
 }
 
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+pub(crate) fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 

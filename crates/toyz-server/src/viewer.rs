@@ -39,12 +39,15 @@ pub fn write_static_viewer(
     web_dir: &std::path::Path,
     web_href: &str,
 ) -> std::io::Result<()> {
+    let mut index: &[u8] = &[];
     for (path, bytes) in ASSETS {
-        if path != "index.html" {
+        if path == "index.html" {
+            index = bytes;
+        } else {
             toyz_pyramid::cache::atomic_write(&web_dir.join(path), bytes)?;
         }
     }
-    let html = String::from_utf8_lossy(ASSETS[0].1)
+    let html = String::from_utf8_lossy(index)
         .replace("\"/web/", &format!("\"{web_href}"))
         .replace("<body>", "<body data-static=\"tiles.json\">");
     toyz_pyramid::cache::atomic_write(&dir.join("index.html"), html.as_bytes())

@@ -50,6 +50,25 @@ async fn open(ctx: &JobCtx, s: &Src) -> Result<Arc<OpenSource>, JobError> {
     Ok(o)
 }
 
+/// The image's celestial WCS, or the `no_wcs` error a job answers without one.
+fn image_wcs(o: &OpenSource) -> Result<&toyz_fits::Wcs, JobError> {
+    o.src
+        .image
+        .wcs()
+        .ok_or_else(|| JobError::new("no_wcs", format!("{} has no celestial WCS", o.public)))
+}
+
+/// A catalog loaded earlier in this session.
+fn session_catalog(ctx: &JobCtx, id: usize) -> Result<Arc<Catalog>, JobError> {
+    ctx.session
+        .catalogs
+        .lock()
+        .expect("catalogs")
+        .get(id)
+        .cloned()
+        .ok_or_else(|| JobError::bad_params(format!("no catalog {id} in this session")))
+}
+
 /// Open the source, then run `f` on a blocking thread (a panic there becomes an error reply).
 async fn with_source<F>(ctx: &JobCtx, s: &Src, f: F) -> JobResult
 where
@@ -58,7 +77,7 @@ where
     let o = open(ctx, s).await?;
     tokio::task::spawn_blocking(move || f(&o))
         .await
-        .map_err(|_| JobError::new("panic", "the job panicked; the session goes on"))?
+        .map_err(|_| JobError::panicked())?
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -356,7 +375,7 @@ impl JobRegistry {
                 } else {
                     tokio::task::spawn_blocking(move || read(&o))
                         .await
-                        .map_err(|_| JobError::new("panic", "the job panicked; the session goes on"))?
+                        .map_err(|_| JobError::panicked())?
                 }
             },
         );
@@ -368,7 +387,7 @@ impl JobRegistry {
                     return Err(JobError::bad_params("at most 10 000 points"));
                 }
                 with_source(&ctx, &p.src, move |o| {
-                    let wcs = o.src.image.wcs().ok_or_else(|| JobError::new("no_wcs", format!("{} has no celestial WCS", o.public)))?;
+                    let wcs = image_wcs(o)?;
                     let to = wcs.frame().to_owned();
                     let from = p.frame.as_deref().map(str::to_ascii_lowercase).unwrap_or_else(|| to.clone());
                     if toyz_fits::convert_frame(0.0, 0.0, &from, &to).is_none() {
@@ -393,7 +412,7 @@ impl JobRegistry {
             "Coordinate grid over a view: lines of constant longitude/latitude at round steps as pixel polylines with labels, and the north/east directions.",
             |ctx: JobCtx, p: GraticuleParams| async move {
                 with_source(&ctx, &p.src, move |o| {
-                    let wcs = o.src.image.wcs().ok_or_else(|| JobError::new("no_wcs", format!("{} has no celestial WCS", o.public)))?;
+                    let wcs = image_wcs(o)?;
                     let (w, h) = (o.src.image.width() as f64, o.src.image.height() as f64);
                     let rect = p.rect.unwrap_or([0.5, 0.5, w + 0.5, h + 0.5]);
                     let [x1, y1, x2, y2] = rect;
@@ -439,38 +458,39 @@ impl JobRegistry {
             let cancel = ctx.cancel_flag();
             with_source(&ctx, &p.src, move |o| {
                 let st = &o.src.stats;
-                let Some(r) = p.rect else {
-                    let lo = p.lo.or(st.min).unwrap_or(0.0);
-                    let hi = p.hi.or(st.max).unwrap_or(1.0);
-                    if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
-                        return Err(JobError::bad_params("need finite lo <= hi"));
+                // The statistics sample, or the rectangle read with a stride that keeps it near 4 Mpixels.
+                let (vals, min, max, nan, mut reply) = match p.rect {
+                    None => (std::borrow::Cow::Borrowed(&o.src.sample.sorted[..]), st.min, st.max, st.sample_nan, json!({})),
+                    Some(r) => {
+                        let (x0, y0, w, h) = rect(o, Some(r))?;
+                        let stride = ((w * h) as f64 / (4 << 20) as f64).sqrt().ceil().max(1.0) as usize;
+                        let mut row = vec![0f32; w];
+                        let mut vals: Vec<f32> = Vec::with_capacity((w / stride + 1) * (h / stride + 1));
+                        let mut nan = 0usize;
+                        for y in (y0..y0 + h).step_by(stride) {
+                            if cancel.load(Ordering::Relaxed) {
+                                return Err(JobError::cancelled());
+                            }
+                            o.src.image.read_rect(x0, y, w, 1, &mut row).map_err(|e| fits_error(e, &o.public))?;
+                            for &v in row.iter().step_by(stride) {
+                                if v.is_finite() { vals.push(v) } else { nan += 1 }
+                            }
+                        }
+                        let min = vals.iter().map(|&v| v as f64).reduce(f64::min);
+                        let max = vals.iter().map(|&v| v as f64).reduce(f64::max);
+                        (std::borrow::Cow::Owned(vals), min, max, nan, json!({"rect": [x0 + 1, y0 + 1, x0 + w, y0 + h], "stride": stride}))
                     }
-                    let h = toyz_pyramid::Histogram::of(&o.src.sample.sorted, lo, hi, bins);
-                    return Ok(json!({"lo": h.lo, "hi": h.hi, "bins": bins, "counts": h.counts, "sample_size": st.sample_size, "sample_nan": st.sample_nan}));
                 };
-                let (x0, y0, w, h) = rect(o, Some(r))?;
-                let stride = ((w * h) as f64 / (4 << 20) as f64).sqrt().ceil().max(1.0) as usize;
-                let mut row = vec![0f32; w];
-                let mut vals: Vec<f32> = Vec::with_capacity((w / stride + 1) * (h / stride + 1));
-                let mut nan = 0usize;
-                for y in (y0..y0 + h).step_by(stride) {
-                    if cancel.load(Ordering::Relaxed) {
-                        return Err(JobError::new("cancelled", "the job was stopped"));
-                    }
-                    o.src.image.read_rect(x0, y, w, 1, &mut row).map_err(|e| fits_error(e, &o.public))?;
-                    for &v in row.iter().step_by(stride) {
-                        if v.is_finite() { vals.push(v) } else { nan += 1 }
-                    }
-                }
-                let (mn, mx) = vals.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v as f64), b.max(v as f64)));
-                let lo = p.lo.unwrap_or(if vals.is_empty() { 0.0 } else { mn });
-                let hi = p.hi.unwrap_or(if vals.is_empty() { 1.0 } else { mx });
+                let lo = p.lo.or(min).unwrap_or(0.0);
+                let hi = p.hi.or(max).unwrap_or(1.0);
                 if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
                     return Err(JobError::bad_params("need finite lo <= hi"));
                 }
                 let hist = toyz_pyramid::Histogram::of(&vals, lo, hi, bins);
-                Ok(json!({"lo": hist.lo, "hi": hist.hi, "bins": bins, "counts": hist.counts, "rect": [x0 + 1, y0 + 1, x0 + w, y0 + h],
-                          "stride": stride, "sample_size": vals.len() + nan, "sample_nan": nan}))
+                let fields = json!({"lo": hist.lo, "hi": hist.hi, "bins": bins, "counts": hist.counts,
+                                    "sample_size": vals.len() + nan, "sample_nan": nan});
+                reply.as_object_mut().expect("object").extend(fields.as_object().expect("object").clone());
+                Ok(reply)
             })
             .await
         });
@@ -556,7 +576,7 @@ impl JobRegistry {
                               "count": r.sources.len(), "truncated": r.truncated, "sources": r.sources}))
                 })
                 .await
-                .map_err(|_| JobError::new("panic", "the job panicked; the session goes on"))?
+                .map_err(|_| JobError::panicked())?
             },
         );
         r.register_async(
@@ -585,7 +605,7 @@ impl JobRegistry {
                         .map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))
                 })
                 .await
-                .map_err(|_| JobError::new("panic", "the job panicked; the session goes on"))??;
+                .map_err(|_| JobError::panicked())??;
                 let reply = page(&cat, p.offset, p.limit);
                 ctx.session.catalogs.lock().expect("catalogs").push(Arc::new(cat));
                 Ok(reply)
@@ -595,16 +615,7 @@ impl JobRegistry {
             "catalog.rows",
             "A page of rows of a loaded catalog.",
             |ctx: JobCtx, p: CatalogRowsParams| async move {
-                let c = ctx
-                    .session
-                    .catalogs
-                    .lock()
-                    .expect("catalogs")
-                    .get(p.catalog)
-                    .cloned();
-                let c = c.ok_or_else(|| {
-                    JobError::bad_params(format!("no catalog {} in this session", p.catalog))
-                })?;
+                let c = session_catalog(&ctx, p.catalog)?;
                 Ok(page(&c, p.offset, p.limit))
             },
         );
@@ -612,16 +623,7 @@ impl JobRegistry {
             "catalog.match",
             "The catalog entry nearest to a sky position (degrees), with its separation.",
             |ctx: JobCtx, p: CatalogMatchParams| async move {
-                let c = ctx
-                    .session
-                    .catalogs
-                    .lock()
-                    .expect("catalogs")
-                    .get(p.catalog)
-                    .cloned();
-                let c = c.ok_or_else(|| {
-                    JobError::bad_params(format!("no catalog {} in this session", p.catalog))
-                })?;
+                let c = session_catalog(&ctx, p.catalog)?;
                 if c.ra.is_none() || c.dec.is_none() {
                     return Err(JobError::bad_params("this catalog has no RA/Dec columns"));
                 }
@@ -646,8 +648,7 @@ impl JobRegistry {
             "catalog.positions",
             "Pixel positions on an image of a loaded catalog's rows (RA/Dec through the image's WCS, else x/y), those on or near the image.",
             |ctx: JobCtx, p: CatalogPositionsParams| async move {
-                let c = ctx.session.catalogs.lock().expect("catalogs").get(p.catalog).cloned();
-                let c = c.ok_or_else(|| JobError::bad_params(format!("no catalog {} in this session", p.catalog)))?;
+                let c = session_catalog(&ctx, p.catalog)?;
                 let limit = p.limit.unwrap_or(200_000).min(200_000);
                 let cancel = ctx.cancel_flag();
                 with_source(&ctx, &p.src, move |o| {
@@ -666,36 +667,19 @@ impl JobRegistry {
                             _ => "the catalog has neither RA/Dec nor x/y columns".to_owned(),
                         }));
                     }
-                    // Rows far from the image are skipped with one dot product instead of a Newton inversion:
-                    // the image's centre and its angular radius (to the farthest corner, with a margin).
-                    let unit = |l: f64, b: f64| {
-                        let (sl, cl) = l.to_radians().sin_cos();
-                        let (sb, cb) = b.to_radians().sin_cos();
-                        [cb * cl, cb * sl, sb]
-                    };
-                    let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-                    let reach = sky.and_then(|wcs| {
-                        let (l0, b0) = wcs.pixel_to_world(w / 2.0 + 0.5, h / 2.0 + 0.5)?;
-                        let c0 = unit(l0, b0);
-                        let mut min_dot = 1f64;
-                        for (x, y) in [(0.5, 0.5), (w + 0.5, 0.5), (0.5, h + 0.5), (w + 0.5, h + 0.5)] {
-                            let (l, b) = wcs.pixel_to_world(x, y)?;
-                            min_dot = min_dot.min(dot(unit(l, b), c0));
-                        }
-                        let radius = min_dot.clamp(-1.0, 1.0).acos() * 1.2 + 1e-6;
-                        (radius < std::f64::consts::FRAC_PI_2).then_some((c0, radius.cos()))
-                    });
+                    // Rows far from the image are skipped with one dot product instead of a Newton inversion.
+                    let cap = sky.and_then(|wcs| wcs.cap(w, h, 1.2));
                     let mut out = Vec::new();
                     let mut truncated = false;
                     for (i, row) in c.rows.iter().enumerate() {
                         if i % 4096 == 0 && cancel.load(Ordering::Relaxed) {
-                            return Err(JobError::new("cancelled", "the job was stopped"));
+                            return Err(JobError::cancelled());
                         }
                         let xy = match sky {
                             Some(wcs) => num(row, c.ra)
                                 .zip(num(row, c.dec))
                                 .and_then(|(ra, dec)| toyz_fits::convert_frame(ra, dec, "icrs", wcs.frame()))
-                                .filter(|&(l, b)| reach.is_none_or(|(c0, cos_r)| dot(unit(l, b), c0) >= cos_r))
+                                .filter(|&(l, b)| cap.is_none_or(|cap| cap.contains(l, b)))
                                 .and_then(|(l, b)| toyz_fits::sky_to_pixel(img, l, b).ok()),
                             None => num(row, c.x).zip(num(row, c.y)),
                         };
@@ -759,7 +743,7 @@ impl JobRegistry {
                               "url": format!("/tiles/{}/{}/{{z}}/{{x}}/{{y}}.png", rep.source_id, rep.render_id)}))
                 })
                 .await
-                .map_err(|_| JobError::new("panic", "the job panicked; the session goes on"))?
+                .map_err(|_| JobError::panicked())?
             },
         );
         r

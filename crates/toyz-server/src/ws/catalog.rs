@@ -86,17 +86,13 @@ impl Catalog {
 
     /// The nearest row to (ra, dec) in degrees, with its separation in arcsec.
     pub fn nearest(&self, ra: f64, dec: f64) -> Option<(usize, f64)> {
-        let (sr, cr) = ra.to_radians().sin_cos();
-        let (sd, cd) = dec.to_radians().sin_cos();
-        let target = [cd * cr, cd * sr, sd];
+        let target = toyz_fits::unit_vector(ra, dec);
         let mut best: Option<(usize, f64)> = None;
         for i in 0..self.rows.len() {
             let (Some(a), Some(d)) = (self.value(i, self.ra), self.value(i, self.dec)) else {
                 continue;
             };
-            let (sa, ca) = a.to_radians().sin_cos();
-            let (sdd, cdd) = d.to_radians().sin_cos();
-            let v = [cdd * ca, cdd * sa, sdd];
+            let v = toyz_fits::unit_vector(a, d);
             let chord2 = (v[0] - target[0]).powi(2)
                 + (v[1] - target[1]).powi(2)
                 + (v[2] - target[2]).powi(2);

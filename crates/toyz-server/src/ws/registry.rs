@@ -32,6 +32,14 @@ impl JobError {
     pub fn bad_params(message: impl Into<String>) -> JobError {
         Self::new("bad_params", message)
     }
+    /// The reply for a job that panicked (the session and the server go on).
+    pub fn panicked() -> JobError {
+        Self::new("panic", "the job panicked; the session goes on")
+    }
+    /// The reply for a job that stopped because it was cancelled.
+    pub fn cancelled() -> JobError {
+        Self::new("cancelled", "the job was stopped")
+    }
 }
 
 impl From<ApiError> for JobError {
@@ -143,9 +151,9 @@ impl JobRegistry {
                     .await
                     .map_err(|e| {
                         if e.is_panic() {
-                            JobError::new("panic", "the job panicked; the session goes on")
+                            JobError::panicked()
                         } else {
-                            JobError::new("cancelled", "the job was stopped")
+                            JobError::cancelled()
                         }
                     })?
             }
@@ -188,11 +196,6 @@ impl JobDef {
         std::panic::AssertUnwindSafe((self.handler)(ctx, params))
             .catch_unwind()
             .await
-            .unwrap_or_else(|_| {
-                Err(JobError::new(
-                    "panic",
-                    "the job panicked; the session goes on",
-                ))
-            })
+            .unwrap_or_else(|_| Err(JobError::panicked()))
     }
 }
