@@ -3,13 +3,14 @@
 use crate::{hdu_arg, print_json, Fail};
 use serde::Serialize;
 use std::path::PathBuf;
-use toyz_fits::{HduSummary, WcsSummary};
+use toyz_fits::{HduSummary, MosaicInfo, WcsSummary};
 use toyz_pyramid::{Geometry, Source, Stats};
 
 #[derive(clap::Args)]
 pub struct Args {
     file: PathBuf,
-    /// HDU index (0 = primary) or EXTNAME; default: the first HDU with an image.
+    /// HDU index (0 = primary) or EXTNAME; `mosaic` (CCDs placed by WCS) or `mosaic:detsec` (by
+    /// DETSEC) for a whole focal plane; default: the first HDU with an image.
     #[arg(long)]
     hdu: Option<String>,
     /// Plane of a cube (0-based).
@@ -25,6 +26,8 @@ struct Info<'a> {
     path: PathBuf,
     hdus: &'a [HduSummary],
     hdu: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mosaic: Option<&'a MosaicInfo>,
     plane: usize,
     planes: usize,
     width: usize,
@@ -45,13 +48,14 @@ struct Info<'a> {
 pub fn run(a: Args) -> Result<(), Fail> {
     let sel = hdu_arg(a.hdu.as_deref())?;
     let src = Source::open(&a.file, &sel, a.plane)?;
-    let img = &src.image;
+    let img = &*src.image;
     let (bscale, bzero, blank) = img.scaling();
     let g: Geometry = src.geometry;
     let info = Info {
         path: a.file.clone(),
         hdus: img.hdus(),
         hdu: img.hdu(),
+        mosaic: img.mosaic(),
         plane: img.plane(),
         planes: img.planes(),
         width: img.width(),
@@ -98,6 +102,21 @@ pub fn run(a: Args) -> Result<(), Fail> {
         );
     }
     println!();
+    if let Some(m) = info.mosaic {
+        println!(
+            "mosaic     {} CCDs placed by {}: {} x {} px",
+            m.ccds.len(),
+            m.layout.to_uppercase(),
+            info.width,
+            info.height
+        );
+        for c in &m.ccds {
+            println!(
+                "           {:<8} HDU {:>3}  at x0 {:>6} y0 {:>6}  {} x {}",
+                c.name, c.hdu, c.x0, c.y0, c.width, c.height
+            );
+        }
+    }
     println!(
         "image      HDU {}{}: {} x {} px, BITPIX {}{}",
         info.hdu,

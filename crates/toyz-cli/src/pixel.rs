@@ -2,7 +2,7 @@
 
 use crate::{hdu_arg, Fail};
 use std::path::PathBuf;
-use toyz_fits::{pixel_at, sky_to_pixel, Image};
+use toyz_fits::{open_raster, pixel_at, sky_to_pixel};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -16,6 +16,7 @@ pub struct Args {
     /// Sky position instead: LON LAT in degrees (or RA as hh:mm:ss and Dec as ±dd:mm:ss).
     #[arg(long, num_args = 2, value_names = ["LON", "LAT"], allow_hyphen_values = true, conflicts_with_all = ["x", "y"])]
     sky: Option<Vec<String>>,
+    /// HDU index (0 = primary), EXTNAME, or `mosaic` / `mosaic:detsec` for a whole focal plane.
     #[arg(long)]
     hdu: Option<String>,
     #[arg(long, default_value_t = 0)]
@@ -46,7 +47,7 @@ pub fn parse_angle(s: &str, hours: bool) -> Option<f64> {
 
 pub fn run(a: Args) -> Result<(), Fail> {
     let sel = hdu_arg(a.hdu.as_deref())?;
-    let img = Image::open(&a.file, &sel, a.plane)?;
+    let img = open_raster(&a.file, &sel, a.plane)?;
     let (x, y) = match (&a.sky, a.x, a.y) {
         (Some(sky), _, _) => {
             let equatorial = !img.wcs().is_some_and(|w| {
@@ -66,7 +67,7 @@ pub fn run(a: Args) -> Result<(), Fail> {
                         sky[1]
                     ))
                 })?;
-            sky_to_pixel(&img, lon, lat)?
+            sky_to_pixel(&*img, lon, lat)?
         }
         (None, Some(x), Some(y)) => (x, y),
         _ => {
@@ -75,16 +76,21 @@ pub fn run(a: Args) -> Result<(), Fail> {
             ))
         }
     };
-    let out = pixel_at(&img, x, y)?;
+    let out = pixel_at(&*img, x, y)?;
     if a.json {
         println!("{}", serde_json::to_string(&out).expect("json"));
         return Ok(());
     }
     let value = out
         .value
-        .map(|v| format!("{v}"))
+        .map(|v| v.text())
         .unwrap_or_else(|| "NaN (blank)".into());
     print!("x {x}  y {y}  value {value}");
+    match &out.ccd {
+        Some(Some(c)) => print!("  ccd {} (HDU {}) x {} y {}", c.name, c.hdu, c.x, c.y),
+        Some(None) => print!("  (in a gap between CCDs)"),
+        None => {}
+    }
     if let Some(w) = &out.world {
         if matches!(w.frame.as_str(), "icrs" | "fk5" | "fk4") {
             print!(

@@ -67,10 +67,12 @@ pub enum FitsError {
         status: i32,
         message: String,
     },
-    #[error("invalid HDU selector '{0}': use an index (0 is the primary HDU) or an EXTNAME")]
+    #[error("invalid HDU selector '{0}': use an index (0 is the primary HDU), an EXTNAME, mosaic or mosaic:detsec")]
     BadHduSelector(String),
     #[error("WCS: {0}")]
     Wcs(String),
+    #[error("{path}: cannot open as a mosaic: {message}")]
+    Mosaic { path: PathBuf, message: String },
 }
 
 impl FitsError {
@@ -88,6 +90,7 @@ impl FitsError {
             FitsError::Cfitsio { .. } => "bad_fits",
             FitsError::BadHduSelector(_) => "bad_request",
             FitsError::Wcs(_) => "wcs",
+            FitsError::Mosaic { .. } => "bad_mosaic",
         }
     }
 }

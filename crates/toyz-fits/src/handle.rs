@@ -12,6 +12,9 @@ use std::ptr;
 pub const IMAGE_HDU: c_int = 0;
 
 const TFLOAT: c_int = 42;
+const TDOUBLE: c_int = 82;
+const TLONGLONG: c_int = 81;
+const TULONGLONG: c_int = 80;
 const KEY_NO_EXIST: c_int = 202;
 const END_OF_FILE: c_int = 107;
 const BAD_HDU_NUM: c_int = 301;
@@ -301,4 +304,79 @@ impl Handle {
         }
         Ok(())
     }
+
+    /// One pixel at 1-based coordinates `first` (all axes), read without going through f32: as an
+    /// integer when `int` says the stored values are integers after scaling (`unsigned` for the
+    /// BZERO = 2^63 convention), else as a double. None for BLANK/NaN pixels.
+    pub fn read_pixel_exact(
+        &mut self,
+        first: &[c_long],
+        int: Option<bool>,
+    ) -> Result<Option<Exact>> {
+        let mut status = 0;
+        let mut first = first.to_vec();
+        let mut anynul = 0;
+        let mut null: c_char = 0;
+        let mut buf = [0u8; 8];
+        let datatype = match int {
+            Some(true) => TULONGLONG,
+            Some(false) => TLONGLONG,
+            None => TDOUBLE,
+        };
+        if int.is_none() {
+            // Doubles: NaN marks undefined pixels. (ffgpxf's null-flag array is not used here: for
+            // tile-compressed images cfitsio dereferences the absent null value and crashes.)
+            let mut nan = f64::NAN;
+            let mut v = f64::NAN;
+            // SAFETY: one double into `v`; the null value is a double.
+            unsafe {
+                sys::ffgpxv(
+                    self.ptr,
+                    TDOUBLE,
+                    first.as_mut_ptr(),
+                    1,
+                    &mut nan as *mut f64 as *mut c_void,
+                    &mut v as *mut f64 as *mut c_void,
+                    &mut anynul,
+                    &mut status,
+                )
+            };
+            if status != 0 {
+                return Err(self.err(status));
+            }
+            return Ok(v.is_finite().then_some(Exact::Float(v)));
+        }
+        // SAFETY: one element of an 8-byte type into an 8-byte buffer; one null flag.
+        unsafe {
+            sys::ffgpxf(
+                self.ptr,
+                datatype,
+                first.as_mut_ptr(),
+                1,
+                buf.as_mut_ptr() as *mut c_void,
+                &mut null,
+                &mut anynul,
+                &mut status,
+            )
+        };
+        if status != 0 {
+            return Err(self.err(status));
+        }
+        if null != 0 {
+            return Ok(None);
+        }
+        Ok(Some(match int {
+            Some(true) => Exact::UInt(u64::from_ne_bytes(buf)),
+            Some(false) => Exact::Int(i64::from_ne_bytes(buf)),
+            None => Exact::Float(f64::from_ne_bytes(buf)),
+        }))
+    }
+}
+
+/// A stored value read exactly (see [`Handle::read_pixel_exact`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Exact {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
 }

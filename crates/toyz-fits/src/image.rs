@@ -3,8 +3,9 @@
 //! cfitsio (one handle per thread) for compressed ones.
 
 use crate::error::{FitsError, Result};
-use crate::handle::{Handle, IMAGE_HDU};
+use crate::handle::{Exact, Handle, IMAGE_HDU};
 use crate::header::Header;
+use crate::raster::Value;
 use crate::wcs::Wcs;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -26,14 +27,23 @@ pub enum HduSel {
     Index(usize),
     /// An EXTNAME, compared case-insensitively.
     Name(String),
+    /// Every image HDU of the file as one focal-plane image (`mosaic`, `mosaic:wcs`, `mosaic:detsec`).
+    Mosaic(crate::mosaic::Layout),
 }
 
 impl FromStr for HduSel {
     type Err = FitsError;
     fn from_str(s: &str) -> Result<HduSel> {
         let s = s.trim();
-        if s.is_empty() || s.eq_ignore_ascii_case("auto") {
+        let lower = s.to_ascii_lowercase();
+        if s.is_empty() || lower == "auto" {
             Ok(HduSel::Auto)
+        } else if lower == "mosaic" || lower == "mosaic:wcs" {
+            Ok(HduSel::Mosaic(crate::mosaic::Layout::Wcs))
+        } else if lower == "mosaic:detsec" {
+            Ok(HduSel::Mosaic(crate::mosaic::Layout::Detsec))
+        } else if lower.starts_with("mosaic:") {
+            Err(FitsError::BadHduSelector(s.to_owned()))
         } else if s.bytes().all(|b| b.is_ascii_digit()) {
             s.parse()
                 .map(HduSel::Index)
@@ -114,7 +124,7 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> FitsError {
+pub(crate) fn io_err(path: &Path, e: std::io::Error) -> FitsError {
     if e.kind() == std::io::ErrorKind::NotFound {
         FitsError::NotFound {
             path: path.to_owned(),
@@ -178,7 +188,7 @@ pub fn list_hdus(path: &Path) -> Result<Vec<HduSummary>> {
     list_with(&mut h)
 }
 
-fn list_with(h: &mut Handle) -> Result<Vec<HduSummary>> {
+pub(crate) fn list_with(h: &mut Handle) -> Result<Vec<HduSummary>> {
     let mut out = Vec::new();
     let mut i = 0;
     while h.move_to(i)? {
@@ -224,6 +234,9 @@ fn select(
                 path: path.to_owned(),
                 name: name.clone(),
             }),
+        HduSel::Mosaic(_) => Err(FitsError::BadHduSelector(
+            "mosaic (a mosaic is opened with open_raster, not as one HDU)".into(),
+        )),
         HduSel::Auto => hdus
             .iter()
             .find(|s| auto(s))
@@ -315,6 +328,18 @@ impl Image {
         let mut h = Handle::open(path)?;
         let hdus = list_with(&mut h)?;
         let hdu = select(path, &hdus, sel, HduSummary::has_data)?;
+        Image::open_listed(path, &meta, &mut h, hdus, hdu, plane)
+    }
+
+    /// Open HDU `hdu` of a file already listed through `h` (a mosaic opens all its CCDs this way).
+    pub(crate) fn open_listed(
+        path: &Path,
+        meta: &std::fs::Metadata,
+        h: &mut Handle,
+        hdus: Vec<HduSummary>,
+        hdu: usize,
+        plane: usize,
+    ) -> Result<Image> {
         let chosen = &hdus[hdu];
         if chosen.kind == HduKind::Table || !chosen.has_data() {
             return Err(FitsError::NotAnImage {
@@ -584,11 +609,141 @@ impl Image {
         }
     }
 
-    /// One pixel value (0-based FITS order).
+    /// One pixel value (0-based FITS order) as the renderer sees it (f32; see `value_exact`).
     pub fn value(&self, x: usize, y: usize) -> Result<f32> {
         let mut v = [0f32];
         self.read_rect(x, y, 1, 1, &mut v)?;
         Ok(v[0])
+    }
+
+    /// The stored value at (x, y) (0-based FITS order), exactly: never through f32. `None` for BLANK
+    /// and NaN pixels.
+    pub fn value_exact(&self, x: usize, y: usize) -> Result<Option<Value>> {
+        if x >= self.width || y >= self.height {
+            return Err(FitsError::OutOfBounds {
+                x: x as i64,
+                y: y as i64,
+                w: 1,
+                h: 1,
+                width: self.width,
+                height: self.height,
+            });
+        }
+        let (scale, zero, _) = self.scaling();
+        // Integer data with an integral offset and unit scale stays an integer (the unsigned
+        // conventions BZERO = 2^15, 2^31, 2^63 included).
+        let integral = self.bitpix > 0 && scale == 1.0 && zero.fract() == 0.0;
+        if let Some(raw) = &self.raw {
+            let bpp = (self.bitpix.unsigned_abs() / 8) as usize;
+            let index = (self.plane * self.height + y) * self.width + x;
+            let mut b = [0u8; 8];
+            raw.file
+                .read_exact_at(&mut b[..bpp], raw.data_start + (index * bpp) as u64)
+                .map_err(|e| io_err(&self.path, e))?;
+            let int = |v: i64| -> Option<Value> {
+                if self.blank == Some(v) {
+                    None
+                } else if integral {
+                    let sum = v as i128 + zero as i128;
+                    Some(match i64::try_from(sum) {
+                        Ok(i) => Value::Int(i),
+                        Err(_) => Value::UInt(sum as u64),
+                    })
+                } else {
+                    Some(Value::F64(v as f64 * scale + zero))
+                }
+            };
+            let identity = scale == 1.0 && zero == 0.0;
+            return Ok(match self.bitpix {
+                8 => int(b[0] as i64),
+                16 => int(i16::from_be_bytes([b[0], b[1]]) as i64),
+                32 => int(i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as i64),
+                64 => int(i64::from_be_bytes(b)),
+                -32 => {
+                    let v = f32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                    match (v.is_finite(), identity) {
+                        (false, _) => None,
+                        (true, true) => Some(Value::F32(v)),
+                        (true, false) => Some(Value::F64(v as f64 * scale + zero)),
+                    }
+                }
+                _ => {
+                    let v = f64::from_be_bytes(b) * scale + zero;
+                    v.is_finite().then_some(Value::F64(v))
+                }
+            });
+        }
+        // gzip'd and tile-compressed files: cfitsio applies the (Z)BSCALE/(Z)BZERO and (Z)BLANK.
+        let mut first: Vec<c_long> = vec![x as c_long + 1, y as c_long + 1];
+        let mut p = self.plane;
+        for &d in self.dims.iter().skip(2) {
+            first.push((p % d as usize) as c_long + 1);
+            p /= d as usize;
+        }
+        first.truncate(self.dims.len().max(1));
+        let unsigned = zero >= 9.2e18;
+        // cfitsio decompresses tiles only into types up to 32-bit integers and doubles: a double holds
+        // any value those can (tile-compressed data is at most 32-bit, or GZIP'd 64-bit below 2^53).
+        let as_int = (integral && !self.compressed).then_some(unsigned);
+        let v = with_handle(self, |h| {
+            h.move_to(self.hdu)?;
+            h.read_pixel_exact(&first, as_int)
+        })?;
+        Ok(v.and_then(|v| match v {
+            Exact::Int(i) => Some(Value::Int(i)),
+            Exact::UInt(u) => Some(match i64::try_from(u) {
+                Ok(i) => Value::Int(i),
+                Err(_) => Value::UInt(u),
+            }),
+            Exact::Float(f) if !f.is_finite() => None,
+            Exact::Float(f) if integral && f.abs() < 9.2e18 => Some(Value::Int(f as i64)),
+            // float32 data (quantised or not) is float32 once decompressed, as funpack writes it.
+            Exact::Float(f) if self.bitpix == -32 && scale == 1.0 && zero == 0.0 => {
+                Some(Value::F32(f as f32))
+            }
+            Exact::Float(f) => Some(Value::F64(f)),
+        }))
+    }
+
+    /// Rows `top..top+n` counted from the top of the displayed image, top row first, full width.
+    pub fn read_band(&self, top: usize, n: usize, band: &mut [f32]) -> Result<()> {
+        use rayon::prelude::*;
+        let (w, h) = (self.width, self.height);
+        let band = &mut band[..w * n];
+        // cfitsio decompresses on the calling thread: read column strips in parallel, each a whole
+        // number of compression tiles wide (with fpack's default row tiles the band is one read).
+        match self
+            .compression_tile_width()
+            .map(|t| t.div_ceil(256).max(2) * 256)
+        {
+            Some(strip) => {
+                let y0 = h - top - n; // FITS row (0-based) of the band's bottom row
+                let strips: Vec<(usize, Vec<f32>)> = (0..w)
+                    .step_by(strip.min(w))
+                    .collect::<Vec<_>>()
+                    .par_iter()
+                    .map(|&x0| {
+                        let sw = strip.min(w - x0);
+                        let mut b = vec![0f32; sw * n];
+                        self.read_rect(x0, y0, sw, n, &mut b).map(|_| (x0, b))
+                    })
+                    .collect::<Result<_>>()?;
+                // FITS rows go bottom-up; the display goes top-down.
+                for (x0, b) in strips {
+                    let sw = b.len() / n;
+                    for r in 0..n {
+                        let src = &b[(n - 1 - r) * sw..(n - r) * sw];
+                        band[r * w + x0..r * w + x0 + sw].copy_from_slice(src);
+                    }
+                }
+                Ok(())
+            }
+            // Plain files: each row read and converted straight into its display position, in parallel.
+            None => band
+                .par_chunks_mut(w)
+                .enumerate()
+                .try_for_each(|(r, row)| self.read_rect(0, h - 1 - (top + r), w, 1, row)),
+        }
     }
 
     fn read_raw(

@@ -7,15 +7,20 @@ mod graticule;
 mod handle;
 mod header;
 mod image;
+mod mosaic;
 mod pixel;
+mod raster;
+mod tpv;
 mod wcs;
 
 pub use error::{FitsError, Result};
 pub use graticule::{compass, convert_frame, graticule, Graticule, GridLine};
 pub use header::{Card, Header};
 pub use image::{list_hdus, probe, read_table, HduKind, HduSel, HduSummary, Image, Table};
+pub use mosaic::{mosaic_layout_of, parse_section, Layout, Mosaic, MosaicCcd, MosaicInfo};
 pub use pixel::{pixel_at, sky_to_pixel, PixelValue, World};
-pub use wcs::{unit_vector, SkyCap, Wcs, WcsSummary};
+pub use raster::{open_raster, CcdPixel, Raster, RasterKey, Value};
+pub use wcs::{unit_vector, SkyCap, Wcs, WcsPart, WcsSummary};
 
 /// Version of the cfitsio library actually linked (fitsio's own helper always reports 4.0).
 pub fn cfitsio_version() -> f32 {

@@ -1,8 +1,8 @@
-//! The pixel readout shared by `toyz pixel` and the HTTP API: the value at a FITS pixel and its world
-//! coordinates, as one serialisable record `{"x","y","value","world"}`.
+//! The pixel readout shared by `toyz pixel`, the HTTP API and the jobs: the exact value at a FITS pixel,
+//! its world coordinates and (in a mosaic) its CCD, as one record `{"x","y","value","world","ccd"}`.
 
 use crate::error::{FitsError, Result};
-use crate::image::Image;
+use crate::raster::{CcdPixel, Raster, Value};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -16,15 +16,20 @@ pub struct World {
 pub struct PixelValue {
     pub x: f64,
     pub y: f64,
-    /// None for NaN/BLANK pixels.
-    pub value: Option<f32>,
+    /// The stored value exactly (integers as integers, doubles in full); None for NaN/BLANK pixels and
+    /// gaps between CCDs.
+    pub value: Option<Value>,
     /// None without a celestial WCS.
     pub world: Option<World>,
+    /// In a mosaic: the CCD under the pixel (1-based pixel in that CCD), null in a gap. Absent for a
+    /// single HDU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ccd: Option<Option<CcdPixel>>,
 }
 
 /// Value and sky position at FITS pixel (`x`, `y`) (1-based; a fractional position reads the pixel that
 /// contains it: pixel n covers n − 0.5 .. n + 0.5).
-pub fn pixel_at(img: &Image, x: f64, y: f64) -> Result<PixelValue> {
+pub fn pixel_at(img: &dyn Raster, x: f64, y: f64) -> Result<PixelValue> {
     let (ix, iy) = (x.round(), y.round());
     if !x.is_finite()
         || !y.is_finite()
@@ -40,7 +45,7 @@ pub fn pixel_at(img: &Image, x: f64, y: f64) -> Result<PixelValue> {
             height: img.height(),
         });
     }
-    let v = img.value(ix as usize - 1, iy as usize - 1)?;
+    let value = img.value(ix as usize - 1, iy as usize - 1)?;
     let world = img.wcs().and_then(|w| {
         w.pixel_to_world(x, y).map(|(lon, lat)| World {
             frame: w.frame().to_owned(),
@@ -51,19 +56,20 @@ pub fn pixel_at(img: &Image, x: f64, y: f64) -> Result<PixelValue> {
     Ok(PixelValue {
         x,
         y,
-        value: v.is_finite().then_some(v),
+        value,
         world,
+        ccd: img.mosaic().map(|_| img.locate(x, y)),
     })
 }
 
 /// The FITS pixel of a sky position (degrees in the image's frame), if the image has a celestial WCS
 /// and the position projects onto its plane.
-pub fn sky_to_pixel(img: &Image, lon: f64, lat: f64) -> Result<(f64, f64)> {
+pub fn sky_to_pixel(img: &dyn Raster, lon: f64, lat: f64) -> Result<(f64, f64)> {
     let wcs = img.wcs().ok_or_else(|| {
         FitsError::Wcs(format!(
             "{}: HDU {} has no usable celestial WCS{}",
             img.path().display(),
-            img.hdu(),
+            img.selector(),
             img.wcs_error()
                 .map(|e| format!(" ({e})"))
                 .unwrap_or_default()

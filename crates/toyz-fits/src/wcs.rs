@@ -4,6 +4,7 @@
 
 use crate::error::{FitsError, Result};
 use crate::header::Header;
+use crate::tpv::{Tpv, NTERMS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 use wcs::{ImgXY, LonLat, WCSParams, WCS};
@@ -15,8 +16,36 @@ pub struct Wcs {
     /// SIP distortion, applied here: mapproj 0.4's SIP polynomial evaluation is wrong (it squares
     /// the running powers and pairs coefficients with the wrong terms), so the crate sees plain TAN.
     sip: Option<Sip>,
+    /// TPV distortion of the intermediate coordinates (with the CD matrix and its inverse), applied
+    /// here around the crate's plain TAN.
+    tpv: Option<(Tpv, Matrix, Matrix)>,
     crpix: [f64; 2],
     summary: WcsSummary,
+    /// A mosaic's CCDs: each position is answered by the WCS of the CCD that holds it (or the nearest
+    /// one, in a gap). Empty for a single image.
+    parts: Vec<WcsPart>,
+}
+
+/// One CCD of a mosaic WCS: its own WCS, the offset from its pixels to the mosaic's (mosaic = CCD +
+/// offset) and the rectangle it covers in mosaic pixels (FITS 1-based edges: x_lo, x_hi, y_lo, y_hi).
+#[derive(Debug)]
+pub struct WcsPart {
+    pub name: String,
+    pub wcs: Wcs,
+    pub offset: [f64; 2],
+    pub rect: [f64; 4],
+}
+
+impl WcsPart {
+    /// Squared distance in pixels from (x, y) to the rectangle (0 inside).
+    fn distance2(&self, x: f64, y: f64) -> f64 {
+        let dx = (self.rect[0] - x).max(x - self.rect[1]).max(0.0);
+        let dy = (self.rect[2] - y).max(y - self.rect[3]).max(0.0);
+        dx * dx + dy * dy
+    }
+    fn contains(&self, x: f64, y: f64) -> bool {
+        x >= self.rect[0] && x < self.rect[1] && y >= self.rect[2] && y < self.rect[3]
+    }
 }
 
 /// SIP forward polynomials: u' = u + Σ A_p_q u^p v^q, v' = v + Σ B_p_q u^p v^q (u, v relative to CRPIX).
@@ -115,7 +144,31 @@ impl Wcs {
         };
 
         let mut note = None;
-        let tpv = ctype1.ends_with("-TPV");
+        // TPV, and SCAMP's older TAN + PVi_j (j ≥ 5) that astropy also reads as TPV.
+        let scamp = ctype1.ends_with("-TAN")
+            && ctype2.ends_with("-TAN")
+            && h.cards()
+                .iter()
+                .any(|c| pv_index(&c.keyword).is_some_and(|(_, j)| (5..NTERMS).contains(&j)));
+        let tpv = ctype1.ends_with("-TPV") || scamp;
+        let tpv_poly = if tpv {
+            let pv = |axis: usize| move |j: usize| h.f64(&format!("PV{axis}_{j}"));
+            let poly = Tpv::new(&pv(1), &pv(2));
+            if poly.as_ref().is_some_and(Tpv::is_degenerate) {
+                return Err(FitsError::Wcs(format!(
+                    "{ctype1}/{ctype2}: the TPV polynomial of an axis has no x or y term (PV1_1/PV2_1 missing?), so positions cannot be given"
+                )));
+            }
+            if h.f64("CD1_1").is_none() && h.f64("CD2_2").is_none() {
+                note = Some(
+                    "TPV applied to CDELT·PC intermediate coordinates (the TPV convention); WCSLIB applies it before CDELT"
+                        .to_owned(),
+                );
+            }
+            poly
+        } else {
+            None
+        };
         let sip = if ctype1.ends_with("-SIP") {
             Sip::from_header(h)
         } else {
@@ -128,7 +181,7 @@ impl Wcs {
             };
             if STRING_KEYS.contains(&k) {
                 let mut s = v.to_owned();
-                if tpv && s.ends_with("-TPV") {
+                if s.ends_with("-TPV") {
                     s = s.replace("-TPV", "-TAN");
                 }
                 if let Some(stripped) = s.strip_suffix("-SIP") {
@@ -149,11 +202,6 @@ impl Wcs {
                 }
             }
         }
-        if tpv {
-            note = Some(
-                "TPV distortion terms are ignored: positions are those of the TAN core".to_owned(),
-            );
-        }
         map.insert("NAXIS".into(), 2.into());
         map.insert("NAXIS1".into(), (width as i64).into());
         map.insert("NAXIS2".into(), (height as i64).into());
@@ -172,10 +220,25 @@ impl Wcs {
         ];
         let cd = linear_matrix(h);
         let det = cd[0][0] * cd[1][1] - cd[0][1] * cd[1][0];
+        let cd_inv = if det != 0.0 {
+            [
+                [cd[1][1] / det, -cd[0][1] / det],
+                [-cd[1][0] / det, cd[0][0] / det],
+            ]
+        } else {
+            [[0.0; 2]; 2]
+        };
+        if tpv_poly.is_some() && det == 0.0 {
+            return Err(FitsError::Wcs(format!(
+                "{ctype1}/{ctype2}: singular CD matrix"
+            )));
+        }
         let mut w = Wcs {
             inner,
             sip,
+            tpv: tpv_poly.map(|t| (t, cd, cd_inv)),
             crpix,
+            parts: Vec::new(),
             summary: WcsSummary {
                 frame,
                 ctype: [ctype1.to_owned(), ctype2.to_owned()],
@@ -193,8 +256,47 @@ impl Wcs {
         Ok(Some(w))
     }
 
+    /// The WCS of a mosaic of `width`×`height` pixels made of `parts` (not empty). Its summary is that of
+    /// the CCD at the mosaic's centre, moved to mosaic pixels, with a note saying so.
+    pub fn mosaic(parts: Vec<WcsPart>, width: usize, height: usize) -> Wcs {
+        let (cx, cy) = ((width as f64 + 1.0) / 2.0, (height as f64 + 1.0) / 2.0);
+        let centre = nearest(&parts, cx, cy);
+        let mut summary = parts[centre].summary_moved();
+        summary.note = Some(format!(
+            "mosaic of {} CCDs: every position uses its own CCD's WCS; the keywords shown are {}'s{}",
+            parts.len(),
+            parts[centre].name,
+            parts[centre]
+                .wcs
+                .summary
+                .note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        ));
+        let mut w = Wcs {
+            inner: WCS::new(&tan_params()).expect("a plain TAN WCS"),
+            sip: None,
+            tpv: None,
+            crpix: summary.crpix,
+            summary,
+            parts,
+        };
+        w.summary.center = w.pixel_to_world(cx, cy).map(|(a, b)| [a, b]);
+        w
+    }
+
     pub fn summary(&self) -> &WcsSummary {
         &self.summary
+    }
+
+    /// The summary of the WCS that answers for FITS pixel (x, y): a mosaic's CCD there (or nearest),
+    /// with CRPIX in the mosaic's pixels; the image's own otherwise.
+    pub fn summary_at(&self, x: f64, y: f64) -> WcsSummary {
+        if self.parts.is_empty() {
+            return self.summary.clone();
+        }
+        self.parts[nearest(&self.parts, x, y)].summary_moved()
     }
 
     pub fn frame(&self) -> &str {
@@ -206,14 +308,26 @@ impl Wcs {
         if !x.is_finite() || !y.is_finite() {
             return None;
         }
+        if !self.parts.is_empty() {
+            let p = &self.parts[nearest(&self.parts, x, y)];
+            return p.wcs.pixel_to_world(x - p.offset[0], y - p.offset[1]);
+        }
         // The crate returns radians (despite its docs) converted to ICRS: undo the conversion so a
         // galactic image reads out galactic coordinates.
-        let (x, y) = match &self.sip {
-            Some(sip) => {
+        let (x, y) = match (&self.sip, &self.tpv) {
+            (Some(sip), _) => {
                 let (u, v) = sip.apply(x - self.crpix[0], y - self.crpix[1]);
                 (u + self.crpix[0], v + self.crpix[1])
             }
-            None => (x, y),
+            // TPV distorts the intermediate coordinates: give the crate the pixel whose plain TAN
+            // intermediate coordinates are the distorted ones.
+            (None, Some((tpv, cd, inv))) => {
+                let (ix, iy) = mul(cd, x - self.crpix[0], y - self.crpix[1]);
+                let (xi, eta) = tpv.forward(ix, iy);
+                let (u, v) = mul(inv, xi, eta);
+                (u + self.crpix[0], v + self.crpix[1])
+            }
+            (None, None) => (x, y),
         };
         let icrs = self.inner.unproj(&ImgXY::new(x, y))?;
         let native = self.inner.coo_system().from_icrs(icrs);
@@ -254,6 +368,9 @@ impl Wcs {
         if !lon.is_finite() || !lat.is_finite() || lat.abs() > 90.0 {
             return None;
         }
+        if !self.parts.is_empty() {
+            return self.mosaic_world_to_pixel(lon, lat);
+        }
         let target = unit_vector(lon, lat);
         let (sl, cl) = lon.to_radians().sin_cos();
         let (sb, cb) = lat.to_radians().sin_cos();
@@ -269,8 +386,21 @@ impl Wcs {
             .inner
             .coo_system()
             .to_icrs(LonLat::new(lon.to_radians(), lat.to_radians()));
-        // With SIP the crate's answer is the undistorted position: still a good start.
-        let guess = self.inner.proj(&icrs).map(|p| (p.x(), p.y()));
+        // With SIP the crate's answer is the undistorted position: still a good start. TPV is
+        // inverted by Newton with its analytic Jacobian.
+        let guess = self
+            .inner
+            .proj(&icrs)
+            .map(|p| (p.x(), p.y()))
+            .and_then(|(x, y)| match &self.tpv {
+                Some((tpv, cd, inv)) => {
+                    let (xi, eta) = mul(cd, x - self.crpix[0], y - self.crpix[1]);
+                    let (u, v) = tpv.inverse(xi, eta)?;
+                    let (u, v) = mul(inv, u, v);
+                    Some((u + self.crpix[0], v + self.crpix[1]))
+                }
+                None => Some((x, y)),
+            });
         let (mut x, mut y) = match guess {
             Some((x, y)) if x.is_finite() && y.is_finite() && offset(x, y).is_some() => (x, y),
             _ => (self.summary.crpix[0], self.summary.crpix[1]),
@@ -313,6 +443,80 @@ impl Wcs {
     }
 }
 
+impl Wcs {
+    /// A mosaic's inverse: the CCD whose rectangle holds the position answers; in a gap, the CCD
+    /// nearest to where its own inverse puts the position (so gaps stay continuous).
+    fn mosaic_world_to_pixel(&self, lon: f64, lat: f64) -> Option<(f64, f64)> {
+        let target = unit_vector(lon, lat);
+        // Try the CCDs in order of their centre's distance from the position: usually the first holds it.
+        let mut order: Vec<(f64, usize)> = self
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let d = p
+                    .wcs
+                    .summary
+                    .center
+                    .map_or(-2.0, |[a, b]| dot(unit_vector(a, b), target));
+                (-d, i)
+            })
+            .collect();
+        order.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut best: Option<(f64, (f64, f64))> = None;
+        for &(_, i) in &order {
+            let p = &self.parts[i];
+            let Some((x, y)) = p.wcs.world_to_pixel(lon, lat) else {
+                continue;
+            };
+            let (x, y) = (x + p.offset[0], y + p.offset[1]);
+            if p.contains(x, y) {
+                return Some((x, y));
+            }
+            let d = p.distance2(x, y);
+            if best.is_none_or(|(bd, _)| d < bd) {
+                best = Some((d, (x, y)));
+            }
+        }
+        best.map(|(_, xy)| xy)
+    }
+}
+
+/// Index of the part that holds (x, y), else the nearest one.
+fn nearest(parts: &[WcsPart], x: f64, y: f64) -> usize {
+    if let Some(i) = parts.iter().position(|p| p.contains(x, y)) {
+        return i;
+    }
+    let mut best = (f64::INFINITY, 0);
+    for (i, p) in parts.iter().enumerate() {
+        let d = p.distance2(x, y);
+        if d < best.0 {
+            best = (d, i);
+        }
+    }
+    best.1
+}
+
+impl WcsPart {
+    fn summary_moved(&self) -> WcsSummary {
+        let mut s = self.wcs.summary.clone();
+        s.crpix = [s.crpix[0] + self.offset[0], s.crpix[1] + self.offset[1]];
+        s
+    }
+}
+
+/// A unit TAN for the `wcs` crate's slot of a mosaic WCS, which never answers a position (every
+/// position goes to a CCD's own WCS).
+fn tan_params() -> WCSParams {
+    let v = serde_json::json!({
+        "NAXIS": 2, "NAXIS1": 1, "NAXIS2": 1,
+        "CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN",
+        "CRPIX1": 0.0, "CRPIX2": 0.0, "CRVAL1": 0.0, "CRVAL2": 0.0,
+        "CDELT1": 1.0, "CDELT2": 1.0,
+    });
+    serde_json::from_value(v).expect("TAN parameters")
+}
+
 /// A cone on the sky around an image, from [`Wcs::cap`].
 #[derive(Debug, Clone, Copy)]
 pub struct SkyCap {
@@ -325,6 +529,18 @@ impl SkyCap {
     pub fn contains(&self, lon: f64, lat: f64) -> bool {
         dot(unit_vector(lon, lat), self.centre) >= self.cos_radius
     }
+}
+
+type Matrix = [[f64; 2]; 2];
+
+fn mul(m: &Matrix, x: f64, y: f64) -> (f64, f64) {
+    (m[0][0] * x + m[0][1] * y, m[1][0] * x + m[1][1] * y)
+}
+
+/// (axis, j) of a `PVi_j` keyword.
+fn pv_index(k: &str) -> Option<(usize, usize)> {
+    let (a, j) = k.strip_prefix("PV")?.split_once('_')?;
+    Some((a.parse().ok()?, j.parse().ok()?))
 }
 
 /// Unit vector of a sky position in degrees.

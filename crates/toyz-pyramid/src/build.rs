@@ -376,7 +376,7 @@ fn run(ctx: &Ctx, levels_to: Option<&CacheLayout>) -> Result<()> {
         })
         .collect::<Result<_>>()?;
 
-    let img = &ctx.src.image;
+    let img = &*ctx.src.image;
     let (w, h) = (img.width(), img.height());
     let result = std::thread::scope(|s| -> Result<()> {
         // Reading runs one band ahead of rendering.
@@ -433,43 +433,9 @@ fn run(ctx: &Ctx, levels_to: Option<&CacheLayout>) -> Result<()> {
 }
 
 /// Rows `top..top+n` counted from the top of the displayed image, top row first.
-fn read_band(img: &toyz_fits::Image, top: usize, n: usize, w: usize) -> Result<Vec<f32>> {
-    let h = img.height();
+fn read_band(img: &dyn toyz_fits::Raster, top: usize, n: usize, w: usize) -> Result<Vec<f32>> {
     let mut band = vec![0f32; w * n];
-    // cfitsio decompresses on the calling thread: read column strips in parallel, each a whole number of
-    // compression tiles wide (with fpack's default row tiles the band is one read).
-    let strip = img
-        .compression_tile_width()
-        .map(|t| t.div_ceil(256).max(2) * 256);
-    match strip {
-        Some(strip) => {
-            let y0 = h - top - n; // FITS row (0-based) of the band's bottom row
-            let strips: Vec<(usize, Vec<f32>)> = (0..w)
-                .step_by(strip.min(w))
-                .collect::<Vec<_>>()
-                .par_iter()
-                .map(|&x0| {
-                    let sw = strip.min(w - x0);
-                    let mut b = vec![0f32; sw * n];
-                    img.read_rect(x0, y0, sw, n, &mut b).map(|_| (x0, b))
-                })
-                .collect::<Result<_, _>>()?;
-            // FITS rows go bottom-up; the display goes top-down.
-            for (x0, b) in strips {
-                let sw = b.len() / n;
-                for r in 0..n {
-                    let src = &b[(n - 1 - r) * sw..(n - r) * sw];
-                    band[r * w + x0..r * w + x0 + sw].copy_from_slice(src);
-                }
-            }
-        }
-        None => {
-            // Plain files: each row read and converted straight into its display position, in parallel.
-            band.par_chunks_mut(w)
-                .enumerate()
-                .try_for_each(|(r, row)| img.read_rect(0, h - 1 - (top + r), w, 1, row))?;
-        }
-    }
+    img.read_band(top, n, &mut band)?;
     Ok(band)
 }
 

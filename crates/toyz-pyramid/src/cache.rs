@@ -18,25 +18,30 @@ pub struct SourceKey {
     pub size: u64,
     /// Modification time in nanoseconds since the Unix epoch.
     pub mtime_ns: u128,
+    /// A composite image's selector (`mosaic`, `mosaic:detsec`); absent for one HDU, whose ids are
+    /// unchanged by its introduction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 impl SourceKey {
-    pub fn of(img: &toyz_fits::Image) -> SourceKey {
-        let path = std::fs::canonicalize(img.path()).unwrap_or_else(|_| img.path().to_owned());
+    pub fn of(img: &dyn toyz_fits::Raster) -> SourceKey {
+        let k = img.cache_key();
         SourceKey {
-            path,
-            hdu: img.hdu(),
-            plane: img.plane(),
-            size: img.file_len(),
-            mtime_ns: img
-                .mtime()
+            path: k.path,
+            hdu: k.hdu,
+            plane: k.plane,
+            size: k.size,
+            mtime_ns: k
+                .mtime
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_nanos())
                 .unwrap_or(0),
+            variant: k.variant,
         }
     }
 
-    /// 16 hex digits of SHA-256 over the canonical path, HDU, plane, size and mtime.
+    /// 16 hex digits of SHA-256 over the canonical path, HDU, plane, size, mtime (and variant).
     pub fn id(&self) -> String {
         let mut h = Sha256::new();
         h.update(self.path.as_os_str().as_encoded_bytes());
@@ -48,6 +53,10 @@ impl SourceKey {
             )
             .as_bytes(),
         );
+        if let Some(v) = &self.variant {
+            h.update([0]);
+            h.update(v.as_bytes());
+        }
         hex(&h.finalize()[..8])
     }
 }
@@ -123,6 +132,7 @@ mod tests {
             plane: 0,
             size: 100,
             mtime_ns: 5,
+            variant: None,
         };
         let id = k.id();
         assert_eq!(id.len(), 16);
@@ -146,6 +156,14 @@ mod tests {
             },
             SourceKey {
                 path: "/data/b.fits".into(),
+                ..k.clone()
+            },
+            SourceKey {
+                variant: Some("mosaic".into()),
+                ..k.clone()
+            },
+            SourceKey {
+                variant: Some("mosaic:detsec".into()),
                 ..k.clone()
             },
         ] {

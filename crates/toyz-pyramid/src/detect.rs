@@ -5,7 +5,7 @@
 use crate::error::{EngineError, Result};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
-use toyz_fits::Image;
+use toyz_fits::Raster;
 
 #[derive(Debug, Clone)]
 pub struct DetectParams {
@@ -80,7 +80,7 @@ const BAND: usize = 512;
 const OVERLAP: usize = 32;
 
 pub fn detect(
-    img: &Image,
+    img: &dyn Raster,
     sample: &crate::stats::Sample,
     p: &DetectParams,
     cancel: &AtomicBool,

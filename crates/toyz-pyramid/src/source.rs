@@ -8,10 +8,11 @@ use crate::spec::{Cut, RenderSpec};
 use crate::stats::{resolve_cut, Sample, Stats, SAMPLE_TARGET};
 use rayon::prelude::*;
 use std::path::Path;
-use toyz_fits::{HduSel, Image};
+use toyz_fits::{open_raster, HduSel, Raster};
 
 pub struct Source {
-    pub image: Image,
+    /// A single HDU or a mosaic: nothing here needs to know which.
+    pub image: Box<dyn Raster>,
     pub key: SourceKey,
     pub id: String,
     pub geometry: Geometry,
@@ -21,11 +22,11 @@ pub struct Source {
 
 impl Source {
     pub fn open(path: &Path, hdu: &HduSel, plane: usize) -> Result<Source> {
-        let image = Image::open(path, hdu, plane)?;
-        let key = SourceKey::of(&image);
+        let image = open_raster(path, hdu, plane)?;
+        let key = SourceKey::of(&*image);
         let id = key.id();
         let geometry = Geometry::new(image.width(), image.height());
-        let sample = Sample::read(&image, SAMPLE_TARGET)?;
+        let sample = Sample::read(&*image, SAMPLE_TARGET)?;
         let stats = Stats::of(&sample);
         Ok(Source {
             image,

@@ -3,7 +3,7 @@
 
 use crate::spec::Cut;
 use serde::{Deserialize, Serialize};
-use toyz_fits::Image;
+use toyz_fits::Raster;
 
 /// Pixels read for statistics (about): enough for stable percentiles, cheap even on .fz files.
 pub const SAMPLE_TARGET: usize = 1 << 20;
@@ -39,7 +39,7 @@ impl Sample {
     }
 
     /// Read about `target` pixels of `img` as a grid of square blocks (all of it when small).
-    pub fn read(img: &Image, target: usize) -> toyz_fits::Result<Sample> {
+    pub fn read(img: &dyn Raster, target: usize) -> toyz_fits::Result<Sample> {
         let (w, h) = (img.width(), img.height());
         if w * h <= target {
             let mut buf = vec![0f32; w * h];

@@ -99,10 +99,11 @@ pub fn render_tile(
         let x0 = t.x as usize * TILE;
         let top = t.y as usize * TILE;
         let (w, h) = (TILE.min(lw - x0), TILE.min(lh - top));
-        src.image.for_each_row(x0, lh - top - h, w, h, |r, row| {
-            let d = (h - 1 - r) * TILE;
-            renderer.indices(row, &mut idx[d..d + w]);
-        })?;
+        src.image
+            .for_each_row(x0, lh - top - h, w, h, &mut |r, row| {
+                let d = (h - 1 - r) * TILE;
+                renderer.indices(row, &mut idx[d..d + w]);
+            })?;
     } else {
         let mut px = Vec::new();
         let (w, h) = tile_pixels(src, store, t, &mut px)?;

@@ -218,7 +218,7 @@ pub(crate) fn describe(
     hi: f64,
 ) -> serde_json::Value {
     let src = &open.src;
-    let img = &src.image;
+    let img = &*src.image;
     let (bscale, bzero, blank) = img.scaling();
     let levels = match &*open.levels.borrow() {
         Levels::Ready => serde_json::json!({"state": "ready"}),
@@ -232,6 +232,8 @@ pub(crate) fn describe(
         "id": src.id,
         "path": open.public,
         "hdu": img.hdu(),
+        "selector": img.selector(),
+        "mosaic": img.mosaic(),
         "plane": img.plane(),
         "planes": img.planes(),
         "hdus": img.hdus(),
@@ -278,7 +280,7 @@ pub async fn header(
 ) -> Result<HttpResponse, ApiError> {
     let state = state.into_inner();
     let open = open_source(&state, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
-    let img = &open.src.image;
+    let img = &*open.src.image;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "path": open.public,
         "hdu": img.hdu(),
@@ -314,7 +316,7 @@ pub async fn pixel(
     };
     let o2 = open.clone();
     let r = web::block(move || {
-        let img = &o2.src.image;
+        let img = &*o2.src.image;
         let (x, y) = match sky {
             Some((lon, lat)) => toyz_fits::sky_to_pixel(img, lon, lat)?,
             None => (x, y),

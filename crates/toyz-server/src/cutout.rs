@@ -72,8 +72,17 @@ fn num(v: f64) -> String {
     }
 }
 
-/// FITS bytes: primary HDU, BITPIX −32, the original cards with CRPIX/LTV shifted by (x0, y0).
-fn fits_bytes(cards: &[Card], data: &Array2<f32>, x0: usize, y0: usize, origin: &str) -> Vec<u8> {
+/// FITS bytes: primary HDU, BITPIX −32, the original cards with CRPIX/LTV shifted by (x0, y0) (the
+/// cutout's first pixel in the pixels of the HDU the cards describe); (ox, oy) is that pixel in the
+/// image the cutout was taken from, for the HISTORY card.
+fn fits_bytes(
+    cards: &[Card],
+    data: &Array2<f32>,
+    (x0, y0): (i64, i64),
+    (ox, oy): (usize, usize),
+    origin: &str,
+    notes: &[String],
+) -> Vec<u8> {
     let (h, w) = data.dim();
     let mut out: Vec<String> = vec![
         card("SIMPLE", "T", "conforms to FITS standard"),
@@ -88,7 +97,7 @@ fn fits_bytes(cards: &[Card], data: &Array2<f32>, x0: usize, y0: usize, origin: 
         if structural(k) {
             continue;
         }
-        let shifted = |d: usize| -> Option<String> {
+        let shifted = |d: i64| -> Option<String> {
             let v: f64 = c.value.as_deref()?.replace(['D', 'd'], "E").parse().ok()?;
             Some(card(
                 k,
@@ -124,14 +133,19 @@ fn fits_bytes(cards: &[Card], data: &Array2<f32>, x0: usize, y0: usize, origin: 
     if !ltv[1] {
         out.push(card("LTV2", &num(-(y0 as f64)), ""));
     }
+    for n in notes {
+        for chunk in n.as_bytes().chunks(70) {
+            out.push(format!("COMMENT {:<72}", String::from_utf8_lossy(chunk)));
+        }
+    }
     out.push(format!(
         "{:<80}",
         format!(
             "HISTORY toyz cutout [{}:{},{}:{}] of {origin}",
-            x0 + 1,
-            x0 + w,
-            y0 + 1,
-            y0 + h
+            ox + 1,
+            ox + w,
+            oy + 1,
+            oy + h
         )
         .chars()
         .take(80)
@@ -170,7 +184,7 @@ pub async fn cutout(
     .spec()?;
     let state = state.into_inner();
     let open = open_source(&state, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
-    let img = &open.src.image;
+    let img = &*open.src.image;
     let (cx, cy) = match (q.x, q.y, q.ra, q.dec) {
         (Some(x), Some(y), None, None) => (x, y),
         (None, None, Some(ra), Some(dec)) => {
@@ -228,16 +242,28 @@ pub async fn cutout(
     );
     let o2 = open.clone();
     let body = web::block(move || -> Result<(Vec<u8>, &'static str), ApiError> {
-        let img = &o2.src.image;
+        let img = &*o2.src.image;
         let mut buf = vec![0f32; cw * ch];
         img.read_rect(ax, ay, cw, ch, &mut buf)
             .map_err(|e| fits_error(e, &o2.public))?;
         // Rows bottom-up as FITS stores them.
         let data = Array2::from_shape_vec((ch, cw), buf).expect("shape");
         if format == "fits" {
-            let origin = format!("{}[{}]", o2.public, img.hdu());
+            let origin = format!("{}[{}]", o2.public, img.selector());
+            let (cx, cy) = ((ax + cw / 2) as f64 + 1.0, (ay + ch / 2) as f64 + 1.0);
+            let (cards, shift, notes) = match img.part_header_at(cx, cy) {
+                // A mosaic: the cutout carries the WCS of the CCD at its centre, and says so.
+                Some((name, header, [dx, dy])) => (
+                    header.cards(),
+                    (ax as i64 - dx, ay as i64 - dy),
+                    vec![format!(
+                        "toyz mosaic cutout: the WCS is CCD {name}'s, exact on that CCD; other CCDs' pixels follow their own WCS"
+                    )],
+                ),
+                None => (img.header().cards(), (ax as i64, ay as i64), vec![]),
+            };
             Ok((
-                fits_bytes(img.header().cards(), &data, ax, ay, &origin),
+                fits_bytes(cards, &data, shift, (ax, ay), &origin, &notes),
                 "application/fits",
             ))
         } else {

@@ -81,7 +81,8 @@ pub fn fits_error(e: FitsError, shown: &str) -> ApiError {
         | FitsError::NotAnImage { path, .. }
         | FitsError::NoImage { path }
         | FitsError::PlaneOutOfRange { path, .. }
-        | FitsError::Cfitsio { path, .. } => {
+        | FitsError::Cfitsio { path, .. }
+        | FitsError::Mosaic { path, .. } => {
             e.to_string().replace(&path.display().to_string(), shown)
         }
         _ => e.to_string(),

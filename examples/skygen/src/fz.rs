@@ -38,7 +38,7 @@ impl Compression {
     }
 }
 
-fn check(status: c_int, what: &str) -> io::Result<()> {
+pub(crate) fn check(status: c_int, what: &str) -> io::Result<()> {
     if status == 0 {
         return Ok(());
     }

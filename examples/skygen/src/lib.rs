@@ -2,9 +2,11 @@
 //! a TAN WCS at 0.263"/px, NaN patches, every BITPIX with BSCALE/BZERO/BLANK, written row band by row
 //! band so any size fits in constant memory; plain, gzip'd, tile-compressed (.fz) and multi-extension.
 
+mod decam;
 mod fz;
 mod writer;
 
+pub use decam::{Ccd, Exposure, SkyStar};
 pub use fz::{write_fz, Compression};
 pub use writer::{write_fits, write_mef, Extension};
 
@@ -379,7 +381,7 @@ impl Rng {
     pub(crate) fn uniform(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
-    fn gauss(&mut self) -> f64 {
+    pub(crate) fn gauss(&mut self) -> f64 {
         let u1 = 1.0 - self.uniform();
         let u2 = self.uniform();
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()

@@ -352,7 +352,7 @@ impl JobRegistry {
                 let n = p.points.len();
                 let points = p.points.clone();
                 let read = move |o: &OpenSource| {
-                    let img = &o.src.image;
+                    let img = &*o.src.image;
                     let px: Vec<Value> = points
                         .iter()
                         .map(|&[x, y]| match toyz_fits::pixel_at(img, x, y) {
@@ -398,7 +398,7 @@ impl JobRegistry {
                         .iter()
                         .map(|&[l, b]| {
                             toyz_fits::convert_frame(l, b, &from, &to)
-                                .and_then(|(l, b)| toyz_fits::sky_to_pixel(&o.src.image, l, b).ok())
+                                .and_then(|(l, b)| toyz_fits::sky_to_pixel(&*o.src.image, l, b).ok())
                                 .map_or(Value::Null, |(x, y)| json!([x, y]))
                         })
                         .collect();
@@ -499,7 +499,7 @@ impl JobRegistry {
             "Values along a line between two FITS pixels (nearest pixel).",
             |ctx: JobCtx, p: ProfileParams| async move {
                 with_source(&ctx, &p.src, move |o| {
-                    let img = &o.src.image;
+                    let img = &*o.src.image;
                     let [x1, y1] = p.from;
                     let [x2, y2] = p.to;
                     if ![x1, y1, x2, y2].iter().all(|v| v.is_finite()) {
@@ -569,7 +569,7 @@ impl JobRegistry {
                         return Err(JobError::bad_params("threshold must be a positive number of σ"));
                     }
                     let flag = c2.cancel_flag();
-                    let r = toyz_pyramid::detect::detect(&o.src.image, &o.src.sample, &params, &flag, &|d, t| c2.progress(d, t))
+                    let r = toyz_pyramid::detect::detect(&*o.src.image, &o.src.sample, &params, &flag, &|d, t| c2.progress(d, t))
                         .map_err(|e| engine_error(e, &o.public))?;
                     let frame = o.src.image.wcs().map(|w| w.frame().to_owned());
                     Ok(json!({"background": r.background, "noise": r.noise, "level": r.level, "frame": frame,
@@ -652,7 +652,7 @@ impl JobRegistry {
                 let limit = p.limit.unwrap_or(200_000).min(200_000);
                 let cancel = ctx.cancel_flag();
                 with_source(&ctx, &p.src, move |o| {
-                    let img = &o.src.image;
+                    let img = &*o.src.image;
                     let (w, h) = (img.width() as f64, img.height() as f64);
                     let num = |row: &Vec<Value>, i: Option<usize>| i.and_then(|i| row[i].as_f64()).filter(|v| v.is_finite());
                     // RA/Dec (taken as ICRS) through the WCS when its frame is one we can convert to.
