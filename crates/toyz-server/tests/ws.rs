@@ -630,3 +630,222 @@ fn panics_bounds_cleanup_and_malformed_frames() {
     let mut again = Client::connect(addr);
     again.ok("session.info", Value::Null);
 }
+
+/// A plain HTTP/1.0 GET against the test server: (status line, body).
+fn http_get(addr: SocketAddr, path: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&all[..split]).to_string();
+    (
+        head.lines().next().unwrap().to_owned(),
+        all[split + 4..].to_vec(),
+    )
+}
+
+#[test]
+fn every_image_job_works_on_a_mosaic() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut e = toyz_skygen::Exposure::decam_scaled(16);
+    e.stars_per_ccd = 8;
+    e.write(&data.join("exp.fits.fz"), true).unwrap();
+    let truth = e.ccds();
+    let stars = e.stars();
+    let mut csv = String::from("id,ra,dec\n");
+    for (i, s) in stars.iter().enumerate() {
+        csv += &format!("{i},{:.10},{:.10}\n", s.ra, s.dec);
+    }
+    std::fs::write(data.join("stars.csv"), csv).unwrap();
+    let addr = start(
+        JobRegistry::with_builtins(),
+        &data,
+        &dir.path().join("cache"),
+    );
+    let mut c = Client::connect(addr);
+    let src = |extra: Value| {
+        let mut v = json!({"path": "data/exp.fits.fz", "hdu": "mosaic"});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    };
+
+    let o = c.ok("image.open", src(json!({})));
+    let ccds = o["mosaic"]["ccds"].as_array().unwrap().clone();
+    assert_eq!(ccds.len(), 61);
+    assert_eq!(o["selector"], "mosaic");
+    let at = |name: &str| {
+        let i = ccds.iter().position(|c| c["name"] == name).unwrap();
+        let c = &ccds[i];
+        (
+            i,
+            c["x0"].as_i64().unwrap() as f64,
+            c["y0"].as_i64().unwrap() as f64,
+        )
+    };
+
+    // Readout on CCD S5 and the same pixel read through its own HDU.
+    let (i, x0, y0) = at("S5");
+    let r = c.ok(
+        "image.pixels",
+        src(json!({"points": [[x0 + 40.0, y0 + 70.0]]})),
+    );
+    let p = &r["pixels"][0];
+    assert_eq!(p["ccd"]["name"], "S5");
+    let own = c.ok(
+        "image.pixels",
+        json!({"path": "data/exp.fits.fz", "hdu": "S5", "points": [[40.0, 70.0]]}),
+    );
+    assert_eq!(p["value"], own["pixels"][0]["value"]);
+    let (ra, dec) = e.pixel_to_world(&truth[i], 40.0, 70.0);
+    assert!((p["world"]["lon"].as_f64().unwrap() - ra).abs() < 1e-9);
+    assert!((p["world"]["lat"].as_f64().unwrap() - dec).abs() < 1e-9);
+
+    // Sky → pixel lands on that CCD's pixel in the mosaic.
+    let r = c.ok("image.sky_to_pixel", src(json!({"points": [[ra, dec]]})));
+    let xy = &r["pixels"][0];
+    assert!((xy[0].as_f64().unwrap() - (x0 + 40.0)).abs() < 1e-3, "{xy}");
+    assert!((xy[1].as_f64().unwrap() - (y0 + 70.0)).abs() < 1e-3, "{xy}");
+
+    // Statistics and profiles across a gap leave the gap out.
+    let (_, ax, ay) = at("S29");
+    let right = ax + e.ccd_width as f64;
+    let rect = [
+        right as u64 - 9,
+        ay as u64 + 10,
+        right as u64 + 3,
+        ay as u64 + 19,
+    ];
+    let st = c.ok("image.stats", src(json!({"rect": rect})));
+    assert_eq!(
+        (st["npix"].as_u64(), st["nan"].as_u64()),
+        (Some(130), Some(30)),
+        "{st}"
+    );
+    assert!((st["sum"].as_f64().unwrap() / 100.0 - st["mean"].as_f64().unwrap()).abs() < 1e-6);
+    let prof = c.ok(
+        "image.profile",
+        src(
+            json!({"from": [right - 2.0, ay + 50.0], "to": [right + 2.0, ay + 50.0], "samples": 5}),
+        ),
+    );
+    let vals: Vec<bool> = prof["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].is_null())
+        .collect();
+    assert_eq!(vals, [false, false, false, true, true]);
+    let h = c.ok("image.histogram", src(json!({"rect": rect, "bins": 8})));
+    assert_eq!(
+        h["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>(),
+        100
+    );
+
+    // Sources over the whole plane come out at their stars' sky positions (per-CCD WCS, TPV
+    // included): bright detections match a planted star to a fraction of a pixel.
+    let found = c.ok("sources.detect", src(json!({"threshold": 10})));
+    let mut matched = 0;
+    let bright: Vec<&Value> = found["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["flux"].as_f64().unwrap() > 20_000.0)
+        .collect();
+    for s in &bright {
+        let (lon, lat) = (s["lon"].as_f64().unwrap(), s["lat"].as_f64().unwrap());
+        let best = stars
+            .iter()
+            .map(|t| ((t.ra - lon) * lat.to_radians().cos()).hypot(t.dec - lat) * 3600.0)
+            .fold(f64::MAX, f64::min);
+        if best < 0.3 * e.scale_arcsec {
+            matched += 1;
+        }
+    }
+    assert!(
+        matched >= 10 && matched * 10 >= bright.len() * 8,
+        "detections at their stars: {matched} of {}",
+        bright.len()
+    );
+
+    // Catalog rows land on the CCD pixels the generator put the stars at.
+    c.ok("catalog.load", json!({"path": "data/stars.csv"}));
+    let pos = c.ok("catalog.positions", src(json!({"catalog": 0})));
+    assert_eq!(pos["by"], "sky");
+    let mut checked = 0;
+    for p in pos["positions"].as_array().unwrap() {
+        let s = &stars[p[0].as_u64().unwrap() as usize];
+        let (mx, my) = (p[1].as_f64().unwrap(), p[2].as_f64().unwrap());
+        let r = c.ok("image.pixels", src(json!({"points": [[mx, my]]})));
+        let Some(name) = r["pixels"][0]["ccd"]["name"].as_str() else {
+            continue;
+        };
+        let (k, kx, ky) = at(name);
+        let (ux, uy) = e.world_to_pixel(&truth[k], s.ra, s.dec);
+        assert!(
+            (mx - kx - ux).hypot(my - ky - uy) < 1e-3,
+            "star {} on {name}",
+            p[0]
+        );
+        checked += 1;
+        if checked == 20 {
+            break;
+        }
+    }
+    assert!(checked >= 10, "{checked}");
+
+    // The grid is traced through the CCDs' WCS.
+    let g = c.ok("image.graticule", src(json!({})));
+    assert!(g["lines"].as_array().unwrap().len() >= 4);
+
+    // A cutout across CCDs: one FITS image, gaps NaN, the WCS of its centre CCD, said in the header.
+    let cut = c.ok(
+        "image.cutout",
+        src(json!({"x": right + 1.0, "y": ay + 30.0, "w": 30, "h": 20})),
+    );
+    let (status, body) = http_get(addr, cut["fits"].as_str().unwrap());
+    assert!(status.contains("200"), "{status}");
+    let header = String::from_utf8_lossy(&body[..2880 * 2]).to_string();
+    let cards: Vec<&str> = (0..header.len() / 80)
+        .map(|i| &header[i * 80..i * 80 + 80])
+        .collect();
+    assert!(
+        cards
+            .iter()
+            .any(|c| c.starts_with("COMMENT toyz mosaic cutout: the WCS is CCD")),
+        "{header}"
+    );
+    let name = if cards.iter().any(|c| c.contains("CCD S29'")) {
+        "S29"
+    } else {
+        "S25"
+    };
+    let (k, kx, ky) = at(name);
+    let crpix1: f64 = cards.iter().find(|c| c.starts_with("CRPIX1")).unwrap()[10..30]
+        .trim()
+        .parse()
+        .unwrap();
+    let cut_x0 = (right + 1.0 - 1.0 - 14.5).round();
+    assert!(
+        (crpix1 - (truth[k].crpix.0 + kx - cut_x0)).abs() < 1e-9,
+        "{crpix1}"
+    );
+    let _ = ky;
+    let data_start =
+        cards.iter().position(|c| c.starts_with("END")).unwrap() * 80 / 2880 * 2880 + 2880;
+    let px: Vec<f32> = body[data_start..data_start + 30 * 20 * 4]
+        .chunks_exact(4)
+        .map(|b| f32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    assert!(px.iter().any(|v| v.is_nan()) && px.iter().any(|v| v.is_finite()));
+}
