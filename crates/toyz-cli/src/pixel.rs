@@ -102,7 +102,12 @@ pub fn run(a: Args) -> Result<(), Fail> {
                 w.frame
             );
         } else {
-            print!("  l/lon {:.7} b/lat {:+.7} ({})", w.lon, w.lat, w.frame);
+            let (a, b) = match w.frame.as_str() {
+                "galactic" => ("l", "b"),
+                "ecliptic" | "helioecliptic" => ("λ", "β"),
+                _ => ("lon", "lat"),
+            };
+            print!("  {a} {:.7} {b} {:+.7} ({})", w.lon, w.lat, w.frame);
         }
     }
     println!();

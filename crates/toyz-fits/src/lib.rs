@@ -9,6 +9,7 @@ mod header;
 mod image;
 mod mosaic;
 mod pixel;
+mod proj;
 mod raster;
 mod tpv;
 mod wcs;
@@ -19,6 +20,7 @@ pub use header::{Card, Header};
 pub use image::{list_hdus, probe, read_table, HduKind, HduSel, HduSummary, Image, Table};
 pub use mosaic::{mosaic_layout_of, parse_section, Layout, Mosaic, MosaicCcd, MosaicInfo};
 pub use pixel::{pixel_at, sky_to_pixel, PixelValue, World};
+pub use proj::{Celestial, CODES};
 pub use raster::{open_raster, CcdPixel, Raster, RasterKey, Value};
 pub use wcs::{unit_vector, SkyCap, Wcs, WcsPart, WcsSummary};
 

@@ -4,26 +4,45 @@
 
 use crate::error::{FitsError, Result};
 use crate::header::Header;
+use crate::proj::Celestial;
 use crate::tpv::{Tpv, NTERMS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 use wcs::{ImgXY, LonLat, WCSParams, WCS};
 
 /// A celestial WCS. Pixels are FITS 1-based: (1, 1) is the centre of the bottom-left pixel.
+///
+/// pixel → (SIP, in pixel offsets) → linear matrix → intermediate (degrees, header axis order) →
+/// (TPV) → projection and spherical rotation → (lon, lat) in the header's own frame.
 #[derive(Debug)]
 pub struct Wcs {
-    inner: WCS,
+    sky: Sky,
     /// SIP distortion, applied here: mapproj 0.4's SIP polynomial evaluation is wrong (it squares
     /// the running powers and pairs coefficients with the wrong terms), so the crate sees plain TAN.
     sip: Option<Sip>,
-    /// TPV distortion of the intermediate coordinates (with the CD matrix and its inverse), applied
-    /// here around the crate's plain TAN.
-    tpv: Option<(Tpv, Matrix, Matrix)>,
+    /// TPV distortion of the intermediate coordinates.
+    tpv: Option<Tpv>,
     crpix: [f64; 2],
+    /// Pixel offsets → intermediate coordinates (the CD matrix or its equivalent), and its inverse.
+    m: Matrix,
+    inv: Matrix,
+    /// The latitude axis comes first (CTYPE1 = 'DEC--…').
+    lat_first: bool,
     summary: WcsSummary,
     /// A mosaic's CCDs: each position is answered by the WCS of the CCD that holds it (or the nearest
     /// one, in a gap). Empty for a single image.
     parts: Vec<WcsPart>,
+}
+
+/// Who does the projection and the spherical rotation.
+#[derive(Debug)]
+enum Sky {
+    /// The `wcs` crate, for plain TAN (its answers are converted back from ICRS to the header's frame).
+    Crate(Box<WCS>),
+    /// toyz's own port of WCSLIB's 28 projections (proj.rs), for everything else.
+    Own(Box<Celestial>),
+    /// A mosaic: every position goes to one of its parts.
+    Parts,
 }
 
 /// One CCD of a mosaic WCS: its own WCS, the offset from its pixels to the mosaic's (mosaic = CCD +
@@ -116,12 +135,18 @@ const NUMBER_KEYS: [&str; 4] = ["EQUINOX", "EPOCH", "LONPOLE", "LATPOLE"];
 impl Wcs {
     /// Build the celestial WCS of an image of `width`×`height`. `Ok(None)` when the header has none.
     pub fn from_header(h: &Header, width: usize, height: usize) -> Result<Option<Wcs>> {
-        let Some(ctype1) = h.str("CTYPE1") else {
+        let (Some(ctype1), ctype2) = (h.str("CTYPE1"), h.str("CTYPE2").unwrap_or("")) else {
             return Ok(None);
         };
-        let ctype2 = h.str("CTYPE2").unwrap_or("");
-        let lon_kind = &ctype1.get(..4).unwrap_or("");
-        let frame = match *lon_kind {
+        // The celestial pair in either order (DEC first is legal FITS).
+        let lat_first = is_lat(ctype1);
+        let (lon_ct, lat_ct) = if lat_first {
+            (ctype2, ctype1)
+        } else {
+            (ctype1, ctype2)
+        };
+        let (lon_axis, lat_axis) = if lat_first { (2, 1) } else { (1, 2) };
+        let frame = match lon_ct.get(..4).unwrap_or("") {
             "RA--" => {
                 match h
                     .str("RADESYS")
@@ -142,22 +167,28 @@ impl Wcs {
             "HLON" => "helioecliptic".into(),
             _ => return Ok(None),
         };
-
+        let bad = |m: String| FitsError::Wcs(format!("{ctype1}/{ctype2}: {m}"));
+        if !is_lat(lat_ct) || lat_ct.get(4..) != lon_ct.get(4..) {
+            return Err(bad(
+                "the two celestial axes do not pair (CTYPE1/CTYPE2)".into()
+            ));
+        }
+        // "RA---TAN-SIP": the projection code, then an optional distortion suffix.
+        let code = lon_ct.get(5..8).unwrap_or("").trim_end_matches('-');
+        let suffix = lon_ct.get(8..).unwrap_or("");
         let mut note = None;
         // TPV, and SCAMP's older TAN + PVi_j (j ≥ 5) that astropy also reads as TPV.
-        let scamp = ctype1.ends_with("-TAN")
-            && ctype2.ends_with("-TAN")
+        let scamp = code == "TAN"
             && h.cards()
                 .iter()
                 .any(|c| pv_index(&c.keyword).is_some_and(|(_, j)| (5..NTERMS).contains(&j)));
-        let tpv = ctype1.ends_with("-TPV") || scamp;
-        let tpv_poly = if tpv {
+        let tpv_header = code == "TPV" || scamp;
+        let code = if code == "TPV" { "TAN" } else { code };
+        let tpv = if tpv_header {
             let pv = |axis: usize| move |j: usize| h.f64(&format!("PV{axis}_{j}"));
             let poly = Tpv::new(&pv(1), &pv(2));
             if poly.as_ref().is_some_and(Tpv::is_degenerate) {
-                return Err(FitsError::Wcs(format!(
-                    "{ctype1}/{ctype2}: the TPV polynomial of an axis has no x or y term (PV1_1/PV2_1 missing?), so positions cannot be given"
-                )));
+                return Err(bad("the TPV polynomial of an axis has no x or y term (PV1_1/PV2_1 missing?), so positions cannot be given".into()));
             }
             if h.f64("CD1_1").is_none() && h.f64("CD2_2").is_none() {
                 note = Some(
@@ -169,46 +200,11 @@ impl Wcs {
         } else {
             None
         };
-        let sip = if ctype1.ends_with("-SIP") {
-            Sip::from_header(h)
-        } else {
-            None
+        let sip = match suffix {
+            "-SIP" => Sip::from_header(h),
+            "" => None,
+            other => return Err(bad(format!("unknown distortion '{other}'"))),
         };
-        let mut map = Map::new();
-        for c in h.cards() {
-            let (Some(v), k) = (c.value.as_deref(), c.keyword.as_str()) else {
-                continue;
-            };
-            if STRING_KEYS.contains(&k) {
-                let mut s = v.to_owned();
-                if s.ends_with("-TPV") {
-                    s = s.replace("-TPV", "-TAN");
-                }
-                if let Some(stripped) = s.strip_suffix("-SIP") {
-                    s = stripped.to_owned();
-                }
-                map.insert(k.to_owned(), Value::String(s));
-            } else if NUMBER_KEYS.contains(&k) || NUMBER_PREFIXES.iter().any(|p| k.starts_with(p)) {
-                if tpv && (k.starts_with("PV1_") || k.starts_with("PV2_")) {
-                    continue;
-                }
-                if let Some(n) = v
-                    .replace(['D', 'd'], "E")
-                    .parse::<f64>()
-                    .ok()
-                    .and_then(Number::from_f64)
-                {
-                    map.insert(k.to_owned(), Value::Number(n));
-                }
-            }
-        }
-        map.insert("NAXIS".into(), 2.into());
-        map.insert("NAXIS1".into(), (width as i64).into());
-        map.insert("NAXIS2".into(), (height as i64).into());
-        let params: WCSParams = serde_json::from_value(Value::Object(map))
-            .map_err(|e| FitsError::Wcs(format!("bad WCS keywords: {e}")))?;
-        let inner =
-            WCS::new(&params).map_err(|e| FitsError::Wcs(format!("{ctype1}/{ctype2}: {e}")))?;
 
         let crpix = [
             h.f64("CRPIX1").unwrap_or(0.0),
@@ -218,33 +214,64 @@ impl Wcs {
             h.f64("CRVAL1").unwrap_or(0.0),
             h.f64("CRVAL2").unwrap_or(0.0),
         ];
-        let cd = linear_matrix(h);
-        let det = cd[0][0] * cd[1][1] - cd[0][1] * cd[1][0];
-        let cd_inv = if det != 0.0 {
-            [
-                [cd[1][1] / det, -cd[0][1] / det],
-                [-cd[1][0] / det, cd[0][0] / det],
-            ]
-        } else {
-            [[0.0; 2]; 2]
-        };
-        if tpv_poly.is_some() && det == 0.0 {
-            return Err(FitsError::Wcs(format!(
-                "{ctype1}/{ctype2}: singular CD matrix"
-            )));
+        let m = linear_matrix(h);
+        let det = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+        if det == 0.0 || !det.is_finite() {
+            return Err(bad("singular CD/PC matrix".into()));
         }
+        let inv = [
+            [m[1][1] / det, -m[0][1] / det],
+            [-m[1][0] / det, m[0][0] / det],
+        ];
+
+        // Plain TAN goes to the wcs crate (matched astropy to 4e-10″); LONPOLE/LATPOLE, projection
+        // parameters, DEC-first axes and the other 27 projections to toyz's port of WCSLIB.
+        let extras = ["LONPOLE", "LATPOLE"].iter().any(|k| h.get(k).is_some())
+            || (!tpv_header && h.cards().iter().any(|c| pv_index(&c.keyword).is_some()));
+        let sky = if code == "TAN" && !lat_first && !extras {
+            Sky::Crate(Box::new(crate_tan(h, width, height, tpv_header)?))
+        } else {
+            let pv = |axis: usize| {
+                move |j: usize| {
+                    if tpv_header {
+                        None
+                    } else {
+                        h.f64(&format!("PV{axis}_{j}"))
+                    }
+                }
+            };
+            let lonlat_crval = if lat_first {
+                [crval[1], crval[0]]
+            } else {
+                crval
+            };
+            Sky::Own(Box::new(
+                Celestial::new(
+                    code,
+                    lonlat_crval,
+                    h.f64("LONPOLE"),
+                    h.f64("LATPOLE"),
+                    &pv(lat_axis),
+                    &pv(lon_axis),
+                )
+                .map_err(bad)?,
+            ))
+        };
         let mut w = Wcs {
-            inner,
+            sky,
             sip,
-            tpv: tpv_poly.map(|t| (t, cd, cd_inv)),
+            tpv,
             crpix,
+            m,
+            inv,
+            lat_first,
             parts: Vec::new(),
             summary: WcsSummary {
                 frame,
                 ctype: [ctype1.to_owned(), ctype2.to_owned()],
                 crpix,
                 crval,
-                cd,
+                cd: m,
                 pixel_scale_arcsec: det.abs().sqrt() * 3600.0,
                 center: None,
                 note,
@@ -275,10 +302,13 @@ impl Wcs {
                 .unwrap_or_default()
         ));
         let mut w = Wcs {
-            inner: WCS::new(&tan_params()).expect("a plain TAN WCS"),
+            sky: Sky::Parts,
             sip: None,
             tpv: None,
             crpix: summary.crpix,
+            m: summary.cd,
+            inv: [[0.0; 2]; 2],
+            lat_first: false,
             summary,
             parts,
         };
@@ -312,27 +342,29 @@ impl Wcs {
             let p = &self.parts[nearest(&self.parts, x, y)];
             return p.wcs.pixel_to_world(x - p.offset[0], y - p.offset[1]);
         }
-        // The crate returns radians (despite its docs) converted to ICRS: undo the conversion so a
-        // galactic image reads out galactic coordinates.
-        let (x, y) = match (&self.sip, &self.tpv) {
-            (Some(sip), _) => {
-                let (u, v) = sip.apply(x - self.crpix[0], y - self.crpix[1]);
-                (u + self.crpix[0], v + self.crpix[1])
+        let (mut u, mut v) = (x - self.crpix[0], y - self.crpix[1]);
+        if let Some(sip) = &self.sip {
+            (u, v) = sip.apply(u, v);
+        }
+        let (mut i1, mut i2) = mul(&self.m, u, v);
+        if let Some(tpv) = &self.tpv {
+            (i1, i2) = tpv.forward(i1, i2);
+        }
+        let (lon, lat) = match &self.sky {
+            Sky::Crate(inner) => {
+                // The crate wants a pixel: the one whose plain linear transform gives (i1, i2). It
+                // returns radians (despite its docs) converted to ICRS: undo the conversion so a
+                // galactic image reads out galactic coordinates.
+                let (pu, pv) = mul(&self.inv, i1, i2);
+                let icrs = inner.unproj(&ImgXY::new(pu + self.crpix[0], pv + self.crpix[1]))?;
+                let native = inner.coo_system().from_icrs(icrs);
+                (native.lon().to_degrees(), native.lat().to_degrees())
             }
-            // TPV distorts the intermediate coordinates: give the crate the pixel whose plain TAN
-            // intermediate coordinates are the distorted ones.
-            (None, Some((tpv, cd, inv))) => {
-                let (ix, iy) = mul(cd, x - self.crpix[0], y - self.crpix[1]);
-                let (xi, eta) = tpv.forward(ix, iy);
-                let (u, v) = mul(inv, xi, eta);
-                (u + self.crpix[0], v + self.crpix[1])
-            }
-            (None, None) => (x, y),
+            Sky::Own(cel) if self.lat_first => cel.to_sky(i2, i1)?,
+            Sky::Own(cel) => cel.to_sky(i1, i2)?,
+            Sky::Parts => return None,
         };
-        let icrs = self.inner.unproj(&ImgXY::new(x, y))?;
-        let native = self.inner.coo_system().from_icrs(icrs);
-        let lon = native.lon().to_degrees().rem_euclid(360.0);
-        let lat = native.lat().to_degrees();
+        let lon = lon.rem_euclid(360.0);
         (lon.is_finite() && lat.is_finite()).then_some((lon, lat))
     }
 
@@ -382,64 +414,102 @@ impl Wcs {
             let d = [v[0] - target[0], v[1] - target[1], v[2] - target[2]];
             Some([dot(d, east), dot(d, north)])
         };
-        let icrs = self
-            .inner
-            .coo_system()
-            .to_icrs(LonLat::new(lon.to_radians(), lat.to_radians()));
-        // With SIP the crate's answer is the undistorted position: still a good start. TPV is
-        // inverted by Newton with its analytic Jacobian.
-        let guess = self
-            .inner
-            .proj(&icrs)
-            .map(|p| (p.x(), p.y()))
-            .and_then(|(x, y)| match &self.tpv {
-                Some((tpv, cd, inv)) => {
-                    let (xi, eta) = mul(cd, x - self.crpix[0], y - self.crpix[1]);
-                    let (u, v) = tpv.inverse(xi, eta)?;
-                    let (u, v) = mul(inv, u, v);
-                    Some((u + self.crpix[0], v + self.crpix[1]))
-                }
-                None => Some((x, y)),
-            });
-        let (mut x, mut y) = match guess {
-            Some((x, y)) if x.is_finite() && y.is_finite() && offset(x, y).is_some() => (x, y),
-            _ => (self.summary.crpix[0], self.summary.crpix[1]),
+        // A starting point from the exact inverse of everything but SIP (TPV is inverted by Newton with
+        // its analytic Jacobian); the iterations below make it the exact inverse of pixel_to_world.
+        let plane = match &self.sky {
+            Sky::Crate(inner) => {
+                let icrs = inner
+                    .coo_system()
+                    .to_icrs(LonLat::new(lon.to_radians(), lat.to_radians()));
+                inner
+                    .proj(&icrs)
+                    .map(|p| mul(&self.m, p.x() - self.crpix[0], p.y() - self.crpix[1]))
+            }
+            Sky::Own(cel) => {
+                cel.to_plane(lon, lat)
+                    .map(|(a, b)| if self.lat_first { (b, a) } else { (a, b) })
+            }
+            Sky::Parts => None,
         };
+        let guess = plane
+            .and_then(|(i1, i2)| match &self.tpv {
+                Some(tpv) => tpv.inverse(i1, i2),
+                None => Some((i1, i2)),
+            })
+            .map(|(i1, i2)| {
+                let (u, v) = mul(&self.inv, i1, i2);
+                (u + self.crpix[0], v + self.crpix[1])
+            });
+        let (x, y, exact_start) = match guess {
+            // The crate's inverse is wrong for asymmetric CD matrices (mapproj swaps the
+            // off-diagonal terms): only toyz's own inverse is exact.
+            Some((x, y)) if x.is_finite() && y.is_finite() && offset(x, y).is_some() => {
+                (x, y, self.sip.is_none() && matches!(self.sky, Sky::Own(_)))
+            }
+            _ => (self.summary.crpix[0], self.summary.crpix[1], false),
+        };
+        // From an exact inverse the answer is within a pixel: longer steps would only jump across a
+        // seam of the projection (a cube face, the ±180° meridian) to another copy of the position.
+        let max_step = if exact_start { 2.0 } else { f64::INFINITY };
         // The offset is measured in the target's tangent plane, where its antipode also reads zero
         // (and zenithal projections send both to the same pixel): a solution must be the target itself.
         let same_side = |x: f64, y: f64| {
             self.pixel_to_world(x, y)
                 .is_some_and(|(a, b)| dot(unit_vector(a, b), target) > 0.999_999)
         };
-        for _ in 0..60 {
-            let f = offset(x, y)?;
-            let tol = 1e-12; // radians: ~2e-7 arcsec
-            if f[0].abs() < tol && f[1].abs() < tol {
-                return same_side(x, y).then_some((x, y));
+        // The best point seen: projections computed in single precision (WCSLIB's CSC) cannot reach
+        // the tolerance, but get within a small fraction of a pixel.
+        let px_rad = (self.summary.pixel_scale_arcsec / 3600.0).to_radians();
+        let newton = || -> Option<(f64, f64)> {
+            let (mut x, mut y) = (x, y);
+            let mut best = (f64::INFINITY, x, y);
+            for _ in 0..60 {
+                let f = offset(x, y)?;
+                let tol = 1e-12; // radians: ~2e-7 arcsec
+                if f[0].abs() < tol && f[1].abs() < tol {
+                    return same_side(x, y).then_some((x, y));
+                }
+                let r = f[0].hypot(f[1]);
+                if r < best.0 {
+                    best = (r, x, y);
+                }
+                // A small step: cube faces and other seams make larger differences straddle an edge.
+                let h = 1e-3;
+                let fx = offset(x + h, y)?;
+                let fy = offset(x, y + h)?;
+                let j = [
+                    [(fx[0] - f[0]) / h, (fy[0] - f[0]) / h],
+                    [(fx[1] - f[1]) / h, (fy[1] - f[1]) / h],
+                ];
+                let det = j[0][0] * j[1][1] - j[0][1] * j[1][0];
+                if det == 0.0 || !det.is_finite() {
+                    return None;
+                }
+                let mut dx = (j[1][1] * f[0] - j[0][1] * f[1]) / det;
+                let mut dy = (-j[1][0] * f[0] + j[0][0] * f[1]) / det;
+                let len = dx.hypot(dy);
+                if len > max_step {
+                    (dx, dy) = (dx * max_step / len, dy * max_step / len);
+                }
+                x -= dx;
+                y -= dy;
+                if !x.is_finite() || !y.is_finite() {
+                    return None;
+                }
+                if dx.abs() < 1e-9 && dy.abs() < 1e-9 {
+                    return (offset(x, y).is_some() && same_side(x, y)).then_some((x, y));
+                }
             }
-            let h = 0.5;
-            let fx = offset(x + h, y)?;
-            let fy = offset(x, y + h)?;
-            let j = [
-                [(fx[0] - f[0]) / h, (fy[0] - f[0]) / h],
-                [(fx[1] - f[1]) / h, (fy[1] - f[1]) / h],
-            ];
-            let det = j[0][0] * j[1][1] - j[0][1] * j[1][0];
-            if det == 0.0 || !det.is_finite() {
-                return None;
-            }
-            let dx = (j[1][1] * f[0] - j[0][1] * f[1]) / det;
-            let dy = (-j[1][0] * f[0] + j[0][0] * f[1]) / det;
-            x -= dx;
-            y -= dy;
-            if !x.is_finite() || !y.is_finite() {
-                return None;
-            }
-            if dx.abs() < 1e-9 && dy.abs() < 1e-9 {
-                return (offset(x, y).is_some() && same_side(x, y)).then_some((x, y));
-            }
+            let (r, bx, by) = best;
+            (r < 1e-5 * px_rad && same_side(bx, by)).then_some((bx, by))
+        };
+        if let Some(found) = newton() {
+            return Some(found);
         }
-        None
+        // Beside a seam where the forward transform jumps (a quad-cube face edge), Newton cannot
+        // settle: the projection's own inverse is then the answer, as WCSLIB gives it.
+        let (gx, gy) = guess.filter(|_| exact_start)?;
+        same_side(gx, gy).then_some((gx, gy))
     }
 }
 
@@ -505,18 +575,6 @@ impl WcsPart {
     }
 }
 
-/// A unit TAN for the `wcs` crate's slot of a mosaic WCS, which never answers a position (every
-/// position goes to a CCD's own WCS).
-fn tan_params() -> WCSParams {
-    let v = serde_json::json!({
-        "NAXIS": 2, "NAXIS1": 1, "NAXIS2": 1,
-        "CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN",
-        "CRPIX1": 0.0, "CRPIX2": 0.0, "CRVAL1": 0.0, "CRVAL2": 0.0,
-        "CDELT1": 1.0, "CDELT2": 1.0,
-    });
-    serde_json::from_value(v).expect("TAN parameters")
-}
-
 /// A cone on the sky around an image, from [`Wcs::cap`].
 #[derive(Debug, Clone, Copy)]
 pub struct SkyCap {
@@ -532,6 +590,44 @@ impl SkyCap {
 }
 
 type Matrix = [[f64; 2]; 2];
+
+/// A latitude CTYPE: DEC-, xLAT (GLAT, ELAT, SLAT, HLAT) or yzLT.
+fn is_lat(ctype: &str) -> bool {
+    ctype.starts_with("DEC-") || ctype.get(1..4) == Some("LAT") || ctype.get(2..4) == Some("LT")
+}
+
+/// The `wcs` crate's plain TAN for a header (TPV and SIP stripped: toyz applies them itself).
+fn crate_tan(h: &Header, width: usize, height: usize, tpv: bool) -> Result<WCS> {
+    let mut map = Map::new();
+    for c in h.cards() {
+        let (Some(v), k) = (c.value.as_deref(), c.keyword.as_str()) else {
+            continue;
+        };
+        if STRING_KEYS.contains(&k) {
+            let s = v.replace("-TPV", "-TAN");
+            let s = s.strip_suffix("-SIP").unwrap_or(&s);
+            map.insert(k.to_owned(), Value::String(s.to_owned()));
+        } else if NUMBER_KEYS.contains(&k) || NUMBER_PREFIXES.iter().any(|p| k.starts_with(p)) {
+            if tpv && (k.starts_with("PV1_") || k.starts_with("PV2_")) {
+                continue;
+            }
+            if let Some(n) = v
+                .replace(['D', 'd'], "E")
+                .parse::<f64>()
+                .ok()
+                .and_then(Number::from_f64)
+            {
+                map.insert(k.to_owned(), Value::Number(n));
+            }
+        }
+    }
+    map.insert("NAXIS".into(), 2.into());
+    map.insert("NAXIS1".into(), (width as i64).into());
+    map.insert("NAXIS2".into(), (height as i64).into());
+    let params: WCSParams = serde_json::from_value(Value::Object(map))
+        .map_err(|e| FitsError::Wcs(format!("bad WCS keywords: {e}")))?;
+    WCS::new(&params).map_err(|e| FitsError::Wcs(format!("TAN: {e}")))
+}
 
 fn mul(m: &Matrix, x: f64, y: f64) -> (f64, f64) {
     (m[0][0] * x + m[0][1] * y, m[1][0] * x + m[1][1] * y)

@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use std::path::PathBuf;
 use toyz_skygen::{
-    write_catalog, write_fits, write_fz, write_mef, Compression, Extension, SkySpec,
+    write_catalog, write_fits, write_fz, write_mef, Compression, Exposure, Extension, SkySpec,
 };
 
 /// Write a synthetic sky image: background, noise, stars, TAN WCS at DECam's 0.263"/px.
@@ -46,10 +46,40 @@ struct Args {
     /// Also write the planted stars as CSV here.
     #[arg(long)]
     catalog: Option<PathBuf>,
+    /// Write a DECam exposure instead: 61 CCDs (N30 dead) of 2046x4094 float32 with TPV WCS, RICE
+    /// row tiles (.fz) or plain; --shrink N makes it N times smaller in pixels.
+    #[arg(long)]
+    decam: bool,
+    #[arg(long, default_value_t = 1)]
+    shrink: usize,
 }
 
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
+    if a.decam {
+        let mut e = Exposure::decam_scaled(a.shrink);
+        e.seed = a.seed;
+        let name = a.out.to_string_lossy();
+        e.write(&a.out, name.ends_with(".fz"))?;
+        if let Some(c) = &a.catalog {
+            use std::io::Write;
+            let mut f = std::io::BufWriter::new(std::fs::File::create(c)?);
+            writeln!(f, "id,ra,dec,flux,fwhm")?;
+            for (i, s) in e.stars().iter().enumerate() {
+                writeln!(
+                    f,
+                    "{},{:.9},{:.9},{:.1},{:.2}",
+                    i + 1,
+                    s.ra,
+                    s.dec,
+                    s.flux,
+                    s.fwhm
+                )?;
+            }
+        }
+        eprintln!("wrote {} ({} CCDs)", a.out.display(), e.ccds().len());
+        return Ok(());
+    }
     let (w, h) = match a.size.split_once(['x', 'X']) {
         Some((w, h)) => (w.parse()?, h.parse()?),
         None => {
