@@ -39,7 +39,7 @@ class Session {
       if (!p) return;
       if (msg.status === 'progress') { p.progress && p.progress(msg.done, msg.total); return; }
       this.pending.delete(msg.id);
-      msg.status === 'ok' ? p.resolve(msg.result) : p.reject(new Error(msg.error.message));
+      msg.status === 'ok' ? p.resolve(msg.result) : p.reject(Object.assign(new Error(msg.error.message), { kind: msg.error.kind }));
     };
     ws.onclose = () => {
       $('conn').textContent = 'reconnecting…';
@@ -100,7 +100,7 @@ function toFits(ll) { return { x: ll.lng * scale() + 0.5, y: view.src.height - (
 function toLatLng(x, y) { return L.latLng(-(view.src.height - (y - 0.5)) / scale(), (x - 0.5) / scale()); }
 function bounds() { return L.latLngBounds([[-view.src.height / scale(), 0], [0, view.src.width / scale()]]); }
 /** The image a job is about, as its parameters. */
-const here = () => ({ path: view.src.path, hdu: String(view.src.hdu) });
+const here = () => ({ path: view.src.path, hdu: view.src.selector });
 /** The view in FITS pixels [x1, y1, x2, y2] (may extend past the image). */
 function viewRect() {
   const b = map.getBounds();
@@ -113,7 +113,7 @@ function viewPixels() {
   const c = (v, hi) => Math.min(hi, Math.max(1, Math.round(v)));
   return [c(x1, view.src.width), c(y1, view.src.height), c(x2, view.src.width), c(y2, view.src.height)];
 }
-Object.assign(window.toyz, { toFits, toLatLng });
+Object.assign(window.toyz, { toFits, toLatLng, bounds });
 const tools = STATIC ? { sourceChanged() {}, loadCatalog() {}, urlParams: () => [], async restore() {} }
   : installTools({ map, view, session, toFits, toLatLng, here, viewRect, viewPixels, busy, showError, $, changed: () => writeUrl() });
 
@@ -204,9 +204,16 @@ async function doOpen({ path, hdu, center, zoom }) {
   showError('');
   busy('opening…');
   let src;
+  const progress = (done, total) => busy(`preparing ${Math.round((100 * done) / Math.max(total, 1))} %`);
   try {
-    src = await session.call('image.open', { path, hdu: hdu ?? undefined, ...specParams() },
-      (done, total) => busy(`preparing ${Math.round((100 * done) / Math.max(total, 1))} %`));
+    // A file of several CCDs (DECam and other mosaic cameras) opens as its whole focal plane; the
+    // server says when a file is not one (bad_mosaic) and the first image HDU opens instead.
+    try {
+      src = await session.call('image.open', { path, hdu: hdu ?? 'mosaic', ...specParams() }, progress);
+    } catch (e) {
+      if (hdu != null || e.kind !== 'bad_mosaic') throw e;
+      src = await session.call('image.open', { path, ...specParams() }, progress);
+    }
   } catch (e) {
     busy('');
     showError(`${path}: ${e.message}`);
@@ -254,7 +261,7 @@ async function doSwitchFrame(i) {
   let world = null;
   if (lock === 'wcs' && prev.wcs) {
     try {
-      const r = await session.call('image.pixels', { path: prev.path, hdu: String(prev.hdu), points: [[c.x, c.y]] });
+      const r = await session.call('image.pixels', { path: prev.path, hdu: prev.selector, points: [[c.x, c.y]] });
       world = r.pixels[0].world;
     } catch { world = null; }
   }
@@ -274,7 +281,7 @@ async function doSwitchFrame(i) {
   let placed = false;
   if (world && f.src.wcs) {
     try {
-      const r = await session.call('image.sky_to_pixel', { path: f.src.path, hdu: String(f.src.hdu), points: [[world.lon, world.lat]], frame: world.frame });
+      const r = await session.call('image.sky_to_pixel', { path: f.src.path, hdu: f.src.selector, points: [[world.lon, world.lat]], frame: world.frame });
       const p = r.pixels[0];
       if (p) {
         const dz = Math.round(Math.log2(f.src.wcs.pixel_scale_arcsec / prev.wcs.pixel_scale_arcsec)) || 0;
@@ -346,7 +353,7 @@ function rerender() {
 }
 async function doRerender() {
   if (!view.src) return;
-  const q = new URLSearchParams({ path: view.src.path, hdu: view.src.hdu, ...specParams() });
+  const q = new URLSearchParams({ path: view.src.path, hdu: view.src.selector, ...specParams() });
   const r = await fetch(`/api/sources?${q}`);
   const j = await r.json();
   if (!r.ok) { showError(j.error.message); return; }
@@ -362,14 +369,25 @@ function setupControls(src) {
   $('controls').hidden = false;
   const hdu = $('hdu');
   hdu.innerHTML = '';
+  const add = (value, text) => {
+    const o = document.createElement('option');
+    o.value = value;
+    o.textContent = text;
+    hdu.append(o);
+  };
+  const ccds = src.hdus.filter((h) => h.kind === 'image' && h.dims.length === 2);
+  if (src.mosaic || ccds.length > 1) {
+    add('mosaic', 'whole focal plane (by WCS)');
+    add('mosaic:detsec', 'whole focal plane (by DETSEC)');
+  }
   for (const h of src.hdus) {
     if (h.kind !== 'image' || !h.dims.length) continue;
-    const o = document.createElement('option');
-    o.value = h.index;
-    o.textContent = `${h.index} ${h.extname ?? ''} ${h.dims.join('×')}`;
-    hdu.append(o);
+    add(String(h.index), `${h.index} ${h.extname ?? ''} ${h.dims.join('×')}`);
   }
-  hdu.value = src.hdu;
+  hdu.value = src.selector;
+  // What the WCS cannot honour is said, never hidden (and no coordinates come from it).
+  $('wcs-note').textContent = src.wcs?.note ?? '';
+  $('wcs-note').hidden = !src.wcs?.note;
   updateLevels(src);
 }
 
@@ -460,6 +478,13 @@ function staticReadout(pos) {
   $('status').dataset.x = ix;
   $('status').dataset.y = iy;
 }
+/** A value with the digits its type holds: integers whole, float32 to 9 and doubles to 17 significant
+ * digits (the server sends them exactly; JSON numbers beyond 2^53 arrive rounded and are shown so). */
+function formatValue(v) {
+  if (Number.isInteger(v)) return String(v);
+  const digits = view.src.bitpix === -32 ? 9 : 17;
+  return String(+v.toPrecision(digits));
+}
 async function readout(pos) {
   if (STATIC) { staticReadout(pos); return; }
   if (inflight) { pendingPos = pos; return; }
@@ -468,7 +493,8 @@ async function readout(pos) {
     const r = await session.call('image.pixels', { ...here(), points: [[pos.x, pos.y]] });
     const p = r.pixels[0];
     const ix = Math.round(p.x); const iy = Math.round(p.y);
-    let text = `x ${ix}  y ${iy}  value ${p.value == null ? (p.outside ? '—' : 'NaN') : +p.value.toPrecision(8)}${view.src.bunit ? ' ' + view.src.bunit : ''}`;
+    let text = `x ${ix}  y ${iy}  value ${p.value == null ? (p.outside ? '—' : p.ccd === null ? 'none' : 'NaN') : formatValue(p.value)}${view.src.bunit ? ' ' + view.src.bunit : ''}`;
+    if (p.ccd !== undefined) text += p.ccd ? `  ${p.ccd.name} [${Math.round(p.ccd.x)}, ${Math.round(p.ccd.y)}]` : '  (gap)';
     if (p.world) text += formatWorld(p.world);
     $('status').textContent = text + zoomText();
     $('status').dataset.x = ix;
@@ -505,13 +531,13 @@ async function writeUrlNow() {
     history.replaceState(null, '', `${location.pathname}?${q}`);
     return;
   }
-  const q = new URLSearchParams({ path: src.path, hdu: src.hdu });
+  const q = new URLSearchParams({ path: src.path, hdu: src.selector });
   // A frame switch writes the link and also moves the map (which writes it again): ask once per centre.
-  const key = JSON.stringify([src.path, src.hdu, c.x, c.y]);
+  const key = JSON.stringify([src.path, src.selector, c.x, c.y]);
   let world = lastCentre.key === key ? lastCentre.world : null;
   if (src.wcs && lastCentre.key !== key) {
     try {
-      const r = await session.call('image.pixels', { path: src.path, hdu: String(src.hdu), points: [[c.x, c.y]] });
+      const r = await session.call('image.pixels', { path: src.path, hdu: src.selector, points: [[c.x, c.y]] });
       world = r.pixels[0].world;
       lastCentre = { key, world };
     } catch { world = null; }
@@ -526,7 +552,7 @@ async function writeUrlNow() {
   if (sp.contrast !== 1 || sp.bias !== 0.5) { q.set('contrast', sp.contrast); q.set('bias', sp.bias); }
   for (const [k, v] of tools.urlParams()) q.append(k, v);
   if (view.frames.length > 1) {
-    q.set('frames', view.frames.map((f) => `${encodeURIComponent(f.src.path)}@${f.src.hdu}`).join(','));
+    q.set('frames', view.frames.map((f) => `${encodeURIComponent(f.src.path)}@${f.src.selector}`).join(','));
     q.set('active', view.active);
   }
   history.replaceState(null, '', `/view?${q}`);
@@ -560,7 +586,7 @@ $('copy-image').onclick = async () => {
   const w = Math.min(4096, Math.max(1, Math.round(x2 - x1)));
   const h = Math.min(4096, Math.max(1, Math.round(y2 - y1)));
   const c = toFits(map.getCenter());
-  const q = new URLSearchParams({ path: view.src.path, hdu: view.src.hdu, x: c.x.toFixed(1), y: c.y.toFixed(1), w, h, format: 'png', ...specParams() });
+  const q = new URLSearchParams({ path: view.src.path, hdu: view.src.selector, x: c.x.toFixed(1), y: c.y.toFixed(1), w, h, format: 'png', ...specParams() });
   const url = `${location.origin}/api/cutout?${q}`;
   try { await navigator.clipboard.writeText(url); busy('image link copied'); setTimeout(() => busy(''), 1200); }
   catch { window.prompt('Copy this image link', url); }

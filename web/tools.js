@@ -20,7 +20,7 @@ export function installTools(t) {
   let gridKey = null; // what the drawn grid is of: a frame switch both moves the map and changes the image
   async function drawGrid() {
     const want = $('grid').checked; const compass = $('compass').checked;
-    const key = view.src && JSON.stringify([view.src.path, view.src.hdu, viewRect(), want, compass]);
+    const key = view.src && JSON.stringify([view.src.path, view.src.selector, viewRect(), want, compass]);
     if (key === gridKey) return;
     gridKey = key;
     const seq = ++gridSeq;
@@ -86,7 +86,7 @@ export function installTools(t) {
     const seq = c.seq = (c.seq || 0) + 1;
     const on = view.src;
     if (!on) return;
-    const key = `${on.path}@${on.hdu}`;
+    const key = `${on.path}@${on.selector}`;
     c.cache = c.cache || new Map();
     let pos = c.cache.get(key);
     if (!pos) {

@@ -427,3 +427,38 @@ test('the standalone page of `toyz tiles build --out` works from a plain static 
   await q.close();
   server.close();
 });
+
+test('a DECam exposure opens as its whole focal plane and reads out each CCD', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view`);
+  await p.click('text=data/');
+  await p.click('a[data-path="data/exposure.fits.fz"]');
+  await p.waitForSelector('#controls:not([hidden])');
+  await settle(p);
+  // Opened as a mosaic by default; the HDU picker still offers each CCD.
+  assert.equal(await p.inputValue('#hdu'), 'mosaic');
+  const options = await p.$$eval('#hdu option', (o) => o.map((e) => e.textContent));
+  assert.ok(options.some((t) => /\bN4\b/.test(t)) && options.includes('whole focal plane (by DETSEC)'), options.join('|'));
+  assert.match(await p.textContent('#wcs-note'), /mosaic of 61 CCDs/);
+  const src = await p.evaluate(() => window.toyz.view.src);
+  const n4 = src.mosaic.ccds.find((c) => c.name === 'N4');
+  // CCD N4's pixel (20, 30): its own value and sky position, read through the mosaic.
+  const own = await (await fetch(`${URL_}/api/pixel?path=data/exposure.fits.fz&hdu=N4&x=20&y=30`)).json();
+  let s = await hover(p, n4.x0 + 20, n4.y0 + 30);
+  assert.match(s, /N4 \[20, 30\]/, s);
+  assert.ok(s.includes(`value ${own.value} `), `${s} vs ${own.value}`);
+  const deg = s.match(/\((\d+\.\d+), (-?\d+\.\d+) icrs\)/);
+  assert.ok(deg && Math.abs(+deg[1] - own.world.lon) < 2e-6 && Math.abs(+deg[2] - own.world.lat) < 2e-6, `${s} vs ${JSON.stringify(own.world)}`);
+  // Just right of N4's last column: a gap.
+  s = await hover(p, n4.x0 + n4.datasec[1] + 2, n4.y0 + 30);
+  assert.match(s, /value none .*\(gap\)/, s);
+  // The link reopens the mosaic.
+  await p.waitForFunction(() => /hdu=mosaic/.test(location.search) && window.toyz.urlPending === 0);
+  if (SHOTS) {
+    await p.evaluate(() => window.toyz.map.fitBounds(window.toyz.bounds(), { animate: false }));
+    await settle(p);
+    await p.screenshot({ path: `${SHOTS}/mosaic.png` });
+  }
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});

@@ -89,8 +89,10 @@ pub fn serve(a: ServeArgs) -> Result<(), Fail> {
     }
     let names: Vec<String> = config.roots.iter().map(|r| r.name.clone()).collect();
     run_server(config, |url| {
-        println!("toyz: serving {url}/ (roots: {})", names.join(", "));
-        let _ = std::io::stdout().flush();
+        // Errors ignored: a closed stdout must not take the server down.
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "toyz: serving {url}/ (roots: {})", names.join(", "));
+        let _ = out.flush();
     })
 }
 
@@ -152,6 +154,16 @@ pub fn write_demo_data(dir: &Path) -> Result<(), Fail> {
             .collect();
         write_mef(&mef, &exts, true).map_err(fail)?;
     }
+    let exposure = dir.join("exposure.fits.fz");
+    if !exposure.exists() {
+        eprintln!(
+            "toyz: writing {} (a DECam exposure at 1/4 scale: 61 CCDs of 511 x 1023, TPV WCS, RICE)",
+            exposure.display()
+        );
+        toyz_skygen::Exposure::decam_scaled(4)
+            .write(&exposure, true)
+            .map_err(fail)?;
+    }
     Ok(())
 }
 
@@ -171,18 +183,22 @@ pub fn demo(a: DemoArgs) -> Result<(), Fail> {
     )
     .map_err(Fail::input)?;
     run_server(config, |url| {
-        println!("toyz: serving {url}/ (root: demo = {})", a.data.display());
-        println!("  viewer:  {url}/view?path=demo/field.fits&cmap=viridis&stretch=asinh&cut=percentile%3D99.5");
-        println!(
-            "  overlays: {url}/view?path=demo/field.fits&cmap=viridis&stretch=asinh&cut=percentile%3D99.5&x=4096&y=4096&zoom=4&grid=1&catalog=demo%2Ffield-stars.csv"
+        // One write, errors ignored: a reader that closed the pipe after the first line must not
+        // take the server down.
+        let banner = format!(
+            "toyz: serving {url}/ (root: demo = {})\n\
+             \x20 viewer:  {url}/view?path=demo/field.fits&cmap=viridis&stretch=asinh&cut=percentile%3D99.5\n\
+             \x20 overlays: {url}/view?path=demo/field.fits&cmap=viridis&stretch=asinh&cut=percentile%3D99.5&x=4096&y=4096&zoom=4&grid=1&catalog=demo%2Ffield-stars.csv\n\
+             \x20 mosaic:  {url}/view?path=demo/exposure.fits.fz&hdu=mosaic&stretch=asinh&cut=zscale\n\
+             \x20 files:   {url}/api/files?path=demo\n\
+             \x20 source:  {url}/api/sources?path=demo/field.fits&stretch=asinh&cut=percentile=99.5&cmap=viridis\n\
+             \x20 pixel:   {url}/api/pixel?path=demo/field.fits&x=4096&y=4096\n\
+             \x20 cutout:  {url}/api/cutout?path=demo/field.fits&ra=150.1&dec=2.2&size=60&format=png\n\
+             \x20 Ctrl-C stops the server.\n",
+            a.data.display()
         );
-        println!("  files:   {url}/api/files?path=demo");
-        println!("  source:  {url}/api/sources?path=demo/field.fits&stretch=asinh&cut=percentile=99.5&cmap=viridis");
-        println!("  pixel:   {url}/api/pixel?path=demo/field.fits&x=4096&y=4096");
-        println!(
-            "  cutout:  {url}/api/cutout?path=demo/field.fits&ra=150.1&dec=2.2&size=60&format=png"
-        );
-        println!("  Ctrl-C stops the server.");
-        let _ = std::io::stdout().flush();
+        let mut out = std::io::stdout();
+        let _ = out.write_all(banner.as_bytes());
+        let _ = out.flush();
     })
 }

@@ -49,6 +49,11 @@ fn viewer_in_chromium() {
     sky.seed = 2;
     write_fits(&data.join("sky2.fits"), &sky).unwrap();
     std::fs::write(data.join("corrupt.fits"), "this is not FITS\n".repeat(200)).unwrap();
+    let mut exposure = toyz_skygen::Exposure::decam_scaled(16);
+    exposure.stars_per_ccd = 20;
+    exposure
+        .write(&data.join("exposure.fits.fz"), true)
+        .unwrap();
 
     let mut server = Command::new(env!("CARGO_BIN_EXE_toyz"))
         .args([
@@ -106,5 +111,5 @@ fn viewer_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
-    assert!(text.contains("pass 8"), "{text}");
+    assert!(text.contains("pass 9"), "{text}");
 }

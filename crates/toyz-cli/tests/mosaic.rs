@@ -158,11 +158,8 @@ fn mosaic_errors_are_one_line() {
     spec.wcs = None;
     toyz_skygen::write_fits(&f, &spec).unwrap();
     for (args, needle) in [
-        (
-            vec!["info", s(&f), "--hdu", "mosaic"],
-            "no usable celestial WCS",
-        ),
-        (vec!["info", s(&f), "--hdu", "mosaic:detsec"], "DETSEC"),
+        (vec!["info", s(&f), "--hdu", "mosaic"], "two or more"),
+        (vec!["info", s(&f), "--hdu", "mosaic:detsec"], "two or more"),
         (
             vec!["pixel", s(&f), "1", "1", "--hdu", "mosaic:grid"],
             "mosaic:detsec",

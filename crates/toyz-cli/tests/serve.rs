@@ -166,17 +166,19 @@ fn demo_writes_data_and_serves_it() {
         "field.fits",
         "compressed.fits.fz",
         "mosaic.fits",
+        "exposure.fits.fz",
         "field-stars.csv",
     ] {
         assert!(data.join(f).exists(), "{f}");
     }
     let (st, b) = get(&format!("{}/api/files?path=demo", srv.url));
     assert_eq!(st, 200);
-    assert_eq!(json(&b)["entries"].as_array().unwrap().len(), 4);
+    assert_eq!(json(&b)["entries"].as_array().unwrap().len(), 5);
     for p in [
         "demo/field.fits",
         "demo/compressed.fits.fz",
         "demo/mosaic.fits",
+        "demo/exposure.fits.fz&hdu=mosaic",
     ] {
         let (st, b) = get(&format!("{}/api/sources?path={p}", srv.url));
         assert_eq!(st, 200, "{p}");

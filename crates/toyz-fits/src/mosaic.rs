@@ -143,8 +143,11 @@ impl Mosaic {
                 0,
             )?);
         }
-        if images.is_empty() {
-            return Err(bad("no 2-D image extension to put in a mosaic".into()));
+        if images.len() < 2 {
+            return Err(bad(format!(
+                "a mosaic needs two or more 2-D image HDUs; this file has {}",
+                images.len()
+            )));
         }
         // The part of each HDU that holds data, 0-based half-open [x_lo, x_hi, y_lo, y_hi].
         let mut secs = Vec::with_capacity(images.len());
@@ -224,6 +227,19 @@ impl Mosaic {
                 dy,
                 rect,
             });
+        }
+        // CCDs of one focal plane never overlap: images that do (an HST SCI/WHT pair, exposures of
+        // one field) are not a mosaic.
+        for (i, a) in parts.iter().enumerate() {
+            for (b, cb) in parts[i + 1..].iter().zip(&ccds[i + 1..]) {
+                let r = (a.rect, b.rect);
+                if r.0[0] < r.1[1] && r.1[0] < r.0[1] && r.0[2] < r.1[3] && r.1[2] < r.0[3] {
+                    return Err(bad(format!(
+                        "{} and {} overlap: not the CCDs of one focal plane",
+                        ccds[i].name, cb.name
+                    )));
+                }
+            }
         }
         let (wcs, wcs_error) = mosaic_wcs(&parts, width, height);
         Ok(Mosaic {

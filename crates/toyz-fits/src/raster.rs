@@ -49,7 +49,10 @@ impl Serialize for Value {
         match *self {
             Value::Int(v) => s.serialize_i64(v),
             Value::UInt(v) => s.serialize_u64(v),
-            Value::F32(v) => s.serialize_f32(v),
+            // As the double nearest the float's shortest decimal form, so that every serialiser
+            // (serde_json::Value included, which holds f64) writes the same digits: 0.1, not
+            // 0.10000000149011612.
+            Value::F32(v) => s.serialize_f64(format!("{v}").parse().unwrap_or(v as f64)),
             Value::F64(v) => s.serialize_f64(v),
         }
     }

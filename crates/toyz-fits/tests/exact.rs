@@ -236,6 +236,12 @@ fn readouts_serialise_exactly() {
         json.contains("\"value\":0.1,"),
         "float32 data keeps its own digits: {json}"
     );
+    let through_value = serde_json::to_value(pixel_at(&img, 1.0, 1.0).unwrap()).unwrap();
+    assert_eq!(
+        through_value["value"].to_string(),
+        "0.1",
+        "also through serde_json::Value"
+    );
     assert_eq!(Value::F32(0.1).text(), "0.1");
     assert_eq!(Value::Int(-7).text(), "-7");
 }

@@ -222,12 +222,32 @@ fn not_a_mosaic_is_a_clear_error() {
     let mut s = toyz_skygen::SkySpec::new(64, 64);
     s.wcs = None;
     toyz_skygen::write_fits(&p, &s).unwrap();
-    // One HDU without WCS: nothing to place.
+    // One image is not a mosaic.
     let e = open_raster(&p, &HduSel::Mosaic(Layout::Wcs), 0).unwrap_err();
     assert_eq!(e.kind(), "bad_mosaic");
+    assert!(e.to_string().contains("two or more"), "{e}");
+    // Two images without WCS or DETSEC: nothing to place them by.
+    let two = dir.path().join("two.fits");
+    let ext = |name: &str| toyz_skygen::Extension {
+        name: name.into(),
+        spec: s.clone(),
+    };
+    toyz_skygen::write_mef(&two, &[ext("A"), ext("B")], false).unwrap();
+    let e = open_raster(&two, &HduSel::Mosaic(Layout::Wcs), 0).unwrap_err();
     assert!(e.to_string().contains("no usable celestial WCS"), "{e}");
-    let e = open_raster(&p, &HduSel::Mosaic(Layout::Detsec), 0).unwrap_err();
+    let e = open_raster(&two, &HduSel::Mosaic(Layout::Detsec), 0).unwrap_err();
     assert!(e.to_string().contains("DETSEC"), "{e}");
+    // Two images of one field (same WCS) overlap: not a focal plane.
+    let mut with_wcs = toyz_skygen::SkySpec::new(64, 64);
+    with_wcs.stars = Some(3);
+    let same = dir.path().join("same.fits");
+    let ext = |name: &str| toyz_skygen::Extension {
+        name: name.into(),
+        spec: with_wcs.clone(),
+    };
+    toyz_skygen::write_mef(&same, &[ext("SCI"), ext("WHT")], false).unwrap();
+    let e = open_raster(&same, &HduSel::Mosaic(Layout::Wcs), 0).unwrap_err();
+    assert!(e.to_string().contains("SCI and WHT overlap"), "{e}");
     assert!("mosaic:bogus".parse::<HduSel>().is_err());
     assert_eq!(
         "MOSAIC".parse::<HduSel>().unwrap(),
