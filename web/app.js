@@ -209,10 +209,10 @@ async function doOpen({ path, hdu, center, zoom }) {
     // A file of several CCDs (DECam and other mosaic cameras) opens as its whole focal plane; the
     // server says when a file is not one (bad_mosaic) and the first image HDU opens instead.
     try {
-      src = await session.call('image.open', { path, hdu: hdu ?? 'mosaic', ...specParams() }, progress);
+      src = await session.call('image.open', { path, hdu: hdu ?? 'mosaic', preview: true, ...specParams() }, progress);
     } catch (e) {
       if (hdu != null || e.kind !== 'bad_mosaic') throw e;
-      src = await session.call('image.open', { path, ...specParams() }, progress);
+      src = await session.call('image.open', { path, preview: true, ...specParams() }, progress);
     }
   } catch (e) {
     busy('');
@@ -229,6 +229,23 @@ async function doOpen({ path, hdu, center, zoom }) {
   saveFrame();
   writeUrl();
   tools.sourceChanged();
+  if (src.levels?.state === 'building') refine(src);
+}
+
+/** A never-seen image is first shown from a quick overview while its float levels build; once they are
+ * ready, its tiles are fetched again (the overview's were never cached) and `view.refined` counts it. */
+async function refine(src) {
+  const shown = () => view.src?.id === src.id;
+  try {
+    await session.call('image.levels', { path: src.path, hdu: src.selector, plane: src.plane },
+      (done, total) => { if (shown()) busy(`refining ${Math.round((100 * done) / Math.max(total, 1))} %`); });
+  } catch {
+    return;
+  }
+  if (shown()) busy('');
+  for (const f of view.frames) if (f?.src?.id === src.id && f.layer) f.layer.redraw();
+  if (shown() && view.layer) view.layer.redraw();
+  view.refined = (view.refined || 0) + 1;
 }
 
 // ---- frames: several images, switch, blink, lock by sky position or pixel ------------------------------

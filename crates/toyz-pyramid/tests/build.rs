@@ -368,3 +368,39 @@ fn zoom_range_limits_the_levels_rendered() {
         Err(EngineError::BadZoom { .. })
     ));
 }
+
+/// The overview is the level it stands for, made from every n-th row: on a ramp (value = x + y·w,
+/// 0-based FITS order) each of its pixels is the mean over its columns of the sampled row; it draws
+/// tiles of its level and below, never above.
+#[test]
+fn the_overview_samples_rows_and_averages_columns() {
+    let d = tempfile::tempdir().unwrap();
+    let (w, h) = (1000usize, 700usize);
+    let p = gen(d.path(), "ramp.fits", &SkySpec::ramp(w, h));
+    let src = Source::open(&p, &HduSel::Auto, 0).unwrap();
+    let ov = toyz_pyramid::Overview::build(&src, 300).unwrap();
+    // zmax 2 (1000 px): level 0 is 250×175, the largest level within 300 px.
+    assert_eq!((ov.z, ov.width, ov.height), (0, 250, 175));
+    let f = 4;
+    let r =
+        toyz_pyramid::Renderer::new(&spec("linear", "minmax", "grey"), 0.0, (w * h) as f64, None)
+            .unwrap();
+    for (row, col) in [(0usize, 0usize), (10, 7), (174, 249), (100, 120)] {
+        let top = (row * f + f / 2).min(h - 1);
+        let y = (h - 1 - top) as f64;
+        let xs: Vec<f64> = (col * f..((col + 1) * f).min(w))
+            .map(|x| x as f64)
+            .collect();
+        let want = xs.iter().sum::<f64>() / xs.len() as f64 + y * w as f64;
+        let got = ov.value(col, row) as f64;
+        assert!(
+            (got - want).abs() <= want * 1e-6,
+            "({col}, {row}): {got} vs {want}"
+        );
+    }
+    // Tiles: level 0 from the overview; none above it.
+    let t = src.geometry.tile(0, 0, 0).unwrap();
+    assert!(ov.render(&r, t).is_some());
+    let above = src.geometry.tile(1, 0, 0).unwrap();
+    assert!(ov.render(&r, above).is_none());
+}

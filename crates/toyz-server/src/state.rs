@@ -36,6 +36,9 @@ pub struct OpenSource {
     renderers: Mutex<HashMap<String, Arc<Renderer>>>,
     specs: Mutex<HashMap<String, RenderSpec>>,
     exact_minmax: OnceLock<Option<(f64, f64)>>,
+    /// A quick coarse level for the first view while the float levels build (computed once, on the
+    /// first request for a lower level).
+    overview: OnceCell<Arc<toyz_pyramid::Overview>>,
 }
 
 impl OpenSource {
@@ -100,6 +103,23 @@ impl OpenSource {
         })
     }
 
+    /// The overview (largest side ≤ 1024 px), built once on a blocking thread.
+    pub async fn overview(self: &Arc<Self>) -> Result<Arc<toyz_pyramid::Overview>, ApiError> {
+        self.overview
+            .get_or_try_init(|| async {
+                let o = self.clone();
+                tokio::task::spawn_blocking(move || {
+                    toyz_pyramid::Overview::build(&o.src, 1024)
+                        .map(Arc::new)
+                        .map_err(|e| engine_error(e, &o.public))
+                })
+                .await
+                .map_err(|_| ApiError::internal("overview task failed"))?
+            })
+            .await
+            .cloned()
+    }
+
     pub fn known_spec(&self, rid: &str) -> Option<RenderSpec> {
         self.specs.lock().expect("specs").get(rid).cloned()
     }
@@ -151,7 +171,7 @@ impl TileLru {
     }
 }
 
-type Inflight = HashMap<String, Arc<OnceCell<Result<Bytes, ApiError>>>>;
+type Inflight = HashMap<String, Arc<OnceCell<Result<crate::tiles::Tile, ApiError>>>>;
 
 pub struct AppState {
     pub config: Config,
@@ -159,7 +179,7 @@ pub struct AppState {
     sources: Mutex<LruCache<String, Arc<OpenSource>>>,
     by_request: Mutex<HashMap<(PathBuf, String, usize), String>>,
     pub tiles: Mutex<TileLru>,
-    pub inflight: Mutex<Inflight>,
+    pub(crate) inflight: Mutex<Inflight>,
     pub renders: Arc<Semaphore>,
     pub metrics: Metrics,
     pub sessions: crate::ws::session::Sessions,
@@ -282,9 +302,12 @@ impl AppState {
         let m: toyz_pyramid::SourceManifest = serde_json::from_slice(&bytes).map_err(|_| gone())?;
         let public = public_path(&self.config.roots, &m.key.path).ok_or_else(gone)?;
         let r = crate::paths::resolve(&self.config.roots, &public).map_err(|_| gone())?;
-        let s = self
-            .open(&r, &HduSel::Index(m.key.hdu), m.key.plane)
-            .await?;
+        // A composite source (a mosaic) is reopened by its selector, a single HDU by its index.
+        let sel = match &m.key.variant {
+            Some(v) => v.parse::<HduSel>().map_err(|_| gone())?,
+            None => HduSel::Index(m.key.hdu),
+        };
+        let s = self.open(&r, &sel, m.key.plane).await?;
         if s.src.id != sid {
             return Err(gone());
         }
@@ -307,6 +330,7 @@ impl AppState {
             renderers: Mutex::new(HashMap::new()),
             specs: Mutex::new(HashMap::new()),
             exact_minmax: OnceLock::new(),
+            overview: OnceCell::new(),
         });
         self.sources
             .lock()

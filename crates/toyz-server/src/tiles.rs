@@ -38,6 +38,16 @@ fn png(bytes: Bytes, etag: &str) -> HttpResponse {
         .body(bytes)
 }
 
+/// A tile drawn from the overview while the float levels build: never stored by anyone, so the
+/// same URL gives the real tile once the levels are ready.
+fn provisional(bytes: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "image/png"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("X-Toyz-Tile", "provisional"))
+        .body(bytes)
+}
+
 pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     // Borrowed path segments: the warm path (a memory hit) allocates only the cache key and the ETag.
     let m = req.match_info();
@@ -110,8 +120,17 @@ pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             m.remove(&key);
         }
     }
-    let bytes = result?;
-    Ok(png(bytes, &etag))
+    match result? {
+        Tile::Final(bytes) => Ok(png(bytes, &etag)),
+        Tile::Provisional(bytes) => Ok(provisional(bytes)),
+    }
+}
+
+/// A rendered tile: final (cached, immutable) or drawn from the overview while levels build.
+#[derive(Clone)]
+pub(crate) enum Tile {
+    Final(Bytes),
+    Provisional(Bytes),
 }
 
 async fn find_spec(
@@ -144,7 +163,7 @@ async fn fetch_or_render(
     rid: String,
     t: TileCoord,
     key: String,
-) -> Result<Bytes, ApiError> {
+) -> Result<Tile, ApiError> {
     let path = state.layout.tile(&open.src.id, &rid, t.z, t.x, t.y);
     let _permit = state.renders.clone().try_acquire_owned().map_err(|_| {
         state.metrics.busy_rejections.fetch_add(1, Relaxed);
@@ -156,7 +175,22 @@ async fn fetch_or_render(
         // The disk cache may already hold it (a CLI build); otherwise wait for the float levels.
         let p = path.clone();
         if let Ok(Ok(b)) = web::block(move || std::fs::read(p)).await {
-            return Ok(hit(&state, key, Bytes::from(b)));
+            return Ok(Tile::Final(hit(&state, key, Bytes::from(b))));
+        }
+        // The first view of a never-seen image comes from the overview; levels between it and full
+        // resolution wait for the float levels.
+        let ov = open.overview().await?;
+        if t.z <= ov.z {
+            let (op, rid2, spec2) = (open.clone(), rid.clone(), spec.clone());
+            let bytes = web::block(move || -> Result<Option<Vec<u8>>, ApiError> {
+                let renderer = op.renderer(&rid2, &spec2)?;
+                Ok(ov.render(&renderer, t))
+            })
+            .await
+            .map_err(|_| ApiError::internal("overview render failed"))??;
+            if let Some(b) = bytes {
+                return Ok(Tile::Provisional(Bytes::from(b)));
+            }
         }
         wait_for_levels(&state, &open).await?;
     }
@@ -191,12 +225,12 @@ async fn fetch_or_render(
         .await
         .map_err(|_| ApiError::internal("render task failed"))??;
     if !rendered {
-        return Ok(hit(&state, key, bytes));
+        return Ok(Tile::Final(hit(&state, key, bytes)));
     }
     state.metrics.tile_renders.fetch_add(1, Relaxed);
     state.tiles.lock().expect("tiles").put(key, bytes.clone());
     state.write_behind(path, bytes.clone());
-    Ok(bytes)
+    Ok(Tile::Final(bytes))
 }
 
 fn hit(state: &AppState, key: String, b: Bytes) -> Bytes {

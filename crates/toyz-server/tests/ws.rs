@@ -849,3 +849,55 @@ fn every_image_job_works_on_a_mosaic() {
         .collect();
     assert!(px.iter().any(|v| v.is_nan()) && px.iter().any(|v| v.is_finite()));
 }
+
+/// A never-seen exposure is shown at once from its overview: `image.open` with `preview` replies while
+/// the levels build, low tiles come back provisional (never cached), and after `image.levels` the same
+/// URL gives the final, immutable tile.
+#[test]
+fn first_view_from_the_overview_then_refined() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    toyz_skygen::Exposure::decam_scaled(4)
+        .write(&data.join("exp.fits.fz"), true)
+        .unwrap();
+    let addr = start(
+        JobRegistry::with_builtins(),
+        &data,
+        &dir.path().join("cache"),
+    );
+    let mut c = Client::connect(addr);
+    let src = json!({"path": "data/exp.fits.fz", "hdu": "mosaic"});
+    let mut params = src.clone();
+    params["preview"] = json!(true);
+    let o = c.ok("image.open", params);
+    // 61 CCDs of 511×1023 take far longer to build than the overview.
+    assert_eq!(o["levels"]["state"], "building", "{}", o["levels"]);
+    let tile = o["tiles"].as_str().unwrap().replace("{z}/{x}/{y}", "0/0/0");
+    let get = |path: &str| {
+        use std::io::{Read, Write};
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        String::from_utf8_lossy(&all[..all.windows(4).position(|w| w == b"\r\n\r\n").unwrap()])
+            .to_lowercase()
+    };
+    let first = get(&tile);
+    assert!(
+        first.starts_with("http/1.0 200") || first.starts_with("http/1.1 200"),
+        "{first}"
+    );
+    assert!(
+        first.contains("cache-control: no-store") && first.contains("x-toyz-tile: provisional"),
+        "{first}"
+    );
+    assert!(!first.contains("etag"), "{first}");
+    let (_, r) = c.call("image.levels", src.clone());
+    assert_eq!(r["result"]["state"], "ready", "{r}");
+    let last = get(&tile);
+    assert!(
+        last.contains("immutable") && last.contains("etag") && !last.contains("provisional"),
+        "{last}"
+    );
+}

@@ -50,6 +50,33 @@ async fn open(ctx: &JobCtx, s: &Src) -> Result<Arc<OpenSource>, JobError> {
     Ok(o)
 }
 
+/// `image.open`'s parameters: a source request, and whether to reply at the first view.
+#[derive(Deserialize, JsonSchema)]
+pub struct OpenParams {
+    #[serde(flatten)]
+    pub q: SourceQuery,
+    /// Reply as soon as a first view can be shown (an overview while the levels build).
+    pub preview: Option<bool>,
+}
+
+/// Wait for the image's float levels, reporting rows done of total.
+async fn wait_levels(ctx: &JobCtx, o: &OpenSource) -> Result<(), JobError> {
+    let mut rx = o.levels.clone();
+    loop {
+        let l = rx.borrow_and_update().clone();
+        match l {
+            Levels::Ready => return Ok(()),
+            Levels::Failed(e) => return Err(JobError::new("levels_failed", e)),
+            Levels::Building { done, total } => {
+                ctx.progress(done, total);
+                if rx.changed().await.is_err() {
+                    return Err(JobError::new("levels_failed", "level builder stopped"));
+                }
+            }
+        }
+    }
+}
+
 /// The image's celestial WCS, or the `no_wcs` error a job answers without one.
 fn image_wcs(o: &OpenSource) -> Result<&toyz_fits::Wcs, JobError> {
     o.src
@@ -312,30 +339,33 @@ impl JobRegistry {
         );
         r.register_async(
             "image.open",
-            "Open an image as /api/sources does; progress events while its float levels build; replies when every tile can be served.",
-            |ctx: JobCtx, p: SourceQuery| async move {
+            "Open an image as /api/sources does; progress events while its float levels build; replies when every tile can be served, or with preview: true as soon as a first view can be shown (levels.state says whether they are still building: image.levels waits for them).",
+            |ctx: JobCtx, p: OpenParams| async move {
+                let OpenParams { q: p, preview } = p;
                 let spec = p.spec()?;
                 let o = open(&ctx, &Src { path: p.path.clone().unwrap_or_default(), hdu: p.hdu.clone(), plane: p.plane }).await?;
                 o.remember_spec(&spec);
-                let mut rx = o.levels.clone();
-                loop {
-                    let l = rx.borrow_and_update().clone();
-                    match l {
-                        Levels::Ready => break,
-                        Levels::Failed(e) => return Err(JobError::new("levels_failed", e)),
-                        Levels::Building { done, total } => {
-                            ctx.progress(done, total);
-                            if rx.changed().await.is_err() {
-                                return Err(JobError::new("levels_failed", "level builder stopped"));
-                            }
-                        }
+                if preview == Some(true) {
+                    if !matches!(*o.levels.borrow(), Levels::Ready) {
+                        o.overview().await?;
                     }
+                } else {
+                    wait_levels(&ctx, &o).await?;
                 }
                 let (o2, sp) = (o.clone(), spec.clone());
                 let (lo, hi) = tokio::task::spawn_blocking(move || o2.cut_levels(&sp))
                     .await
                     .map_err(|_| JobError::new("panic", "cut levels failed"))??;
                 Ok(describe(&o, &spec, lo, hi))
+            },
+        );
+        r.register_async(
+            "image.levels",
+            "Wait until every tile of an image can be served (its float levels are built), with progress; replies {\"state\": \"ready\"}.",
+            |ctx: JobCtx, p: Src| async move {
+                let o = open(&ctx, &p).await?;
+                wait_levels(&ctx, &o).await?;
+                Ok(json!({"state": "ready"}))
             },
         );
         r.register_async("image.header", "Every header card of an HDU, in order.", |ctx: JobCtx, p: Src| async move {
