@@ -506,10 +506,7 @@ fn render_band(
         if ctx.skip_existing && path.exists() {
             ctx.skipped.fetch_add(1, Ordering::Relaxed);
         } else {
-            let mut idx = vec![0u8; TILE * TILE];
-            ctx.renderer
-                .tile_indices(band, lw, rows, tx as usize * TILE, 0, &mut idx);
-            let png = ctx.renderer.encode(&idx);
+            let png = ctx.renderer.tile_png(band, lw, rows, tx as usize * TILE, 0);
             atomic_write(&path, &png).map_err(io(&path))?;
             ctx.written.fetch_add(1, Ordering::Relaxed);
         }

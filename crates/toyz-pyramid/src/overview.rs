@@ -92,8 +92,6 @@ impl Overview {
         if x0 >= w || row0 >= h {
             return None;
         }
-        let mut idx = vec![0u8; TILE * TILE];
-        renderer.tile_indices(&data, w, h, x0, row0, &mut idx);
-        Some(renderer.encode(&idx))
+        Some(renderer.tile_png(&data, w, h, x0, row0))
     }
 }

@@ -28,6 +28,9 @@ pub struct Renderer {
     affine: Option<Affine>,
     plte: Vec<u8>,
     trns: Vec<u8>,
+    /// The PNG of a tile without data (every index 0), encoded once: gaps between CCDs and the area
+    /// around a focal plane are a third of a mosaic.
+    empty: std::sync::OnceLock<Vec<u8>>,
 }
 
 impl Renderer {
@@ -99,6 +102,7 @@ impl Renderer {
             affine,
             plte,
             trns,
+            empty: std::sync::OnceLock::new(),
         })
     }
 
@@ -157,6 +161,34 @@ impl Renderer {
             let src = &band[(row0 + r) * width + x0..][..w];
             self.indices(src, &mut out[r * TILE..r * TILE + w]);
         }
+    }
+
+    /// The PNG of the tile whose top-left is at (`x0`, `row0`) of a band (as `tile_indices`); a tile
+    /// without a single value is the same bytes every time and is encoded once.
+    pub fn tile_png(
+        &self,
+        band: &[f32],
+        width: usize,
+        rows: usize,
+        x0: usize,
+        row0: usize,
+    ) -> Vec<u8> {
+        let w = TILE.min(width.saturating_sub(x0));
+        let h = TILE.min(rows.saturating_sub(row0));
+        let no_data = (0..h).all(|r| {
+            band[(row0 + r) * width + x0..][..w]
+                .iter()
+                .all(|v| v.is_nan())
+        });
+        if no_data {
+            return self
+                .empty
+                .get_or_init(|| self.encode(&vec![0u8; TILE * TILE]))
+                .clone();
+        }
+        let mut idx = vec![0u8; TILE * TILE];
+        self.tile_indices(band, width, rows, x0, row0, &mut idx);
+        self.encode(&idx)
     }
 
     /// Indexed 8-bit PNG of 256×256 indices.
@@ -255,6 +287,31 @@ mod tests {
         let mut buf = vec![0; r.output_buffer_size().unwrap()];
         let info = r.next_frame(&mut buf).unwrap();
         (buf, info)
+    }
+
+    #[test]
+    fn tile_png_is_the_encoded_indices_and_empty_tiles_are_one_encoding() {
+        let spec = RenderSpec::parse(Some("asinh"), Some("minmax"), Some("viridis")).unwrap();
+        let r = Renderer::new(&spec, 0.0, 100.0, None).unwrap();
+        let (w, rows) = (300, 256);
+        let mut band: Vec<f32> = (0..w * rows).map(|i| (i % 97) as f32).collect();
+        // The second tile (columns 256..300) has no data.
+        for row in band.chunks_mut(w) {
+            row[256..].fill(f32::NAN);
+        }
+        for x0 in [0, 256] {
+            let mut idx = vec![0u8; TILE * TILE];
+            r.tile_indices(&band, w, rows, x0, 0, &mut idx);
+            assert_eq!(
+                r.tile_png(&band, w, rows, x0, 0),
+                r.encode(&idx),
+                "tile at {x0}"
+            );
+        }
+        assert_eq!(
+            r.tile_png(&band, w, rows, 256, 0),
+            r.encode(&vec![0u8; TILE * TILE])
+        );
     }
 
     #[test]

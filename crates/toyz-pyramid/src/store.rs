@@ -104,10 +104,10 @@ pub fn render_tile(
                 let d = (h - 1 - r) * TILE;
                 renderer.indices(row, &mut idx[d..d + w]);
             })?;
+        Ok(renderer.encode(&idx))
     } else {
         let mut px = Vec::new();
         let (w, h) = tile_pixels(src, store, t, &mut px)?;
-        renderer.tile_indices(&px, w, h, 0, 0, &mut idx);
+        Ok(renderer.tile_png(&px, w, h, 0, 0))
     }
-    Ok(renderer.encode(&idx))
 }
