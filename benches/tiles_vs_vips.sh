@@ -24,7 +24,7 @@ measure() { # command... -> sets SECS and PEAK; its stdout is in $WORK/last.out
   PEAK=$(tail -n 1 "$log" | python3 -c "import json,sys; print(json.load(sys.stdin)['peak_rss_anon_mib'])")
   rm -f "$log"
 }
-count() { find "$1" -mindepth 2 -name '*.png' | wc -l; } # tiles only (vips adds a blank.png)
+count() { find "$1" -regextype posix-extended -regex '.*/[0-9]+/[0-9]+/[0-9]+\.png' | wc -l; } # z/x/y tiles only (vips adds a blank.png, toyz --out the viewer's icons)
 
 printf '%-6s %8s %9s %8s %16s\n' tool tiles seconds s/GiB "peak RssAnon MiB"
 for run in $(seq "$RUNS"); do
