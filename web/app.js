@@ -403,8 +403,9 @@ function setupControls(src) {
   }
   hdu.value = src.selector;
   // What the WCS cannot honour is said, never hidden (and no coordinates come from it).
-  $('wcs-note').textContent = src.wcs?.note ?? '';
-  $('wcs-note').hidden = !src.wcs?.note;
+  const note = src.wcs?.note ?? (src.wcs_error ? `no sky coordinates: ${src.wcs_error}` : '');
+  $('wcs-note').textContent = note;
+  $('wcs-note').hidden = !note;
   updateLevels(src);
 }
 
@@ -478,9 +479,11 @@ function sexa(v, hours) {
   return `${sign}${pad(d, 2)}:${pad(m, 2)}:${s.toFixed(hours ? 3 : 2).padStart(hours ? 6 : 5, '0')}`;
 }
 function formatWorld(w) {
-  return ['icrs', 'fk5', 'fk4'].includes(w.frame)
-    ? `  α ${sexa(w.lon, true)} δ ${sexa(w.lat, false)}  (${w.lon.toFixed(6)}, ${w.lat.toFixed(6)} ${w.frame})`
-    : `  l ${w.lon.toFixed(6)} b ${w.lat.toFixed(6)} (${w.frame})`;
+  if (['icrs', 'fk5', 'fk4'].includes(w.frame)) {
+    return `  α ${sexa(w.lon, true)} δ ${sexa(w.lat, false)}  (${w.lon.toFixed(6)}, ${w.lat.toFixed(6)} ${w.frame})`;
+  }
+  const [a, b] = { galactic: ['l', 'b'], ecliptic: ['λ', 'β'], helioecliptic: ['λ', 'β'] }[w.frame] ?? ['lon', 'lat'];
+  return `  ${a} ${w.lon.toFixed(6)} ${b} ${w.lat.toFixed(6)} (${w.frame})`;
 }
 function zoomText() {
   return `  zoom ${map.getZoom() - view.src.zmax >= 0 ? '×' + 2 ** (map.getZoom() - view.src.zmax) : '1/' + 2 ** (view.src.zmax - map.getZoom())}`;

@@ -168,7 +168,12 @@ impl Wcs {
             _ => return Ok(None),
         };
         let bad = |m: String| FitsError::Wcs(format!("{ctype1}/{ctype2}: {m}"));
-        if !is_lat(lat_ct) || lat_ct.get(4..) != lon_ct.get(4..) {
+        let partner = match lon_ct.get(..4) {
+            Some("RA--") => "DEC-",
+            Some(l) => &format!("{}LAT", &l[..1]),
+            None => "",
+        };
+        if lat_ct.get(..4) != Some(partner) || lat_ct.get(4..) != lon_ct.get(4..) {
             return Err(bad(
                 "the two celestial axes do not pair (CTYPE1/CTYPE2)".into()
             ));

@@ -184,3 +184,36 @@ fn all_projections_match_wcslib_both_ways() {
         eprintln!("{c}: {n} points, worst {e:.1e} mas, {d:.1e} px");
     }
 }
+
+/// What cannot be honoured gives no coordinates and says why.
+#[test]
+fn unsupported_headers_are_refused_with_a_reason() {
+    let base = |c1: &str, c2: &str| {
+        let cards = [
+            format!("CTYPE1  = '{c1}'"),
+            format!("CTYPE2  = '{c2}'"),
+            "CRPIX1  = 10.0".into(),
+            "CRPIX2  = 10.0".into(),
+            "CRVAL1  = 150.0".into(),
+            "CRVAL2  = 2.0".into(),
+            "CDELT1  = -0.001".into(),
+            "CDELT2  = 0.001".into(),
+        ];
+        Header::from_records(cards.iter().map(|c| format!("{c:<80}")))
+    };
+    for (c1, c2, why) in [
+        ("RA---TNX", "DEC--TNX", "TNX"),
+        ("RA---TAN", "GLAT-TAN", "do not pair"),
+        ("RA---TAN-XYZ", "DEC--TAN-XYZ", "distortion"),
+        ("RA---TPV", "DEC--TPV", "TPV polynomial"),
+    ] {
+        let e = Wcs::from_header(&base(c1, c2), 20, 20)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(why), "{c1}/{c2}: {e}");
+    }
+    // Not celestial at all: no WCS, no error.
+    assert!(Wcs::from_header(&base("FREQ", "STOKES"), 20, 20)
+        .unwrap()
+        .is_none());
+}

@@ -248,6 +248,7 @@ pub(crate) fn describe(
         "tile_size": toyz_pyramid::TILE,
         "bunit": img.bunit(),
         "wcs": img.wcs().map(|w| w.summary()),
+        "wcs_error": img.wcs_error(),
         "stats": src.stats,
         "render": {
             "id": rid,
