@@ -5,7 +5,7 @@
 use crate::error::{FitsError, Result};
 use crate::handle::{Exact, Handle, IMAGE_HDU};
 use crate::header::Header;
-use crate::raster::Value;
+use crate::raster::{check_rect, Value};
 use crate::wcs::Wcs;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -556,16 +556,7 @@ impl Image {
         h: usize,
         out: &mut [f32],
     ) -> Result<()> {
-        if w == 0 || h == 0 || x0 + w > self.width || y0 + h > self.height || out.len() < w * h {
-            return Err(FitsError::OutOfBounds {
-                x: x0 as i64,
-                y: y0 as i64,
-                w,
-                h,
-                width: self.width,
-                height: self.height,
-            });
-        }
+        check_rect((x0, y0, w, h), (self.width, self.height), out.len())?;
         let out = &mut out[..w * h];
         match &self.raw {
             Some(raw) => self.read_raw(raw, x0, y0, w, h, out),
@@ -619,16 +610,7 @@ impl Image {
     /// The stored value at (x, y) (0-based FITS order), exactly: never through f32. `None` for BLANK
     /// and NaN pixels.
     pub fn value_exact(&self, x: usize, y: usize) -> Result<Option<Value>> {
-        if x >= self.width || y >= self.height {
-            return Err(FitsError::OutOfBounds {
-                x: x as i64,
-                y: y as i64,
-                w: 1,
-                h: 1,
-                width: self.width,
-                height: self.height,
-            });
-        }
+        check_rect((x, y, 1, 1), (self.width, self.height), 1)?;
         let (scale, zero, _) = self.scaling();
         // Integer data with an integral offset and unit scale stays an integer (the unsigned
         // conventions BZERO = 2^15, 2^31, 2^63 included).

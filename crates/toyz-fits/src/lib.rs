@@ -22,7 +22,7 @@ pub use mosaic::{mosaic_layout_of, parse_section, Layout, Mosaic, MosaicCcd, Mos
 pub use pixel::{pixel_at, sky_to_pixel, PixelValue, World};
 pub use proj::{Celestial, CODES};
 pub use raster::{open_raster, CcdPixel, Raster, RasterKey, Value};
-pub use wcs::{unit_vector, SkyCap, Wcs, WcsPart, WcsSummary};
+pub use wcs::{separation, unit_vector, SkyCap, Wcs, WcsPart, WcsSummary};
 
 /// Version of the cfitsio library actually linked (fitsio's own helper always reports 4.0).
 pub fn cfitsio_version() -> f32 {

@@ -6,7 +6,7 @@ use crate::error::{FitsError, Result};
 use crate::handle::Handle;
 use crate::header::Header;
 use crate::image::{io_err, list_with, probe, HduKind, HduSummary, Image};
-use crate::raster::{CcdPixel, Raster, RasterKey, Value};
+use crate::raster::{check_rect, CcdPixel, Raster, RasterKey, Value};
 use crate::wcs::{Wcs, WcsPart};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -433,16 +433,7 @@ impl Raster for Mosaic {
     }
 
     fn read_rect(&self, x0: usize, y0: usize, w: usize, h: usize, out: &mut [f32]) -> Result<()> {
-        if w == 0 || h == 0 || x0 + w > self.width || y0 + h > self.height || out.len() < w * h {
-            return Err(FitsError::OutOfBounds {
-                x: x0 as i64,
-                y: y0 as i64,
-                w,
-                h,
-                width: self.width,
-                height: self.height,
-            });
-        }
+        check_rect((x0, y0, w, h), (self.width, self.height), out.len())?;
         let out = &mut out[..w * h];
         out.fill(f32::NAN);
         // Only the CCDs the rectangle touches are read, each once and in parallel: a tile-compressed
@@ -483,16 +474,7 @@ impl Raster for Mosaic {
     }
 
     fn value(&self, x: usize, y: usize) -> Result<Option<Value>> {
-        if x >= self.width || y >= self.height {
-            return Err(FitsError::OutOfBounds {
-                x: x as i64,
-                y: y as i64,
-                w: 1,
-                h: 1,
-                width: self.width,
-                height: self.height,
-            });
-        }
+        check_rect((x, y, 1, 1), (self.width, self.height), 1)?;
         match self.part_at(x, y) {
             Some(p) => p
                 .image

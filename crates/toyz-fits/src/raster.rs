@@ -177,6 +177,27 @@ pub trait Raster: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// Check that the `w`×`h` rectangle at (x0, y0) lies inside a `width`×`height` image and that `out`
+/// holds it (cfitsio itself would wrap past the right edge).
+pub(crate) fn check_rect(
+    (x0, y0, w, h): (usize, usize, usize, usize),
+    (width, height): (usize, usize),
+    out: usize,
+) -> Result<()> {
+    let inside = w > 0 && h > 0 && x0 + w <= width && y0 + h <= height && out >= w * h;
+    if inside {
+        return Ok(());
+    }
+    Err(crate::error::FitsError::OutOfBounds {
+        x: x0 as i64,
+        y: y0 as i64,
+        w,
+        h,
+        width,
+        height,
+    })
+}
+
 /// Open the image `sel` names: one HDU, or with `HduSel::Mosaic` all the image HDUs of the file as one
 /// focal-plane image.
 pub fn open_raster(path: &Path, sel: &HduSel, plane: usize) -> Result<Box<dyn Raster>> {

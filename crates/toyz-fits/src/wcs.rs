@@ -644,6 +644,21 @@ fn pv_index(k: &str) -> Option<(usize, usize)> {
     Some((a.parse().ok()?, j.parse().ok()?))
 }
 
+/// Angle between two sky positions, degrees (atan2 of the cross and dot products: exact at any
+/// separation, a few microarcseconds included).
+pub fn separation(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (u, v) = (unit_vector(a.0, a.1), unit_vector(b.0, b.1));
+    let c = [
+        u[1] * v[2] - u[2] * v[1],
+        u[2] * v[0] - u[0] * v[2],
+        u[0] * v[1] - u[1] * v[0],
+    ];
+    (c[0] * c[0] + c[1] * c[1] + c[2] * c[2])
+        .sqrt()
+        .atan2(dot(u, v))
+        .to_degrees()
+}
+
 /// Unit vector of a sky position in degrees.
 pub fn unit_vector(lon: f64, lat: f64) -> [f64; 3] {
     let (sl, cl) = lon.to_radians().sin_cos();

@@ -44,16 +44,7 @@ fn cases(name: &str, text: &str) -> Vec<Case> {
 }
 
 fn sep_mas(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let u = toyz_fits::unit_vector(a.0, a.1);
-    let v = toyz_fits::unit_vector(b.0, b.1);
-    let c = [
-        u[1] * v[2] - u[2] * v[1],
-        u[2] * v[0] - u[0] * v[2],
-        u[0] * v[1] - u[1] * v[0],
-    ];
-    let s = (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt();
-    let d = u[0] * v[0] + u[1] * v[1] + u[2] * v[2];
-    s.atan2(d).to_degrees() * 3.6e6
+    toyz_fits::separation(a, b) * 3.6e6
 }
 
 macro_rules! data {

@@ -4,7 +4,7 @@
 //! RICE (one row per compression tile, dithered quantisation) as the DECam community pipeline does. The
 //! geometry and the WCS are also computed here independently of toyz: the truth tests compare against.
 
-use crate::fz::check;
+use crate::fz::{check, with_new_fits};
 use crate::{card_f, card_i, card_s, Rng};
 use fitsio::sys;
 use rayon::prelude::*;
@@ -362,19 +362,7 @@ impl Exposure {
     /// Write the exposure: an empty primary HDU and one image extension per CCD, RICE-compressed in
     /// one-row tiles with dithered quantisation (`compressed`), or plain float32.
     pub fn write(&self, path: &Path, compressed: bool) -> io::Result<()> {
-        let tmp = path.with_extension("part");
-        let _ = std::fs::remove_file(&tmp);
-        let cpath = CString::new(tmp.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
-        let mut f: *mut sys::fitsfile = std::ptr::null_mut();
-        let mut st = 0;
-        // SAFETY: cfitsio creates the file and returns a handle closed below.
-        unsafe { sys::ffinit(&mut f, cpath.as_ptr(), &mut st) };
-        check(st, "create")?;
-        let r = self.write_body(f, compressed);
-        unsafe { sys::ffclos(f, &mut st) };
-        r?;
-        check(st, "close")?;
-        std::fs::rename(&tmp, path)
+        with_new_fits(path, |f| self.write_body(f, compressed))
     }
 
     fn write_body(&self, f: *mut sys::fitsfile, compressed: bool) -> io::Result<()> {

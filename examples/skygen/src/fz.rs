@@ -56,14 +56,26 @@ pub(crate) fn check(status: c_int, what: &str) -> io::Result<()> {
 /// values (BSCALE/BZERO of the spec are not used here; 16-bit data above 32767 is written as unsigned).
 /// PLIO needs non-negative integers below 2^24.
 pub fn write_fz(path: &Path, spec: &SkySpec, comp: Compression) -> io::Result<()> {
-    let tmp = path.with_extension("fz.part");
+    with_new_fits(path, |f| write_body(f, spec, comp))
+}
+
+/// Create `path` through cfitsio: `body` writes into a temporary file that replaces `path` only once
+/// it is complete and closed.
+pub(crate) fn with_new_fits(
+    path: &Path,
+    body: impl FnOnce(*mut sys::fitsfile) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".part");
+    let tmp = std::path::PathBuf::from(tmp);
     let _ = std::fs::remove_file(&tmp);
     let cpath = CString::new(tmp.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
     let mut f: *mut sys::fitsfile = std::ptr::null_mut();
     let mut st = 0;
+    // SAFETY: cfitsio creates the file and returns a handle, closed below whatever `body` did.
     unsafe { sys::ffinit(&mut f, cpath.as_ptr(), &mut st) };
     check(st, "create")?;
-    let r = write_body(f, spec, comp);
+    let r = body(f);
     unsafe { sys::ffclos(f, &mut st) };
     r?;
     check(st, "close")?;
