@@ -499,7 +499,7 @@ function staticReadout(pos) {
   $('status').dataset.y = iy;
 }
 /** A value with the digits its type holds: integers whole, float32 to 9 and doubles to 17 significant
- * digits (the server sends them exactly; JSON numbers beyond 2^53 arrive rounded and are shown so). */
+ * digits (readouts carry the server's exact text, used instead where present). */
 function formatValue(v) {
   if (Number.isInteger(v)) return String(v);
   const digits = view.src.bitpix === -32 ? 9 : 17;
@@ -513,7 +513,7 @@ async function readout(pos) {
     const r = await session.call('image.pixels', { ...here(), points: [[pos.x, pos.y]] });
     const p = r.pixels[0];
     const ix = Math.round(p.x); const iy = Math.round(p.y);
-    let text = `x ${ix}  y ${iy}  value ${p.value == null ? (p.outside ? '—' : p.ccd === null ? 'none' : 'NaN') : formatValue(p.value)}${view.src.bunit ? ' ' + view.src.bunit : ''}`;
+    let text = `x ${ix}  y ${iy}  value ${p.value == null ? (p.outside ? '—' : p.ccd === null ? 'none' : 'NaN') : (p.text ?? formatValue(p.value))}${view.src.bunit ? ' ' + view.src.bunit : ''}`;
     if (p.ccd !== undefined) text += p.ccd ? `  ${p.ccd.name} [${Math.round(p.ccd.x)}, ${Math.round(p.ccd.y)}]` : '  (gap)';
     if (p.world) text += formatWorld(p.world);
     $('status').textContent = text + zoomText();

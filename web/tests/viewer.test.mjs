@@ -462,3 +462,23 @@ test('a DECam exposure opens as its whole focal plane and reads out each CCD', a
   assert.deepEqual(p.errors, []);
   await p.close();
 });
+
+test('readouts show stored values exactly: int64 beyond 2^53 and full doubles', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/int64.fits`);
+  await p.waitForSelector('#controls:not([hidden])');
+  await settle(p);
+  let s = await hover(p, 1, 1);
+  assert.match(s, /value 9007199254740993\b/, s);
+  s = await hover(p, 2, 1);
+  assert.match(s, /value 1000000007\b/, s);
+  await p.goto(`${URL_}/view?path=data/double.fits`);
+  await p.waitForSelector('#controls:not([hidden])');
+  await settle(p);
+  s = await hover(p, 1, 1);
+  assert.match(s, /value 1\.000000006363\b/, s);
+  s = await hover(p, 2, 1);
+  assert.match(s, /value 0\.1\b/, s);
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});

@@ -49,6 +49,35 @@ fn viewer_in_chromium() {
     sky.seed = 2;
     write_fits(&data.join("sky2.fits"), &sky).unwrap();
     std::fs::write(data.join("corrupt.fits"), "this is not FITS\n".repeat(200)).unwrap();
+    // An int64 image whose values a JavaScript number cannot hold (2^53 + 1) and a double one.
+    let fits = |bitpix: i64, data: Vec<u8>| {
+        let mut h: String = [
+            "SIMPLE  =                    T".to_owned(),
+            format!("BITPIX  = {bitpix:>20}"),
+            "NAXIS   =                    2".into(),
+            "NAXIS1  =                    2".into(),
+            "NAXIS2  =                    2".into(),
+            "END".into(),
+        ]
+        .iter()
+        .map(|c| format!("{c:<80}"))
+        .collect();
+        h.push_str(&" ".repeat(2880 - h.len()));
+        let mut b = h.into_bytes();
+        b.extend(data);
+        b.resize(5760, 0);
+        b
+    };
+    let ints: Vec<u8> = [9_007_199_254_740_993i64, 1_000_000_007, -5, 0]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
+    std::fs::write(data.join("int64.fits"), fits(64, ints)).unwrap();
+    let doubles: Vec<u8> = [1.000000006363f64, 0.1, 2.5, 0.0]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
+    std::fs::write(data.join("double.fits"), fits(-64, doubles)).unwrap();
     let mut exposure = toyz_skygen::Exposure::decam_scaled(16);
     exposure.stars_per_ccd = 20;
     exposure
@@ -111,5 +140,5 @@ fn viewer_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
-    assert!(text.contains("pass 9"), "{text}");
+    assert!(text.contains("pass 10"), "{text}");
 }

@@ -386,7 +386,14 @@ impl JobRegistry {
                     let px: Vec<Value> = points
                         .iter()
                         .map(|&[x, y]| match toyz_fits::pixel_at(img, x, y) {
-                            Ok(v) => serde_json::to_value(v).expect("json"),
+                            Ok(v) => {
+                                // The value's exact decimal too: JavaScript numbers round integers
+                                // beyond 2^53, and the viewer shows this text.
+                                let text = v.value.map(toyz_fits::Value::text);
+                                let mut j = serde_json::to_value(v).expect("json");
+                                j["text"] = json!(text);
+                                j
+                            }
                             Err(_) => {
                                 let world = img.wcs().and_then(|w| w.pixel_to_world(x, y)).map(|(lon, lat)| {
                                     json!({"frame": img.wcs().map(|w| w.frame()), "lon": lon, "lat": lat})
