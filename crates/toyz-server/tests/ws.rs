@@ -901,3 +901,29 @@ fn first_view_from_the_overview_then_refined() {
         "{last}"
     );
 }
+
+/// A mosaic's tile URL is answered by another server sharing the cache (or after a restart): the
+/// manifest names the source by its selector, so the mosaic, not its primary HDU, is reopened.
+#[test]
+fn mosaic_tile_urls_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    toyz_skygen::Exposure::decam_scaled(32)
+        .write(&data.join("exp.fits.fz"), true)
+        .unwrap();
+    let cache = dir.path().join("cache");
+    let a = start(JobRegistry::with_builtins(), &data, &cache);
+    let (status, body) = http_get(a, "/api/sources?path=data/exp.fits.fz&hdu=mosaic");
+    assert!(status.contains("200"), "{status}");
+    let o: Value = serde_json::from_slice(&body).unwrap();
+    let tile = o["tiles"].as_str().unwrap().replace("{z}/{x}/{y}", "1/0/0");
+    let b = start(JobRegistry::with_builtins(), &data, &cache);
+    let (status, body) = http_get(b, &tile);
+    assert!(
+        status.contains("200"),
+        "{status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(&body[1..4], b"PNG");
+}
