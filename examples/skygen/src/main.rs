@@ -52,6 +52,9 @@ struct Args {
     decam: bool,
     #[arg(long, default_value_t = 1)]
     shrink: usize,
+    /// DECam CCDs left out, comma-separated (N30 is dead in most exposures; "" writes all 62).
+    #[arg(long, default_value = "N30")]
+    missing: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,6 +62,12 @@ fn main() -> anyhow::Result<()> {
     if a.decam {
         let mut e = Exposure::decam_scaled(a.shrink);
         e.seed = a.seed;
+        e.missing = a
+            .missing
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
         let name = a.out.to_string_lossy();
         e.write(&a.out, name.ends_with(".fz"))?;
         if let Some(c) = &a.catalog {
