@@ -18,7 +18,7 @@ pub use error::{FitsError, Result};
 pub use graticule::{compass, convert_frame, graticule, Graticule, GridLine};
 pub use header::{Card, Header};
 pub use image::{list_hdus, probe, read_table, HduKind, HduSel, HduSummary, Image, Table};
-pub use mosaic::{mosaic_layout_of, parse_section, Layout, Mosaic, MosaicCcd, MosaicInfo};
+pub use mosaic::{parse_section, Layout, Mosaic, MosaicCcd, MosaicInfo};
 pub use pixel::{pixel_at, sky_to_pixel, PixelValue, World};
 pub use proj::{Celestial, CODES};
 pub use raster::{open_raster, CcdPixel, Raster, RasterKey, Value};

@@ -97,25 +97,6 @@ pub fn parse_section(s: &str) -> Option<[i64; 4]> {
     Some([x1, x2, y1, y2])
 }
 
-/// Whether a file looks like a mosaic camera's exposure: two or more 2-D image extensions that carry
-/// DETSEC or a celestial WCS. (The viewer opens such files as a mosaic by default.)
-pub fn mosaic_layout_of(path: &Path) -> Option<Layout> {
-    let mut h = Handle::open(path).ok()?;
-    let hdus = list_with(&mut h).ok()?;
-    let ccds: Vec<&HduSummary> = hdus.iter().filter(|s| is_ccd(s)).collect();
-    if ccds.len() < 2 {
-        return None;
-    }
-    h.move_to(ccds[0].index).ok()?;
-    if h.key_raw("CTYPE1").ok()?.is_some() && h.key_raw("CRVAL1").ok()?.is_some() {
-        Some(Layout::Wcs)
-    } else if h.key_raw("DETSEC").ok()?.is_some() {
-        Some(Layout::Detsec)
-    } else {
-        None
-    }
-}
-
 fn is_ccd(s: &HduSummary) -> bool {
     s.kind == HduKind::Image && s.dims.len() == 2 && s.dims.iter().all(|&d| d > 0)
 }

@@ -325,15 +325,6 @@ impl Wcs {
         &self.summary
     }
 
-    /// The summary of the WCS that answers for FITS pixel (x, y): a mosaic's CCD there (or nearest),
-    /// with CRPIX in the mosaic's pixels; the image's own otherwise.
-    pub fn summary_at(&self, x: f64, y: f64) -> WcsSummary {
-        if self.parts.is_empty() {
-            return self.summary.clone();
-        }
-        self.parts[nearest(&self.parts, x, y)].summary_moved()
-    }
-
     pub fn frame(&self) -> &str {
         &self.summary.frame
     }
