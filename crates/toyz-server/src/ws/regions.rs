@@ -138,7 +138,8 @@ pub fn parse(text: &str) -> Result<Vec<Region>, String> {
             let shape = body[..open].trim().to_ascii_lowercase();
             let close = body
                 .rfind(')')
-                .ok_or(format!("line {}: missing ')'", n + 1))?;
+                .filter(|&c| c > open)
+                .ok_or(format!("line {}: missing ')' after '('", n + 1))?;
             let args: Vec<&str> = body[open + 1..close].split(',').map(str::trim).collect();
             let err = |m: String| format!("line {}: {m}", n + 1);
             let pt = |i: usize| -> Result<[f64; 2], String> {
@@ -319,6 +320,22 @@ circle(100,200,5.5)
 line(1,2,30,40) # line=0 0
 box(50,60,20,10,45)
 "#;
+
+    #[test]
+    fn malformed_lines_are_errors_not_panics() {
+        for text in [
+            "circle)(1,2,3",
+            "image\ncircle)(1,2,3",
+            ")(",
+            "box(",
+            "polygon(1,2",
+            "circle(1,2,3))((",
+        ] {
+            let r = std::panic::catch_unwind(|| parse(text));
+            assert!(r.is_ok(), "{text:?} panicked");
+        }
+        assert!(parse("image\ncircle)(1,2,3").unwrap_err().contains("line 2"));
+    }
 
     #[test]
     fn parses_ds9() {
