@@ -76,8 +76,8 @@ pub fn run(a: Args) -> Result<(), Fail> {
         print_json(&info);
         return Ok(());
     }
-    println!("{}", a.file.display());
-    println!("  HDU  EXTNAME           kind    BITPIX  dims");
+    crate::out!("{}", a.file.display());
+    crate::out!("  HDU  EXTNAME           kind    BITPIX  dims");
     for h in info.hdus {
         let mark = if h.index == info.hdu { '*' } else { ' ' };
         let dims: Vec<String> = h.dims.iter().map(|d| d.to_string()).collect();
@@ -86,7 +86,7 @@ pub fn run(a: Args) -> Result<(), Fail> {
             (toyz_fits::HduKind::Image, false) => "image",
             (toyz_fits::HduKind::Table, _) => "table",
         };
-        println!(
+        crate::out!(
             "{mark} {:>3}  {:<16}  {:<8} {:>5}  {}",
             h.index,
             h.extname.as_deref().unwrap_or("-"),
@@ -101,9 +101,9 @@ pub fn run(a: Args) -> Result<(), Fail> {
             }
         );
     }
-    println!();
+    crate::out!();
     if let Some(m) = info.mosaic {
-        println!(
+        crate::out!(
             "mosaic     {} CCDs placed by {}: {} x {} px",
             m.ccds.len(),
             m.layout.to_uppercase(),
@@ -111,13 +111,18 @@ pub fn run(a: Args) -> Result<(), Fail> {
             info.height
         );
         for c in &m.ccds {
-            println!(
+            crate::out!(
                 "           {:<8} HDU {:>3}  at x0 {:>6} y0 {:>6}  {} x {}",
-                c.name, c.hdu, c.x0, c.y0, c.width, c.height
+                c.name,
+                c.hdu,
+                c.x0,
+                c.y0,
+                c.width,
+                c.height
             );
         }
     }
-    println!(
+    crate::out!(
         "image      HDU {}{}: {} x {} px, BITPIX {}{}",
         info.hdu,
         if info.planes > 1 {
@@ -134,14 +139,14 @@ pub fn run(a: Args) -> Result<(), Fail> {
             ""
         }
     );
-    println!(
+    crate::out!(
         "scaling    BSCALE {}  BZERO {}  BLANK {}",
         bscale,
         bzero,
         blank.map(|b| b.to_string()).unwrap_or_else(|| "-".into())
     );
     if let Some(u) = info.bunit {
-        println!("unit       {u}");
+        crate::out!("unit       {u}");
     }
     match (info.wcs, info.wcs_error) {
         (Some(w), _) => {
@@ -149,20 +154,24 @@ pub fn run(a: Args) -> Result<(), Fail> {
                 .center
                 .map(|[a, b]| format!("{a:.6} {b:+.6}"))
                 .unwrap_or_default();
-            println!(
+            crate::out!(
                 "wcs        {} {}/{}  centre {}  {:.4}\"/px",
-                w.frame, w.ctype[0], w.ctype[1], c, w.pixel_scale_arcsec
+                w.frame,
+                w.ctype[0],
+                w.ctype[1],
+                c,
+                w.pixel_scale_arcsec
             );
             if let Some(n) = &w.note {
-                println!("           note: {n}");
+                crate::out!("           note: {n}");
             }
         }
-        (None, Some(e)) => println!("wcs        unusable: {e}"),
-        (None, None) => println!("wcs        none"),
+        (None, Some(e)) => crate::out!("wcs        unusable: {e}"),
+        (None, None) => crate::out!("wcs        none"),
     }
     let s = info.stats;
     let f = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_else(|| "-".into());
-    println!(
+    crate::out!(
         "stats      min {}  max {}  mean {}  median {}  std {}  (sample of {} px, {} NaN)",
         f(s.min),
         f(s.max),
@@ -173,17 +182,18 @@ pub fn run(a: Args) -> Result<(), Fail> {
         s.sample_nan
     );
     if let Some([a, b]) = s.zscale {
-        println!("zscale     {a:.6} .. {b:.6}");
+        crate::out!("zscale     {a:.6} .. {b:.6}");
     }
     let pct: Vec<String> = s
         .percentiles
         .iter()
         .map(|[p, v]| format!("{p}%={v:.4}"))
         .collect();
-    println!("percentile {}", pct.join("  "));
-    println!(
+    crate::out!("percentile {}", pct.join("  "));
+    crate::out!(
         "pyramid    zmax {}  {} tiles of 256 px",
-        info.zmax, info.tiles
+        info.zmax,
+        info.tiles
     );
     Ok(())
 }

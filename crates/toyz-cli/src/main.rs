@@ -104,7 +104,26 @@ pub fn hdu_arg(s: Option<&str>) -> Result<toyz_fits::HduSel, Fail> {
     }
 }
 
+/// Print a line on stdout. A closed stdout (`toyz info F | head -1`) is not an error: the output is
+/// dropped quietly and the command carries on (a build keeps building).
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+/// `out!` without the newline.
+#[macro_export]
+macro_rules! out_part {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 /// Print JSON to stdout (serialisation of our own types cannot fail).
 pub fn print_json(v: &impl serde::Serialize) {
-    println!("{}", serde_json::to_string_pretty(v).expect("serialisable"));
+    out!("{}", serde_json::to_string_pretty(v).expect("serialisable"));
 }

@@ -78,22 +78,22 @@ pub fn run(a: Args) -> Result<(), Fail> {
     };
     let out = pixel_at(&*img, x, y)?;
     if a.json {
-        println!("{}", serde_json::to_string(&out).expect("json"));
+        crate::out!("{}", serde_json::to_string(&out).expect("json"));
         return Ok(());
     }
     let value = out
         .value
         .map(|v| v.text())
         .unwrap_or_else(|| "NaN (blank)".into());
-    print!("x {x}  y {y}  value {value}");
+    crate::out_part!("x {x}  y {y}  value {value}");
     match &out.ccd {
-        Some(Some(c)) => print!("  ccd {} (HDU {}) x {} y {}", c.name, c.hdu, c.x, c.y),
-        Some(None) => print!("  (in a gap between CCDs)"),
+        Some(Some(c)) => crate::out_part!("  ccd {} (HDU {}) x {} y {}", c.name, c.hdu, c.x, c.y),
+        Some(None) => crate::out_part!("  (in a gap between CCDs)"),
         None => {}
     }
     if let Some(w) = &out.world {
         if matches!(w.frame.as_str(), "icrs" | "fk5" | "fk4") {
-            print!(
+            crate::out_part!(
                 "  {} {}  ({:.7} {:+.7} {})",
                 sexa(w.lon / 15.0, false),
                 sexa(w.lat, true),
@@ -107,10 +107,10 @@ pub fn run(a: Args) -> Result<(), Fail> {
                 "ecliptic" | "helioecliptic" => ("λ", "β"),
                 _ => ("lon", "lat"),
             };
-            print!("  {a} {:.7} {b} {:+.7} ({})", w.lon, w.lat, w.frame);
+            crate::out_part!("  {a} {:.7} {b} {:+.7} ({})", w.lon, w.lat, w.frame);
         }
     }
-    println!();
+    crate::out!();
     Ok(())
 }
 

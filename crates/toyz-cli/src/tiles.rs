@@ -352,14 +352,14 @@ fn build_one(
     let rep = r?;
     let secs = t0.elapsed().as_secs_f64();
     if rep.up_to_date {
-        println!(
+        crate::out!(
             "{}: up to date ({} tiles in {})",
             path.display(),
             rep.tiles,
             rep.dir.display()
         );
     } else {
-        println!(
+        crate::out!(
             "{}: {} tiles ({} written, {} kept) in {:.2} s ({:.0} tiles/s) -> {}  [cut {:.6} .. {:.6}]",
             path.display(),
             rep.tiles,

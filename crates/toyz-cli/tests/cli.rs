@@ -369,3 +369,33 @@ fn ctrl_c_stops_cleanly_and_the_build_resumes() {
         "resumed == uninterrupted"
     );
 }
+
+/// `toyz info F | head -1`, `toyz info F --json | true`, `toyz tiles build … | true`: a stdout closed
+/// before the command writes ends it quietly (exit 0, no panic), and a build still writes its tiles.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("sky.fits");
+    write_fits(&img, &SkySpec::new(300, 200)).unwrap();
+    let out = d.path().join("site");
+    for args in [
+        vec!["info", s(&img)],
+        vec!["info", s(&img), "--json"],
+        vec!["pixel", s(&img), "3", "4"],
+        vec!["tiles", "build", s(&img), "--out", s(&out)],
+    ] {
+        // The read end is closed before the command starts: every write to stdout fails (EPIPE).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = Command::new(env!("CARGO_BIN_EXE_toyz"))
+            .args(&args)
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    assert!(out.join("tiles.json").exists(), "the build finished");
+}

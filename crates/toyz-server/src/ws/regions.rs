@@ -334,7 +334,9 @@ box(50,60,20,10,45)
             let r = std::panic::catch_unwind(|| parse(text));
             assert!(r.is_ok(), "{text:?} panicked");
         }
-        assert!(parse("image\ncircle)(1,2,3").unwrap_err().contains("line 2"));
+        assert!(parse("image\ncircle)(1,2,3")
+            .unwrap_err()
+            .contains("line 2"));
     }
 
     #[test]
