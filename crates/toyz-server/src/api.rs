@@ -1,7 +1,7 @@
 //! The JSON API: files, sources, header, pixel, histogram, health and metrics. Handlers parse and check
 //! the request, resolve paths through paths.rs, and do file work off the async runtime.
 
-use crate::error::{engine_error, fits_error, spec_error, ApiError};
+use crate::error::{fits_error, spec_error, ApiError};
 use crate::paths::{resolve, Resolved};
 use crate::state::{AppState, Levels, OpenSource};
 use actix_web::{web, HttpResponse};
@@ -183,27 +183,9 @@ pub async fn sources(
     let spec = q.spec()?;
     let state = state.into_inner();
     let open = open_source(&state, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
-    let rid = spec.id();
-    open.remember_spec(&spec);
-    // Persist the spec next to the tiles so the URL works after a restart and on other replicas.
-    let spec_path = state
-        .layout
-        .render_dir(&open.src.id, &rid)
-        .join("spec.json");
-    let (o2, sp) = (open.clone(), spec.clone());
+    let (o2, sp, st) = (open.clone(), spec.clone(), state.clone());
     let (lo, hi) = web::block(move || {
-        if !spec_path.exists() {
-            let json = serde_json::to_vec_pretty(&sp).expect("json");
-            toyz_pyramid::cache::atomic_write(&spec_path, &json).map_err(|e| {
-                engine_error(
-                    toyz_pyramid::EngineError::Io {
-                        path: spec_path.clone(),
-                        source: e,
-                    },
-                    &o2.public,
-                )
-            })?;
-        }
+        o2.adopt_spec(&st.layout, &sp)?;
         o2.cut_levels(&sp)
     })
     .await

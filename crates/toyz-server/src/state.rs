@@ -120,6 +120,26 @@ impl OpenSource {
             .cloned()
     }
 
+    /// Take a render spec into use: remembered here and written next to its tiles (`spec.json`), so
+    /// its tile URLs work after a restart and on other servers sharing the cache, whichever way the
+    /// render id was made (`/api/sources`, `image.open`). Blocking: call from a blocking thread.
+    pub fn adopt_spec(&self, layout: &CacheLayout, spec: &RenderSpec) -> Result<(), ApiError> {
+        self.remember_spec(spec);
+        let path = layout
+            .render_dir(&self.src.id, &spec.id())
+            .join("spec.json");
+        if path.exists() {
+            return Ok(());
+        }
+        let json = serde_json::to_vec_pretty(spec).expect("json");
+        toyz_pyramid::cache::atomic_write(&path, &json).map_err(|e| {
+            engine_error(
+                toyz_pyramid::EngineError::Io { path, source: e },
+                &self.public,
+            )
+        })
+    }
+
     pub fn known_spec(&self, rid: &str) -> Option<RenderSpec> {
         self.specs.lock().expect("specs").get(rid).cloned()
     }

@@ -918,12 +918,20 @@ fn mosaic_tile_urls_survive_a_restart() {
     assert!(status.contains("200"), "{status}");
     let o: Value = serde_json::from_slice(&body).unwrap();
     let tile = o["tiles"].as_str().unwrap().replace("{z}/{x}/{y}", "1/0/0");
-    let b = start(JobRegistry::with_builtins(), &data, &cache);
-    let (status, body) = http_get(b, &tile);
-    assert!(
-        status.contains("200"),
-        "{status}: {}",
-        String::from_utf8_lossy(&body)
+    let o = Client::connect(a).ok(
+        "image.open",
+        json!({"path": "data/exp.fits.fz", "hdu": "mosaic", "cmap": "viridis", "stretch": "log"}),
     );
-    assert_eq!(&body[1..4], b"PNG");
+    let viewer_tile = o["tiles"].as_str().unwrap().replace("{z}/{x}/{y}", "1/0/0");
+    assert_ne!(viewer_tile, tile);
+    let b = start(JobRegistry::with_builtins(), &data, &cache);
+    for t in [tile, viewer_tile] {
+        let (status, body) = http_get(b, &t);
+        assert!(
+            status.contains("200"),
+            "{t}: {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_eq!(&body[1..4], b"PNG");
+    }
 }

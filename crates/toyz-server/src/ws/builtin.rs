@@ -352,8 +352,11 @@ impl JobRegistry {
                 } else {
                     wait_levels(&ctx, &o).await?;
                 }
-                let (o2, sp) = (o.clone(), spec.clone());
-                let (lo, hi) = tokio::task::spawn_blocking(move || o2.cut_levels(&sp))
+                let (o2, sp, st) = (o.clone(), spec.clone(), ctx.state.clone());
+                let (lo, hi) = tokio::task::spawn_blocking(move || {
+                    o2.adopt_spec(&st.layout, &sp)?;
+                    o2.cut_levels(&sp)
+                })
                     .await
                     .map_err(|_| JobError::new("panic", "cut levels failed"))??;
                 Ok(describe(&o, &spec, lo, hi))
