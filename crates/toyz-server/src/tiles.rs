@@ -165,10 +165,6 @@ async fn fetch_or_render(
     key: String,
 ) -> Result<Tile, ApiError> {
     let path = state.layout.tile(&open.src.id, &rid, t.z, t.x, t.y);
-    let _permit = state.renders.clone().try_acquire_owned().map_err(|_| {
-        state.metrics.busy_rejections.fetch_add(1, Relaxed);
-        ApiError::busy("too many tiles are being rendered; retry shortly")
-    })?;
     let levels_ready =
         t.z == open.src.geometry.zmax || matches!(*open.levels.borrow(), Levels::Ready);
     if !levels_ready {
@@ -194,6 +190,12 @@ async fn fetch_or_render(
         }
         wait_for_levels(&state, &open).await?;
     }
+    // A render slot is taken only now: tiles waiting for an image's levels must not hold the slots
+    // that tiles of other, ready images need.
+    let _permit = state.renders.clone().try_acquire_owned().map_err(|_| {
+        state.metrics.busy_rejections.fetch_add(1, Relaxed);
+        ApiError::busy("too many tiles are being rendered; retry shortly")
+    })?;
     // One job on the rayon pool: the disk cache, else render (CPU work never runs on the async runtime).
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (st, op, p) = (state.clone(), open.clone(), path.clone());

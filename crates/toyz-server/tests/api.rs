@@ -714,3 +714,32 @@ async fn path_traversal_corpus() {
         }
     }
 }
+
+/// A tile waiting for an image's float levels holds no render slot: with one slot, a tile of another,
+/// ready image is still served while it waits (it answered 503 when the slot was taken first).
+#[actix_web::test]
+async fn tiles_waiting_for_levels_leave_the_render_slots_free() {
+    let f = fixture();
+    toyz_skygen::Exposure::decam_scaled(4)
+        .write(&f.data.join("exp.fits.fz"), true)
+        .unwrap();
+    let (app, _state) = service!(config(&f, Some(1)));
+    let (st, _, b) = get(&app, "/api/sources?path=data/exp.fits.fz&hdu=mosaic").await;
+    assert_eq!(st, 200);
+    let exp = json(&b);
+    assert_eq!(exp["levels"]["state"], "building");
+    let zmax = exp["zmax"].as_u64().unwrap() as u32;
+    let (_, _, b) = get(&app, "/api/sources?path=data/sky.fits").await;
+    let sky = json(&b);
+    let sky_zmax = sky["zmax"].as_u64().unwrap() as u32;
+    // One level below full resolution: above the overview, so it waits for the levels.
+    let waiting = tile_url(&exp, zmax - 1, 0, 0);
+    let other = tile_url(&sky, sky_zmax, 0, 0);
+    let results = futures_util::future::join_all([waiting, other].iter().map(|u| {
+        let req = test::TestRequest::get().uri(u).to_request();
+        test::call_service(&app, req)
+    }))
+    .await;
+    let status: Vec<u16> = results.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(status, [200, 200]);
+}
