@@ -935,3 +935,29 @@ fn mosaic_tile_urls_survive_a_restart() {
         assert_eq!(&body[1..4], b"PNG");
     }
 }
+
+/// Two catalogs loaded at once get different ids (the id was taken before the load's await and both
+/// came back as catalog 0).
+#[test]
+fn concurrent_catalog_loads_get_distinct_ids() {
+    let w = world();
+    let addr = start(JobRegistry::with_builtins(), &w.data, &w.cache);
+    let mut c = Client::connect(addr);
+    for id in [1, 2, 3] {
+        c.send(json!({"id": id, "job": "catalog.load", "params": {"path": "data/stars.csv", "limit": 0}}));
+    }
+    // Replies come in any order: collect the three.
+    let mut ids = Vec::new();
+    while ids.len() < 3 {
+        let r = c.recv().expect("a reply");
+        if r["status"] == "progress" || r["id"].is_null() {
+            continue;
+        }
+        assert_eq!(r["status"], "ok", "{r}");
+        ids.push(r["result"]["catalog"].as_u64().unwrap());
+    }
+    ids.sort();
+    assert_eq!(ids, [0, 1, 2]);
+    let info = c.ok("session.info", json!({}));
+    assert_eq!(info["catalogs"].as_array().unwrap().len(), 3);
+}

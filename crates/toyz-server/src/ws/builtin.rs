@@ -625,7 +625,6 @@ impl JobRegistry {
             |ctx: JobCtx, p: CatalogLoadParams| async move {
                 let res = crate::paths::resolve(&ctx.state.config.roots, &p.path)?;
                 let public = res.public.clone();
-                let id = ctx.session.catalogs.lock().expect("catalogs").len();
                 let want = [p.ra.clone(), p.dec.clone(), p.x.clone(), p.y.clone()];
                 let hdu = crate::api::hdu_sel(p.hdu.as_deref())?;
                 let cat = tokio::task::spawn_blocking(move || -> Result<Catalog, JobError> {
@@ -641,13 +640,18 @@ impl JobRegistry {
                         parse_csv(&text).map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))?
                     };
                     let w: Vec<Option<&str>> = want.iter().map(|s| s.as_deref()).collect();
-                    Catalog::new(id, public.clone(), columns, rows, [w[0], w[1], w[2], w[3]])
+                    Catalog::new(0, public.clone(), columns, rows, [w[0], w[1], w[2], w[3]])
                         .map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))
                 })
                 .await
                 .map_err(|_| JobError::panicked())??;
+                // The id is the catalog's place in the session list, taken when it goes in: two loads
+                // running at once get different ids.
+                let mut cat = cat;
+                let mut list = ctx.session.catalogs.lock().expect("catalogs");
+                cat.id = list.len();
                 let reply = page(&cat, p.offset, p.limit);
-                ctx.session.catalogs.lock().expect("catalogs").push(Arc::new(cat));
+                list.push(Arc::new(cat));
                 Ok(reply)
             },
         );
