@@ -399,3 +399,54 @@ fn a_closed_stdout_ends_quietly() {
     }
     assert!(out.join("tiles.json").exists(), "the build finished");
 }
+
+/// A gzip'd FITS whose header claims 2^32 × 2^32 pixels: every command refuses it with one line
+/// (it aborted `tiles build` with a 4 TB allocation and `info` reported a sample of 0 px).
+#[test]
+fn impossible_sizes_are_refused_before_anything_is_allocated() {
+    use std::io::Write;
+    let d = tempfile::tempdir().unwrap();
+    let card = |c: &str| format!("{c:<80}");
+    let mut head: String = [
+        "SIMPLE  =                    T",
+        "BITPIX  =                  -32",
+        "NAXIS   =                    2",
+        "NAXIS1  =           4294967296",
+        "NAXIS2  =           4294967296",
+        "END",
+    ]
+    .iter()
+    .map(|c| card(c))
+    .collect();
+    head.push_str(&" ".repeat(2880 - head.len()));
+    let mut bytes = head.into_bytes();
+    bytes.extend(vec![0u8; 2880]);
+    let gz = d.path().join("huge.fits.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&bytes).unwrap();
+    std::fs::write(&gz, e.finish().unwrap()).unwrap();
+    let out = d.path().join("site");
+    for args in [
+        vec!["info", s(&gz)],
+        vec!["pixel", s(&gz), "1", "1"],
+        vec!["tiles", "build", s(&gz), "--out", s(&out)],
+    ] {
+        assert_input_error(&toyz(&args), "too large or impossible");
+    }
+    // A side beyond the limit in a (short) plain file is refused the same way.
+    let plain = d.path().join("wide.fits");
+    let mut head: String = [
+        "SIMPLE  =                    T",
+        "BITPIX  =                    8",
+        "NAXIS   =                    2",
+        "NAXIS1  =             50000000",
+        "NAXIS2  =                    1",
+        "END",
+    ]
+    .iter()
+    .map(|c| card(c))
+    .collect();
+    head.push_str(&" ".repeat(2880 - head.len()));
+    std::fs::write(&plain, head).unwrap();
+    assert_input_error(&toyz(&["info", s(&plain)]), "pixels a side");
+}

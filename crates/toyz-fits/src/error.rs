@@ -73,6 +73,8 @@ pub enum FitsError {
     Wcs(String),
     #[error("{path}: cannot open as a mosaic: {message}")]
     Mosaic { path: PathBuf, message: String },
+    #[error("{path}: too large or impossible: {message}")]
+    TooLarge { path: PathBuf, message: String },
 }
 
 impl FitsError {
@@ -91,6 +93,7 @@ impl FitsError {
             FitsError::BadHduSelector(_) => "bad_request",
             FitsError::Wcs(_) => "wcs",
             FitsError::Mosaic { .. } => "bad_mosaic",
+            FitsError::TooLarge { .. } => "too_large",
         }
     }
 }

@@ -286,6 +286,51 @@ pub fn read_table(path: &Path, sel: &HduSel, max_rows: usize) -> Result<Table> {
     })
 }
 
+/// The longest image side toyz opens: a 256-row band of it is 1 GiB of f32.
+pub const MAX_SIDE: i64 = 1 << 20;
+/// The most pixels (all planes) toyz opens.
+pub const MAX_PIXELS: u64 = 1 << 40;
+/// Deflate cannot compress by more than about 1032:1: a gzip'd file claiming more data than that
+/// cannot hold it.
+const GZIP_MAX_RATIO: u64 = 1100;
+
+/// Refuse sizes a header cannot honestly claim, before anything is allocated for them: sides beyond
+/// `MAX_SIDE`, more than `MAX_PIXELS` pixels, or (gzip) more bytes than the file can decompress to.
+/// All arithmetic is checked.
+fn check_size(path: &Path, dims: &[i64], bitpix: i32, gz: bool, file_len: u64) -> Result<()> {
+    let too_large = |message: String| FitsError::TooLarge {
+        path: path.to_owned(),
+        message,
+    };
+    if let Some(&d) = dims.iter().take(2).find(|&&d| !(1..=MAX_SIDE).contains(&d)) {
+        return Err(too_large(format!(
+            "an axis of {d} pixels (toyz opens images up to {MAX_SIDE} pixels a side)"
+        )));
+    }
+    let pixels = dims
+        .iter()
+        .try_fold(1u64, |a, &d| {
+            u64::try_from(d).ok().and_then(|d| a.checked_mul(d))
+        })
+        .filter(|&n| n <= MAX_PIXELS)
+        .ok_or_else(|| {
+            too_large(format!(
+                "{} pixels in all (toyz opens up to {MAX_PIXELS})",
+                dims.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" x ")
+            ))
+        })?;
+    let bytes = pixels.saturating_mul((bitpix.unsigned_abs() / 8) as u64);
+    if gz && bytes > file_len.saturating_mul(GZIP_MAX_RATIO) {
+        return Err(too_large(format!(
+            "the header claims {bytes} bytes of data, more than a {file_len}-byte gzip file can decompress to"
+        )));
+    }
+    Ok(())
+}
+
 /// Where an uncompressed image's pixels sit in the file, for direct big-endian reads.
 #[derive(Debug, Clone)]
 struct RawLayout {
@@ -355,6 +400,13 @@ impl Image {
         h.move_to(hdu)?;
         let s = &hdus[hdu];
         let dims = s.dims.clone();
+        check_size(
+            path,
+            &dims,
+            s.bitpix.unwrap_or(-32),
+            is_gzip(path),
+            meta.len(),
+        )?;
         let width = dims[0] as usize;
         let height = dims.get(1).copied().unwrap_or(1) as usize;
         let planes: usize = dims.iter().skip(2).map(|&d| d as usize).product();

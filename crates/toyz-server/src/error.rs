@@ -82,7 +82,8 @@ pub fn fits_error(e: FitsError, shown: &str) -> ApiError {
         | FitsError::NoImage { path }
         | FitsError::PlaneOutOfRange { path, .. }
         | FitsError::Cfitsio { path, .. }
-        | FitsError::Mosaic { path, .. } => {
+        | FitsError::Mosaic { path, .. }
+        | FitsError::TooLarge { path, .. } => {
             e.to_string().replace(&path.display().to_string(), shown)
         }
         _ => e.to_string(),
