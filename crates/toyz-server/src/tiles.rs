@@ -170,7 +170,7 @@ async fn fetch_or_render(
     if !levels_ready {
         // The disk cache may already hold it (a CLI build); otherwise wait for the float levels.
         let p = path.clone();
-        if let Ok(Ok(b)) = web::block(move || std::fs::read(p)).await {
+        if let Ok(Some(b)) = web::block(move || read_png(&p)).await {
             return Ok(Tile::Final(hit(&state, key, Bytes::from(b))));
         }
         // The first view of a never-seen image comes from the overview; levels between it and full
@@ -201,7 +201,7 @@ async fn fetch_or_render(
     let (st, op, p) = (state.clone(), open.clone(), path.clone());
     rayon::spawn(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            if let Ok(b) = std::fs::read(&p) {
+            if let Some(b) = read_png(&p) {
                 return Ok((Bytes::from(b), false));
             }
             let t0 = Instant::now();
@@ -233,6 +233,16 @@ async fn fetch_or_render(
     state.tiles.lock().expect("tiles").put(key, bytes.clone());
     state.write_behind(path, bytes.clone());
     Ok(Tile::Final(bytes))
+}
+
+/// A tile from the disk cache, if the file is a whole PNG: a torn, emptied or foreign file is a miss
+/// (rendered again and rewritten), never served for a year as immutable.
+fn read_png(path: &std::path::Path) -> Option<Vec<u8>> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    const IEND: &[u8] = b"\0\0\0\0IEND\xaeB`\x82";
+    let b = std::fs::read(path).ok()?;
+    (b.len() > SIGNATURE.len() + IEND.len() && b.starts_with(SIGNATURE) && b.ends_with(IEND))
+        .then_some(b)
 }
 
 fn hit(state: &AppState, key: String, b: Bytes) -> Bytes {

@@ -743,3 +743,40 @@ async fn tiles_waiting_for_levels_leave_the_render_slots_free() {
     let status: Vec<u16> = results.iter().map(|r| r.status().as_u16()).collect();
     assert_eq!(status, [200, 200]);
 }
+
+/// A garbage, empty or torn PNG in the disk cache is not served (it went out as a 200 with a year of
+/// immutable caching): it is rendered again and served whole.
+#[actix_web::test]
+async fn broken_tiles_on_disk_are_rendered_again() {
+    let f = fixture();
+    let src =
+        toyz_pyramid::Source::open(&f.data.join("sky.fits"), &toyz_fits::HduSel::Auto, 0).unwrap();
+    let spec = toyz_pyramid::RenderSpec::parse(Some("sqrt"), Some("minmax"), Some("heat")).unwrap();
+    let opts = toyz_pyramid::BuildOptions {
+        spec,
+        ..Default::default()
+    };
+    let target = toyz_pyramid::Target::Cache(f.cache.clone());
+    toyz_pyramid::build(&src, &target, &opts, &|_| {}, &AtomicBool::new(false)).unwrap();
+    let layout = toyz_pyramid::CacheLayout::new(&f.cache);
+    let tile = |z, x, y| layout.tile(&src.id, &opts.spec.id(), z, x, y);
+    let good = std::fs::read(tile(2, 1, 1)).unwrap();
+    std::fs::write(tile(0, 0, 0), b"").unwrap();
+    std::fs::write(tile(1, 1, 0), b"not a png at all").unwrap();
+    std::fs::write(tile(2, 1, 1), &good[..good.len() / 2]).unwrap();
+    let (app, state) = service!(config(&f, None));
+    let (_, _, b) = get(
+        &app,
+        "/api/sources?path=data/sky.fits&stretch=sqrt&cut=minmax&cmap=heat",
+    )
+    .await;
+    let v = json(&b);
+    for (z, x, y) in [(0, 0, 0), (1, 1, 0), (2, 1, 1)] {
+        let (s, _, body) = get(&app, &tile_url(&v, z, x, y)).await;
+        assert_eq!(s, 200);
+        let (_, w, h) = decode_png(&body);
+        assert_eq!((w, h), (256, 256), "tile {z}/{x}/{y} is whole");
+    }
+    assert_eq!(state.metrics.tile_renders.load(Relaxed), 3);
+    assert_eq!(state.metrics.tile_disk_hits.load(Relaxed), 0);
+}
