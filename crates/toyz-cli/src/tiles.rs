@@ -192,6 +192,17 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
     if a.jobs == Some(0) {
         return Err(Fail::input("--jobs must be at least 1"));
     }
+    for (dir, flag) in [
+        (a.out.as_deref(), "--out"),
+        (Some(a.cache.as_path()), "--cache"),
+    ] {
+        if let Some(dir) = dir.filter(|d| d.exists() && !d.is_dir()) {
+            return Err(Fail::input(format!(
+                "{flag} {} is a file, not a folder",
+                dir.display()
+            )));
+        }
+    }
     let mut files = Vec::new();
     for p in &a.paths {
         collect(p, &mut files)?;

@@ -150,6 +150,10 @@ fn bad_input_exits_2_with_one_line() {
         (vec!["pixel", s(&good), "--sky", "150", "95"], "latitude"),
         (vec!["pixel", s(&good)], "--sky"),
         (
+            vec!["tiles", "build", s(&good), "--out", s(&good)],
+            "is a file, not a folder",
+        ),
+        (
             vec!["tiles", "build", s(&good), "--out", o, "--cut", "median"],
             "unknown cut",
         ),
