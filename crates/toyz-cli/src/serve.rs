@@ -188,7 +188,8 @@ pub fn demo(a: DemoArgs) -> Result<(), Fail> {
         let banner = format!(
             "toyz: serving {url}/ (root: demo = {})\n\
              \x20 viewer:  {url}/view?path=demo/field.fits&cmap=viridis&stretch=asinh&cut=percentile%3D99.5\n\
-             \x20 overlays: {url}/view?path=demo/field.fits&cmap=viridis&stretch=asinh&cut=percentile%3D99.5&x=4096&y=4096&zoom=4&grid=1&catalog=demo%2Ffield-stars.csv\n\
+             \x20 overlays: {url}/view?path=demo/field.fits&cmap=viridis&stretch=asinh&cut=percentile%3D99.5\
+             &x=4096&y=4096&zoom=4&grid=1&catalog=demo%2Ffield-stars.csv\n\
              \x20 mosaic:  {url}/view?path=demo/exposure.fits.fz&hdu=mosaic&stretch=asinh&cut=zscale\n\
              \x20 files:   {url}/api/files?path=demo\n\
              \x20 source:  {url}/api/sources?path=demo/field.fits&stretch=asinh&cut=percentile=99.5&cmap=viridis\n\

@@ -584,6 +584,11 @@ impl Image {
     pub fn wcs(&self) -> Option<&Wcs> {
         self.wcs.as_ref()
     }
+    /// Move the WCS out (a mosaic keeps its CCDs' WCS itself once they are placed).
+    pub(crate) fn take_wcs(&mut self) -> Option<Wcs> {
+        self.wcs.take()
+    }
+
     /// Why a header that has WCS keys could not be used, if that happened.
     pub fn wcs_error(&self) -> Option<&str> {
         self.wcs_error.as_deref()

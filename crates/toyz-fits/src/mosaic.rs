@@ -61,6 +61,8 @@ pub struct MosaicInfo {
 #[derive(Debug)]
 struct Part {
     image: Image,
+    /// The CCD's name (see `ccd_name`), found once.
+    name: String,
     /// Mosaic pixel = HDU pixel + (dx, dy).
     dx: i64,
     dy: i64,
@@ -177,19 +179,18 @@ impl Mosaic {
                 (sec[2] + dy) as usize,
                 (sec[3] + dy) as usize,
             ];
-            const MAX_SIDE: usize = 1 << 20;
-            if rect[1] > MAX_SIDE || rect[3] > MAX_SIDE {
+            let name = ccd_name(&img);
+            let max = crate::image::MAX_SIDE as usize;
+            if rect[1] > max || rect[3] > max {
                 return Err(bad(format!(
-                    "{} lands at pixel ({}, {}): the CCDs do not share one focal plane",
-                    ccd_name(&img),
-                    rect[1],
-                    rect[3]
+                    "{name} lands at pixel ({}, {}): the CCDs do not share one focal plane",
+                    rect[1], rect[3]
                 )));
             }
             width = width.max(rect[1]);
             height = height.max(rect[3]);
             ccds.push(MosaicCcd {
-                name: ccd_name(&img),
+                name: name.clone(),
                 hdu: img.hdu(),
                 x0: dx,
                 y0: dy,
@@ -204,6 +205,7 @@ impl Mosaic {
             });
             parts.push(Part {
                 image: img,
+                name,
                 dx,
                 dy,
                 rect,
@@ -222,7 +224,7 @@ impl Mosaic {
                 }
             }
         }
-        let (wcs, wcs_error) = mosaic_wcs(&parts, width, height);
+        let (wcs, wcs_error) = mosaic_wcs(&mut parts, width, height);
         Ok(Mosaic {
             path: path.to_owned(),
             layout,
@@ -353,7 +355,8 @@ fn wcs_offsets(
         ];
         if m[0][0] < 0.9 || m[1][1] < 0.9 || m[0][1].abs() > 0.1 || m[1][0].abs() > 0.1 {
             return Err(format!(
-                "{name}'s pixel grid is flipped, turned or scaled relative to {}'s; it cannot be placed without resampling",
+                "{name}'s pixel grid is flipped, turned or scaled relative to {}'s; \
+                 it cannot be placed without resampling",
                 ccd_name(&images[0])
             ));
         }
@@ -378,14 +381,18 @@ fn wcs_offsets(
     Ok(out)
 }
 
-fn mosaic_wcs(parts: &[Part], width: usize, height: usize) -> (Option<Wcs>, Option<String>) {
+/// The mosaic's WCS, made of the CCDs' own (moved out of their images, which need them no more once
+/// placed: nothing is parsed twice).
+fn mosaic_wcs(parts: &mut [Part], width: usize, height: usize) -> (Option<Wcs>, Option<String>) {
     let mut pieces = Vec::new();
     let mut error = None;
     for p in parts {
-        let img = &p.image;
-        match Wcs::from_header(img.header(), img.width(), img.height()) {
-            Ok(Some(w)) => pieces.push(WcsPart {
-                name: ccd_name(img),
+        if let Some(e) = p.image.wcs_error() {
+            error = Some(format!("{}: {e}", p.name));
+        }
+        if let Some(w) = p.image.take_wcs() {
+            pieces.push(WcsPart {
+                name: p.name.clone(),
                 wcs: w,
                 offset: [p.dx as f64, p.dy as f64],
                 rect: [
@@ -394,9 +401,7 @@ fn mosaic_wcs(parts: &[Part], width: usize, height: usize) -> (Option<Wcs>, Opti
                     p.rect[2] as f64 + 0.5,
                     p.rect[3] as f64 + 0.5,
                 ],
-            }),
-            Ok(None) => {}
-            Err(e) => error = Some(format!("{}: {e}", ccd_name(img))),
+            });
         }
     }
     if pieces.is_empty() {
@@ -471,7 +476,7 @@ impl Raster for Mosaic {
         }
         let p = self.part_at(ix as usize, iy as usize)?;
         Some(CcdPixel {
-            name: ccd_name(&p.image),
+            name: p.name.clone(),
             hdu: p.image.hdu(),
             x: x - p.dx as f64,
             y: y - p.dy as f64,
@@ -489,7 +494,7 @@ impl Raster for Mosaic {
             };
             d(a).total_cmp(&d(b))
         })?;
-        Some((ccd_name(&p.image), p.image.header(), [p.dx, p.dy]))
+        Some((p.name.clone(), p.image.header(), [p.dx, p.dy]))
     }
 
     fn wcs(&self) -> Option<&Wcs> {

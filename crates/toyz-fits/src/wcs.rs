@@ -193,11 +193,14 @@ impl Wcs {
             let pv = |axis: usize| move |j: usize| h.f64(&format!("PV{axis}_{j}"));
             let poly = Tpv::new(&pv(1), &pv(2));
             if poly.as_ref().is_some_and(Tpv::is_degenerate) {
-                return Err(bad("the TPV polynomial of an axis has no x or y term (PV1_1/PV2_1 missing?), so positions cannot be given".into()));
+                return Err(bad("the TPV polynomial of an axis has no x or y term \
+                                (PV1_1/PV2_1 missing?), so positions cannot be given"
+                    .into()));
             }
             if h.f64("CD1_1").is_none() && h.f64("CD2_2").is_none() {
                 note = Some(
-                    "TPV applied to CDELT·PC intermediate coordinates (the TPV convention); WCSLIB applies it before CDELT"
+                    "TPV applied to CDELT·PC intermediate coordinates (the TPV convention); \
+                     WCSLIB applies it before CDELT"
                         .to_owned(),
                 );
             }

@@ -257,7 +257,8 @@ pub async fn cutout(
                     header.cards(),
                     (ax as i64 - dx, ay as i64 - dy),
                     vec![format!(
-                        "toyz mosaic cutout: the WCS is CCD {name}'s, exact on that CCD; other CCDs' pixels follow their own WCS"
+                        "toyz mosaic cutout: the WCS is CCD {name}'s, exact on that CCD; \
+                         other CCDs' pixels follow their own WCS"
                     )],
                 ),
                 None => (img.header().cards(), (ax as i64, ay as i64), vec![]),

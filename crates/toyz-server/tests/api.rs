@@ -377,9 +377,8 @@ async fn tiles_are_correct_immutable_and_cached() {
     assert!(f.cache.join(sid).join(rid).join("spec.json").exists());
 }
 
-#[actix_web::test]
-async fn a_cache_built_by_the_cli_is_served_as_is() {
-    let f = fixture();
+/// `data/sky.fits` built into the fixture's cache as `toyz tiles build` does (sqrt, minmax, heat).
+fn build_sky_cache(f: &Fixture) -> (toyz_pyramid::Source, toyz_pyramid::BuildOptions) {
     let src =
         toyz_pyramid::Source::open(&f.data.join("sky.fits"), &toyz_fits::HduSel::Auto, 0).unwrap();
     let spec = toyz_pyramid::RenderSpec::parse(Some("sqrt"), Some("minmax"), Some("heat")).unwrap();
@@ -387,14 +386,15 @@ async fn a_cache_built_by_the_cli_is_served_as_is() {
         spec,
         ..Default::default()
     };
-    toyz_pyramid::build(
-        &src,
-        &toyz_pyramid::Target::Cache(f.cache.clone()),
-        &opts,
-        &|_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let target = toyz_pyramid::Target::Cache(f.cache.clone());
+    toyz_pyramid::build(&src, &target, &opts, &|_| {}, &AtomicBool::new(false)).unwrap();
+    (src, opts)
+}
+
+#[actix_web::test]
+async fn a_cache_built_by_the_cli_is_served_as_is() {
+    let f = fixture();
+    let (src, opts) = build_sky_cache(&f);
     let (app, state) = service!(config(&f, None));
     let (_, _, b) = get(
         &app,
@@ -749,15 +749,7 @@ async fn tiles_waiting_for_levels_leave_the_render_slots_free() {
 #[actix_web::test]
 async fn broken_tiles_on_disk_are_rendered_again() {
     let f = fixture();
-    let src =
-        toyz_pyramid::Source::open(&f.data.join("sky.fits"), &toyz_fits::HduSel::Auto, 0).unwrap();
-    let spec = toyz_pyramid::RenderSpec::parse(Some("sqrt"), Some("minmax"), Some("heat")).unwrap();
-    let opts = toyz_pyramid::BuildOptions {
-        spec,
-        ..Default::default()
-    };
-    let target = toyz_pyramid::Target::Cache(f.cache.clone());
-    toyz_pyramid::build(&src, &target, &opts, &|_| {}, &AtomicBool::new(false)).unwrap();
+    let (src, opts) = build_sky_cache(&f);
     let layout = toyz_pyramid::CacheLayout::new(&f.cache);
     let tile = |z, x, y| layout.tile(&src.id, &opts.spec.id(), z, x, y);
     let good = std::fs::read(tile(2, 1, 1)).unwrap();

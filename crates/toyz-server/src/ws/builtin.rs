@@ -339,7 +339,11 @@ impl JobRegistry {
         );
         r.register_async(
             "image.open",
-            "Open an image as /api/sources does; progress events while its float levels build; replies when every tile can be served, or with preview: true as soon as a first view can be shown (levels.state says whether they are still building: image.levels waits for them).",
+            concat!(
+                "Open an image as /api/sources does; progress events while its float levels build; ",
+                "replies when every tile can be served, or with preview: true as soon as a first view ",
+                "can be shown (levels.state says whether they are still building: image.levels waits for them).",
+            ),
             |ctx: JobCtx, p: OpenParams| async move {
                 let OpenParams { q: p, preview } = p;
                 let spec = p.spec()?;
@@ -364,7 +368,10 @@ impl JobRegistry {
         );
         r.register_async(
             "image.levels",
-            "Wait until every tile of an image can be served (its float levels are built), with progress; replies {\"state\": \"ready\"}.",
+            concat!(
+                "Wait until every tile of an image can be served (its float levels are built), ",
+                "with progress; replies {\"state\": \"ready\"}.",
+            ),
             |ctx: JobCtx, p: Src| async move {
                 let o = open(&ctx, &p).await?;
                 wait_levels(&ctx, &o).await?;
@@ -609,7 +616,8 @@ impl JobRegistry {
                         return Err(JobError::bad_params("threshold must be a positive number of σ"));
                     }
                     let flag = c2.cancel_flag();
-                    let r = toyz_pyramid::detect::detect(&*o.src.image, &o.src.sample, &params, &flag, &|d, t| c2.progress(d, t))
+                    let progress = |d, t| c2.progress(d, t);
+                    let r = toyz_pyramid::detect::detect(&*o.src.image, &o.src.sample, &params, &flag, &progress)
                         .map_err(|e| engine_error(e, &o.public))?;
                     let frame = o.src.image.wcs().map(|w| w.frame().to_owned());
                     Ok(json!({"background": r.background, "noise": r.noise, "level": r.level, "frame": frame,
