@@ -336,9 +336,6 @@ fn check_size(path: &Path, dims: &[i64], bitpix: i32, gz: bool, file_len: u64) -
 struct RawLayout {
     file: std::sync::Arc<File>,
     data_start: u64,
-    /// The file mapped read-only, for rectangles narrower than a row (one copy instead of one `pread`
-    /// per row: 256 syscalls per tile). Bulk row reads keep using `pread`.
-    map: Option<std::sync::Arc<memmap2::Mmap>>,
 }
 
 /// An opened image HDU (one plane of it). `Send + Sync`: share it between threads.
@@ -459,17 +456,12 @@ impl Image {
             }
         }
         let raw = if !gz && !compressed {
+            // Read with `pread`, never through a memory map: a file truncated in place while mapped
+            // kills the process with SIGBUS, while a short `pread` is an error like any other.
             let file = File::open(path).map_err(|e| io_err(path, e))?;
-            // SAFETY: the mapping is only read, and every read first checks that the file still holds
-            // the bytes (a file truncated in place would otherwise fault); files replaced by rename keep
-            // their old inode alive while mapped.
-            let map = unsafe { memmap2::Mmap::map(&file) }
-                .ok()
-                .map(std::sync::Arc::new);
             Some(RawLayout {
                 file: std::sync::Arc::new(file),
                 data_start,
-                map,
             })
         } else {
             None
@@ -559,15 +551,23 @@ impl Image {
         self.raw = None;
     }
 
-    /// Map the whole file's pages into this process now (Linux `MADV_POPULATE_READ`) so that later tile
-    /// reads do not take a page fault per row (256 per tile). Slow for big files: call it in the
-    /// background. Does nothing for compressed files or where unsupported.
+    /// Ask the kernel to read the image's data into the page cache ahead of tile reads
+    /// (`POSIX_FADV_WILLNEED`: asynchronous, returns at once). Does nothing for compressed files.
     pub fn prefault(&self) {
-        if let Some(map) = self.raw.as_ref().and_then(|r| r.map.as_deref()) {
-            #[cfg(target_os = "linux")]
-            let _ = map.advise(memmap2::Advice::PopulateRead);
-            #[cfg(not(target_os = "linux"))]
-            let _ = map;
+        #[cfg(target_os = "linux")]
+        if let Some(raw) = &self.raw {
+            use std::os::fd::AsRawFd;
+            let bytes = (self.width * self.height * self.planes) as i64
+                * (self.bitpix.unsigned_abs() / 8) as i64;
+            // SAFETY: plain syscall on a descriptor this image owns.
+            unsafe {
+                libc::posix_fadvise(
+                    raw.file.as_raw_fd(),
+                    raw.data_start as i64,
+                    bytes,
+                    libc::POSIX_FADV_WILLNEED,
+                );
+            }
         }
     }
 
@@ -622,8 +622,8 @@ impl Image {
     }
 
     /// Visit the rows of the `w`×`h` rectangle at (x0, y0) (0-based FITS order), bottom row first:
-    /// `f(row_index, values)`. Plain files are converted row by row straight from the mapped file into a
-    /// small reused buffer (no full-size copy); others read the rectangle first.
+    /// `f(row_index, values)`. Plain files are read (`pread`) and converted row by row into small reused
+    /// buffers (no full-size copy); others read the rectangle first.
     pub fn for_each_row(
         &self,
         x0: usize,
@@ -632,16 +632,13 @@ impl Image {
         h: usize,
         mut f: impl FnMut(usize, &[f32]),
     ) -> Result<()> {
-        let map = self
-            .raw
-            .as_ref()
-            .and_then(|r| r.map.as_deref().map(|m| (r, m)));
-        match map {
-            Some((raw, map)) if w > 0 && h > 0 && x0 + w <= self.width && y0 + h <= self.height => {
-                let (rows, _) = self.mapped_rows(raw, map, x0, y0, w, h)?;
-                let mut buf = vec![0f32; w];
-                for (r, row) in rows.enumerate() {
-                    self.convert(row, &mut buf);
+        match &self.raw {
+            Some(raw) if w > 0 && h > 0 && x0 + w <= self.width && y0 + h <= self.height => {
+                let bpp = (self.bitpix.unsigned_abs() / 8) as usize;
+                let (mut bytes, mut buf) = (vec![0u8; w * bpp], vec![0f32; w]);
+                for r in 0..h {
+                    self.read_row_bytes(raw, x0, y0 + r, &mut bytes)?;
+                    self.convert(&bytes, &mut buf);
                     f(r, &buf);
                 }
                 Ok(())
@@ -803,60 +800,24 @@ impl Image {
             let off = raw.data_start + (plane_off + (y0 * self.width) as u64) * bpp as u64;
             raw.file.read_exact_at(&mut buf, off).map_err(io)?;
             self.convert(&buf, out);
-        } else if let Some(map) = raw.map.as_deref() {
-            let (rows, _) = self.mapped_rows(raw, map, x0, y0, w, h)?;
-            for (r, row) in rows.enumerate() {
-                self.convert(row, &mut out[r * w..(r + 1) * w]);
-            }
         } else {
             let mut buf = vec![0u8; w * bpp];
             for r in 0..h {
-                let off =
-                    raw.data_start + (plane_off + ((y0 + r) * self.width + x0) as u64) * bpp as u64;
-                raw.file.read_exact_at(&mut buf, off).map_err(io)?;
+                self.read_row_bytes(raw, x0, y0 + r, &mut buf)?;
                 self.convert(&buf, &mut out[r * w..(r + 1) * w]);
             }
         }
         Ok(())
     }
 
-    /// The raw bytes of each row of a rectangle in the mapped file, after checking that the file still
-    /// holds them (a file truncated in place would otherwise fault on access). Also returns BITPIX/8.
-    fn mapped_rows<'m>(
-        &self,
-        raw: &RawLayout,
-        map: &'m [u8],
-        x0: usize,
-        y0: usize,
-        w: usize,
-        h: usize,
-    ) -> Result<(impl Iterator<Item = &'m [u8]> + use<'m>, usize)> {
-        let bpp = (self.bitpix.unsigned_abs() / 8) as usize;
-        let (start, stride, plane_off) = (
-            raw.data_start as usize,
-            self.width,
-            self.width * self.height * self.plane,
-        );
-        let row_off = move |r: usize| start + (plane_off + (y0 + r) * stride + x0) * bpp;
-        let end = row_off(h - 1) + w * bpp;
-        let len = raw
-            .file
-            .metadata()
-            .map_err(|e| io_err(&self.path, e))?
-            .len() as usize;
-        if end > len.min(map.len()) {
-            return Err(io_err(
-                &self.path,
-                std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file is shorter than when it was opened",
-                ),
-            ));
-        }
-        Ok((
-            (0..h).map(move |r| &map[row_off(r)..row_off(r) + w * bpp]),
-            bpp,
-        ))
+    /// The raw bytes of `buf.len() / bpp` pixels of FITS row `y` from column `x0`, by `pread`: a file
+    /// shortened since it was opened gives an error here, never a fault.
+    fn read_row_bytes(&self, raw: &RawLayout, x0: usize, y: usize, buf: &mut [u8]) -> Result<()> {
+        let bpp = (self.bitpix.unsigned_abs() / 8) as u64;
+        let index = (self.plane * self.height + y) * self.width + x0;
+        raw.file
+            .read_exact_at(buf, raw.data_start + index as u64 * bpp)
+            .map_err(|e| io_err(&self.path, e))
     }
 
     /// Big-endian raw values → physical f32, BLANK → NaN.

@@ -318,10 +318,19 @@ pub fn write_source_manifest(
     src: &Source,
     levels_complete: bool,
 ) -> Result<()> {
-    let m = layout.manifest(&src.id);
-    if !levels_complete && m.exists() {
+    if !levels_complete && layout.manifest(&src.id).exists() {
         return Ok(());
     }
+    put_manifest(layout, src, levels_complete)
+}
+
+/// Mark the cached levels of `src` as incomplete (damaged on disk): whoever opens it next builds them.
+pub fn mark_levels_incomplete(layout: &CacheLayout, src: &Source) -> Result<()> {
+    put_manifest(layout, src, false)
+}
+
+fn put_manifest(layout: &CacheLayout, src: &Source, levels_complete: bool) -> Result<()> {
+    let m = layout.manifest(&src.id);
     let g = src.geometry;
     let sm = SourceManifest {
         toyz: 1,

@@ -1,25 +1,27 @@
 //! Random access to a source's pyramid for serving single tiles: level zmax straight from the FITS file,
-//! lower levels from the float level files in the cache (memory-mapped). The streamed builder writes
-//! those files; this reads them.
+//! lower levels from the float level files in the cache, read with `pread` (never mapped: a cache file
+//! truncated in place under a mapping kills the process with SIGBUS; a short read is an error). The
+//! streamed builder writes those files; this reads them.
 
 use crate::cache::CacheLayout;
 use crate::error::{io, Result};
 use crate::geometry::{TileCoord, TILE};
 use crate::render::Renderer;
 use crate::source::Source;
-use memmap2::Mmap;
 use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 
-/// The float levels 0..zmax−1 of one source, mapped read-only.
+/// The float levels 0..zmax−1 of one source, opened read-only.
 pub struct LevelStore {
-    maps: Vec<Mmap>,
+    files: Vec<(File, PathBuf)>,
 }
 
 impl LevelStore {
     /// Map the level files of `src` in `layout` (they must be complete: see `SourceManifest`).
     pub fn open(layout: &CacheLayout, src: &Source) -> Result<LevelStore> {
         let g = src.geometry;
-        let mut maps = Vec::with_capacity(g.zmax as usize);
+        let mut files = Vec::with_capacity(g.zmax as usize);
         for z in 0..g.zmax {
             let path = layout.level_file(&src.id, z);
             let f = File::open(&path).map_err(io(&path))?;
@@ -34,16 +36,29 @@ impl LevelStore {
                     )),
                 });
             }
-            // SAFETY: level files are only ever created by rename of a complete file and never modified
-            // in place, so the mapping cannot change under us.
-            let m = unsafe { Mmap::map(&f) }.map_err(io(&path))?;
-            maps.push(m);
+            files.push((f, path));
         }
-        Ok(LevelStore { maps })
+        Ok(LevelStore { files })
     }
 
-    fn level(&self, z: u32) -> &[u8] {
-        &self.maps[z as usize]
+    /// Row `y` of level `z` from column `x0`, `out.len()` values.
+    fn read_row(
+        &self,
+        z: u32,
+        lw: usize,
+        x0: usize,
+        y: usize,
+        bytes: &mut [u8],
+        out: &mut [f32],
+    ) -> Result<()> {
+        let (f, path) = &self.files[z as usize];
+        let n = out.len();
+        f.read_exact_at(&mut bytes[..n * 4], ((y * lw + x0) * 4) as u64)
+            .map_err(io(path))?;
+        for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        Ok(())
     }
 }
 
@@ -71,13 +86,16 @@ pub fn tile_pixels(
         }
     } else {
         let store = store.expect("lower levels need the level store");
-        let bytes = store.level(t.z);
+        let mut bytes = vec![0u8; w * 4];
         for r in 0..h {
-            let start = ((top + r) * lw + x0) * 4;
-            let row = &bytes[start..start + w * 4];
-            for (o, c) in out[r * w..(r + 1) * w].iter_mut().zip(row.chunks_exact(4)) {
-                *o = f32::from_le_bytes(c.try_into().expect("4 bytes"));
-            }
+            store.read_row(
+                t.z,
+                lw,
+                x0,
+                top + r,
+                &mut bytes,
+                &mut out[r * w..(r + 1) * w],
+            )?;
         }
     }
     Ok((w, h))

@@ -334,6 +334,20 @@ impl AppState {
         Ok(s)
     }
 
+    /// Forget an open source whose cached levels are damaged and mark them incomplete in its manifest:
+    /// the next request for it opens it again and builds the levels anew.
+    pub fn rebuild_levels(&self, open: &OpenSource) {
+        let sid = &open.src.id;
+        if let Err(e) = toyz_pyramid::build::mark_levels_incomplete(&self.layout, &open.src) {
+            tracing::warn!("cannot reset the manifest of {}: {e}", open.public);
+        }
+        self.sources.lock().expect("sources").pop(sid);
+        self.by_request
+            .lock()
+            .expect("by_request")
+            .retain(|_, v| v != sid);
+    }
+
     fn register(self: &Arc<Self>, src: Source, public: String) -> Arc<OpenSource> {
         let ready = src.geometry.zmax == 0 || toyz_pyramid::levels_complete(&self.layout, &src);
         let total = src.geometry.height as u64;

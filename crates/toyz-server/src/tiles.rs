@@ -212,7 +212,16 @@ async fn fetch_or_render(
                 None
             };
             let bytes = toyz_pyramid::render_tile(&op.src, store.as_deref(), &renderer, t)
-                .map_err(|e| engine_error(e, &op.public))?;
+                .map_err(|e| match e {
+                    // A level file that no longer holds what was built (truncated or rewritten in
+                    // place): build the levels again rather than fail every tile until a restart.
+                    toyz_pyramid::EngineError::Io { .. } if t.z < op.src.geometry.zmax => {
+                        tracing::warn!("levels of {} are damaged ({e}): rebuilding", op.public);
+                        st.rebuild_levels(&op);
+                        ApiError::busy(format!("{} is being prepared again", op.public))
+                    }
+                    e => engine_error(e, &op.public),
+                })?;
             st.metrics.render_time(t0.elapsed().as_secs_f64());
             Ok((Bytes::from(bytes), true))
         }))
