@@ -15,6 +15,8 @@ pub enum FitsError {
     },
     #[error("{path}: not a FITS file (it does not start with a 'SIMPLE  = T' card)")]
     NotFits { path: PathBuf },
+    #[error("{path}: not a regular file")]
+    NotRegular { path: PathBuf },
     #[error("{path}: truncated: HDU {hdu} needs {need} bytes but the file holds only {have}")]
     Truncated {
         path: PathBuf,
@@ -84,6 +86,7 @@ impl FitsError {
             FitsError::NotFound { .. } => "not_found",
             FitsError::Io { .. } => "io",
             FitsError::NotFits { .. } => "not_fits",
+            FitsError::NotRegular { .. } => "not_a_file",
             FitsError::Truncated { .. } => "truncated",
             FitsError::HduOutOfRange { .. } | FitsError::NoSuchExtname { .. } => "no_such_hdu",
             FitsError::NotAnImage { .. } | FitsError::NoImage { .. } => "not_an_image",

@@ -54,10 +54,18 @@ fn cfitsio_message(status: c_int) -> String {
 }
 
 impl Handle {
-    pub fn open(path: &Path) -> Result<Handle> {
+    /// Open a file already opened and checked, through its descriptor (see [`Pinned`]); messages
+    /// name the file as the caller gave it.
+    pub fn open_pinned(p: &crate::file::Pinned) -> Result<Handle> {
+        let mut h = Handle::open_as(&p.reopen_path(), p.shown())?;
+        h.path = p.shown().to_owned();
+        Ok(h)
+    }
+
+    fn open_as(path: &Path, shown: &Path) -> Result<Handle> {
         let cpath =
             CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| FitsError::NotFound {
-                path: path.to_owned(),
+                path: shown.to_owned(),
             })?;
         let mut ptr = ptr::null_mut();
         let mut status = 0;
@@ -67,7 +75,7 @@ impl Handle {
         unsafe { sys::ffdopn(&mut ptr, cpath.as_ptr(), 0, &mut status) };
         if status != 0 || ptr.is_null() {
             return Err(FitsError::Cfitsio {
-                path: path.to_owned(),
+                path: shown.to_owned(),
                 status,
                 message: cfitsio_message(status),
             });

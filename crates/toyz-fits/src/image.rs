@@ -3,19 +3,20 @@
 //! cfitsio (one handle per thread) for compressed ones.
 
 use crate::error::{FitsError, Result};
+pub(crate) use crate::file::io_err;
+use crate::file::{FileVersion, Pinned};
 use crate::handle::{Exact, Handle, IMAGE_HDU};
 use crate::header::Header;
 use crate::raster::{check_rect, Value};
 use crate::wcs::Wcs;
 use serde::Serialize;
 use std::cell::RefCell;
-use std::fs::File;
 use std::io::Read;
 use std::os::raw::c_long;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::SystemTime;
+use std::sync::Arc;
 
 /// Which HDU to open.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -82,19 +83,17 @@ impl HduSummary {
     }
 }
 
-/// Check that `path` exists and starts with a `SIMPLE  =` card set to T (gzip'd files are looked into).
+/// Check that `path` is a regular file that starts with a `SIMPLE  =` card set to T (gzip'd files are
+/// looked into).
 pub fn probe(path: &Path) -> Result<()> {
-    let mut f = File::open(path).map_err(|e| io_err(path, e))?;
-    if f.metadata().map_err(|e| io_err(path, e))?.is_dir() {
-        return Err(FitsError::NotFits {
-            path: path.to_owned(),
-        });
-    }
+    probe_pinned(&Pinned::open(path)?)
+}
+
+pub(crate) fn probe_pinned(p: &Pinned) -> Result<()> {
     let mut head = [0u8; 80];
-    let n = read_up_to(&mut f, &mut head).map_err(|e| io_err(path, e))?;
+    let n = p.read_at(&mut head, 0).map_err(|e| io_err(p.shown(), e))?;
     let card = if n >= 2 && head[0] == 0x1f && head[1] == 0x8b {
-        let f = File::open(path).map_err(|e| io_err(path, e))?;
-        let mut gz = flate2::read::GzDecoder::new(f);
+        let mut gz = flate2::read::GzDecoder::new(p.reader());
         let mut inner = [0u8; 80];
         let n = read_up_to(&mut gz, &mut inner).unwrap_or(0);
         inner[..n].to_vec()
@@ -108,7 +107,7 @@ pub fn probe(path: &Path) -> Result<()> {
         Ok(())
     } else {
         Err(FitsError::NotFits {
-            path: path.to_owned(),
+            path: p.shown().to_owned(),
         })
     }
 }
@@ -122,27 +121,6 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
-}
-
-pub(crate) fn io_err(path: &Path, e: std::io::Error) -> FitsError {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        FitsError::NotFound {
-            path: path.to_owned(),
-        }
-    } else {
-        FitsError::Io {
-            path: path.to_owned(),
-            source: e,
-        }
-    }
-}
-
-fn is_gzip(path: &Path) -> bool {
-    let mut magic = [0u8; 2];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && magic == [0x1f, 0x8b]
 }
 
 fn summarize(h: &mut Handle, index: usize) -> Result<HduSummary> {
@@ -183,8 +161,9 @@ fn summarize(h: &mut Handle, index: usize) -> Result<HduSummary> {
 
 /// List every HDU of a FITS file.
 pub fn list_hdus(path: &Path) -> Result<Vec<HduSummary>> {
-    probe(path)?;
-    let mut h = Handle::open(path)?;
+    let p = Pinned::open(path)?;
+    probe_pinned(&p)?;
+    let mut h = Handle::open_pinned(&p)?;
     list_with(&mut h)
 }
 
@@ -249,8 +228,10 @@ fn select(
 
 /// Read the numeric columns of a table HDU (`HduSel::Auto`: the first table).
 pub fn read_table(path: &Path, sel: &HduSel, max_rows: usize) -> Result<Table> {
-    probe(path)?;
-    let mut h = Handle::open(path)?;
+    let p = Pinned::open(path)?;
+    probe_pinned(&p)?;
+    let path = p.shown();
+    let mut h = Handle::open_pinned(&p)?;
     let hdus = list_with(&mut h)?;
     let hdu = select(path, &hdus, sel, |s| s.kind == HduKind::Table)?;
     if hdus[hdu].kind != HduKind::Table {
@@ -334,7 +315,7 @@ fn check_size(path: &Path, dims: &[i64], bitpix: i32, gz: bool, file_len: u64) -
 /// Where an uncompressed image's pixels sit in the file, for direct big-endian reads.
 #[derive(Debug, Clone)]
 struct RawLayout {
-    file: std::sync::Arc<File>,
+    file: Arc<Pinned>,
     data_start: u64,
 }
 
@@ -358,30 +339,31 @@ pub struct Image {
     wcs: Option<Wcs>,
     wcs_error: Option<String>,
     raw: Option<RawLayout>,
-    file_len: u64,
-    mtime: Option<SystemTime>,
+    /// The file, read and reopened only through its descriptor.
+    file: Arc<Pinned>,
 }
 
 impl Image {
     /// Open `path` at HDU `sel`, plane `plane` (0-based along NAXIS3 and beyond, flattened).
     pub fn open(path: &Path, sel: &HduSel, plane: usize) -> Result<Image> {
-        probe(path)?;
-        let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
-        let mut h = Handle::open(path)?;
+        let file = Arc::new(Pinned::open(path)?);
+        probe_pinned(&file)?;
+        let mut h = Handle::open_pinned(&file)?;
         let hdus = list_with(&mut h)?;
-        let hdu = select(path, &hdus, sel, HduSummary::has_data)?;
-        Image::open_listed(path, &meta, &mut h, hdus, hdu, plane)
+        let hdu = select(file.shown(), &hdus, sel, HduSummary::has_data)?;
+        Image::open_listed(&file, &mut h, hdus, hdu, plane)
     }
 
     /// Open HDU `hdu` of a file already listed through `h` (a mosaic opens all its CCDs this way).
     pub(crate) fn open_listed(
-        path: &Path,
-        meta: &std::fs::Metadata,
+        file: &Arc<Pinned>,
         h: &mut Handle,
         hdus: Vec<HduSummary>,
         hdu: usize,
         plane: usize,
     ) -> Result<Image> {
+        let path = file.shown();
+        let file_len = file.version().size;
         let chosen = &hdus[hdu];
         if chosen.kind == HduKind::Table || !chosen.has_data() {
             return Err(FitsError::NotAnImage {
@@ -401,8 +383,8 @@ impl Image {
             path,
             &dims,
             s.bitpix.unwrap_or(-32),
-            is_gzip(path),
-            meta.len(),
+            file.is_gzip(),
+            file_len,
         )?;
         let width = dims[0] as usize;
         let height = dims.get(1).copied().unwrap_or(1) as usize;
@@ -431,7 +413,7 @@ impl Image {
 
         // The data the header promises must be in the file (checked for plain files; cfitsio reports
         // short reads of compressed ones itself).
-        let gz = is_gzip(path);
+        let gz = file.is_gzip();
         let (_, data_start, _) = h.hdu_offsets()?;
         if !gz {
             let raw_bitpix: i64 = h.key_num("BITPIX", 8)?;
@@ -446,21 +428,20 @@ impl Image {
                 .saturating_mul(gcount)
                 .saturating_mul(n.saturating_add(pcount));
             let need = data_start.saturating_add(bytes);
-            if need > meta.len() {
+            if need > file_len {
                 return Err(FitsError::Truncated {
                     path: path.to_owned(),
                     hdu,
                     need,
-                    have: meta.len(),
+                    have: file_len,
                 });
             }
         }
         let raw = if !gz && !compressed {
             // Read with `pread`, never through a memory map: a file truncated in place while mapped
             // kills the process with SIGBUS, while a short `pread` is an error like any other.
-            let file = File::open(path).map_err(|e| io_err(path, e))?;
             Some(RawLayout {
-                file: std::sync::Arc::new(file),
+                file: file.clone(),
                 data_start,
             })
         } else {
@@ -488,8 +469,7 @@ impl Image {
             wcs,
             wcs_error,
             raw,
-            file_len: meta.len(),
-            mtime: meta.modified().ok(),
+            file: file.clone(),
         })
     }
 
@@ -562,7 +542,7 @@ impl Image {
             // SAFETY: plain syscall on a descriptor this image owns.
             unsafe {
                 libc::posix_fadvise(
-                    raw.file.as_raw_fd(),
+                    raw.file.file().as_raw_fd(),
                     raw.data_start as i64,
                     bytes,
                     libc::POSIX_FADV_WILLNEED,
@@ -594,10 +574,11 @@ impl Image {
         self.wcs_error.as_deref()
     }
     pub fn file_len(&self) -> u64 {
-        self.file_len
+        self.file.version().size
     }
-    pub fn mtime(&self) -> Option<SystemTime> {
-        self.mtime
+    /// The version of the file when it was opened.
+    pub fn version(&self) -> FileVersion {
+        self.file.version()
     }
     pub fn bunit(&self) -> Option<&str> {
         self.header.str("BUNIT")
@@ -674,6 +655,7 @@ impl Image {
             let index = (self.plane * self.height + y) * self.width + x;
             let mut b = [0u8; 8];
             raw.file
+                .file()
                 .read_exact_at(&mut b[..bpp], raw.data_start + (index * bpp) as u64)
                 .map_err(|e| io_err(&self.path, e))?;
             let int = |v: i64| -> Option<Value> {
@@ -798,7 +780,7 @@ impl Image {
             // Whole rows are contiguous: one read.
             let mut buf = vec![0u8; w * h * bpp];
             let off = raw.data_start + (plane_off + (y0 * self.width) as u64) * bpp as u64;
-            raw.file.read_exact_at(&mut buf, off).map_err(io)?;
+            raw.file.file().read_exact_at(&mut buf, off).map_err(io)?;
             self.convert(&buf, out);
         } else {
             let mut buf = vec![0u8; w * bpp];
@@ -816,6 +798,7 @@ impl Image {
         let bpp = (self.bitpix.unsigned_abs() / 8) as u64;
         let index = (self.plane * self.height + y) * self.width + x0;
         raw.file
+            .file()
             .read_exact_at(buf, raw.data_start + index as u64 * bpp)
             .map_err(|e| io_err(&self.path, e))
     }
@@ -902,15 +885,16 @@ impl Image {
 }
 
 struct Cached {
+    /// The descriptor's reopen path and the version it had: a reused descriptor number of another
+    /// file never matches.
     path: PathBuf,
-    len: u64,
-    mtime: Option<SystemTime>,
+    version: FileVersion,
     handle: Handle,
 }
 
 thread_local! {
     // A few open cfitsio handles per thread: reopening costs a header parse (and a full decompression
-    // for .gz files). Keyed by size and mtime too, so a rewritten file is reopened.
+    // for .gz files).
     static HANDLES: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
 }
 const HANDLES_PER_THREAD: usize = 4;
@@ -918,20 +902,20 @@ const HANDLES_PER_THREAD: usize = 4;
 fn with_handle<R>(img: &Image, f: impl FnOnce(&mut Handle) -> Result<R>) -> Result<R> {
     HANDLES.with(|cell| {
         let mut v = cell.borrow_mut();
+        let (path, version) = (img.file.reopen_path(), img.file.version());
         let pos = v
             .iter()
-            .position(|c| c.path == img.path && c.len == img.file_len && c.mtime == img.mtime);
+            .position(|c| c.path == path && c.version == version);
         let idx = match pos {
             Some(i) => i,
             None => {
-                let handle = Handle::open(&img.path)?;
+                let handle = Handle::open_pinned(&img.file)?;
                 if v.len() >= HANDLES_PER_THREAD {
                     v.remove(0);
                 }
                 v.push(Cached {
-                    path: img.path.clone(),
-                    len: img.file_len,
-                    mtime: img.mtime,
+                    path,
+                    version,
                     handle,
                 });
                 v.len() - 1

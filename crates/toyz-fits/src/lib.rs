@@ -3,6 +3,7 @@
 //! between FITS pixels and sky coordinates. No pyramid, no HTTP.
 
 mod error;
+mod file;
 mod graticule;
 mod handle;
 mod header;
@@ -15,6 +16,7 @@ mod tpv;
 mod wcs;
 
 pub use error::{FitsError, Result};
+pub use file::{FileVersion, Pinned};
 pub use graticule::{compass, convert_frame, graticule, Graticule, GridLine};
 pub use header::{Card, Header};
 pub use image::{list_hdus, probe, read_table, HduKind, HduSel, HduSummary, Image, Table};

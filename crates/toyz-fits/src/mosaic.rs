@@ -3,15 +3,15 @@
 //! DETSEC; gaps and missing CCDs read as no data. Reading, exact values and positions go to the CCDs.
 
 use crate::error::{FitsError, Result};
+use crate::file::{FileVersion, Pinned};
 use crate::handle::Handle;
 use crate::header::Header;
-use crate::image::{io_err, list_with, probe, HduKind, HduSummary, Image};
+use crate::image::{list_with, probe_pinned, HduKind, HduSummary, Image};
 use crate::raster::{check_rect, CcdPixel, Raster, RasterKey, Value};
 use crate::wcs::{Wcs, WcsPart};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 /// How the CCDs are placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +82,7 @@ pub struct Mosaic {
     hdus: Vec<HduSummary>,
     wcs: Option<Wcs>,
     wcs_error: Option<String>,
-    file_len: u64,
-    mtime: Option<SystemTime>,
+    version: FileVersion,
 }
 
 /// A FITS section `[x1:x2,y1:y2]` (1-based, inclusive; x1 > x2 means the axis runs backwards).
@@ -105,9 +104,10 @@ fn is_ccd(s: &HduSummary) -> bool {
 
 impl Mosaic {
     pub fn open(path: &Path, layout: Layout) -> Result<Mosaic> {
-        probe(path)?;
-        let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
-        let mut h = Handle::open(path)?;
+        let file = std::sync::Arc::new(Pinned::open(path)?);
+        probe_pinned(&file)?;
+        let path = file.shown();
+        let mut h = Handle::open_pinned(&file)?;
         let hdus = list_with(&mut h)?;
         h.move_to(0)?;
         let header = Header::from_records(h.header_cards()?);
@@ -117,14 +117,7 @@ impl Mosaic {
         };
         let mut images = Vec::new();
         for s in hdus.iter().filter(|s| is_ccd(s)) {
-            images.push(Image::open_listed(
-                path,
-                &meta,
-                &mut h,
-                hdus.clone(),
-                s.index,
-                0,
-            )?);
+            images.push(Image::open_listed(&file, &mut h, hdus.clone(), s.index, 0)?);
         }
         if images.len() < 2 {
             return Err(bad(format!(
@@ -239,8 +232,7 @@ impl Mosaic {
             hdus,
             wcs,
             wcs_error,
-            file_len: meta.len(),
-            mtime: meta.modified().ok(),
+            version: file.version(),
         })
     }
 
@@ -508,8 +500,7 @@ impl Raster for Mosaic {
             path: std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone()),
             hdu: 0,
             plane: 0,
-            size: self.file_len,
-            mtime: self.mtime,
+            version: self.version,
             variant: Some(self.layout.selector().to_owned()),
         }
     }
@@ -542,12 +533,7 @@ impl Raster for Mosaic {
             .str("BUNIT")
             .or_else(|| self.parts[0].image.bunit())
     }
-    fn file_len(&self) -> u64 {
-        self.file_len
-    }
-    fn mtime(&self) -> Option<SystemTime> {
-        self.mtime
-    }
+
     fn mosaic(&self) -> Option<&MosaicInfo> {
         Some(&self.info)
     }

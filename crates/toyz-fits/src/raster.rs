@@ -3,13 +3,13 @@
 //! focal-plane mosaic ([`crate::Mosaic`]) implement it; `open_raster` picks one from an [`HduSel`].
 
 use crate::error::Result;
+use crate::file::FileVersion;
 use crate::header::Header;
 use crate::image::{HduSel, HduSummary, Image};
 use crate::mosaic::{Mosaic, MosaicInfo};
 use crate::wcs::Wcs;
 use serde::{Serialize, Serializer};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 /// A stored pixel value, exactly: integers stay integers (int64 and uint64 included), doubles keep all
 /// their digits, float32 data keeps its own shortest decimal form. Scaled integers are BSCALE·v + BZERO
@@ -73,8 +73,8 @@ pub struct RasterKey {
     pub path: PathBuf,
     pub hdu: usize,
     pub plane: usize,
-    pub size: u64,
-    pub mtime: Option<SystemTime>,
+    /// The file's version when opened (device, inode, size, mtime, ctime).
+    pub version: FileVersion,
     /// None for a single HDU; the selector ("mosaic:wcs", "mosaic:detsec") for composite images.
     pub variant: Option<String>,
 }
@@ -162,8 +162,9 @@ pub trait Raster: Send + Sync + std::fmt::Debug {
     fn bunit(&self) -> Option<&str> {
         self.header().str("BUNIT")
     }
-    fn file_len(&self) -> u64;
-    fn mtime(&self) -> Option<SystemTime>;
+    fn file_len(&self) -> u64 {
+        self.cache_key().version.size
+    }
 
     /// The CCD layout of a mosaic.
     fn mosaic(&self) -> Option<&MosaicInfo> {
@@ -244,8 +245,7 @@ impl Raster for Image {
             path: std::fs::canonicalize(self.path()).unwrap_or_else(|_| self.path().to_owned()),
             hdu: Image::hdu(self),
             plane: Image::plane(self),
-            size: Image::file_len(self),
-            mtime: Image::mtime(self),
+            version: Image::version(self),
             variant: None,
         }
     }
@@ -276,12 +276,7 @@ impl Raster for Image {
     fn hdus(&self) -> &[HduSummary] {
         Image::hdus(self)
     }
-    fn file_len(&self) -> u64 {
-        Image::file_len(self)
-    }
-    fn mtime(&self) -> Option<SystemTime> {
-        Image::mtime(self)
-    }
+
     fn prefault(&self) {
         Image::prefault(self)
     }

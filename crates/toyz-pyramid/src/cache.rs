@@ -7,7 +7,6 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::UNIX_EPOCH;
 
 /// What identifies a source: a change to any of these gives new tile URLs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -18,6 +17,14 @@ pub struct SourceKey {
     pub size: u64,
     /// Modification time in nanoseconds since the Unix epoch.
     pub mtime_ns: u128,
+    /// Device, inode and status-change time (ns) of the file: with size and mtime, the version of the
+    /// file (`toyz_fits::FileVersion`); an in-place rewrite of the same size still changes the id.
+    #[serde(default)]
+    pub dev: u64,
+    #[serde(default)]
+    pub ino: u64,
+    #[serde(default)]
+    pub ctime_ns: i128,
     /// A composite image's selector (`mosaic`, `mosaic:detsec`); absent for one HDU, whose ids are
     /// unchanged by its introduction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -27,29 +34,40 @@ pub struct SourceKey {
 impl SourceKey {
     pub fn of(img: &dyn toyz_fits::Raster) -> SourceKey {
         let k = img.cache_key();
+        let v = k.version;
         SourceKey {
             path: k.path,
             hdu: k.hdu,
             plane: k.plane,
-            size: k.size,
-            mtime_ns: k
-                .mtime
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
+            size: v.size,
+            mtime_ns: v.mtime_ns.max(0) as u128,
+            dev: v.dev,
+            ino: v.ino,
+            ctime_ns: v.ctime_ns,
             variant: k.variant,
         }
     }
 
-    /// 16 hex digits of SHA-256 over the canonical path, HDU, plane, size, mtime (and variant).
+    /// True while the file named by the key's path is the version the key was made from.
+    pub fn current(&self) -> bool {
+        toyz_fits::FileVersion::of_path(&self.path).is_ok_and(|v| {
+            v.size == self.size
+                && v.mtime_ns.max(0) as u128 == self.mtime_ns
+                && v.dev == self.dev
+                && v.ino == self.ino
+                && v.ctime_ns == self.ctime_ns
+        })
+    }
+
+    /// 16 hex digits of SHA-256 over the canonical path, HDU, plane, file version (and variant).
     pub fn id(&self) -> String {
         let mut h = Sha256::new();
         h.update(self.path.as_os_str().as_encoded_bytes());
         h.update([0]);
         h.update(
             format!(
-                "{}\0{}\0{}\0{}",
-                self.hdu, self.plane, self.size, self.mtime_ns
+                "{}\0{}\0{}\0{}\0{}\0{}\0{}",
+                self.hdu, self.plane, self.size, self.mtime_ns, self.dev, self.ino, self.ctime_ns
             )
             .as_bytes(),
         );
@@ -132,6 +150,9 @@ mod tests {
             plane: 0,
             size: 100,
             mtime_ns: 5,
+            dev: 1,
+            ino: 2,
+            ctime_ns: 7,
             variant: None,
         };
         let id = k.id();
@@ -152,6 +173,18 @@ mod tests {
             },
             SourceKey {
                 mtime_ns: 6,
+                ..k.clone()
+            },
+            SourceKey {
+                ino: 3,
+                ..k.clone()
+            },
+            SourceKey {
+                dev: 3,
+                ..k.clone()
+            },
+            SourceKey {
+                ctime_ns: 8,
                 ..k.clone()
             },
             SourceKey {

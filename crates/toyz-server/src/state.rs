@@ -91,16 +91,10 @@ impl OpenSource {
         Ok(r)
     }
 
-    /// True while the file still has the size and mtime it had when opened.
+    /// True while the file's name still leads to the version that was opened (device, inode, size,
+    /// mtime, ctime).
     pub fn unchanged(&self) -> bool {
-        std::fs::metadata(self.src.image.path()).is_ok_and(|m| {
-            m.len() == self.src.key.size
-                && m.modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_nanos())
-                    == Some(self.src.key.mtime_ns)
-        })
+        self.src.key.current()
     }
 
     /// The overview (largest side ≤ 1024 px), built once on a blocking thread.
@@ -311,10 +305,15 @@ impl AppState {
     /// Find a source by id after a restart (or on another replica): its manifest in the shared cache says
     /// which file it is; the file must still be inside a root and unchanged.
     pub async fn source_by_id(self: &Arc<Self>, sid: &str) -> Result<Arc<OpenSource>, ApiError> {
-        if let Some(s) = self.source(sid) {
-            return Ok(s);
-        }
         let gone = || ApiError::not_found(format!("unknown or outdated source id '{sid}'"));
+        if let Some(s) = self.source(sid) {
+            // The file changed since: its old id names pixels that no longer exist.
+            if s.unchanged() {
+                return Ok(s);
+            }
+            self.forget(sid);
+            return Err(gone());
+        }
         if sid.len() != 16 || !sid.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(gone());
         }
@@ -341,6 +340,10 @@ impl AppState {
         if let Err(e) = toyz_pyramid::build::mark_levels_incomplete(&self.layout, &open.src) {
             tracing::warn!("cannot reset the manifest of {}: {e}", open.public);
         }
+        self.forget(sid);
+    }
+
+    fn forget(&self, sid: &str) {
         self.sources.lock().expect("sources").pop(sid);
         self.by_request
             .lock()

@@ -79,9 +79,13 @@ pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             .insert_header((header::CACHE_CONTROL, IMMUTABLE))
             .finish());
     }
+    // A tile in memory is served while its file is the version it was rendered from (one `stat`);
+    // otherwise the slow path below answers (404 for a changed file).
     if let Some(b) = state.tiles.lock().expect("tiles").get(&key) {
-        state.metrics.tile_memory_hits.fetch_add(1, Relaxed);
-        return Ok(png(b, &etag));
+        if state.source(sid).is_some_and(|s| s.unchanged()) {
+            state.metrics.tile_memory_hits.fetch_add(1, Relaxed);
+            return Ok(png(b, &etag));
+        }
     }
     let (sid, rid) = (sid.to_owned(), rid.to_owned());
     let state = state.into_inner();

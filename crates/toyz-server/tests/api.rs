@@ -494,6 +494,32 @@ async fn a_modified_file_gets_new_tile_urls() {
 }
 
 #[actix_web::test]
+async fn old_tile_urls_of_a_file_rewritten_in_place_answer_404() {
+    use std::os::unix::fs::FileExt;
+    let f = fixture();
+    let (app, _) = service!(config(&f, None));
+    let (_, _, b) = get(&app, "/api/sources?path=data/ramp.fits").await;
+    let old = json(&b);
+    assert_eq!(get(&app, &tile_url(&old, 1, 0, 0)).await.0, 200);
+    // Other pixels written into the same inode, and the same size and mtime as before.
+    let p = f.data.join("ramp.fits");
+    let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    file.write_all_at(&[0x41; 64], 2880 + 1000).unwrap();
+    file.set_modified(mtime).unwrap();
+    drop(file);
+    // The tile in memory, a tile never rendered, and a lower level: all gone with the old pixels.
+    for (z, x, y) in [(1, 0, 0), (1, 1, 0), (0, 0, 0)] {
+        let (s, _, b) = get(&app, &tile_url(&old, z, x, y)).await;
+        assert_eq!(s, 404, "{z}/{x}/{y}: {}", String::from_utf8_lossy(&b));
+    }
+    let (_, _, b) = get(&app, "/api/sources?path=data/ramp.fits").await;
+    let new = json(&b);
+    assert_ne!(new["id"], old["id"]);
+    assert_eq!(get(&app, &tile_url(&new, 1, 1, 0)).await.0, 200);
+}
+
+#[actix_web::test]
 async fn tile_urls_survive_a_restart() {
     let f = fixture();
     let url;
