@@ -2,10 +2,11 @@
 //! the request, resolve paths through paths.rs, and do file work off the async runtime.
 
 use crate::error::{fits_error, spec_error, ApiError};
-use crate::paths::{resolve, Resolved};
+use crate::paths::{resolve, Kind, Resolved};
 use crate::state::{AppState, Levels, OpenSource};
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 use toyz_fits::HduSel;
@@ -63,43 +64,46 @@ fn mtime(p: &std::path::Path) -> Option<u64> {
 }
 
 fn list_dir(r: &Resolved, root: &std::path::Path) -> Result<Vec<Entry>, ApiError> {
-    if !r.abs.is_dir() {
+    if r.kind != Kind::Dir {
         return Err(ApiError::bad_request(format!(
             "{} is not a directory",
             r.public
         )));
     }
-    let rd = std::fs::read_dir(&r.abs)
+    let rd = std::fs::read_dir(r.open_path())
         .map_err(|_| ApiError::forbidden(format!("{}: cannot be listed", r.public)))?;
+    let rel: Vec<String> = r
+        .abs
+        .strip_prefix(root)
+        .map(|p| p.iter().map(|c| c.to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
     let mut out = Vec::new();
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') {
             continue;
         }
-        let p = e.path();
-        // Symlinks are followed only when they stay inside the root.
-        let Ok(canon) = std::fs::canonicalize(&p) else {
+        // Each entry is walked like a request for it: links are listed only when they stay inside
+        // the root, and nothing but a regular file is opened (a FIFO would block the listing).
+        let mut parts: Vec<&str> = rel.iter().map(String::as_str).collect();
+        parts.push(&name);
+        let Ok(Some((fd, _, kind))) = crate::paths::walk(root, &parts) else {
             continue;
         };
-        if !canon.starts_with(root) {
-            continue;
-        }
-        let Ok(meta) = std::fs::metadata(&canon) else {
+        let p = std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        let Ok(meta) = std::fs::metadata(&p) else {
             continue;
         };
-        let kind = if meta.is_dir() {
-            "dir"
-        } else if toyz_fits::probe(&canon).is_ok() {
-            "fits"
-        } else {
-            "file"
+        let kind = match kind {
+            Kind::Dir => "dir",
+            Kind::File if toyz_fits::probe(&p).is_ok() => "fits",
+            _ => "file",
         };
         out.push(Entry {
             name,
             kind,
             size: meta.is_file().then_some(meta.len()),
-            mtime: mtime(&canon),
+            mtime: mtime(&p),
         });
     }
     out.sort_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
@@ -155,6 +159,15 @@ pub fn hdu_sel(hdu: Option<&str>) -> Result<HduSel, ApiError> {
     }
 }
 
+/// A FIFO, socket or device in a data root: never opened.
+pub fn not_a_file(public: &str) -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "not_a_file",
+        format!("{public}: not a regular file"),
+    )
+}
+
 /// Resolve and open the source a request names.
 pub async fn open_source(
     state: &Arc<AppState>,
@@ -166,11 +179,15 @@ pub async fn open_source(
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::bad_request("missing 'path'"))?;
     let r = resolve(&state.config.roots, path)?;
-    if r.abs.is_dir() {
-        return Err(ApiError::bad_request(format!(
-            "{} is a directory",
-            r.public
-        )));
+    match r.kind {
+        Kind::Dir => {
+            return Err(ApiError::bad_request(format!(
+                "{} is a directory",
+                r.public
+            )))
+        }
+        Kind::Special => return Err(not_a_file(&r.public)),
+        Kind::File => {}
     }
     let sel = hdu_sel(hdu)?;
     state.open(&r, &sel, plane.unwrap_or(0)).await

@@ -1,18 +1,164 @@
 //! URL paths `ROOT/REL` → files inside a configured data root. Everything else fails: `..`, `.`, absolute
-//! paths, NUL bytes, backslashes, hidden names, and symlinks that resolve outside the root. Messages never
-//! reveal the server's own paths.
+//! paths, NUL bytes, backslashes, hidden names, and symlinks that lead outside the root. Messages never
+//! reveal the server's own paths, and a file outside the root answers exactly as a missing one.
+//!
+//! The path is walked one component at a time from the root's descriptor (`O_PATH | O_NOFOLLOW`), each
+//! symlink read and its target walked the same way, and the result is the descriptor of what was
+//! checked: readers open `/proc/self/fd/N` of it, never the name again, so swapping a folder for a
+//! link after the check (a `renameat2(RENAME_EXCHANGE)` race) cannot lead a read outside the root.
 
 use crate::config::Root;
 use crate::error::ApiError;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What a path names, by `fstat` of the walked descriptor (nothing is opened for reading, so a FIFO
+/// or device never blocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+    /// FIFOs, sockets, devices: never opened.
+    Special,
+}
 
 #[derive(Debug, Clone)]
 pub struct Resolved {
     /// The normalised public path, `ROOT/REL`.
     pub public: String,
-    /// The canonical file path (inside `root`).
+    /// The file's path with every link resolved (inside `root`): for keys and messages, never opened.
     pub abs: PathBuf,
     pub root: usize,
+    pub kind: Kind,
+    fd: Arc<OwnedFd>,
+}
+
+impl Resolved {
+    /// A name that opens exactly the file that was checked (valid while `self` lives).
+    pub fn open_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+    }
+}
+
+/// Symlinks followed in one walk before giving up (as Linux's MAXSYMLINKS).
+const MAX_LINKS: usize = 40;
+
+fn missing(path: &str) -> ApiError {
+    ApiError::not_found(format!("{path}: no such file or directory"))
+}
+
+fn open_path_at(dir: i32, name: &str) -> std::io::Result<OwnedFd> {
+    let c = CString::new(name).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: a plain syscall with a valid C string; the descriptor is owned on success.
+    let fd = unsafe {
+        libc::openat(
+            dir,
+            c.as_ptr(),
+            libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd was just returned by openat and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn fstat(fd: &OwnedFd) -> std::io::Result<libc::stat> {
+    // SAFETY: fstat writes the struct it is given.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st)
+}
+
+fn read_link(fd: &OwnedFd) -> std::io::Result<PathBuf> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: readlinkat of an O_PATH descriptor with an empty name reads the link itself.
+    let n = unsafe {
+        libc::readlinkat(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(PathBuf::from(std::ffi::OsString::from(
+        String::from_utf8_lossy(&buf).into_owned(),
+    )))
+}
+
+/// Walk `rest` beneath the directory `root` (canonical). `Ok(None)` when the path does not exist or
+/// leads outside the root (the caller cannot tell which).
+pub fn walk(root: &Path, rest: &[&str]) -> std::io::Result<Option<(OwnedFd, PathBuf, Kind)>> {
+    let root_fd = open_path_at(libc::AT_FDCWD, root.to_str().unwrap_or(""))?;
+    let mut stack: Vec<(String, OwnedFd)> = Vec::new();
+    let mut todo: std::collections::VecDeque<String> = rest.iter().map(|s| s.to_string()).collect();
+    let mut links = 0;
+    while let Some(c) = todo.pop_front() {
+        if c.is_empty() || c == "." {
+            continue;
+        }
+        if c == ".." {
+            if stack.pop().is_none() {
+                return Ok(None);
+            }
+            continue;
+        }
+        let parent = stack
+            .last()
+            .map_or(root_fd.as_raw_fd(), |(_, f)| f.as_raw_fd());
+        let fd = match open_path_at(parent, &c) {
+            Ok(fd) => fd,
+            Err(_) => return Ok(None),
+        };
+        let st = fstat(&fd)?;
+        if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            links += 1;
+            if links > MAX_LINKS {
+                return Ok(None);
+            }
+            let target = read_link(&fd)?;
+            let rel: Vec<String> = if target.is_absolute() {
+                let Ok(inside) = target.strip_prefix(root) else {
+                    return Ok(None);
+                };
+                stack.clear();
+                inside
+                    .iter()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .collect()
+            } else {
+                target
+                    .iter()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .collect()
+            };
+            for part in rel.into_iter().rev() {
+                todo.push_front(part);
+            }
+            continue;
+        }
+        stack.push((c, fd));
+    }
+    let abs = stack.iter().fold(root.to_owned(), |p, (c, _)| p.join(c));
+    let fd = match stack.pop() {
+        Some((_, fd)) => fd,
+        None => root_fd,
+    };
+    let kind = match fstat(&fd)?.st_mode & libc::S_IFMT {
+        libc::S_IFDIR => Kind::Dir,
+        libc::S_IFREG => Kind::File,
+        _ => Kind::Special,
+    };
+    Ok(Some((fd, abs, kind)))
 }
 
 /// Split and check a public path. An empty path is an error (callers list the roots themselves).
@@ -34,9 +180,7 @@ pub fn resolve(roots: &[Root], path: &str) -> Result<Resolved, ApiError> {
             return Err(ApiError::forbidden("'.' and '..' are not allowed in paths"));
         }
         if p.starts_with('.') {
-            return Err(ApiError::not_found(format!(
-                "{path}: no such file or directory"
-            )));
+            return Err(missing(path));
         }
     }
     let (ri, root) = roots
@@ -44,18 +188,18 @@ pub fn resolve(roots: &[Root], path: &str) -> Result<Resolved, ApiError> {
         .enumerate()
         .find(|(_, r)| r.name == *root_name)
         .ok_or_else(|| ApiError::not_found(format!("no data root named '{root_name}'")))?;
-    let joined = rest.iter().fold(root.path.clone(), |p, c| p.join(c));
-    let abs = std::fs::canonicalize(&joined)
-        .map_err(|_| ApiError::not_found(format!("{path}: no such file or directory")))?;
-    if !abs.starts_with(&root.path) {
-        return Err(ApiError::forbidden(format!(
-            "{path}: leads outside the data root"
-        )));
-    }
+    let (fd, abs, kind) = walk(&root.path, rest)
+        .map_err(|e| {
+            tracing::warn!("resolving {path}: {e}");
+            missing(path)
+        })?
+        .ok_or_else(|| missing(path))?;
     Ok(Resolved {
         public: parts.join("/"),
         abs,
         root: ri,
+        kind,
+        fd: Arc::new(fd),
     })
 }
 

@@ -185,19 +185,25 @@ impl TileLru {
     }
 }
 
+/// A request for a source: the resolved file, the HDU selector, the plane.
+type OpenKey = (PathBuf, String, usize);
+
 type Inflight = HashMap<String, Arc<OnceCell<Result<crate::tiles::Tile, ApiError>>>>;
 
 pub struct AppState {
     pub config: Config,
     pub layout: CacheLayout,
     sources: Mutex<LruCache<String, Arc<OpenSource>>>,
-    by_request: Mutex<HashMap<(PathBuf, String, usize), String>>,
+    /// Which source a request opened: bounded (a few keys per open source), oldest forgotten first.
+    by_request: Mutex<LruCache<OpenKey, String>>,
     pub tiles: Mutex<TileLru>,
     pub(crate) inflight: Mutex<Inflight>,
     pub renders: Arc<Semaphore>,
     pub metrics: Metrics,
     pub sessions: crate::ws::session::Sessions,
-    opening: tokio::sync::Mutex<()>,
+    /// One lock per (file, HDU, plane) being opened, dropped when its open ends: two requests for the
+    /// same new file read its sample once, and a slow open never holds up any other file.
+    opening: Mutex<HashMap<OpenKey, Arc<tokio::sync::Mutex<()>>>>,
     disk_writes: std::sync::mpsc::SyncSender<(PathBuf, Bytes)>,
 }
 
@@ -234,11 +240,13 @@ impl AppState {
             sources: Mutex::new(LruCache::new(
                 std::num::NonZeroUsize::new(config.max_sources).expect("max_sources >= 1"),
             )),
-            by_request: Mutex::new(HashMap::new()),
+            by_request: Mutex::new(LruCache::new(
+                std::num::NonZeroUsize::new(config.max_sources.saturating_mul(4)).expect(">= 1"),
+            )),
             inflight: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             sessions: Default::default(),
-            opening: tokio::sync::Mutex::new(()),
+            opening: Mutex::new(HashMap::new()),
             layout,
             config,
         }
@@ -265,27 +273,55 @@ impl AppState {
         plane: usize,
     ) -> Result<Arc<OpenSource>, ApiError> {
         let key = (r.abs.clone(), format!("{hdu:?}"), plane);
-        if let Some(sid) = self
+        if let Some(s) = self.current(&key) {
+            return Ok(s);
+        }
+        let lock = self
+            .opening
+            .lock()
+            .expect("opening")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let _guard = lock.lock().await;
+        // Whoever held the lock before may have opened it meanwhile.
+        if let Some(s) = self.current(&key) {
+            return Ok(s);
+        }
+        let r = self.open_new(r, hdu, plane, key.clone()).await;
+        let mut m = self.opening.lock().expect("opening");
+        if m.get(&key)
+            .is_some_and(|l| Arc::ptr_eq(l, &lock) && Arc::strong_count(l) <= 2)
+        {
+            m.remove(&key);
+        }
+        r
+    }
+
+    /// The open source a request key found before, if its file is unchanged.
+    fn current(&self, key: &OpenKey) -> Option<Arc<OpenSource>> {
+        let sid = self
             .by_request
             .lock()
             .expect("by_request")
-            .get(&key)
-            .cloned()
-        {
-            if let Some(s) = self.source(&sid) {
-                if s.unchanged() {
-                    return Ok(s);
-                }
-            }
-        }
-        // One open at a time: opening reads a sample of the image, and two requests for the same new
-        // file must not both do it.
-        let _guard = self.opening.lock().await;
-        let (abs, public, sel) = (r.abs.clone(), r.public.clone(), hdu.clone());
+            .get(key)
+            .cloned()?;
+        self.source(&sid).filter(|s| s.unchanged())
+    }
+
+    async fn open_new(
+        self: &Arc<Self>,
+        r: &Resolved,
+        hdu: &HduSel,
+        plane: usize,
+        key: OpenKey,
+    ) -> Result<Arc<OpenSource>, ApiError> {
+        // Opened through the descriptor the path was resolved to, never by name again.
+        let (file, public, sel) = (r.clone(), r.public.clone(), hdu.clone());
         let shown = public.clone();
         let layout = self.layout.clone();
         let src = actix_web::web::block(move || {
-            let src = Source::open(&abs, &sel, plane)?;
+            let src = Source::open(&file.open_path(), &sel, plane)?;
             // The manifest lets any server sharing this cache find the file from the id alone.
             toyz_pyramid::build::write_source_manifest(&layout, &src, false)?;
             Ok::<_, toyz_pyramid::EngineError>(src)
@@ -298,7 +334,7 @@ impl AppState {
             Some(s) => s,
             None => self.register(src, public),
         };
-        self.by_request.lock().expect("by_request").insert(key, sid);
+        self.by_request.lock().expect("by_request").put(key, sid);
         Ok(s)
     }
 
@@ -345,10 +381,15 @@ impl AppState {
 
     fn forget(&self, sid: &str) {
         self.sources.lock().expect("sources").pop(sid);
-        self.by_request
-            .lock()
-            .expect("by_request")
-            .retain(|_, v| v != sid);
+        let mut m = self.by_request.lock().expect("by_request");
+        let keys: Vec<OpenKey> = m
+            .iter()
+            .filter(|(_, v)| *v == sid)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            m.pop(&k);
+        }
     }
 
     fn register(self: &Arc<Self>, src: Source, public: String) -> Arc<OpenSource> {

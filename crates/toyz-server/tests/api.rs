@@ -7,6 +7,7 @@ use actix_web::{test, web};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use toyz_server::{AppState, Config, Overrides};
 use toyz_skygen::{write_fits, write_fz, write_mef, Compression, Extension, SkySpec};
 
@@ -797,4 +798,120 @@ async fn broken_tiles_on_disk_are_rendered_again() {
     }
     assert_eq!(state.metrics.tile_renders.load(Relaxed), 3);
     assert_eq!(state.metrics.tile_disk_hits.load(Relaxed), 0);
+}
+
+/// A file outside the root answers exactly as a missing one: no existence oracle, even through a link
+/// to `/`.
+#[actix_web::test]
+async fn outside_files_and_missing_files_answer_alike() {
+    let f = fixture();
+    std::os::unix::fs::symlink("/", f.data.join("slash")).unwrap();
+    let (app, _) = service!(config(&f, None));
+    for (there, absent) in [
+        ("data/escape/secret.fits", "data/escape/nothing.fits"),
+        ("data/slash/etc/passwd", "data/slash/etc/no-such-file"),
+        ("data/secret-link.fits", "data/no-such-link.fits"),
+    ] {
+        for endpoint in ["/api/files", "/api/sources", "/api/header"] {
+            let (s1, _, b1) = get(&app, &format!("{endpoint}?path={}", enc(there))).await;
+            let (s2, _, b2) = get(&app, &format!("{endpoint}?path={}", enc(absent))).await;
+            assert_eq!((s1, s2), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+            let (m1, m2) = (json(&b1), json(&b2));
+            assert_eq!(
+                m1["error"]["message"].as_str().unwrap().replace(there, "P"),
+                m2["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .replace(absent, "P"),
+            );
+        }
+    }
+}
+
+/// A FIFO in a root is listed as a plain file and refused as a source, without hanging either request.
+#[actix_web::test]
+async fn a_fifo_never_hangs_the_server() {
+    let f = fixture();
+    let c = std::ffi::CString::new(f.data.join("pipe.fits").to_str().unwrap()).unwrap();
+    // SAFETY: plain syscall with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (app, _) = service!(config(&f, None));
+    let (s, _, b) = get(&app, "/api/files?path=data").await;
+    assert_eq!(s, 200);
+    let v = json(&b);
+    let pipe = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "pipe.fits")
+        .unwrap();
+    assert_eq!(pipe["kind"], "file");
+    for endpoint in ["/api/sources", "/api/header", "/api/pixel"] {
+        let (s, _, b) = get(&app, &format!("{endpoint}?path=data/pipe.fits&x=1&y=1")).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{endpoint}");
+        assert_eq!(json(&b)["error"]["kind"], "not_a_file");
+    }
+    assert_eq!(get(&app, "/api/sources?path=data/sky.fits").await.0, 200);
+}
+
+/// A folder swapped for a link to outside the root (renameat2 RENAME_EXCHANGE) while requests resolve
+/// paths through it: what was checked is what is read, so the outside file never shows. (The name was
+/// resolved, then opened again: thousands of answers leaked the outside file.)
+#[actix_web::test]
+async fn swapping_a_folder_for_a_link_never_leaks_outside_files() {
+    let f = fixture();
+    let outside = f.data.join("../outside");
+    let mut secret = SkySpec::ramp(20, 10);
+    secret.extra_cards.push("OBSERVER= 'TOPSECRET'".into());
+    write_fits(&outside.join("in.fits"), &secret).unwrap();
+    std::fs::create_dir(f.data.join("swap")).unwrap();
+    write_fits(&f.data.join("swap/in.fits"), &SkySpec::ramp(20, 10)).unwrap();
+    std::os::unix::fs::symlink(&outside, f.data.join("link")).unwrap();
+    let (app, _) = service!(config(&f, None));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, a, b) = (stop.clone(), f.data.join("swap"), f.data.join("link"));
+        std::thread::spawn(move || {
+            let a = std::ffi::CString::new(a.to_str().unwrap()).unwrap();
+            let b = std::ffi::CString::new(b.to_str().unwrap()).unwrap();
+            let mut n = 0u64;
+            while !stop.load(Relaxed) {
+                // SAFETY: plain syscall with valid C strings.
+                let r = unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+                assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+                n += 1;
+            }
+            n
+        })
+    };
+    let (mut ok, mut leaks) = (0, 0);
+    for i in 0..3000 {
+        let uri = match i % 3 {
+            0 => "/api/header?path=data/swap/in.fits",
+            1 => "/api/cutout?path=data/swap/in.fits&x=10&y=5&w=4&h=4",
+            _ => "/api/pixel?path=data/swap/in.fits&x=3&y=3",
+        };
+        let (s, _, b) = get(&app, uri).await;
+        if s == 200 {
+            ok += 1;
+        }
+        if String::from_utf8_lossy(&b).contains("TOPSECRET") {
+            leaks += 1;
+        }
+    }
+    stop.store(true, Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert_eq!(
+        leaks, 0,
+        "{leaks} answers showed the outside file ({ok} ok, {swaps} swaps)"
+    );
+    assert!(ok > 0 && swaps > 100, "{ok} ok, {swaps} swaps");
 }

@@ -633,17 +633,21 @@ impl JobRegistry {
             |ctx: JobCtx, p: CatalogLoadParams| async move {
                 let res = crate::paths::resolve(&ctx.state.config.roots, &p.path)?;
                 let public = res.public.clone();
+                if res.kind != crate::paths::Kind::File {
+                    return Err(crate::api::not_a_file(&public).into());
+                }
                 let want = [p.ra.clone(), p.dec.clone(), p.x.clone(), p.y.clone()];
                 let hdu = crate::api::hdu_sel(p.hdu.as_deref())?;
                 let cat = tokio::task::spawn_blocking(move || -> Result<Catalog, JobError> {
-                    let (columns, rows) = if toyz_fits::probe(&res.abs).is_ok() {
-                        let t = toyz_fits::read_table(&res.abs, &hdu, MAX_ROWS).map_err(|e| fits_error(e, &public))?;
+                    let file = res.open_path();
+                    let (columns, rows) = if toyz_fits::probe(&file).is_ok() {
+                        let t = toyz_fits::read_table(&file, &hdu, MAX_ROWS).map_err(|e| fits_error(e, &public))?;
                         let rows = (0..t.rows)
                             .map(|i| t.columns.iter().map(|c| serde_json::Number::from_f64(c[i]).map(Value::Number).unwrap_or(Value::Null)).collect())
                             .collect();
                         (t.names, rows)
                     } else {
-                        let text = std::fs::read_to_string(&res.abs)
+                        let text = std::fs::read_to_string(&file)
                             .map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))?;
                         parse_csv(&text).map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))?
                     };
