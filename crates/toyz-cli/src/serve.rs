@@ -19,6 +19,13 @@ pub struct ServeArgs {
     /// Bytes of tiles kept in memory, e.g. 256MiB [default: 256MiB].
     #[arg(long)]
     memory_cache: Option<String>,
+    /// Bytes that memory-heavy jobs and requests may hold at once, e.g. 2GiB [default: 2GiB].
+    #[arg(long)]
+    memory_budget: Option<String>,
+    /// Size of the disk cache before the least recently used sources are evicted, e.g. 20GiB
+    /// (0: no limit) [default: 20GiB].
+    #[arg(long)]
+    cache_max: Option<String>,
     /// A toyz.toml with the same settings (command line wins; unknown keys are an error).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -78,6 +85,8 @@ pub fn serve(a: ServeArgs) -> Result<(), Fail> {
             bind: a.bind,
             cache: a.cache,
             memory_cache: a.memory_cache,
+            memory_budget: a.memory_budget,
+            cache_max: a.cache_max,
             roots,
         },
     )
@@ -177,8 +186,8 @@ pub fn demo(a: DemoArgs) -> Result<(), Fail> {
         Overrides {
             bind: Some(a.bind),
             cache: Some(a.cache),
-            memory_cache: None,
             roots: vec![("demo".into(), a.data.clone())],
+            ..Default::default()
         },
     )
     .map_err(Fail::input)?;

@@ -12,6 +12,7 @@ pub mod error;
 pub mod geometry;
 pub mod levels;
 pub mod overview;
+pub mod rect_stats;
 pub mod render;
 pub mod source;
 pub mod spec;

@@ -392,7 +392,46 @@ pub async fn healthz() -> HttpResponse {
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let bytes = state.tiles.lock().expect("tiles").bytes();
+    let mut text = state.metrics.render(bytes);
+    // What clients make the server hold now, against its limits (docs/security.md).
+    let l = &state.config.limits;
+    for (name, help, v) in [
+        (
+            "toyz_memory_budget_bytes",
+            "the memory budget of heavy work",
+            l.memory_budget,
+        ),
+        (
+            "toyz_memory_reserved_bytes",
+            "bytes of the budget reserved now",
+            state.budget_in_use() << 20,
+        ),
+        (
+            "toyz_catalog_rows",
+            "catalog rows held by all sessions",
+            state
+                .catalog_rows
+                .load(std::sync::atomic::Ordering::Relaxed) as u64,
+        ),
+        (
+            "toyz_sessions",
+            "open WebSocket sessions",
+            state
+                .sessions
+                .open
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ),
+        (
+            "toyz_renderers",
+            "render specs' colour tables held by open sources",
+            state.renderers_held() as u64,
+        ),
+    ] {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
+        ));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(bytes))
+        .body(text)
 }

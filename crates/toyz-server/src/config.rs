@@ -26,6 +26,41 @@ pub struct Config {
     pub level_wait: Duration,
     /// Open sources kept in memory (each holds its ~1 Mpixel statistics sample).
     pub max_sources: usize,
+    /// What clients can make the server hold: see [`Limits`].
+    pub limits: Limits,
+    /// Bytes of the disk cache (tiles and levels of all sources) before the least recently used
+    /// sources are evicted; 0: no limit.
+    pub cache_max: u64,
+}
+
+/// Bounds on what one client, one session and all of them together can make the server hold.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Bytes that memory-heavy work (cutouts, statistics, catalogs, detection) may hold at once over
+    /// the whole server; work reserves its estimate first and is answered `busy` when it cannot.
+    pub memory_budget: u64,
+    /// Bytes of `session.set` values one session keeps.
+    pub session_state: usize,
+    /// Largest reply sent over a session socket; bigger ones are replaced by a `too_large` error.
+    pub reply_bytes: usize,
+    /// Catalog rows kept by one session, and by all sessions together.
+    pub catalog_rows_session: usize,
+    pub catalog_rows_server: usize,
+    /// Render specs (colour tables) kept per open source; older ones are dropped first.
+    pub renderers_per_source: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            memory_budget: 2 << 30,
+            session_state: 1 << 20,
+            reply_bytes: 16 << 20,
+            catalog_rows_session: 2_000_000,
+            catalog_rows_server: 10_000_000,
+            renderers_per_source: 64,
+        }
+    }
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -40,6 +75,13 @@ pub struct FileConfig {
     pub max_renders: Option<usize>,
     pub level_wait_seconds: Option<u64>,
     pub max_sources: Option<usize>,
+    pub memory_budget: Option<String>,
+    pub session_state_max: Option<String>,
+    pub reply_max: Option<String>,
+    pub catalog_rows_session: Option<usize>,
+    pub catalog_rows_server: Option<usize>,
+    pub renderers_per_source: Option<usize>,
+    pub cache_max: Option<String>,
     pub roots: Option<BTreeMap<String, PathBuf>>,
 }
 
@@ -49,6 +91,8 @@ pub struct Overrides {
     pub bind: Option<String>,
     pub cache: Option<PathBuf>,
     pub memory_cache: Option<String>,
+    pub memory_budget: Option<String>,
+    pub cache_max: Option<String>,
     pub roots: Vec<(String, PathBuf)>,
 }
 
@@ -132,6 +176,23 @@ impl Config {
             Some(s) => parse_size(&s)?,
             None => 256 << 20,
         };
+        let d = Limits::default();
+        let size_or = |v: Option<String>, default: u64| v.map_or(Ok(default), |s| parse_size(&s));
+        let limits = Limits {
+            memory_budget: size_or(cli.memory_budget.or(fc.memory_budget), d.memory_budget)?,
+            session_state: size_or(fc.session_state_max, d.session_state as u64)? as usize,
+            reply_bytes: size_or(fc.reply_max, d.reply_bytes as u64)? as usize,
+            catalog_rows_session: fc.catalog_rows_session.unwrap_or(d.catalog_rows_session),
+            catalog_rows_server: fc.catalog_rows_server.unwrap_or(d.catalog_rows_server),
+            renderers_per_source: fc
+                .renderers_per_source
+                .unwrap_or(d.renderers_per_source)
+                .max(1),
+        };
+        if limits.memory_budget < 64 << 20 {
+            return Err("memory_budget must be at least 64MiB".into());
+        }
+        let cache_max = size_or(cli.cache_max.or(fc.cache_max), 20 << 30)?;
         let max_renders = fc.max_renders.unwrap_or(64);
         if max_renders == 0 {
             return Err("max_renders must be at least 1".into());
@@ -150,6 +211,8 @@ impl Config {
             max_renders,
             level_wait: Duration::from_secs(fc.level_wait_seconds.unwrap_or(120)),
             max_sources: fc.max_sources.unwrap_or(64).max(1),
+            limits,
+            cache_max,
         })
     }
 }

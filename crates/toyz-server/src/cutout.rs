@@ -240,6 +240,8 @@ pub async fn cutout(
         (bx - ax) as usize,
         (by - ay) as usize,
     );
+    // f32 pixels, their rendered or encoded copies: about 16 bytes a pixel, reserved first.
+    let _mem = state.reserve((cw * ch * 16) as u64, "this cutout")?;
     let o2 = open.clone();
     let body = web::block(move || -> Result<(Vec<u8>, &'static str), ApiError> {
         let img = &*o2.src.image;

@@ -33,8 +33,10 @@ pub struct OpenSource {
     pub public: String,
     pub levels: watch::Receiver<Levels>,
     store: OnceLock<Option<Arc<LevelStore>>>,
-    renderers: Mutex<HashMap<String, Arc<Renderer>>>,
-    specs: Mutex<HashMap<String, RenderSpec>>,
+    /// Colour tables of the render specs in use, least recently used dropped first (bounded by
+    /// `limits.renderers_per_source`); the specs themselves are small and kept 16 times as many.
+    renderers: Mutex<LruCache<String, Arc<Renderer>>>,
+    specs: Mutex<LruCache<String, RenderSpec>>,
     exact_minmax: OnceLock<Option<(f64, f64)>>,
     /// A quick coarse level for the first view while the float levels build (computed once, on the
     /// first request for a lower level).
@@ -87,7 +89,7 @@ impl OpenSource {
         self.renderers
             .lock()
             .expect("renderers")
-            .insert(rid.to_owned(), r.clone());
+            .put(rid.to_owned(), r.clone());
         Ok(r)
     }
 
@@ -95,6 +97,19 @@ impl OpenSource {
     /// mtime, ctime).
     pub fn unchanged(&self) -> bool {
         self.src.key.current()
+    }
+
+    /// An error from reading this source: when the file changed under the read (rewritten in place),
+    /// the id names pixels that are gone (404, as for any outdated id), not a machine failure.
+    pub fn read_error(&self, e: toyz_pyramid::EngineError) -> ApiError {
+        if self.unchanged() {
+            engine_error(e, &self.public)
+        } else {
+            ApiError::not_found(format!(
+                "{} changed while it was read: open it again for its new tiles",
+                self.public
+            ))
+        }
     }
 
     /// The overview (largest side ≤ 1024 px), built once on a blocking thread.
@@ -142,9 +157,12 @@ impl OpenSource {
         self.specs
             .lock()
             .expect("specs")
-            .insert(spec.id(), spec.clone());
+            .put(spec.id(), spec.clone());
     }
 }
+
+/// A reservation of the server's memory budget, released on drop.
+pub struct MemoryPermit(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
 
 /// A memory cache of encoded tiles bounded in bytes.
 pub struct TileLru {
@@ -199,12 +217,20 @@ pub struct AppState {
     pub tiles: Mutex<TileLru>,
     pub(crate) inflight: Mutex<Inflight>,
     pub renders: Arc<Semaphore>,
+    /// The server's memory budget for heavy work, in MiB permits (see [`AppState::reserve`]).
+    budget: Arc<Semaphore>,
+    /// Catalog rows held by all sessions.
+    pub catalog_rows: Arc<std::sync::atomic::AtomicUsize>,
     pub metrics: Metrics,
     pub sessions: crate::ws::session::Sessions,
     /// One lock per (file, HDU, plane) being opened, dropped when its open ends: two requests for the
     /// same new file read its sample once, and a slow open never holds up any other file.
     opening: Mutex<HashMap<OpenKey, Arc<tokio::sync::Mutex<()>>>>,
     disk_writes: std::sync::mpsc::SyncSender<(PathBuf, Bytes)>,
+}
+
+fn nonzero(n: usize) -> std::num::NonZeroUsize {
+    std::num::NonZeroUsize::new(n.max(1)).expect(">= 1")
 }
 
 /// Tiles waiting to be written to the disk cache; beyond this, writes are skipped (the tile stays in
@@ -237,6 +263,10 @@ impl AppState {
             disk_writes,
             tiles: Mutex::new(TileLru::new(config.memory_cache)),
             renders: Arc::new(Semaphore::new(config.max_renders)),
+            budget: Arc::new(Semaphore::new(
+                (config.limits.memory_budget >> 20).min(Semaphore::MAX_PERMITS as u64) as usize,
+            )),
+            catalog_rows: Default::default(),
             sources: Mutex::new(LruCache::new(
                 std::num::NonZeroUsize::new(config.max_sources).expect("max_sources >= 1"),
             )),
@@ -250,6 +280,50 @@ impl AppState {
             layout,
             config,
         }
+    }
+
+    /// Reserve `bytes` of the memory budget for work about to allocate them; the reservation ends
+    /// when the permit is dropped. Work that could never fit is refused (`too_large`); work that does
+    /// not fit now is answered `busy` (the client retries), so the server's heavy allocations never
+    /// exceed the budget whatever clients ask.
+    pub fn reserve(&self, bytes: u64, what: &str) -> Result<MemoryPermit, ApiError> {
+        let mib = bytes.div_ceil(1 << 20).max(1);
+        let total = self.config.limits.memory_budget >> 20;
+        if mib > total {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "{what} needs {mib} MiB, more than the server's memory budget ({total} MiB)"
+                ),
+            ));
+        }
+        self.budget
+            .clone()
+            .try_acquire_many_owned(mib as u32)
+            .map(MemoryPermit)
+            .map_err(|_| {
+                self.metrics
+                    .busy_rejections
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                ApiError::busy(format!(
+                    "the server's memory budget is in use; retry {what} shortly"
+                ))
+            })
+    }
+
+    /// Colour tables held by all open sources.
+    pub fn renderers_held(&self) -> usize {
+        let sources = self.sources.lock().expect("sources");
+        sources
+            .iter()
+            .map(|(_, s)| s.renderers.lock().expect("renderers").len())
+            .sum()
+    }
+
+    /// MiB of the memory budget reserved right now.
+    pub fn budget_in_use(&self) -> u64 {
+        (self.config.limits.memory_budget >> 20) - self.budget.available_permits() as u64
     }
 
     /// Queue a rendered tile for the disk cache (dropped when the queue is full).
@@ -405,8 +479,12 @@ impl AppState {
             public,
             levels: rx,
             store: OnceLock::new(),
-            renderers: Mutex::new(HashMap::new()),
-            specs: Mutex::new(HashMap::new()),
+            renderers: Mutex::new(LruCache::new(nonzero(
+                self.config.limits.renderers_per_source,
+            ))),
+            specs: Mutex::new(LruCache::new(nonzero(
+                self.config.limits.renderers_per_source.saturating_mul(16),
+            ))),
             exact_minmax: OnceLock::new(),
             overview: OnceCell::new(),
         });

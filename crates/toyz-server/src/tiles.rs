@@ -1,7 +1,7 @@
 //! `GET /tiles/{source}/{render}/{z}/{x}/{y}.png`: memory LRU → disk cache → render (once per key, on the
 //! rayon pool, bounded), with immutable caching headers. The URL alone determines the tile.
 
-use crate::error::{engine_error, ApiError};
+use crate::error::ApiError;
 use crate::state::{AppState, Levels, OpenSource};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -224,7 +224,7 @@ async fn fetch_or_render(
                         st.rebuild_levels(&op);
                         ApiError::busy(format!("{} is being prepared again", op.public))
                     }
-                    e => engine_error(e, &op.public),
+                    e => op.read_error(e),
                 })?;
             st.metrics.render_time(t0.elapsed().as_secs_f64());
             Ok((Bytes::from(bytes), true))

@@ -14,6 +14,16 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 fn start(registry: JobRegistry, data: &Path, cache: &Path) -> SocketAddr {
+    start_cfg(registry, data, cache, |_| {})
+}
+
+/// `start` with settings changed from the defaults (limits).
+fn start_cfg(
+    registry: JobRegistry,
+    data: &Path,
+    cache: &Path,
+    adjust: impl FnOnce(&mut Config) + Send + 'static,
+) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     let (data, cache) = (data.to_owned(), cache.to_owned());
     std::thread::spawn(move || {
@@ -28,6 +38,8 @@ fn start(registry: JobRegistry, data: &Path, cache: &Path) -> SocketAddr {
                 },
             )
             .unwrap();
+            let mut config = config;
+            adjust(&mut config);
             let (server, addr) = toyz_server::start_with(config, registry).unwrap();
             tx.send(addr).unwrap();
             server.await.unwrap();
@@ -960,4 +972,128 @@ fn concurrent_catalog_loads_get_distinct_ids() {
     assert_eq!(ids, [0, 1, 2]);
     let info = c.ok("session.info", json!({}));
     assert_eq!(info["catalogs"].as_array().unwrap().len(), 3);
+}
+
+fn metric(addr: SocketAddr, name: &str) -> f64 {
+    let (_, b) = http_get(addr, "/metrics");
+    String::from_utf8_lossy(&b)
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+/// Everything a client can make the server hold has a limit: session values, reply size, colour
+/// tables per source, catalog rows per session and per server (given back when a session closes),
+/// and the memory budget of heavy work (too large: 413; not now: 503).
+#[test]
+fn limits_bound_what_clients_can_make_the_server_hold() {
+    let w = world();
+    let mut reg = JobRegistry::with_builtins();
+    reg.register_async(
+        "test.hold",
+        "reserves 40 MiB of the memory budget until cancelled",
+        |ctx: JobCtx, _: Empty| async move {
+            let _mem = ctx.state.reserve(40 << 20, "test.hold")?;
+            while !ctx.cancelled() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(JobError::cancelled())
+        },
+    );
+    let addr = start_cfg(reg, &w.data, &w.cache, |c| {
+        c.limits.session_state = 64 << 10;
+        c.limits.reply_bytes = 256 << 10;
+        c.limits.renderers_per_source = 4;
+        c.limits.catalog_rows_session = 100;
+        c.limits.catalog_rows_server = 100;
+        c.limits.memory_budget = 64 << 20;
+    });
+    let mut a = Client::connect(addr);
+
+    // Session values: 64 KiB in all.
+    let blob = |n: usize| json!("x".repeat(n));
+    let (_, r) = a.call(
+        "session.set",
+        json!({"key": "big", "value": blob(600 << 10)}),
+    );
+    assert_eq!(r["error"]["kind"], "too_large", "{r}");
+    a.ok("session.set", json!({"key": "a", "value": blob(30 << 10)}));
+    a.ok("session.set", json!({"key": "b", "value": blob(30 << 10)}));
+    let (_, r) = a.call("session.set", json!({"key": "c", "value": blob(30 << 10)}));
+    assert_eq!(r["error"]["kind"], "too_large", "{r}");
+    a.ok("session.set", json!({"key": "a", "value": blob(31 << 10)}));
+    assert!(a.ok("session.info", json!({}))["values"]["b"].is_string());
+
+    // Replies: 256 KiB at most.
+    let points: Vec<[f64; 2]> = (0..10_000).map(|i| [(i % 1000 + 1) as f64, 5.0]).collect();
+    let (_, r) = a.call(
+        "image.pixels",
+        json!({"path": "data/sky.fits", "points": points}),
+    );
+    assert_eq!(r["error"]["kind"], "too_large", "{r}");
+    assert_eq!(
+        a.ok(
+            "image.pixels",
+            json!({"path": "data/sky.fits", "points": [[1, 1]]})
+        )["pixels"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Colour tables: the last 4 specs of a source.
+    for k in 0..10 {
+        let o = a.ok(
+            "image.open",
+            json!({"path": "data/ramp.fits", "contrast": 1.0 + k as f64 / 10.0}),
+        );
+        let t = o["tiles"].as_str().unwrap().replace("{z}/{x}/{y}", "0/0/0");
+        assert!(http_get(addr, &t).0.contains(" 200 "));
+    }
+    assert_eq!(metric(addr, "toyz_renderers"), 4.0);
+
+    // Catalog rows: 60 fit a session of 100, 120 do not; and all sessions share 100.
+    a.ok("catalog.load", json!({"path": "data/stars.csv"}));
+    let (_, r) = a.call("catalog.load", json!({"path": "data/stars.csv"}));
+    assert_eq!(r["error"]["kind"], "too_large", "{r}");
+    let mut b = Client::connect(addr);
+    let (_, r) = b.call("catalog.load", json!({"path": "data/stars.csv"}));
+    assert_eq!(r["error"]["kind"], "busy", "{r}");
+    assert_eq!(metric(addr, "toyz_catalog_rows"), 60.0);
+    drop(a);
+    // Closing a session frees its rows at once.
+    while metric(addr, "toyz_catalog_rows") != 0.0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.ok("catalog.load", json!({"path": "data/stars.csv"}));
+
+    // The memory budget: a cutout that could never fit, one that must wait, then fits.
+    let (status, body) = http_get(
+        addr,
+        "/api/cutout?path=data/big.fits&x=2048&y=2048&w=2100&h=2100",
+    );
+    assert!(
+        status.contains(" 413 "),
+        "{status} {}",
+        String::from_utf8_lossy(&body)
+    );
+    b.send(json!({"id": 99, "job": "test.hold", "params": {}}));
+    while metric(addr, "toyz_memory_reserved_bytes") < (40 << 20) as f64 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let cut = "/api/cutout?path=data/big.fits&x=2048&y=2048&w=1500&h=1500&format=png";
+    let (status, _) = http_get(addr, cut);
+    assert!(status.contains(" 503 "), "{status}");
+    b.send(json!({"id": 99, "cancel": true}));
+    while metric(addr, "toyz_memory_reserved_bytes") != 0.0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (status, _) = http_get(addr, cut);
+    assert!(status.contains(" 200 "), "{status}");
+
+    // Statistics of a whole 16 Mpixel image in flat memory, within the 64 MiB budget.
+    let s = b.ok("image.stats", json!({"path": "data/big.fits"}));
+    assert_eq!(s["npix"], 4096 * 4096);
+    assert!(s["median"].is_number());
 }

@@ -2,7 +2,7 @@
 //! DS9 regions and tile builds. Each checks its parameters and works on a blocking thread or the
 //! engine's pools, never on the async runtime.
 
-use super::catalog::{parse_csv, Catalog, MAX_ROWS};
+use super::catalog::{parse_csv, Catalog, MAX_CATALOGS, MAX_ROWS};
 use super::regions::{self, Region};
 use super::registry::{JobCtx, JobError, JobRegistry, JobResult};
 use crate::api::{describe, open_source, SourceQuery};
@@ -328,10 +328,30 @@ impl JobRegistry {
             "session.set",
             "Store a value in the session (frames, selections, …); null removes it.",
             |ctx: JobCtx, p: SetParams| async move {
+                let max = ctx.state.config.limits.session_state;
                 let mut v = ctx.session.values.lock().expect("values");
                 if p.value.is_null() {
                     v.remove(&p.key);
                 } else {
+                    // Bounded per session: the bytes of every stored value (as JSON) and its key.
+                    let size = |k: &str, x: &Value| {
+                        k.len() + serde_json::to_string(x).map_or(0, |s| s.len())
+                    };
+                    let others: usize = v
+                        .iter()
+                        .filter(|(k, _)| **k != p.key)
+                        .map(|(k, x)| size(k, x))
+                        .sum();
+                    let new = size(&p.key, &p.value);
+                    if others + new > max {
+                        return Err(JobError::new(
+                            "too_large",
+                            format!(
+                                "a session keeps at most {max} bytes of values; this would make {}",
+                                others + new
+                            ),
+                        ));
+                    }
                     v.insert(p.key, p.value);
                 }
                 Ok(json!({"keys": v.keys().collect::<Vec<_>>()}))
@@ -474,26 +494,20 @@ impl JobRegistry {
             },
         );
         r.register_async("image.stats", "Statistics of a rectangle: count, NaN count, mean, median, std, min, max, sum.", |ctx: JobCtx, p: RectParams| async move {
+            // Read in bands (flat memory whatever the rectangle); a closed socket stops it between bands.
+            let mem = ctx.state.reserve(toyz_pyramid::rect_stats::RECT_STATS_BYTES, "image.stats")?;
+            let cancel = ctx.cancel_flag();
             with_source(&ctx, &p.src, move |o| {
+                let _mem = mem;
                 let (x0, y0, w, h) = rect(o, p.rect)?;
-                if w * h > 64 << 20 {
-                    return Err(JobError::bad_params("at most 64 Mpixels per rectangle"));
-                }
-                let mut v = vec![0f32; w * h];
-                o.src.image.read_rect(x0, y0, w, h, &mut v).map_err(|e| fits_error(e, &o.public))?;
-                let mut fin: Vec<f64> = v.iter().filter(|x| x.is_finite()).map(|&x| x as f64).collect();
-                let n = fin.len();
-                let nan = v.len() - n;
-                if n == 0 {
-                    return Ok(json!({"npix": v.len(), "nan": nan, "mean": null, "median": null, "std": null, "min": null, "max": null, "sum": 0.0}));
-                }
-                let sum: f64 = fin.iter().sum();
-                let mean = sum / n as f64;
-                let std = (fin.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
-                fin.sort_unstable_by(f64::total_cmp);
-                let median = if n % 2 == 1 { fin[n / 2] } else { 0.5 * (fin[n / 2 - 1] + fin[n / 2]) };
-                Ok(json!({"rect": [x0 + 1, y0 + 1, x0 + w, y0 + h], "npix": v.len(), "nan": nan, "mean": mean, "median": median,
-                          "std": std, "min": fin[0], "max": fin[n - 1], "sum": sum}))
+                let stop = || cancel.load(Ordering::Relaxed);
+                let s = toyz_pyramid::rect_stats::rect_stats(&*o.src.image, (x0, y0, w, h), &stop)
+                    .map_err(|e| match e {
+                        toyz_pyramid::EngineError::Cancelled => JobError::cancelled(),
+                        e => engine_error(e, &o.public).into(),
+                    })?;
+                Ok(json!({"rect": [x0 + 1, y0 + 1, x0 + w, y0 + h], "npix": s.npix, "nan": s.nan, "mean": s.mean,
+                          "median": s.median, "std": s.std, "min": s.min, "max": s.max, "sum": s.sum}))
             })
             .await
         });
@@ -503,7 +517,10 @@ impl JobRegistry {
                 return Err(JobError::bad_params("bins must be between 1 and 65536"));
             }
             let cancel = ctx.cancel_flag();
+            // A rectangle is read with a stride that keeps it near 4 Mpixels (16 MiB of f32).
+            let mem = p.rect.map(|_| ctx.state.reserve(32 << 20, "image.histogram")).transpose()?;
             with_source(&ctx, &p.src, move |o| {
+                let _mem = mem;
                 let st = &o.src.stats;
                 // The statistics sample, or the rectangle read with a stride that keeps it near 4 Mpixels.
                 let (vals, min, max, nan, mut reply) = match p.rect {
@@ -638,10 +655,27 @@ impl JobRegistry {
                 }
                 let want = [p.ra.clone(), p.dec.clone(), p.x.clone(), p.y.clone()];
                 let hdu = crate::api::hdu_sel(p.hdu.as_deref())?;
+                let limits = ctx.state.config.limits.clone();
+                let (held, count) = {
+                    let list = ctx.session.catalogs.lock().expect("catalogs");
+                    (list.iter().map(|c| c.rows.len()).sum::<usize>(), list.len())
+                };
+                if count >= MAX_CATALOGS {
+                    return Err(JobError::new("too_large", format!("a session holds at most {MAX_CATALOGS} catalogs")));
+                }
+                let room = limits.catalog_rows_session.saturating_sub(held).min(MAX_ROWS);
+                if room == 0 {
+                    return Err(JobError::new("too_large", format!(
+                        "this session already holds {held} catalog rows (at most {})", limits.catalog_rows_session)));
+                }
+                // Parsing holds the text and the cells: reserve about ten times the file's size.
+                let size = std::fs::metadata(res.open_path()).map(|m| m.len()).unwrap_or(0);
+                let mem = ctx.state.reserve(size.saturating_mul(10), "catalog.load")?;
                 let cat = tokio::task::spawn_blocking(move || -> Result<Catalog, JobError> {
+                    let _mem = mem;
                     let file = res.open_path();
                     let (columns, rows) = if toyz_fits::probe(&file).is_ok() {
-                        let t = toyz_fits::read_table(&file, &hdu, MAX_ROWS).map_err(|e| fits_error(e, &public))?;
+                        let t = toyz_fits::read_table(&file, &hdu, room + 1).map_err(|e| fits_error(e, &public))?;
                         let rows = (0..t.rows)
                             .map(|i| t.columns.iter().map(|c| serde_json::Number::from_f64(c[i]).map(Value::Number).unwrap_or(Value::Null)).collect())
                             .collect();
@@ -649,8 +683,14 @@ impl JobRegistry {
                     } else {
                         let text = std::fs::read_to_string(&file)
                             .map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))?;
-                        parse_csv(&text).map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))?
+                        parse_csv(&text, room + 1).map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))?
                     };
+                    // Never a silently shortened catalog: one over the room left is refused.
+                    if rows.len() > room {
+                        return Err(JobError::new("too_large", format!(
+                            "{public} has more than {room} rows, the most this session can still hold \
+                             (at most {MAX_ROWS} per catalog, {} per session)", limits.catalog_rows_session)));
+                    }
                     let w: Vec<Option<&str>> = want.iter().map(|s| s.as_deref()).collect();
                     Catalog::new(0, public.clone(), columns, rows, [w[0], w[1], w[2], w[3]])
                         .map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))
@@ -660,6 +700,11 @@ impl JobRegistry {
                 // The id is the catalog's place in the session list, taken when it goes in: two loads
                 // running at once get different ids.
                 let mut cat = cat;
+                // Rows held by all sessions together are bounded too; they are given back when the
+                // catalog is dropped (its session closes).
+                cat.hold = Some(super::catalog::RowsHold::take(&ctx.state.catalog_rows, cat.rows.len(), limits.catalog_rows_server)
+                    .map_err(|held| JobError::new("busy", format!(
+                        "the server holds {held} catalog rows of at most {}; retry later", limits.catalog_rows_server)))?);
                 let mut list = ctx.session.catalogs.lock().expect("catalogs");
                 cat.id = list.len();
                 let reply = page(&cat, p.offset, p.limit);

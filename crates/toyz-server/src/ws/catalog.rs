@@ -3,9 +3,40 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Rows read at most from one file.
 pub const MAX_ROWS: usize = 2_000_000;
+/// Catalogs one session holds at most.
+pub const MAX_CATALOGS: usize = 64;
+
+/// Catalog rows counted against the server's limit while a catalog lives.
+#[derive(Debug)]
+pub struct RowsHold {
+    total: Arc<AtomicUsize>,
+    rows: usize,
+}
+
+impl RowsHold {
+    /// Count `rows` more against `total` if that stays within `max`; else the rows held now.
+    pub fn take(total: &Arc<AtomicUsize>, rows: usize, max: usize) -> Result<RowsHold, usize> {
+        total
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
+                (held + rows <= max).then_some(held + rows)
+            })
+            .map(|_| RowsHold {
+                total: total.clone(),
+                rows,
+            })
+    }
+}
+
+impl Drop for RowsHold {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.rows, Ordering::SeqCst);
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct Catalog {
@@ -19,6 +50,9 @@ pub struct Catalog {
     pub dec: Option<usize>,
     pub x: Option<usize>,
     pub y: Option<usize>,
+    /// Its rows' share of the server's catalog limit.
+    #[serde(skip)]
+    pub hold: Option<RowsHold>,
 }
 
 fn find(columns: &[String], names: &[&str], want: Option<&str>) -> Result<Option<usize>, String> {
@@ -77,6 +111,7 @@ impl Catalog {
             dec,
             x,
             y,
+            hold: None,
         })
     }
 
@@ -105,7 +140,8 @@ impl Catalog {
 }
 
 /// Parse CSV text (header row, comma separated, `#` comment lines, optional double quotes).
-pub fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<Vec<Value>>), String> {
+/// Parse a CSV catalog, keeping at most `max_rows` rows.
+pub fn parse_csv(text: &str, max_rows: usize) -> Result<(Vec<String>, Vec<Vec<Value>>), String> {
     let mut lines = text
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
@@ -116,7 +152,7 @@ pub fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<Vec<Value>>), String> {
         .collect();
     let mut rows = Vec::new();
     for (n, line) in lines.enumerate() {
-        if rows.len() >= MAX_ROWS {
+        if rows.len() >= max_rows {
             break;
         }
         let cells = split(line);

@@ -139,7 +139,15 @@ pub async fn run(
         r.abort.abort();
     }
     let _ = ws.close(close_reason).await;
+    drop(session);
     state.sessions.open.fetch_sub(1, Ordering::Relaxed);
+    // Give the pages freed by the session (catalogs, job buffers) back to the system: glibc keeps
+    // freed memory in its arenas otherwise, and the process's size never shrinks.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    drop(tokio::task::spawn_blocking(|| {
+        // SAFETY: malloc_trim only returns free memory to the system.
+        unsafe { libc::malloc_trim(0) }
+    }));
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -238,6 +246,7 @@ fn handle_text(
         key.clone(),
         session.clone(),
     );
+    let max_reply = state.config.limits.reply_bytes;
     let task = actix_web::rt::spawn(async move {
         let _permit = slots2.acquire_owned().await;
         let result = job.run(ctx, params).await;
@@ -247,6 +256,19 @@ fn handle_text(
             let reply = match result {
                 Ok(v) => json!({"id": id, "status": "ok", "result": v}).to_string(),
                 Err(e) => error(&id, &e.kind, e.message),
+            };
+            // Bounded outgoing frames: a reply over the limit is replaced by an error saying so.
+            let reply = if reply.len() > max_reply {
+                error(
+                    &id,
+                    "too_large",
+                    format!(
+                        "the reply would be {} bytes, over the limit of {max_reply}",
+                        reply.len()
+                    ),
+                )
+            } else {
+                reply
             };
             let _ = out2.send(reply);
         }
