@@ -327,7 +327,21 @@ fn build_one(
     target: &Target,
 ) -> Result<(), Fail> {
     let t0 = Instant::now();
-    let src = Source::open(path, sel, plane)?;
+    // A gzip'd file is decompressed once (into the cache, or a temporary folder for --out) rather
+    // than by every worker thread's cfitsio handle.
+    let scratch;
+    let unpack_dir = match target {
+        Target::Cache(root) => toyz_pyramid::CacheLayout::new(root).unpacked(),
+        Target::Out(_) => {
+            scratch = tempfile::tempdir().map_err(|e| Fail {
+                code: 1,
+                message: format!("cannot make a temporary folder: {e}"),
+            })?;
+            scratch.path().to_owned()
+        }
+    };
+    let file = toyz_fits::Pinned::open_unpacked(path, &unpack_dir)?;
+    let src = Source::open_pinned(std::sync::Arc::new(file), sel, plane)?;
     let zmax = src.geometry.zmax;
     let zoom = zoom.map(|(a, b)| (a.unwrap_or(0), b.unwrap_or(zmax)));
     let total = src.geometry.tile_count(

@@ -15,6 +15,8 @@ pub enum FitsError {
     },
     #[error("{path}: not a FITS file (it does not start with a 'SIMPLE  = T' card)")]
     NotFits { path: PathBuf },
+    #[error("{path}: corrupt or truncated gzip data: {message}")]
+    BadGzip { path: PathBuf, message: String },
     #[error("{path}: not a regular file")]
     NotRegular { path: PathBuf },
     #[error("{path}: truncated: HDU {hdu} needs {need} bytes but the file holds only {have}")]
@@ -92,7 +94,7 @@ impl FitsError {
             FitsError::NotAnImage { .. } | FitsError::NoImage { .. } => "not_an_image",
             FitsError::PlaneOutOfRange { .. } => "no_such_plane",
             FitsError::OutOfBounds { .. } | FitsError::PixelOutside { .. } => "out_of_bounds",
-            FitsError::Cfitsio { .. } => "bad_fits",
+            FitsError::Cfitsio { .. } | FitsError::BadGzip { .. } => "bad_fits",
             FitsError::BadHduSelector(_) => "bad_request",
             FitsError::Wcs(_) => "wcs",
             FitsError::Mosaic { .. } => "bad_mosaic",

@@ -45,7 +45,13 @@ pub struct Pinned {
     file: File,
     shown: PathBuf,
     version: FileVersion,
+    /// Bytes of `file` when opened (for an unpacked copy: the decompressed size, while `version`
+    /// is the original's).
+    len: u64,
 }
+
+/// Deflate cannot compress by more than about 1032:1: more output than this is not a real file.
+pub(crate) const GZIP_MAX_RATIO: u64 = 1100;
 
 const PROC_FD: &str = "/proc/self/fd/";
 
@@ -73,9 +79,73 @@ impl Pinned {
         }
         Ok(Pinned {
             version: FileVersion::of(&meta),
+            len: meta.len(),
             file,
             shown,
         })
+    }
+
+    /// [`Pinned::open`], and for a gzip'd file its decompressed copy in `dir`, made once per file
+    /// version (named by it, written to a temp file and renamed, reused by every later open): cfitsio
+    /// would otherwise decompress the whole file into memory again for every thread that reads it.
+    /// The copy keeps the original's name and version, so ids and messages are the original's.
+    pub fn open_unpacked(path: &Path, dir: &Path) -> Result<Pinned> {
+        let p = Pinned::open(path)?;
+        if !p.is_gzip() {
+            return Ok(p);
+        }
+        let v = p.version;
+        // FNV-1a over the version: a stable name for this version of this file.
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in [
+            v.dev as i128,
+            v.ino as i128,
+            v.size as i128,
+            v.mtime_ns,
+            v.ctime_ns,
+        ]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        {
+            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+        let target = dir.join(format!("{h:016x}.fits"));
+        let shown = p.shown.clone();
+        let bad = |e: std::io::Error| FitsError::BadGzip {
+            path: shown.clone(),
+            message: e.to_string(),
+        };
+        if !target.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+            let tmp = dir.join(format!(".{h:016x}.fits.{}.tmp", std::process::id()));
+            let r = (|| -> Result<()> {
+                let mut out = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+                let limit = v.size.saturating_mul(GZIP_MAX_RATIO);
+                let mut gz = flate2::read::MultiGzDecoder::new(p.reader()).take(limit + 1);
+                let n = std::io::copy(&mut gz, &mut out).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::InvalidInput
+                    | std::io::ErrorKind::InvalidData
+                    | std::io::ErrorKind::UnexpectedEof => bad(e),
+                    _ => io_err(&tmp, e),
+                })?;
+                if n > limit {
+                    return Err(bad(std::io::Error::other(format!(
+                        "decompresses to more than {limit} bytes"
+                    ))));
+                }
+                std::fs::rename(&tmp, &target).map_err(|e| io_err(&target, e))
+            })();
+            if r.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            r?;
+        }
+        let mut u = Pinned::open(&target)?;
+        // Used now: eviction of the unpacked copies goes by modification time.
+        let _ = u.file.set_modified(std::time::SystemTime::now());
+        u.shown = p.shown;
+        u.version = p.version;
+        Ok(u)
     }
 
     pub fn file(&self) -> &File {
@@ -87,6 +157,13 @@ impl Pinned {
     }
     pub fn version(&self) -> FileVersion {
         self.version
+    }
+    /// Bytes that can be read.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// A name that opens this very file again (for cfitsio): the descriptor's `/proc` entry on Linux.

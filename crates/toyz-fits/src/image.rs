@@ -4,7 +4,7 @@
 
 use crate::error::{FitsError, Result};
 pub(crate) use crate::file::io_err;
-use crate::file::{FileVersion, Pinned};
+use crate::file::{FileVersion, Pinned, GZIP_MAX_RATIO};
 use crate::handle::{Exact, Handle, IMAGE_HDU};
 use crate::header::Header;
 use crate::raster::{check_rect, Value};
@@ -271,9 +271,6 @@ pub fn read_table(path: &Path, sel: &HduSel, max_rows: usize) -> Result<Table> {
 pub const MAX_SIDE: i64 = 1 << 20;
 /// The most pixels (all planes) toyz opens.
 pub const MAX_PIXELS: u64 = 1 << 40;
-/// Deflate cannot compress by more than about 1032:1: a gzip'd file claiming more data than that
-/// cannot hold it.
-const GZIP_MAX_RATIO: u64 = 1100;
 
 /// Refuse sizes a header cannot honestly claim, before anything is allocated for them: sides beyond
 /// `MAX_SIDE`, more than `MAX_PIXELS` pixels, or (gzip) more bytes than the file can decompress to.
@@ -346,7 +343,11 @@ pub struct Image {
 impl Image {
     /// Open `path` at HDU `sel`, plane `plane` (0-based along NAXIS3 and beyond, flattened).
     pub fn open(path: &Path, sel: &HduSel, plane: usize) -> Result<Image> {
-        let file = Arc::new(Pinned::open(path)?);
+        Image::open_pinned(Arc::new(Pinned::open(path)?), sel, plane)
+    }
+
+    /// Open HDU `sel` of a file already opened.
+    pub fn open_pinned(file: Arc<Pinned>, sel: &HduSel, plane: usize) -> Result<Image> {
         probe_pinned(&file)?;
         let mut h = Handle::open_pinned(&file)?;
         let hdus = list_with(&mut h)?;
@@ -363,7 +364,7 @@ impl Image {
         plane: usize,
     ) -> Result<Image> {
         let path = file.shown();
-        let file_len = file.version().size;
+        let file_len = file.len();
         let chosen = &hdus[hdu];
         if chosen.kind == HduKind::Table || !chosen.has_data() {
             return Err(FitsError::NotAnImage {

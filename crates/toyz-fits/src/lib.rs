@@ -23,7 +23,7 @@ pub use image::{list_hdus, probe, read_table, HduKind, HduSel, HduSummary, Image
 pub use mosaic::{parse_section, Layout, Mosaic, MosaicCcd, MosaicInfo};
 pub use pixel::{pixel_at, sky_to_pixel, PixelValue, World};
 pub use proj::{Celestial, CODES};
-pub use raster::{open_raster, CcdPixel, Raster, RasterKey, Value};
+pub use raster::{open_raster, open_raster_pinned, CcdPixel, Raster, RasterKey, Value};
 pub use wcs::{separation, unit_vector, SkyCap, Wcs, WcsPart, WcsSummary};
 
 /// Version of the cfitsio library actually linked (fitsio's own helper always reports 4.0).

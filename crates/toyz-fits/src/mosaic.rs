@@ -104,7 +104,10 @@ fn is_ccd(s: &HduSummary) -> bool {
 
 impl Mosaic {
     pub fn open(path: &Path, layout: Layout) -> Result<Mosaic> {
-        let file = std::sync::Arc::new(Pinned::open(path)?);
+        Mosaic::open_pinned(std::sync::Arc::new(Pinned::open(path)?), layout)
+    }
+
+    pub fn open_pinned(file: std::sync::Arc<Pinned>, layout: Layout) -> Result<Mosaic> {
         probe_pinned(&file)?;
         let path = file.shown();
         let mut h = Handle::open_pinned(&file)?;

@@ -3,7 +3,7 @@
 //! focal-plane mosaic ([`crate::Mosaic`]) implement it; `open_raster` picks one from an [`HduSel`].
 
 use crate::error::Result;
-use crate::file::FileVersion;
+use crate::file::{FileVersion, Pinned};
 use crate::header::Header;
 use crate::image::{HduSel, HduSummary, Image};
 use crate::mosaic::{Mosaic, MosaicInfo};
@@ -202,9 +202,18 @@ pub(crate) fn check_rect(
 /// Open the image `sel` names: one HDU, or with `HduSel::Mosaic` all the image HDUs of the file as one
 /// focal-plane image.
 pub fn open_raster(path: &Path, sel: &HduSel, plane: usize) -> Result<Box<dyn Raster>> {
+    open_raster_pinned(std::sync::Arc::new(Pinned::open(path)?), sel, plane)
+}
+
+/// [`open_raster`] of a file already opened (e.g. unpacked once with [`Pinned::open_unpacked`]).
+pub fn open_raster_pinned(
+    file: std::sync::Arc<Pinned>,
+    sel: &HduSel,
+    plane: usize,
+) -> Result<Box<dyn Raster>> {
     match sel {
-        HduSel::Mosaic(layout) => Ok(Box::new(Mosaic::open(path, *layout)?)),
-        _ => Ok(Box::new(Image::open(path, sel, plane)?)),
+        HduSel::Mosaic(layout) => Ok(Box::new(Mosaic::open_pinned(file, *layout)?)),
+        _ => Ok(Box::new(Image::open_pinned(file, sel, plane)?)),
     }
 }
 

@@ -101,6 +101,10 @@ impl CacheLayout {
     pub fn render_dir(&self, sid: &str, rid: &str) -> PathBuf {
         self.source_dir(sid).join(rid)
     }
+    /// Decompressed copies of gzip'd files (`toyz_fits::Pinned::open_unpacked`).
+    pub fn unpacked(&self) -> PathBuf {
+        self.root.join("unpacked")
+    }
     pub fn tile(&self, sid: &str, rid: &str, z: u32, x: u32, y: u32) -> PathBuf {
         self.render_dir(sid, rid)
             .join(z.to_string())

@@ -8,7 +8,8 @@ use crate::spec::{Cut, RenderSpec};
 use crate::stats::{resolve_cut, Sample, Stats, SAMPLE_TARGET};
 use rayon::prelude::*;
 use std::path::Path;
-use toyz_fits::{open_raster, HduSel, Raster};
+use std::sync::Arc;
+use toyz_fits::{open_raster, open_raster_pinned, HduSel, Pinned, Raster};
 
 pub struct Source {
     /// A single HDU or a mosaic: nothing here needs to know which.
@@ -22,7 +23,15 @@ pub struct Source {
 
 impl Source {
     pub fn open(path: &Path, hdu: &HduSel, plane: usize) -> Result<Source> {
-        let image = open_raster(path, hdu, plane)?;
+        Source::from_raster(open_raster(path, hdu, plane)?)
+    }
+
+    /// Open a file already opened (e.g. a gzip'd file unpacked once into the cache).
+    pub fn open_pinned(file: Arc<Pinned>, hdu: &HduSel, plane: usize) -> Result<Source> {
+        Source::from_raster(open_raster_pinned(file, hdu, plane)?)
+    }
+
+    fn from_raster(image: Box<dyn Raster>) -> Result<Source> {
         let key = SourceKey::of(&*image);
         let id = key.id();
         let geometry = Geometry::new(image.width(), image.height());

@@ -395,7 +395,9 @@ impl AppState {
         let shown = public.clone();
         let layout = self.layout.clone();
         let src = actix_web::web::block(move || {
-            let src = Source::open(&file.open_path(), &sel, plane)?;
+            // A gzip'd file is decompressed once into the cache and read from there by every thread.
+            let pinned = toyz_fits::Pinned::open_unpacked(&file.open_path(), &layout.unpacked())?;
+            let src = Source::open_pinned(Arc::new(pinned), &sel, plane)?;
             // The manifest lets any server sharing this cache find the file from the id alone.
             toyz_pyramid::build::write_source_manifest(&layout, &src, false)?;
             Ok::<_, toyz_pyramid::EngineError>(src)

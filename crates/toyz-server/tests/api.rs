@@ -915,3 +915,61 @@ async fn swapping_a_folder_for_a_link_never_leaks_outside_files() {
     );
     assert!(ok > 0 && swaps > 100, "{ok} ok, {swaps} swaps");
 }
+
+/// A gzip'd FITS file is decompressed once into the cache and read from there by every thread (each
+/// thread's cfitsio handle held a whole decompressed copy); a truncated one is refused consistently.
+#[actix_web::test]
+async fn a_gzip_file_is_decompressed_once() {
+    use std::io::Write;
+    let f = fixture();
+    let plain = std::fs::read(f.data.join("sky.fits")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&plain).unwrap();
+    let gz = gz.finish().unwrap();
+    std::fs::write(f.data.join("sky.fits.gz"), &gz).unwrap();
+    std::fs::write(f.data.join("cut.fits.gz"), &gz[..gz.len() / 2]).unwrap();
+    let (app, _) = service!(config(&f, None));
+    let (s, _, b) = get(&app, "/api/sources?path=data/sky.fits.gz").await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+    let src = json(&b);
+    let reqs: Vec<String> = (0..12)
+        .map(|i| match i % 3 {
+            0 => tile_url(&src, 1, (i / 3) % 2, 0),
+            1 => format!(
+                "/api/cutout?path=data/sky.fits.gz&x={}&y=50&w=40&h=40",
+                30 + i
+            ),
+            _ => format!("/api/pixel?path=data/sky.fits.gz&x={}&y=7", 10 + i),
+        })
+        .collect();
+    let answers = futures_util::future::join_all(reqs.iter().map(|r| get(&app, r))).await;
+    for (r, (s, _, b)) in reqs.iter().zip(answers) {
+        assert_eq!(s, 200, "{r}: {}", String::from_utf8_lossy(&b));
+    }
+    let unpacked: Vec<_> = std::fs::read_dir(f.cache.join("unpacked"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(unpacked.len(), 1, "{unpacked:?}");
+    assert_eq!(
+        std::fs::read(f.cache.join("unpacked").join(&unpacked[0])).unwrap(),
+        plain
+    );
+    // The same values as the plain file.
+    let (_, _, a) = get(&app, "/api/pixel?path=data/sky.fits.gz&x=33&y=44").await;
+    let (_, _, b) = get(&app, "/api/pixel?path=data/sky.fits&x=33&y=44").await;
+    assert_eq!(json(&a)["value"], json(&b)["value"]);
+    // Truncated: refused at open by every route, and nothing half-written is left.
+    for uri in [
+        "/api/sources?path=data/cut.fits.gz",
+        "/api/pixel?path=data/cut.fits.gz&x=1&y=1",
+    ] {
+        let (s, _, b) = get(&app, uri).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{uri}");
+        assert_eq!(json(&b)["error"]["kind"], "bad_fits");
+    }
+    assert_eq!(
+        std::fs::read_dir(f.cache.join("unpacked")).unwrap().count(),
+        1
+    );
+}
