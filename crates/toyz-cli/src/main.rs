@@ -1,6 +1,7 @@
 //! The `toyz` command: thin subcommands over toyz-fits and toyz-pyramid. Exit codes: 0 success,
 //! 1 failure of the machine (I/O), 2 bad input (one line on stderr), 130 stopped by Ctrl-C.
 
+mod cache;
 mod info;
 mod pixel;
 mod serve;
@@ -30,6 +31,11 @@ enum Cmd {
     Tiles {
         #[command(subcommand)]
         cmd: tiles::Cmd,
+    },
+    /// Inspect and prune a tile cache.
+    Cache {
+        #[command(subcommand)]
+        cmd: cache::Cmd,
     },
     /// Serve tiles and the JSON API over data roots.
     Serve(serve::ServeArgs),
@@ -81,6 +87,7 @@ fn main() -> ExitCode {
         Cmd::Info(a) => info::run(a),
         Cmd::Pixel(a) => pixel::run(a),
         Cmd::Tiles { cmd } => tiles::run(cmd),
+        Cmd::Cache { cmd } => cache::run(cmd),
         Cmd::Serve(a) => serve::serve(a),
         Cmd::Demo(a) => serve::demo(a),
     };

@@ -225,6 +225,17 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
             std::process::exit(130);
         }
     });
+    if a.out.is_none() && a.cache.is_dir() {
+        // Temp files a killed build or server left in the cache are swept first (live writers'
+        // are kept: their process still runs).
+        let r = toyz_pyramid::gc::prune(&toyz_pyramid::CacheLayout::new(&a.cache), 0, &|_| true);
+        if r.temp_removed > 0 {
+            eprintln!(
+                "toyz: removed {} temp files left by a stopped process",
+                r.temp_removed
+            );
+        }
+    }
     let several = files.len() > 1;
     let mut used = reserved_names();
     let mut failed = 0;

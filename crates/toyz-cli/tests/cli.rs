@@ -454,3 +454,72 @@ fn impossible_sizes_are_refused_before_anything_is_allocated() {
     std::fs::write(&plain, head).unwrap();
     assert_input_error(&toyz(&["info", s(&plain)]), "pixels a side");
 }
+
+/// `toyz cache stats|prune`: sizes, stale sources (their file changed), orphan temp files, and
+/// least-recently-used eviction down to `--max`; a build sweeps what a killed one left.
+#[test]
+fn cache_stats_and_prune() {
+    let d = tempfile::tempdir().unwrap();
+    let cache = d.path().join("cache");
+    let (a, b) = (d.path().join("a.fits"), d.path().join("b.fits"));
+    write_fits(&a, &SkySpec::new(600, 500)).unwrap();
+    write_fits(&b, &SkySpec::new(600, 500)).unwrap();
+    for f in [&a, &b] {
+        let o = toyz(&["tiles", "build", s(f), "--cache", s(&cache)]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let stats = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["cache", "stats", "--cache", s(&cache), "--json"];
+        args.extend_from_slice(extra);
+        let o = toyz(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let v = stats(&[]);
+    assert_eq!(
+        (v["sources"].as_u64(), v["stale_sources"].as_u64()),
+        (Some(2), Some(0))
+    );
+    let one = v["bytes"].as_u64().unwrap() / 2;
+    // A killed writer's temp file, swept by the next build; a changed file makes its source stale.
+    let sid = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.len() == 16)
+        .unwrap();
+    let orphan = cache.join(&sid).join(".9.png.999999999.2.tmp");
+    std::fs::write(&orphan, b"torn").unwrap();
+    assert_eq!(stats(&[])["orphan_temp_files"], 1);
+    let o = toyz(&["tiles", "build", s(&b), "--cache", s(&cache)]);
+    assert!(o.status.success());
+    assert!(!orphan.exists(), "swept by the next build");
+    std::thread::sleep(Duration::from_millis(5));
+    write_fits(&a, &SkySpec::ramp(600, 500)).unwrap();
+    assert_eq!(stats(&[])["stale_sources"], 1);
+    let o = toyz(&["cache", "prune", "--cache", s(&cache), "--json"]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["stale_removed"], 1);
+    // Rebuild a, then keep room for one source only: the least recently used (b) goes.
+    let o = toyz(&["tiles", "build", s(&a), "--cache", s(&cache)]);
+    assert!(o.status.success());
+    let max = format!("{}", one + one / 2);
+    let o = toyz(&[
+        "cache",
+        "prune",
+        "--cache",
+        s(&cache),
+        "--max",
+        &max,
+        "--json",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["evicted"], 1, "{r}");
+    assert!(r["bytes"].as_u64().unwrap() <= one + one / 2);
+    assert_eq!(stats(&[])["sources"], 1);
+    // Bad input: exit 2 with one line.
+    assert_input_error(
+        &toyz(&["cache", "prune", "--cache", s(&cache), "--max", "lots"]),
+        "--max",
+    );
+    assert_input_error(&toyz(&["cache", "stats", "--cache", s(&a)]), "not a folder");
+}

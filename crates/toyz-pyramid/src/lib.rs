@@ -6,6 +6,7 @@ pub mod build;
 pub mod cache;
 pub mod colormap;
 pub mod detect;
+pub mod gc;
 #[rustfmt::skip]
 mod colormap_data;
 pub mod error;

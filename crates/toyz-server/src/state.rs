@@ -9,7 +9,7 @@ use bytes::Bytes;
 use lru::LruCache;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{watch, OnceCell, Semaphore};
 use toyz_fits::HduSel;
@@ -41,9 +41,26 @@ pub struct OpenSource {
     /// A quick coarse level for the first view while the float levels build (computed once, on the
     /// first request for a lower level).
     overview: OnceCell<Arc<toyz_pyramid::Overview>>,
+    /// Set when the source leaves the server (evicted, changed, damaged): its level build stops.
+    cancel: Arc<AtomicBool>,
+    /// When its level build failed (retried once `RETRY_FAILED` has passed: e.g. a full disk).
+    failed_at: Mutex<Option<std::time::Instant>>,
+    /// Seconds since the epoch when its manifest was last touched (for LRU eviction of the cache).
+    touched: AtomicU64,
 }
 
+/// A failed level build (disk full, a read error) is tried again after this long.
+const RETRY_FAILED: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl OpenSource {
+    /// True when its level build failed long enough ago to be tried again.
+    fn retry_due(&self) -> bool {
+        self.failed_at
+            .lock()
+            .expect("failed_at")
+            .is_some_and(|t| t.elapsed() >= RETRY_FAILED)
+    }
+
     /// The level store once levels are ready (None while building; Some(None) never for zmax > 0).
     pub fn store(&self, layout: &CacheLayout) -> Result<Option<Arc<LevelStore>>, ApiError> {
         if self.src.geometry.zmax == 0 {
@@ -211,7 +228,7 @@ type Inflight = HashMap<String, Arc<OnceCell<Result<crate::tiles::Tile, ApiError
 pub struct AppState {
     pub config: Config,
     pub layout: CacheLayout,
-    sources: Mutex<LruCache<String, Arc<OpenSource>>>,
+    sources: Arc<Mutex<LruCache<String, Arc<OpenSource>>>>,
     /// Which source a request opened: bounded (a few keys per open source), oldest forgotten first.
     by_request: Mutex<LruCache<OpenKey, String>>,
     pub tiles: Mutex<TileLru>,
@@ -227,6 +244,41 @@ pub struct AppState {
     /// same new file read its sample once, and a slow open never holds up any other file.
     opening: Mutex<HashMap<OpenKey, Arc<tokio::sync::Mutex<()>>>>,
     disk_writes: std::sync::mpsc::SyncSender<(PathBuf, Bytes)>,
+    /// Wakes the cache collector (see `toyz_pyramid::gc`): after a level build and every few MiB
+    /// of tiles written.
+    gc_kick: std::sync::mpsc::SyncSender<()>,
+    /// Level builds running at once.
+    builds: Arc<BuildSlots>,
+}
+
+/// A counting lock for level builds: each reads a whole image and writes its levels, so only a few
+/// run at once (one per core, at least two); the others wait, or give up when cancelled.
+struct BuildSlots {
+    running: Mutex<usize>,
+    freed: std::sync::Condvar,
+    max: usize,
+}
+
+impl BuildSlots {
+    fn acquire(&self, cancel: &AtomicBool) -> bool {
+        let mut n = self.running.lock().expect("builds");
+        while *n >= self.max {
+            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                return false;
+            }
+            n = self
+                .freed
+                .wait_timeout(n, std::time::Duration::from_millis(200))
+                .expect("builds")
+                .0;
+        }
+        *n += 1;
+        true
+    }
+    fn release(&self) {
+        *self.running.lock().expect("builds") -= 1;
+        self.freed.notify_one();
+    }
 }
 
 fn nonzero(n: usize) -> std::num::NonZeroUsize {
@@ -240,8 +292,36 @@ const WRITE_QUEUE: usize = 512;
 impl AppState {
     pub fn new(config: Config) -> AppState {
         let layout = CacheLayout::new(&config.cache_dir);
+        let sources: Arc<Mutex<LruCache<String, Arc<OpenSource>>>> =
+            Arc::new(Mutex::new(LruCache::new(nonzero(config.max_sources))));
+        // The cache collector: at start (sweeping what a killed process left), then whenever kicked.
+        let (gc_kick, kicks) = std::sync::mpsc::sync_channel::<()>(1);
+        {
+            let (layout, sources, max) = (layout.clone(), sources.clone(), config.cache_max);
+            std::thread::Builder::new()
+                .name("toyz-cache-gc".into())
+                .spawn(move || {
+                    let run = || {
+                        let in_use = |sid: &str| sources.lock().expect("sources").contains(sid);
+                        let r = toyz_pyramid::gc::prune(&layout, max, &in_use);
+                        if r.freed_bytes > 0 {
+                            tracing::info!(
+                                "cache: {} stale, {} evicted, {} temp files removed, {} MiB freed, {} MiB held",
+                                r.stale_removed, r.evicted, r.temp_removed, r.freed_bytes >> 20, r.bytes >> 20
+                            );
+                        }
+                    };
+                    run();
+                    for () in kicks {
+                        run();
+                    }
+                })
+                .expect("spawn the cache collector");
+        }
         // Rendered tiles reach the disk cache from one writer thread, off the request path.
         let (disk_writes, rx) = std::sync::mpsc::sync_channel::<(PathBuf, Bytes)>(WRITE_QUEUE);
+        let kick = gc_kick.clone();
+        let every = (config.cache_max / 32).clamp(64 << 10, 256 << 20);
         std::thread::Builder::new()
             .name("toyz-cache-writer".into())
             .spawn(move || {
@@ -252,24 +332,36 @@ impl AppState {
                 unsafe {
                     libc::setpriority(libc::PRIO_PROCESS, 0, 19);
                 }
+                let mut written = 0u64;
                 for (path, bytes) in rx {
                     if let Err(e) = toyz_pyramid::cache::atomic_write(&path, &bytes) {
                         tracing::warn!("cannot write {}: {e}", path.display());
+                    }
+                    written += bytes.len() as u64;
+                    if written >= every {
+                        written = 0;
+                        let _ = kick.try_send(());
                     }
                 }
             })
             .expect("spawn the cache writer");
         AppState {
             disk_writes,
+            gc_kick,
+            builds: Arc::new(BuildSlots {
+                running: Mutex::new(0),
+                freed: std::sync::Condvar::new(),
+                max: std::thread::available_parallelism()
+                    .map_or(2, |n| n.get())
+                    .max(2),
+            }),
             tiles: Mutex::new(TileLru::new(config.memory_cache)),
             renders: Arc::new(Semaphore::new(config.max_renders)),
             budget: Arc::new(Semaphore::new(
                 (config.limits.memory_budget >> 20).min(Semaphore::MAX_PERMITS as u64) as usize,
             )),
             catalog_rows: Default::default(),
-            sources: Mutex::new(LruCache::new(
-                std::num::NonZeroUsize::new(config.max_sources).expect("max_sources >= 1"),
-            )),
+            sources,
             by_request: Mutex::new(LruCache::new(
                 std::num::NonZeroUsize::new(config.max_sources.saturating_mul(4)).expect(">= 1"),
             )),
@@ -336,7 +428,25 @@ impl AppState {
     }
 
     pub fn source(&self, sid: &str) -> Option<Arc<OpenSource>> {
-        self.sources.lock().expect("sources").get(sid).cloned()
+        let s = self.sources.lock().expect("sources").get(sid).cloned()?;
+        // Used now: the cache evicts the least recently used sources (one touch a minute at most).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = s.touched.load(std::sync::atomic::Ordering::Relaxed);
+        if now >= last + 60
+            && s.touched
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            toyz_pyramid::gc::touch(&self.layout, sid);
+        }
+        Some(s)
     }
 
     /// Open (or find) the source at a resolved path. Reuses the open source while the file is unchanged.
@@ -380,7 +490,12 @@ impl AppState {
             .expect("by_request")
             .get(key)
             .cloned()?;
-        self.source(&sid).filter(|s| s.unchanged())
+        let s = self.source(&sid).filter(|s| s.unchanged())?;
+        if s.retry_due() {
+            self.forget(&sid);
+            return None;
+        }
+        Some(s)
     }
 
     async fn open_new(
@@ -420,11 +535,15 @@ impl AppState {
         let gone = || ApiError::not_found(format!("unknown or outdated source id '{sid}'"));
         if let Some(s) = self.source(sid) {
             // The file changed since: its old id names pixels that no longer exist.
-            if s.unchanged() {
+            if !s.unchanged() {
+                self.forget(sid);
+                return Err(gone());
+            }
+            if !s.retry_due() {
                 return Ok(s);
             }
+            // A failed level build is tried again: reopened below.
             self.forget(sid);
-            return Err(gone());
         }
         if sid.len() != 16 || !sid.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(gone());
@@ -456,7 +575,9 @@ impl AppState {
     }
 
     fn forget(&self, sid: &str) {
-        self.sources.lock().expect("sources").pop(sid);
+        if let Some(s) = self.sources.lock().expect("sources").pop(sid) {
+            s.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut m = self.by_request.lock().expect("by_request");
         let keys: Vec<OpenKey> = m
             .iter()
@@ -489,35 +610,68 @@ impl AppState {
             ))),
             exact_minmax: OnceLock::new(),
             overview: OnceCell::new(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            failed_at: Mutex::new(None),
+            touched: AtomicU64::new(0),
         });
-        self.sources
+        toyz_pyramid::gc::touch(&self.layout, &open.src.id);
+        // A source pushed out of the bounded map stops its level build.
+        if let Some((_, old)) = self
+            .sources
             .lock()
             .expect("sources")
-            .put(open.src.id.clone(), open.clone());
+            .push(open.src.id.clone(), open.clone())
+        {
+            if old.src.id != open.src.id {
+                old.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         if ready {
-            // Map the file's pages ahead of tile requests (a page fault per row would cost more than
-            // the rendering); with levels to build, this waits until they are done.
-            let o = open.clone();
-            std::thread::spawn(move || o.src.image.prefault());
+            // Ask for the file's pages ahead of tile requests; with levels to build, after them.
+            open.src.image.prefault();
         }
         if !ready {
-            // Build the float levels in the background; tile requests for lower levels wait for them.
-            let (o, layout) = (open.clone(), self.layout.clone());
+            // Build the float levels in the background (a few at once); tile requests for lower
+            // levels wait for them.
+            let (o, layout, slots, kick) = (
+                open.clone(),
+                self.layout.clone(),
+                self.builds.clone(),
+                self.gc_kick.clone(),
+            );
             std::thread::spawn(move || {
-                let cancel = AtomicBool::new(false);
+                if !slots.acquire(&o.cancel) {
+                    tx.send_replace(Levels::Failed("stopped".into()));
+                    return;
+                }
                 let progress = |done: u64| {
                     tx.send_replace(Levels::Building { done, total });
                 };
-                let r = toyz_pyramid::build_levels(&o.src, &layout, &progress, &cancel);
+                let r = toyz_pyramid::build_levels(&o.src, &layout, &progress, &o.cancel);
+                slots.release();
+                let _ = kick.try_send(());
                 match r {
                     Ok(()) => {
-                        let old = tx.send_replace(Levels::Ready);
+                        tx.send_replace(Levels::Ready);
                         o.src.image.prefault();
-                        old
                     }
                     Err(e) => {
                         tracing::error!("levels of {}: {e}", o.public);
-                        tx.send_replace(Levels::Failed(e.to_string()))
+                        *o.failed_at.lock().expect("failed_at") = Some(std::time::Instant::now());
+                        // Never a server path in what clients see.
+                        let shown = match &e {
+                            toyz_pyramid::EngineError::Io { source, .. }
+                                if source.kind() == std::io::ErrorKind::StorageFull =>
+                            {
+                                "the cache's disk is full; retried shortly".to_owned()
+                            }
+                            toyz_pyramid::EngineError::Io { .. } => {
+                                "writing the cache failed (see the server log); retried shortly"
+                                    .to_owned()
+                            }
+                            _ => crate::error::engine_error(e, &o.public).message,
+                        };
+                        tx.send_replace(Levels::Failed(shown));
                     }
                 };
             });

@@ -211,7 +211,13 @@ async fn fetch_or_render(
             let t0 = Instant::now();
             let renderer = op.renderer(&rid, &spec)?;
             let store = if t.z < op.src.geometry.zmax {
-                op.store(&st.layout)?
+                // Level files of the wrong size (truncated, or written by something else): built
+                // again, as for a read that fails below.
+                op.store(&st.layout).map_err(|e| {
+                    tracing::warn!("levels of {} are damaged ({e}): rebuilding", op.public);
+                    st.rebuild_levels(&op);
+                    ApiError::busy(format!("{} is being prepared again", op.public))
+                })?
             } else {
                 None
             };

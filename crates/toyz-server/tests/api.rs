@@ -973,3 +973,75 @@ async fn a_gzip_file_is_decompressed_once() {
         1
     );
 }
+
+/// Level files of the wrong size found when a server first reads them (truncated while it was
+/// stopped) are built again; they answered 500 on every request before.
+#[actix_web::test]
+async fn levels_damaged_before_a_start_are_rebuilt() {
+    let f = fixture();
+    let (src, _) = build_sky_cache(&f);
+    let level = toyz_pyramid::CacheLayout::new(&f.cache).level_file(&src.id, 0);
+    let good = std::fs::metadata(&level).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&level)
+        .unwrap()
+        .set_len(good / 3)
+        .unwrap();
+    let (app, _) = service!(config(&f, None));
+    let (_, _, b) = get(&app, "/api/sources?path=data/sky.fits&cmap=cool").await;
+    let v = json(&b);
+    let (s, _, _) = get(&app, &tile_url(&v, 0, 0, 0)).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    // The next requests reopen the source and wait for its new levels.
+    let mut s = StatusCode::SERVICE_UNAVAILABLE;
+    while s == StatusCode::SERVICE_UNAVAILABLE {
+        s = get(&app, &tile_url(&v, 0, 0, 0)).await.0;
+    }
+    assert_eq!(s, 200);
+    assert_eq!(std::fs::metadata(&level).unwrap().len(), good);
+}
+
+/// The disk cache stays under `cache_max`: the least recently used sources are evicted, temp files of
+/// a killed process are swept at start, and a source whose file changed is purged.
+#[actix_web::test]
+async fn the_disk_cache_is_bounded_and_swept() {
+    let f = fixture();
+    let (old, _) = build_sky_cache(&f);
+    let layout = toyz_pyramid::CacheLayout::new(&f.cache);
+    let orphan = layout.source_dir(&old.id).join(".3.png.999999999.1.tmp");
+    std::fs::write(&orphan, vec![0u8; 1000]).unwrap();
+    // sky.fits changes: its cached levels and tiles can never be served again.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    write_fits(&f.data.join("sky.fits"), &SkySpec::new(600, 500)).unwrap();
+    let mut c = config(&f, None);
+    c.cache_max = 3 << 20;
+    let (app, _) = service!(c);
+    let du = || toyz_pyramid::gc::stats(&layout);
+    // Swept at start (the collector runs in the background: wait for the state).
+    while layout.source_dir(&old.id).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!orphan.exists());
+    // Many sources and tiles: far more than 3 MiB written.
+    for i in 0..12 {
+        let name = format!("many{i}.fits");
+        write_fits(&f.data.join(&name), &SkySpec::new(700, 700)).unwrap();
+        let (_, _, b) = get(&app, &format!("/api/sources?path=data/{name}")).await;
+        let v = json(&b);
+        for (z, x, y) in [(0, 0, 0), (1, 0, 0), (1, 1, 1), (2, 1, 1), (2, 2, 2)] {
+            assert_eq!(get(&app, &tile_url(&v, z, x, y)).await.0, 200);
+        }
+    }
+    let mut s = du();
+    // The collector runs after every few hundred KiB written: wait (up to a minute) for it.
+    for _ in 0..6000 {
+        if s.bytes <= 3 << 20 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        s = du();
+    }
+    assert!(s.bytes <= 3 << 20, "{s:?}");
+    assert!(s.sources >= 1, "{s:?}");
+}
