@@ -24,6 +24,8 @@ pub struct Config {
     pub max_renders: usize,
     /// How long a tile request waits for the float levels of a never-seen image.
     pub level_wait: Duration,
+    /// How long after a failed level build (a full disk, a read error) the next request tries again.
+    pub level_retry: Duration,
     /// Open sources kept in memory (each holds its ~1 Mpixel statistics sample).
     pub max_sources: usize,
     /// What clients can make the server hold: see [`Limits`].
@@ -74,6 +76,7 @@ pub struct FileConfig {
     pub memory_cache: Option<String>,
     pub max_renders: Option<usize>,
     pub level_wait_seconds: Option<u64>,
+    pub level_retry_seconds: Option<u64>,
     pub max_sources: Option<usize>,
     pub memory_budget: Option<String>,
     pub session_state_max: Option<String>,
@@ -210,6 +213,7 @@ impl Config {
             memory_cache: memory,
             max_renders,
             level_wait: Duration::from_secs(fc.level_wait_seconds.unwrap_or(120)),
+            level_retry: Duration::from_secs(fc.level_retry_seconds.unwrap_or(30)),
             max_sources: fc.max_sources.unwrap_or(64).max(1),
             limits,
             cache_max,

@@ -43,22 +43,19 @@ pub struct OpenSource {
     overview: OnceCell<Arc<toyz_pyramid::Overview>>,
     /// Set when the source leaves the server (evicted, changed, damaged): its level build stops.
     cancel: Arc<AtomicBool>,
-    /// When its level build failed (retried once `RETRY_FAILED` has passed: e.g. a full disk).
+    /// When its level build failed (tried again once `config.level_retry` has passed: a full disk).
     failed_at: Mutex<Option<std::time::Instant>>,
     /// Seconds since the epoch when its manifest was last touched (for LRU eviction of the cache).
     touched: AtomicU64,
 }
 
-/// A failed level build (disk full, a read error) is tried again after this long.
-const RETRY_FAILED: std::time::Duration = std::time::Duration::from_secs(30);
-
 impl OpenSource {
     /// True when its level build failed long enough ago to be tried again.
-    fn retry_due(&self) -> bool {
+    fn retry_due(&self, after: std::time::Duration) -> bool {
         self.failed_at
             .lock()
             .expect("failed_at")
-            .is_some_and(|t| t.elapsed() >= RETRY_FAILED)
+            .is_some_and(|t| t.elapsed() >= after)
     }
 
     /// The level store once levels are ready (None while building; Some(None) never for zmax > 0).
@@ -491,7 +488,7 @@ impl AppState {
             .get(key)
             .cloned()?;
         let s = self.source(&sid).filter(|s| s.unchanged())?;
-        if s.retry_due() {
+        if s.retry_due(self.config.level_retry) {
             self.forget(&sid);
             return None;
         }
@@ -539,7 +536,7 @@ impl AppState {
                 self.forget(sid);
                 return Err(gone());
             }
-            if !s.retry_due() {
+            if !s.retry_due(self.config.level_retry) {
                 return Ok(s);
             }
             // A failed level build is tried again: reopened below.

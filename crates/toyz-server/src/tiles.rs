@@ -280,7 +280,8 @@ async fn wait_for_levels(state: &AppState, open: &OpenSource) -> Result<(), ApiE
     match tokio::time::timeout(state.config.level_wait, wait).await {
         Ok(Ok(l)) => match &l {
             Levels::Ready => Ok(()),
-            Levels::Failed(e) => Err(ApiError::internal(format!(
+            // Tried again after `level_retry` (a full disk may have room by then): come back later.
+            Levels::Failed(e) => Err(ApiError::busy(format!(
                 "building the levels of {} failed: {e}",
                 open.public
             ))),

@@ -1045,3 +1045,42 @@ async fn the_disk_cache_is_bounded_and_swept() {
     assert!(s.bytes <= 3 << 20, "{s:?}");
     assert!(s.sources >= 1, "{s:?}");
 }
+
+/// A level build that fails (here: the cache cannot hold its level files, as on a full disk) says so
+/// without naming a server path, and is tried again once the cause is gone (it stayed failed until a
+/// restart).
+#[actix_web::test]
+async fn a_failed_level_build_is_retried_and_names_no_path() {
+    let f = fixture();
+    let src =
+        toyz_pyramid::Source::open(&f.data.join("sky.fits"), &toyz_fits::HduSel::Auto, 0).unwrap();
+    let layout = toyz_pyramid::CacheLayout::new(&f.cache);
+    let blocker = layout.source_dir(&src.id).join("levels");
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let mut c = config(&f, None);
+    c.level_retry = std::time::Duration::ZERO;
+    let (app, _) = service!(c);
+    let (_, _, b) = get(&app, "/api/sources?path=data/sky.fits").await;
+    let v = json(&b);
+    assert_eq!(v["id"], src.id.as_str());
+    let state = |v: &Value| v["levels"]["state"].as_str().unwrap().to_owned();
+    let mut v = v;
+    while state(&v) == "building" {
+        v = json(&get(&app, "/api/sources?path=data/sky.fits").await.2);
+    }
+    assert_eq!(state(&v), "failed", "{v}");
+    let text = v.to_string();
+    assert!(
+        !text.contains(f.cache.to_str().unwrap()),
+        "server path in {text}"
+    );
+    // Room again: the next request opens it anew and builds the levels.
+    std::fs::remove_file(&blocker).unwrap();
+    while state(&v) != "ready" {
+        v = json(&get(&app, "/api/sources?path=data/sky.fits").await.2);
+        assert_ne!(state(&v), "failed", "{v}");
+    }
+    let (s, _, _) = get(&app, &tile_url(&v, 0, 0, 0)).await;
+    assert_eq!(s, 200);
+}
