@@ -345,7 +345,12 @@ fn ctrl_c_stops_cleanly_and_the_build_resumes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("stopping"), "{err}");
-    let partial = all_files(&part);
+    // Tiles, and the claim saying what the folder holds (written before the first tile).
+    let partial: Vec<_> = all_files(&part)
+        .into_iter()
+        .filter(|(name, _)| !name.ends_with("toyz-out.json"))
+        .collect();
+    assert!(part.join("toyz-out.json").exists());
     assert!(
         partial.len() < 341,
         "stopped before the end ({} files)",
@@ -522,4 +527,57 @@ fn cache_stats_and_prune() {
         "--max",
     );
     assert_input_error(&toyz(&["cache", "stats", "--cache", s(&a)]), "not a folder");
+}
+
+/// An --out folder records what it holds: a build of another spec into it exits 2 (also after an
+/// interrupted build, and when two start at once) until --force replaces everything.
+#[test]
+fn an_out_folder_holds_one_render() {
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("a.fits");
+    write_fits(&img, &SkySpec::new(600, 500)).unwrap();
+    let out = d.path().join("out");
+    let build = |cmap: &str, force: bool| {
+        let mut args = vec!["tiles", "build", s(&img), "--out", s(&out), "--cmap", cmap];
+        if force {
+            args.push("--force");
+        }
+        toyz(&args)
+    };
+    assert!(build("viridis", false).status.success());
+    let viridis = std::fs::read(out.join("0/0/0.png")).unwrap();
+    // As after a stop: the tiles.json marker is gone, the claim stays.
+    std::fs::remove_file(out.join("tiles.json")).unwrap();
+    assert_input_error(&build("gray", false), "another source or render spec");
+    assert_eq!(
+        std::fs::read(out.join("0/0/0.png")).unwrap(),
+        viridis,
+        "nothing was mixed in"
+    );
+    assert!(
+        build("viridis", false).status.success(),
+        "the same spec resumes"
+    );
+    // Two different builds at once: never both.
+    let (a, b) = std::thread::scope(|sc| {
+        let a = sc.spawn(|| build("magma", false));
+        let b = sc.spawn(|| build("heat", false));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(
+        !a.status.success() && !b.status.success(),
+        "the folder holds viridis"
+    );
+    // --force replaces everything: no tile of the old spec is kept.
+    std::fs::create_dir_all(out.join("9/9")).unwrap();
+    std::fs::write(out.join("9/9/9.png"), b"old").unwrap();
+    assert!(build("gray", true).status.success());
+    assert!(!out.join("9").exists());
+    assert_ne!(std::fs::read(out.join("0/0/0.png")).unwrap(), viridis);
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("tiles.json")).unwrap()).unwrap();
+    assert!(
+        m["render"]["spec"].as_str().unwrap().contains("cmap=grey"),
+        "{m}"
+    );
 }

@@ -83,6 +83,79 @@ pub struct RenderInfo {
     pub hi: f64,
 }
 
+/// What an `--out` folder holds: written before its first tile and kept through interrupted builds, so
+/// a build of another source or spec into it (even while the first is running or after it was
+/// stopped) is refused rather than mixing two renders.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct OutClaim {
+    source_id: String,
+    render_id: String,
+}
+
+const CLAIM: &str = "toyz-out.json";
+
+/// Claim `dir` for (source, render): a folder claimed for something else is refused unless `force`,
+/// which first removes its tiles (the numbered level folders, tiles.json) and claims it anew.
+fn claim_out_dir(dir: &Path, sid: &str, rid: &str, force: bool) -> Result<()> {
+    let want = OutClaim {
+        source_id: sid.to_owned(),
+        render_id: rid.to_owned(),
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = dir.join(CLAIM);
+    let held =
+        |p: &Path| -> Option<OutClaim> { serde_json::from_slice(&std::fs::read(p).ok()?).ok() };
+    // A folder of tiles from before claims existed: its tiles.json says what it holds.
+    let legacy = || -> Option<OutClaim> {
+        let m: TilesManifest =
+            serde_json::from_slice(&std::fs::read(dir.join("tiles.json")).ok()?).ok()?;
+        Some(OutClaim {
+            source_id: m.source.id,
+            render_id: m.render.id,
+        })
+    };
+    let current = held(&path).or_else(legacy);
+    match current {
+        Some(c) if c == want => return Ok(()),
+        Some(_) if !force => {
+            return Err(EngineError::Conflict(format!(
+                "{} holds tiles of another source or render spec; use --force to replace them",
+                dir.display()
+            )))
+        }
+        Some(_) => {
+            for e in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let p = e.path();
+                if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) && p.is_dir() {
+                    std::fs::remove_dir_all(&p).map_err(io(&p))?;
+                } else if name == "tiles.json" || name == CLAIM {
+                    std::fs::remove_file(&p).map_err(io(&p))?;
+                }
+            }
+        }
+        None => {}
+    }
+    // Claimed atomically: of two builds starting at once, one writes the claim and the other reads it.
+    let json = serde_json::to_vec_pretty(&want).expect("json");
+    // (a whole file linked into place, so a reader never sees it half-written).
+    let tmp = crate::cache::temp_path(&path);
+    std::fs::write(&tmp, &json).map_err(io(&tmp))?;
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match held(&path) {
+            Some(c) if c == want => Ok(()),
+            _ => Err(EngineError::Conflict(format!(
+                "{} is being filled by another build of another source or render spec",
+                dir.display()
+            ))),
+        },
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
 /// `manifest.json` of a source in the cache.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceManifest {
@@ -180,20 +253,8 @@ pub fn build(
             (dir.clone(), dir.join("render.json"), Some(layout))
         }
         Target::Out(dir) => {
-            let marker = dir.join("tiles.json");
-            if let Ok(old) = std::fs::read(&marker) {
-                let old: Option<TilesManifest> = serde_json::from_slice(&old).ok();
-                let same = old
-                    .as_ref()
-                    .is_some_and(|o| o.source.id == src.id && o.render.id == rid);
-                if !same && !opts.force {
-                    return Err(EngineError::Conflict(format!(
-                        "{} already holds tiles of another source or render spec; use --force to replace them",
-                        dir.display()
-                    )));
-                }
-            }
-            (dir.clone(), marker, None)
+            claim_out_dir(dir, &src.id, &rid, opts.force)?;
+            (dir.clone(), dir.join("tiles.json"), None)
         }
     };
 
