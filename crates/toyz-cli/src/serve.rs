@@ -61,6 +61,19 @@ fn run_server(config: Config, banner: impl FnOnce(&str)) -> Result<(), Fail> {
     init_logs();
     let sys = actix_web::rt::System::new();
     sys.block_on(async move {
+        // The cache must be a folder the server can write (a read-only file system said "cannot
+        // listen" before): checked with a probe file, removed at once.
+        let cache = config.cache_dir.clone();
+        let probe = cache.join(format!(".toyz-probe.{}.tmp", std::process::id()));
+        std::fs::create_dir_all(&cache)
+            .and_then(|()| std::fs::write(&probe, b"toyz"))
+            .map_err(|e| {
+                Fail::input(format!(
+                    "the cache folder {} cannot be written: {e}",
+                    cache.display()
+                ))
+            })?;
+        let _ = std::fs::remove_file(&probe);
         let (server, addr) =
             toyz_server::start(config).map_err(|e| Fail::input(format!("cannot listen: {e}")))?;
         banner(&format!("http://{addr}"));

@@ -139,3 +139,31 @@ fn demo_writes_data_and_serves_it() {
         );
     }
 }
+
+/// A cache folder the server cannot write is named as such, with exit code 2 (it said "cannot listen").
+#[test]
+fn an_unwritable_cache_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    // /proc accepts no new folders, for root too (as a read-only file system).
+    let out = Command::new(env!("CARGO_BIN_EXE_toyz"))
+        .args([
+            "serve",
+            "--root",
+            &format!("sky={}", s(&data)),
+            "--bind",
+            "127.0.0.1:0",
+            "--cache",
+            "/proc/toyz-cache",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cache folder /proc/toyz-cache cannot be written"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

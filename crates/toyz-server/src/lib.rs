@@ -54,6 +54,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     }));
 }
 
+/// The longest URL (path and query) the server reads.
+pub const MAX_URL: usize = 8192;
+
 /// Build the app around shared state with toyz's built-in jobs.
 pub fn app(
     state: web::Data<AppState>,
@@ -87,13 +90,26 @@ pub fn app_with(
         .app_data(registry)
         .wrap_fn(|req, srv| {
             use actix_web::dev::Service;
+            use futures_util::future::Either;
+            // Over-long URLs are refused here with a JSON error (the HTTP codec itself answers heads
+            // over 128 KiB with an empty 431 before any application code runs).
+            if req.uri().to_string().len() > MAX_URL {
+                let e = ApiError::new(
+                    actix_web::http::StatusCode::URI_TOO_LONG,
+                    "bad_request",
+                    format!("URLs are at most {MAX_URL} bytes"),
+                );
+                use actix_web::ResponseError;
+                let res = req.into_response(e.error_response()).map_into_right_body();
+                return Either::Left(std::future::ready(Ok(res)));
+            }
             let t0 = Instant::now();
             let route = metrics::route_index(req.path());
             // One log line per request at info level; nothing is captured when it is filtered out.
             let line = tracing::enabled!(tracing::Level::INFO)
                 .then(|| format!("{} {}", req.method(), req.path()));
             let fut = srv.call(req);
-            async move {
+            Either::Right(async move {
                 let res = fut.await?;
                 let status = res.status().as_u16();
                 if let Some(s) = res.request().app_data::<web::Data<AppState>>() {
@@ -102,8 +118,8 @@ pub fn app_with(
                 if let Some(line) = line {
                     tracing::info!("{line} {status} {:.1}ms", t0.elapsed().as_secs_f64() * 1e3);
                 }
-                Ok(res)
-            }
+                Ok(res.map_into_left_body())
+            })
         })
         .configure(routes)
 }

@@ -1084,3 +1084,24 @@ async fn a_failed_level_build_is_retried_and_names_no_path() {
     let (s, _, _) = get(&app, &tile_url(&v, 0, 0, 0)).await;
     assert_eq!(s, 200);
 }
+
+/// Errors are JSON everywhere: an over-long URL and a plain GET of the WebSocket endpoint (both
+/// answered with empty or text bodies before).
+#[actix_web::test]
+async fn long_urls_and_plain_ws_requests_get_json_errors() {
+    let f = fixture();
+    let (app, _) = service!(config(&f, None));
+    let long = format!("/api/files?path=data/{}", "a".repeat(20_000));
+    let (s, _, b) = get(&app, &long).await;
+    assert_eq!(s, StatusCode::URI_TOO_LONG);
+    assert!(json(&b)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("at most"));
+    let (s, _, b) = get(&app, "/ws").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(json(&b)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("WebSocket"));
+}

@@ -20,7 +20,14 @@ pub async fn ws(
     state: web::Data<AppState>,
     registry: web::Data<JobRegistry>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (resp, session, stream) = actix_ws::handle(&req, body)?;
+    // A plain GET (no Upgrade) gets a JSON error like every other route, not actix's text.
+    let (resp, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
+        crate::error::ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("/ws is a WebSocket endpoint; connect with a WebSocket client ({e})"),
+        )
+    })?;
     let stream = stream
         .max_frame_size(session::MAX_MESSAGE)
         .aggregate_continuations()
