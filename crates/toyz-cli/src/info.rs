@@ -172,14 +172,19 @@ pub fn run(a: Args) -> Result<(), Fail> {
     let s = info.stats;
     let f = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_else(|| "-".into());
     crate::out!(
-        "stats      min {}  max {}  mean {}  median {}  std {}  (sample of {} px, {} NaN)",
+        "stats      min {}  max {}  mean {}  median {}  std {}  (sample of {} px, {} NaN{})",
         f(s.min),
         f(s.max),
         f(s.mean),
         f(s.median),
         f(s.std),
         s.sample_size,
-        s.sample_nan
+        s.sample_nan,
+        if s.sample_inf > 0 {
+            format!(", {} inf", s.sample_inf)
+        } else {
+            String::new()
+        }
     );
     if let Some([a, b]) = s.zscale {
         crate::out!("zscale     {a:.6} .. {b:.6}");

@@ -78,7 +78,13 @@ pub fn run(a: Args) -> Result<(), Fail> {
     };
     let out = pixel_at(&*img, x, y)?;
     if a.json {
-        crate::out!("{}", serde_json::to_string(&out).expect("json"));
+        // With the value's exact decimal as `text`, as the server's readout sends it: a double
+        // rounds integers beyond 2^53, and JSON has no infinity (value null, text "inf").
+        let mut j = serde_json::to_value(&out).expect("json");
+        if let Some(v) = out.value {
+            j["text"] = serde_json::json!(v.text());
+        }
+        crate::out!("{}", serde_json::to_string(&j).expect("json"));
         return Ok(());
     }
     let value = out

@@ -41,7 +41,7 @@ fn pixel_json_is_exactly_the_documented_shape() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v,
-        serde_json::json!({"x": 11.0, "y": 21.0, "value": 6010.0, "world": null})
+        serde_json::json!({"x": 11.0, "y": 21.0, "value": 6010.0, "text": "6010.0", "world": null})
     );
 
     let sky = d.path().join("sky.fits");
@@ -50,7 +50,7 @@ fn pixel_json_is_exactly_the_documented_shape() {
     let out = toyz(&["pixel", s(&sky), "1", "1", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["value", "world", "x", "y"]);
+    assert_eq!(keys, ["text", "value", "world", "x", "y"]);
     assert_eq!(v["world"]["frame"], "icrs");
     let (ra, dec) = spec.wcs.unwrap().pixel_to_world(spec.crpix(), 1.0, 1.0);
     assert!((v["world"]["lon"].as_f64().unwrap() - ra).abs() < 1e-9);
@@ -580,4 +580,38 @@ fn an_out_folder_holds_one_render() {
         m["render"]["spec"].as_str().unwrap().contains("cmap=grey"),
         "{m}"
     );
+}
+
+/// An image of infinities is not reported as NaN: `info` counts them apart, `pixel` shows inf.
+#[test]
+fn infinities_are_not_nan() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("inf.fits");
+    let mut b = Vec::new();
+    for card in [
+        "SIMPLE  =                    T",
+        "BITPIX  =                  -32",
+        "NAXIS   =                    2",
+        "NAXIS1  =                   40",
+        "NAXIS2  =                   30",
+        "END",
+    ] {
+        b.extend(format!("{card:<80}").bytes());
+    }
+    b.resize(2880, b' ');
+    for i in 0..1200 {
+        let v = if i % 2 == 0 { f32::INFINITY } else { f32::NEG_INFINITY };
+        b.extend(v.to_be_bytes());
+    }
+    b.resize(b.len().div_ceil(2880) * 2880, 0);
+    std::fs::write(&p, b).unwrap();
+    let o = toyz(&["info", s(&p)]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("0 NaN, 1200 inf"), "{text}");
+    let o = toyz(&["pixel", s(&p), "1", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["text"], "inf", "{v}");
+    let o = toyz(&["pixel", s(&p), "2", "1"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("-inf"));
 }

@@ -76,7 +76,7 @@ fn mosaic_info_pixel_and_tiles() {
         "--json",
     ]));
     let keys: Vec<&String> = px.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["ccd", "value", "world", "x", "y"]);
+    assert_eq!(keys, ["ccd", "text", "value", "world", "x", "y"]);
     assert_eq!(
         px["ccd"],
         serde_json::json!({"name": "N4", "hdu": truth[i].hdu, "x": 20.0, "y": 30.0})

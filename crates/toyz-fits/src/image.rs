@@ -680,7 +680,8 @@ impl Image {
                 64 => int(i64::from_be_bytes(b)),
                 -32 => {
                     let v = f32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-                    match (v.is_finite(), identity) {
+                    // NaN is no data; an infinity is a value (shown as inf, never as NaN).
+                    match (!v.is_nan(), identity) {
                         (false, _) => None,
                         (true, true) => Some(Value::F32(v)),
                         (true, false) => Some(Value::F64(v as f64 * scale + zero)),
@@ -688,7 +689,7 @@ impl Image {
                 }
                 _ => {
                     let v = f64::from_be_bytes(b) * scale + zero;
-                    v.is_finite().then_some(Value::F64(v))
+                    (!v.is_nan()).then_some(Value::F64(v))
                 }
             });
         }
@@ -714,7 +715,7 @@ impl Image {
                 Ok(i) => Value::Int(i),
                 Err(_) => Value::UInt(u),
             }),
-            Exact::Float(f) if !f.is_finite() => None,
+            Exact::Float(f) if f.is_nan() => None,
             Exact::Float(f) if integral && f.abs() < 9.2e18 => Some(Value::Int(f as i64)),
             // float32 data (quantised or not) is float32 once decompressed, as funpack writes it.
             Exact::Float(f) if self.bitpix == -32 && scale == 1.0 && zero == 0.0 => {

@@ -16,17 +16,23 @@ pub struct Sample {
     /// The same values, sorted.
     pub sorted: Vec<f32>,
     pub nan_count: usize,
+    /// Infinite values (+inf and -inf): no finite value either, but not NaN.
+    pub inf_count: usize,
 }
 
 impl Sample {
     pub fn from_values(values: impl IntoIterator<Item = f32>) -> Sample {
         let mut raw = Vec::new();
-        let mut nan_count = 0;
+        let (mut nan_count, mut inf_count) = (0, 0);
         for v in values {
             if v.is_finite() {
                 raw.push(v);
             } else {
-                nan_count += 1;
+                if v.is_infinite() {
+                    inf_count += 1;
+                } else {
+                    nan_count += 1;
+                }
             }
         }
         let mut sorted = raw.clone();
@@ -35,6 +41,7 @@ impl Sample {
             raw,
             sorted,
             nan_count,
+            inf_count,
         }
     }
 
@@ -219,7 +226,11 @@ impl Histogram {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Stats {
     pub sample_size: usize,
+    /// NaN and BLANK pixels of the sample.
     pub sample_nan: usize,
+    /// Infinite pixels of the sample (an all-inf image is not reported as NaN).
+    #[serde(default)]
+    pub sample_inf: usize,
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub mean: Option<f64>,
@@ -242,8 +253,9 @@ impl Stats {
         let min = s.first().map(|&v| v as f64);
         let max = s.last().map(|&v| v as f64);
         Stats {
-            sample_size: n + sample.nan_count,
+            sample_size: n + sample.nan_count + sample.inf_count,
             sample_nan: sample.nan_count,
+            sample_inf: sample.inf_count,
             min,
             max,
             mean,

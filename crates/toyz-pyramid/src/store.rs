@@ -18,7 +18,8 @@ pub struct LevelStore {
 }
 
 impl LevelStore {
-    /// Map the level files of `src` in `layout` (they must be complete: see `SourceManifest`).
+    /// Open the level files of `src` in `layout` (they must be complete: see `SourceManifest`), checking
+    /// their sizes.
     pub fn open(layout: &CacheLayout, src: &Source) -> Result<LevelStore> {
         let g = src.geometry;
         let mut files = Vec::with_capacity(g.zmax as usize);

@@ -247,7 +247,7 @@ pub async fn cutout(
         let img = &*o2.src.image;
         let mut buf = vec![0f32; cw * ch];
         img.read_rect(ax, ay, cw, ch, &mut buf)
-            .map_err(|e| fits_error(e, &o2.public))?;
+            .map_err(|e| o2.read_error(toyz_pyramid::EngineError::Fits(e)))?;
         // Rows bottom-up as FITS stores them.
         let data = Array2::from_shape_vec((ch, cw), buf).expect("shape");
         if format == "fits" {

@@ -42,9 +42,13 @@ async fn open(ctx: &JobCtx, s: &Src) -> Result<Arc<OpenSource>, JobError> {
         .opened
         .lock()
         .expect("opened")
-        .insert(key, o.clone());
+        .put(key, o.clone());
     let mut list = ctx.session.sources.lock().expect("sources");
     if !list.iter().any(|(id, _)| *id == o.src.id) {
+        // Bounded: the most recent ones.
+        if list.len() >= super::session::MAX_LISTED_SOURCES {
+            list.remove(0);
+        }
         list.push((o.src.id.clone(), o.public.clone()));
     }
     Ok(o)
@@ -411,31 +415,36 @@ impl JobRegistry {
                 }
                 let n = p.points.len();
                 let points = p.points.clone();
-                let read = move |o: &OpenSource| {
+                let read = move |o: &OpenSource| -> JobResult {
                     let img = &*o.src.image;
                     let px: Vec<Value> = points
                         .iter()
                         .map(|&[x, y]| match toyz_fits::pixel_at(img, x, y) {
+                            // A read that failed is an error (the file changed under it, a disk
+                            // error), never reported as a point outside the image.
+                            Err(e) if e.kind() != "out_of_bounds" => {
+                                Err(o.read_error(toyz_pyramid::EngineError::Fits(e)))
+                            }
                             Ok(v) => {
                                 // The value's exact decimal too: JavaScript numbers round integers
                                 // beyond 2^53, and the viewer shows this text.
                                 let text = v.value.map(toyz_fits::Value::text);
                                 let mut j = serde_json::to_value(v).expect("json");
                                 j["text"] = json!(text);
-                                j
+                                Ok(j)
                             }
                             Err(_) => {
                                 let world = img.wcs().and_then(|w| w.pixel_to_world(x, y)).map(|(lon, lat)| {
                                     json!({"frame": img.wcs().map(|w| w.frame()), "lon": lon, "lat": lat})
                                 });
-                                json!({"x": x, "y": y, "value": null, "world": world, "outside": true})
+                                Ok(json!({"x": x, "y": y, "value": null, "world": world, "outside": true}))
                             }
                         })
-                        .collect();
+                        .collect::<Result<_, _>>()?;
                     Ok(json!({"pixels": px}))
                 };
-                // A few points of a plain (memory-mapped, prefaulted) file are read right here: a thread
-                // hop would cost more than the read. Anything else goes to a blocking thread.
+                // A few points of a plain file (read with pread, its pages asked for ahead) are read right
+                // here: a thread hop would cost more than the read. Anything else goes to a blocking thread.
                 let o = open(&ctx, &p.src).await?;
                 if o.src.image.raw_reads() && n <= 64 {
                     read(&o)
@@ -504,7 +513,7 @@ impl JobRegistry {
                 let s = toyz_pyramid::rect_stats::rect_stats(&*o.src.image, (x0, y0, w, h), &stop)
                     .map_err(|e| match e {
                         toyz_pyramid::EngineError::Cancelled => JobError::cancelled(),
-                        e => engine_error(e, &o.public).into(),
+                        e => o.read_error(e).into(),
                     })?;
                 Ok(json!({"rect": [x0 + 1, y0 + 1, x0 + w, y0 + h], "npix": s.npix, "nan": s.nan, "mean": s.mean,
                           "median": s.median, "std": s.std, "min": s.min, "max": s.max, "sum": s.sum}))
@@ -621,7 +630,11 @@ impl JobRegistry {
             |ctx: JobCtx, p: DetectParams| async move {
                 let o = open(&ctx, &p.src).await?;
                 let c2 = ctx.clone();
+                // Bands of up to 576 rows of the rectangle's width, with their labels and masks.
+                let (_, _, w, _) = rect(&o, p.rect)?;
+                let mem = ctx.state.reserve((576 * w * 16) as u64, "sources.detect")?;
                 tokio::task::spawn_blocking(move || {
+                    let _mem = mem;
                     let (x0, y0, w, h) = rect(&o, p.rect)?;
                     let params = toyz_pyramid::detect::DetectParams {
                         threshold: p.threshold.unwrap_or(5.0),

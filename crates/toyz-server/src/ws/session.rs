@@ -14,6 +14,9 @@ use tokio::sync::{mpsc, Semaphore};
 
 /// Largest message accepted (frames and aggregated continuations); bigger ones close the session.
 pub const MAX_MESSAGE: usize = 4 << 20;
+/// Sources a session keeps open for its jobs, and lists in `session.info`.
+pub const MAX_OPENED: usize = 16;
+pub const MAX_LISTED_SOURCES: usize = 256;
 /// Jobs of one session running at once; more wait for a slot.
 pub const MAX_RUNNING: usize = 4;
 /// Jobs of one session running or waiting; beyond this a request is refused with `busy`.
@@ -33,8 +36,9 @@ pub struct SessionState {
     /// Sources opened in this session (source id → public path).
     pub sources: Mutex<Vec<(String, String)>>,
     /// Sources this session opened, by (path, hdu, plane) as the client named them: repeated jobs on the
-    /// same image (the cursor readout) skip path resolution; a changed file is noticed by its size/mtime.
-    pub opened: Mutex<HashMap<SourceKey, Arc<crate::state::OpenSource>>>,
+    /// same image (the cursor readout) skip path resolution; a changed file is noticed by its version.
+    /// The most recently used few only (each holds an open file and a statistics sample).
+    pub opened: Mutex<lru::LruCache<SourceKey, Arc<crate::state::OpenSource>>>,
     /// Catalogs loaded in this session.
     pub catalogs: Mutex<Vec<Arc<crate::ws::catalog::Catalog>>>,
     /// Free-form client state (frames, selections): whatever the viewer stores with `session.set`.
@@ -48,7 +52,9 @@ impl SessionState {
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
             created: Instant::now(),
             sources: Mutex::new(Vec::new()),
-            opened: Mutex::new(HashMap::new()),
+            opened: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(MAX_OPENED).expect("> 0"),
+            )),
             catalogs: Mutex::new(Vec::new()),
             values: Mutex::new(Default::default()),
             jobs_run: AtomicU64::new(0),
