@@ -600,7 +600,11 @@ fn infinities_are_not_nan() {
     }
     b.resize(2880, b' ');
     for i in 0..1200 {
-        let v = if i % 2 == 0 { f32::INFINITY } else { f32::NEG_INFINITY };
+        let v = if i % 2 == 0 {
+            f32::INFINITY
+        } else {
+            f32::NEG_INFINITY
+        };
         b.extend(v.to_be_bytes());
     }
     b.resize(b.len().div_ceil(2880) * 2880, 0);

@@ -1,0 +1,98 @@
+//! Property tests of the server's parsers: DS9 regions, CSV catalogs, sizes, and path resolution,
+//! which must never panic and never resolve a path outside its data root.
+
+use proptest::prelude::*;
+use toyz_server::paths::resolve;
+use toyz_server::ws::catalog::parse_csv;
+use toyz_server::ws::regions;
+use toyz_server::{config::parse_size, Root};
+
+fn region_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        // Brackets in any order (`circle)(1,2,3` panicked).
+        "(circle|box|polygon|point|text)?[()# ]{0,3}[-0-9.,:]{0,10}[()#\n;]{0,3}[-0-9.,]{0,6}[()]{0,2}",
+        "(# Region file format: DS9\n)?(global .{0,20}\n)?(fk5|image|icrs|galactic|physical)?;?\n?\
+         ((circle|box|polygon|point|line|ellipse|annulus|text)\\(([-+0-9.:dh\"' ]{0,12},?){0,7}\\)\
+         ( ?# ?.{0,20})?[\n;]?){0,4}",
+    ]
+}
+
+fn csv_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "(#.{0,10}\n)?[a-z,\" ]{0,30}\n(([-+0-9.eE\" ,]|nan|inf){0,40}\n){0,6}",
+    ]
+}
+
+fn path_text() -> impl Strategy<Value = String> {
+    let part = prop_oneof![
+        Just("..".to_owned()),
+        Just(".".to_owned()),
+        Just("".to_owned()),
+        Just("data".to_owned()),
+        Just("sub".to_owned()),
+        Just("link".to_owned()),
+        Just("up".to_owned()),
+        Just("a.fits".to_owned()),
+        "[a-z.%~\\\\\0]{1,6}",
+    ];
+    prop::collection::vec(part, 0..7).prop_map(|v| v.join("/"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn regions_never_panic_and_round_trip(text in region_text()) {
+        if let Ok(r) = regions::parse(&text) {
+            if let Ok(out) = regions::write(&r) {
+                let again = regions::parse(&out).expect("what toyz writes, toyz reads");
+                prop_assert_eq!(again.len(), r.len());
+            }
+        }
+    }
+
+    #[test]
+    fn csv_never_panics_and_keeps_its_row_limit(text in csv_text(), max in 0usize..5) {
+        if let Ok((cols, rows)) = parse_csv(&text, max) {
+            prop_assert!(rows.len() <= max);
+            prop_assert!(rows.iter().all(|r| r.len() == cols.len()));
+        }
+    }
+
+    #[test]
+    fn sizes_never_panic(s in any::<String>()) {
+        let _ = parse_size(&s);
+    }
+}
+
+/// Paths are resolved inside the root or not at all, whatever they hold (run against a real tree with
+/// a link inside the root and links leading out of it).
+#[test]
+fn resolved_paths_stay_inside_the_root() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::create_dir_all(d.path().join("outside")).unwrap();
+    std::fs::write(data.join("a.fits"), b"x").unwrap();
+    std::fs::write(d.path().join("outside/a.fits"), b"secret").unwrap();
+    std::os::unix::fs::symlink("sub", data.join("link")).unwrap();
+    std::os::unix::fs::symlink("../outside", data.join("sub/up")).unwrap();
+    let root = std::fs::canonicalize(&data).unwrap();
+    let roots = vec![Root {
+        name: "data".into(),
+        path: root.clone(),
+    }];
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(3000));
+    runner
+        .run(&path_text(), |p| {
+            if let Ok(r) = resolve(&roots, &p) {
+                prop_assert!(r.abs.starts_with(&root), "{p} -> {}", r.abs.display());
+                let opened = std::fs::canonicalize(r.open_path()).unwrap();
+                prop_assert!(opened.starts_with(&root), "{p} opened {}", opened.display());
+            }
+            Ok(())
+        })
+        .unwrap();
+}
