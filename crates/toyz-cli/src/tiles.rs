@@ -247,7 +247,15 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
             Some(dir) => Target::Out(dir.clone()),
             None => Target::Cache(a.cache.clone()),
         };
+        // A build that fails into a folder it created leaves nothing behind (a stopped one keeps its
+        // tiles to resume).
+        let fresh = matches!(&target, Target::Out(d) if !d.exists());
         let r = pool.install(|| build_one(path, &sel, a.plane, &spec, zoom, a.force, &target));
+        if let (Err(f), Target::Out(dir), true) = (&r, &target, fresh) {
+            if f.code != 130 {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
         if let (Ok(()), Target::Out(dir), Some(top)) = (&r, &target, &a.out) {
             // The standalone viewer beside the tiles; several images share one copy of its files.
             let href = if several { "../web/" } else { "web/" };

@@ -17,6 +17,8 @@ pub enum FitsError {
     NotFits { path: PathBuf },
     #[error("{path}: corrupt or truncated gzip data: {message}")]
     BadGzip { path: PathBuf, message: String },
+    #[error("{path}: corrupt data: {message}")]
+    Corrupt { path: PathBuf, message: String },
     #[error("{path}: not a regular file")]
     NotRegular { path: PathBuf },
     #[error("{path}: truncated: HDU {hdu} needs {need} bytes but the file holds only {have}")]
@@ -82,6 +84,31 @@ pub enum FitsError {
 }
 
 impl FitsError {
+    /// The file the error is about, if it names one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            FitsError::NotFound { path }
+            | FitsError::Io { path, .. }
+            | FitsError::NotFits { path }
+            | FitsError::BadGzip { path, .. }
+            | FitsError::Corrupt { path, .. }
+            | FitsError::NotRegular { path }
+            | FitsError::Truncated { path, .. }
+            | FitsError::HduOutOfRange { path, .. }
+            | FitsError::NoSuchExtname { path, .. }
+            | FitsError::NotAnImage { path, .. }
+            | FitsError::NoImage { path }
+            | FitsError::PlaneOutOfRange { path, .. }
+            | FitsError::Cfitsio { path, .. }
+            | FitsError::Mosaic { path, .. }
+            | FitsError::TooLarge { path, .. } => Some(path),
+            FitsError::OutOfBounds { .. }
+            | FitsError::PixelOutside { .. }
+            | FitsError::BadHduSelector(_)
+            | FitsError::Wcs(_) => None,
+        }
+    }
+
     /// A short machine-readable kind, stable across versions (used for JSON errors and exit codes).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -94,7 +121,9 @@ impl FitsError {
             FitsError::NotAnImage { .. } | FitsError::NoImage { .. } => "not_an_image",
             FitsError::PlaneOutOfRange { .. } => "no_such_plane",
             FitsError::OutOfBounds { .. } | FitsError::PixelOutside { .. } => "out_of_bounds",
-            FitsError::Cfitsio { .. } | FitsError::BadGzip { .. } => "bad_fits",
+            FitsError::Cfitsio { .. } | FitsError::BadGzip { .. } | FitsError::Corrupt { .. } => {
+                "bad_fits"
+            }
             FitsError::BadHduSelector(_) => "bad_request",
             FitsError::Wcs(_) => "wcs",
             FitsError::Mosaic { .. } => "bad_mosaic",

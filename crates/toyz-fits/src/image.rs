@@ -338,6 +338,8 @@ pub struct Image {
     raw: Option<RawLayout>,
     /// The file, read and reopened only through its descriptor.
     file: Arc<Pinned>,
+    /// A RICE-compressed image's tiles, checked before cfitsio decodes them (see `rice`).
+    rice: Option<crate::rice::RiceTiles>,
 }
 
 impl Image {
@@ -438,6 +440,16 @@ impl Image {
                 });
             }
         }
+        let rice = if compressed && !gz {
+            crate::rice::RiceTiles::from_header(&header, data_start, planes).map_err(|message| {
+                FitsError::Corrupt {
+                    path: path.to_owned(),
+                    message,
+                }
+            })?
+        } else {
+            None
+        };
         let raw = if !gz && !compressed {
             // Read with `pread`, never through a memory map: a file truncated in place while mapped
             // kills the process with SIGBUS, while a short `pread` is an error like any other.
@@ -471,6 +483,7 @@ impl Image {
             wcs_error,
             raw,
             file: file.clone(),
+            rice,
         })
     }
 
@@ -705,6 +718,7 @@ impl Image {
         // cfitsio decompresses tiles only into types up to 32-bit integers and doubles: a double holds
         // any value those can (tile-compressed data is at most 32-bit, or GZIP'd 64-bit below 2^53).
         let as_int = (integral && !self.compressed).then_some(unsigned);
+        self.check_tiles(y, 1)?;
         let v = with_handle(self, |h| {
             h.move_to(self.hdu)?;
             h.read_pixel_exact(&first, as_int)
@@ -805,6 +819,19 @@ impl Image {
             .map_err(|e| io_err(&self.path, e))
     }
 
+    /// Check the compressed tiles holding FITS rows `y0..y0+h` before cfitsio decodes them.
+    fn check_tiles(&self, y0: usize, h: usize) -> Result<()> {
+        match &self.rice {
+            Some(r) => r
+                .check_rows(&self.file, self.plane, y0, h)
+                .map_err(|message| FitsError::Corrupt {
+                    path: self.path.clone(),
+                    message,
+                }),
+            None => Ok(()),
+        }
+    }
+
     /// Big-endian raw values → physical f32, BLANK → NaN.
     fn convert(&self, buf: &[u8], out: &mut [f32]) {
         let (scale, zero) = (self.bscale, self.bzero);
@@ -879,6 +906,7 @@ impl Image {
             first.truncate(1);
             last.truncate(1);
         }
+        self.check_tiles(y0, h)?;
         with_handle(self, |h| {
             h.move_to(self.hdu)?;
             h.read_subset(&first, &last, out)

@@ -12,6 +12,7 @@ mod mosaic;
 mod pixel;
 mod proj;
 mod raster;
+mod rice;
 mod tpv;
 mod wcs;
 

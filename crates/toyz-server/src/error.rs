@@ -71,22 +71,11 @@ pub fn fits_error(e: FitsError, shown: &str) -> ApiError {
         // well-formed but the file cannot do it.
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
-    let message = match &e {
-        FitsError::NotFound { path }
-        | FitsError::Io { path, .. }
-        | FitsError::NotFits { path }
-        | FitsError::Truncated { path, .. }
-        | FitsError::HduOutOfRange { path, .. }
-        | FitsError::NoSuchExtname { path, .. }
-        | FitsError::NotAnImage { path, .. }
-        | FitsError::NoImage { path }
-        | FitsError::PlaneOutOfRange { path, .. }
-        | FitsError::Cfitsio { path, .. }
-        | FitsError::Mosaic { path, .. }
-        | FitsError::TooLarge { path, .. } => {
-            e.to_string().replace(&path.display().to_string(), shown)
-        }
-        _ => e.to_string(),
+    // Every variant that names a file (the match in `FitsError::path` is exhaustive, so a new one
+    // cannot be forgotten here).
+    let message = match e.path() {
+        Some(path) => e.to_string().replace(&path.display().to_string(), shown),
+        None => e.to_string(),
     };
     ApiError::new(status, kind, message)
 }

@@ -1,0 +1,341 @@
+//! A guard in front of cfitsio's RICE decoder. cfitsio (3.49, bundled) reads a RICE tile's bytes
+//! without checking where they end, so a corrupt tile makes it read past its buffer until it faults
+//! (a bit flipped in a `.fz` file killed the process with SIGSEGV). Before cfitsio decodes a tile,
+//! its compressed bytes are read here (straight from the file: the binary table's descriptors and
+//! heap) and walked with the same decoding steps, every byte read checked against the tile's length;
+//! a tile that would read past its end is refused. Each tile is checked once.
+
+use crate::file::Pinned;
+use crate::header::Header;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Walk a RICE stream as `fits_rdecomp` (4-byte), `_short` (2) or `_byte` (1) would, without writing
+/// anything: Err when the stream ends before `nx` pixels are decoded.
+pub fn check_stream(
+    c: &[u8],
+    nx: usize,
+    nblock: usize,
+    bytepix: usize,
+) -> Result<(), &'static str> {
+    let (fsbits, fsmax): (i32, i32) = match bytepix {
+        1 => (3, 6),
+        2 => (4, 14),
+        4 => (5, 25),
+        _ => return Err("RICE BYTEPIX must be 1, 2 or 4"),
+    };
+    if nblock == 0 {
+        return Err("RICE block size 0");
+    }
+    let bbits = 1i32 << fsbits;
+    let short = Err("the compressed tile ends too soon");
+    if c.len() < bytepix + 1 {
+        return short;
+    }
+    let mut pos = bytepix;
+    let mut next = || -> Result<u32, &'static str> {
+        let v = *c.get(pos).ok_or("the compressed tile ends too soon")?;
+        pos += 1;
+        Ok(v as u32)
+    };
+    let mut b: u32 = next()?;
+    let mut nbits: i32 = 8;
+    let mut i = 0usize;
+    while i < nx {
+        nbits -= fsbits;
+        while nbits < 0 {
+            b = b.wrapping_shl(8) | next()?;
+            nbits += 8;
+        }
+        let fs = (b.wrapping_shr(nbits as u32) as i32).wrapping_sub(1);
+        b &= (1u32 << nbits).wrapping_sub(1);
+        let imax = (i + nblock).min(nx);
+        if fs < 0 {
+            i = imax;
+        } else if fs == fsmax {
+            while i < imax {
+                let mut k = bbits - nbits;
+                k -= 8;
+                while k >= 0 {
+                    next()?;
+                    k -= 8;
+                }
+                if nbits > 0 {
+                    b = next()?;
+                    b &= (1u32 << nbits) - 1;
+                } else {
+                    b = 0;
+                }
+                i += 1;
+            }
+        } else {
+            while i < imax {
+                while b == 0 {
+                    nbits += 8;
+                    b = next()?;
+                }
+                let nzero = nbits - (32 - b.leading_zeros()) as i32;
+                nbits -= nzero + 1;
+                if !(0..32).contains(&nbits) {
+                    return Err("corrupt RICE bits");
+                }
+                b ^= 1 << nbits;
+                nbits -= fs;
+                while nbits < 0 {
+                    b = b.wrapping_shl(8) | next()?;
+                    nbits += 8;
+                }
+                if nbits >= 32 {
+                    return Err("corrupt RICE bits");
+                }
+                b &= (1u32 << nbits).wrapping_sub(1);
+                i += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a RICE-compressed image's tiles are in its file, and which have been checked.
+#[derive(Debug)]
+pub(crate) struct RiceTiles {
+    data_start: u64,
+    row_bytes: u64,
+    rows: u64,
+    heap: u64,
+    /// Byte offset of the COMPRESSED_DATA descriptor in a row, and whether it is 64-bit (`Q`).
+    col: u64,
+    q: bool,
+    ztile: [usize; 2],
+    znaxis: [usize; 2],
+    ntiles: [usize; 2],
+    blocksize: usize,
+    bytepix: usize,
+    /// Per tile: 0 unchecked, 1 good, 2 corrupt.
+    state: Vec<AtomicU8>,
+}
+
+/// Bytes of one TFORM field (`rT`), as FITS defines them.
+fn tform_bytes(t: &str) -> Option<(u64, char)> {
+    let t = t.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let repeat: u64 = if digits == 0 {
+        1
+    } else {
+        t[..digits].parse().ok()?
+    };
+    let code = t[digits..].chars().next()?;
+    let size = match code {
+        'L' | 'B' | 'A' => 1,
+        'X' => return Some((repeat.div_ceil(8), code)),
+        'I' => 2,
+        'J' | 'E' => 4,
+        'K' | 'D' | 'C' | 'P' => 8,
+        'M' | 'Q' => 16,
+        _ => return None,
+    };
+    Some((repeat.checked_mul(size)?, code))
+}
+
+impl RiceTiles {
+    /// The layout of a RICE_1 tile-compressed HDU from its (binary table) header. `Ok(None)` for
+    /// other compressions; `Err` for a RICE header that cannot be followed (refused rather than
+    /// handed to cfitsio unchecked).
+    pub(crate) fn from_header(
+        h: &Header,
+        data_start: u64,
+        planes: usize,
+    ) -> Result<Option<RiceTiles>, String> {
+        let cmp = h.str("ZCMPTYPE").map(|s| s.trim().to_ascii_uppercase());
+        if !matches!(cmp.as_deref(), Some("RICE_1" | "RICE_ONE")) {
+            return Ok(None);
+        }
+        let bad = |what: &str| format!("RICE-compressed HDU: {what}");
+        let int = |k: &str| h.i64(k).filter(|v| *v >= 0).map(|v| v as u64);
+        let row_bytes = int("NAXIS1").ok_or_else(|| bad("no NAXIS1"))?;
+        let rows = int("NAXIS2").ok_or_else(|| bad("no NAXIS2"))?;
+        let heap = int("THEAP").unwrap_or(row_bytes.saturating_mul(rows));
+        let nfields = int("TFIELDS").ok_or_else(|| bad("no TFIELDS"))?;
+        let (mut col, mut found) = (0u64, None);
+        for n in 1..=nfields.min(999) {
+            let form = h
+                .str(&format!("TFORM{n}"))
+                .ok_or_else(|| bad("a TFORM is missing"))?;
+            let (bytes, code) = tform_bytes(form).ok_or_else(|| bad("a TFORM cannot be read"))?;
+            let name = h
+                .str(&format!("TTYPE{n}"))
+                .unwrap_or("")
+                .trim()
+                .to_ascii_uppercase();
+            if name == "COMPRESSED_DATA" {
+                if !matches!(code, 'P' | 'Q') {
+                    return Err(bad("COMPRESSED_DATA is not a variable-length array"));
+                }
+                found = Some((col, code == 'Q'));
+            }
+            col = col.checked_add(bytes).ok_or_else(|| bad("row too wide"))?;
+        }
+        let (col, q) = found.ok_or_else(|| bad("no COMPRESSED_DATA column"))?;
+        if col + if q { 16 } else { 8 } > row_bytes {
+            return Err(bad("the COMPRESSED_DATA column lies outside its row"));
+        }
+        let zn = |k: &str| int(k).map(|v| v as usize).filter(|v| *v > 0);
+        let znaxis = [
+            zn("ZNAXIS1").ok_or_else(|| bad("no ZNAXIS1"))?,
+            zn("ZNAXIS2").unwrap_or(1),
+        ];
+        let ztile = [zn("ZTILE1").unwrap_or(znaxis[0]), zn("ZTILE2").unwrap_or(1)];
+        // ZVALn by ZNAMEn; cfitsio's defaults (32, 4) and its swap of reversed old values.
+        let mut blocksize = 32usize;
+        let mut bytepix = 4usize;
+        for n in 1..=9 {
+            match h
+                .str(&format!("ZNAME{n}"))
+                .map(|s| s.trim().to_ascii_uppercase())
+                .as_deref()
+            {
+                Some("BLOCKSIZE") => blocksize = int(&format!("ZVAL{n}")).unwrap_or(32) as usize,
+                Some("BYTEPIX") => bytepix = int(&format!("ZVAL{n}")).unwrap_or(4) as usize,
+                _ => {}
+            }
+        }
+        if blocksize < 16 && bytepix > 8 {
+            std::mem::swap(&mut blocksize, &mut bytepix);
+        }
+        let ntiles = [znaxis[0].div_ceil(ztile[0]), znaxis[1].div_ceil(ztile[1])];
+        let count = ntiles[0]
+            .checked_mul(ntiles[1])
+            .and_then(|n| n.checked_mul(planes))
+            .ok_or_else(|| bad("too many tiles"))?;
+        if count as u64 > rows {
+            return Err(bad("fewer rows than tiles"));
+        }
+        Ok(Some(RiceTiles {
+            data_start,
+            row_bytes,
+            rows,
+            heap,
+            col,
+            q,
+            ztile,
+            znaxis,
+            ntiles,
+            blocksize,
+            bytepix,
+            state: (0..count).map(|_| AtomicU8::new(0)).collect(),
+        }))
+    }
+
+    /// Check every tile holding FITS rows `y0..y0+h` (0-based) of `plane`.
+    pub(crate) fn check_rows(
+        &self,
+        file: &Pinned,
+        plane: usize,
+        y0: usize,
+        h: usize,
+    ) -> Result<(), String> {
+        if h == 0 {
+            return Ok(());
+        }
+        let (ty0, ty1) = (y0 / self.ztile[1], (y0 + h - 1) / self.ztile[1]);
+        for ty in ty0..=ty1.min(self.ntiles[1] - 1) {
+            for tx in 0..self.ntiles[0] {
+                self.check_tile(
+                    file,
+                    (plane * self.ntiles[1] + ty) * self.ntiles[0] + tx,
+                    tx,
+                    ty,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_tile(&self, file: &Pinned, t: usize, tx: usize, ty: usize) -> Result<(), String> {
+        let Some(state) = self.state.get(t) else {
+            return Err(format!("tile {t} does not exist"));
+        };
+        match state.load(Ordering::Relaxed) {
+            1 => return Ok(()),
+            2 => return Err(format!("tile {} holds corrupt RICE data", t + 1)),
+            _ => {}
+        }
+        let r = self.read_and_check(file, t, tx, ty);
+        state.store(if r.is_ok() { 1 } else { 2 }, Ordering::Relaxed);
+        r.map_err(|e| format!("tile {} holds corrupt RICE data ({e})", t + 1))
+    }
+
+    fn read_and_check(&self, file: &Pinned, t: usize, tx: usize, ty: usize) -> Result<(), String> {
+        if t as u64 >= self.rows {
+            return Err("no table row for it".into());
+        }
+        let at = self.data_start + t as u64 * self.row_bytes + self.col;
+        let mut d = [0u8; 16];
+        let n = if self.q { 16 } else { 8 };
+        if file.read_at(&mut d[..n], at).map_err(|e| e.to_string())? < n {
+            return Err("its descriptor is past the end of the file".into());
+        }
+        let (len, off) = if self.q {
+            (
+                u64::from_be_bytes(d[..8].try_into().expect("8")),
+                u64::from_be_bytes(d[8..16].try_into().expect("8")),
+            )
+        } else {
+            (
+                u32::from_be_bytes(d[..4].try_into().expect("4")) as u64,
+                u32::from_be_bytes(d[4..8].try_into().expect("4")) as u64,
+            )
+        };
+        let tw = self.ztile[0].min(self.znaxis[0] - tx * self.ztile[0]);
+        let th = self.ztile[1].min(self.znaxis[1] - ty * self.ztile[1]);
+        let nx = tw * th;
+        if len == 0 {
+            // Stored another way (uncompressed or GZIP fallback columns): not RICE.
+            return Ok(());
+        }
+        // RICE never takes more than its raw size plus a few bytes per block.
+        let most = (nx * self.bytepix + nx / self.blocksize.max(1) + 16) as u64;
+        if len > most {
+            return Err(format!("{len} bytes for {nx} pixels"));
+        }
+        let mut c = vec![0u8; len as usize];
+        let start = self
+            .data_start
+            .saturating_add(self.heap)
+            .saturating_add(off);
+        if file.read_at(&mut c, start).map_err(|e| e.to_string())? < c.len() {
+            return Err("its bytes are past the end of the file".into());
+        }
+        check_stream(&c, nx, self.blocksize, self.bytepix).map_err(str::to_owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tforms() {
+        assert_eq!(tform_bytes("1PB(2048)"), Some((8, 'P')));
+        assert_eq!(tform_bytes("1QB(9)"), Some((16, 'Q')));
+        assert_eq!(tform_bytes("3E"), Some((12, 'E')));
+        assert_eq!(tform_bytes("J"), Some((4, 'J')));
+        assert_eq!(tform_bytes("12X"), Some((2, 'X')));
+        assert_eq!(tform_bytes("2Z"), None);
+    }
+
+    #[test]
+    fn streams_that_end_early_are_refused() {
+        // A zero-difference block (fs = -1 → first 5 bits 0) decodes 32 pixels from 4+1 bytes.
+        assert!(check_stream(&[0, 0, 0, 7, 0], 32, 32, 4).is_ok());
+        // Rice-coded blocks run out of bytes: refused, never read past the end.
+        assert!(check_stream(&[0, 0, 0, 7, 0b0001_0000], 64, 32, 4).is_err());
+        assert!(check_stream(&[0, 0, 0, 7, 0xff, 0, 0], 1000, 32, 4).is_err());
+        assert!(check_stream(&[0, 0, 0], 1, 32, 4).is_err());
+        for bytepix in [1, 2, 4] {
+            for len in 0..12 {
+                let c = vec![0x5au8; len];
+                let _ = check_stream(&c, 100, 32, bytepix);
+            }
+        }
+    }
+}
