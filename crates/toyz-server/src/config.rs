@@ -48,8 +48,9 @@ pub struct Limits {
     /// Catalog rows kept by one session, and by all sessions together.
     pub catalog_rows_session: usize,
     pub catalog_rows_server: usize,
-    /// Render specs (colour tables) kept per open source; older ones are dropped first.
-    pub renderers_per_source: usize,
+    /// Render specs' colour tables (about 70 KiB each) kept by the whole server; the least recently
+    /// used are dropped first (and made again when needed).
+    pub renderers: usize,
 }
 
 impl Default for Limits {
@@ -60,7 +61,7 @@ impl Default for Limits {
             reply_bytes: 16 << 20,
             catalog_rows_session: 2_000_000,
             catalog_rows_server: 10_000_000,
-            renderers_per_source: 64,
+            renderers: 1024,
         }
     }
 }
@@ -83,7 +84,7 @@ pub struct FileConfig {
     pub reply_max: Option<String>,
     pub catalog_rows_session: Option<usize>,
     pub catalog_rows_server: Option<usize>,
-    pub renderers_per_source: Option<usize>,
+    pub renderers: Option<usize>,
     pub cache_max: Option<String>,
     pub roots: Option<BTreeMap<String, PathBuf>>,
 }
@@ -187,10 +188,7 @@ impl Config {
             reply_bytes: size_or(fc.reply_max, d.reply_bytes as u64)? as usize,
             catalog_rows_session: fc.catalog_rows_session.unwrap_or(d.catalog_rows_session),
             catalog_rows_server: fc.catalog_rows_server.unwrap_or(d.catalog_rows_server),
-            renderers_per_source: fc
-                .renderers_per_source
-                .unwrap_or(d.renderers_per_source)
-                .max(1),
+            renderers: fc.renderers.unwrap_or(d.renderers).max(1),
         };
         if limits.memory_budget < 64 << 20 {
             return Err("memory_budget must be at least 64MiB".into());

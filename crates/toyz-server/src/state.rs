@@ -33,9 +33,10 @@ pub struct OpenSource {
     pub public: String,
     pub levels: watch::Receiver<Levels>,
     store: OnceLock<Option<Arc<LevelStore>>>,
-    /// Colour tables of the render specs in use, least recently used dropped first (bounded by
-    /// `limits.renderers_per_source`); the specs themselves are small and kept 16 times as many.
-    renderers: Mutex<LruCache<String, Arc<Renderer>>>,
+    /// Colour tables of the render specs in use: one least-recently-used map for the whole server
+    /// (`limits.renderers`), keyed by (source id, render id).
+    renderers: Renderers,
+    /// Render specs known for this source (small; `limits.renderers` of them, oldest dropped).
     specs: Mutex<LruCache<String, RenderSpec>>,
     exact_minmax: OnceLock<Option<(f64, f64)>>,
     /// A quick coarse level for the first view while the float levels build (computed once, on the
@@ -94,16 +95,14 @@ impl OpenSource {
     }
 
     pub fn renderer(&self, rid: &str, spec: &RenderSpec) -> Result<Arc<Renderer>, ApiError> {
-        if let Some(r) = self.renderers.lock().expect("renderers").get(rid) {
+        let key = (self.src.id.clone(), rid.to_owned());
+        if let Some(r) = self.renderers.lock().expect("renderers").get(&key) {
             return Ok(r.clone());
         }
         let (lo, hi) = self.cut_levels(spec)?;
         let hist = matches!(spec.stretch, Stretch::Histeq).then_some(&self.src.sample);
         let r = Arc::new(Renderer::new(spec, lo, hi, hist).map_err(spec_error)?);
-        self.renderers
-            .lock()
-            .expect("renderers")
-            .put(rid.to_owned(), r.clone());
+        self.renderers.lock().expect("renderers").put(key, r.clone());
         Ok(r)
     }
 
@@ -246,7 +245,11 @@ pub struct AppState {
     gc_kick: std::sync::mpsc::SyncSender<()>,
     /// Level builds running at once.
     builds: Arc<BuildSlots>,
+    renderers: Renderers,
 }
+
+/// Colour tables (about 70 KiB each) of every source, bounded in number for the whole server.
+type Renderers = Arc<Mutex<LruCache<(String, String), Arc<Renderer>>>>;
 
 /// A counting lock for level builds: each reads a whole image and writes its levels, so only a few
 /// run at once (one per core, at least two); the others wait, or give up when cancelled.
@@ -343,6 +346,7 @@ impl AppState {
             })
             .expect("spawn the cache writer");
         AppState {
+            renderers: Arc::new(Mutex::new(LruCache::new(nonzero(config.limits.renderers)))),
             disk_writes,
             gc_kick,
             builds: Arc::new(BuildSlots {
@@ -403,11 +407,7 @@ impl AppState {
 
     /// Colour tables held by all open sources.
     pub fn renderers_held(&self) -> usize {
-        let sources = self.sources.lock().expect("sources");
-        sources
-            .iter()
-            .map(|(_, s)| s.renderers.lock().expect("renderers").len())
-            .sum()
+        self.renderers.lock().expect("renderers").len()
     }
 
     /// MiB of the memory budget reserved right now.
@@ -599,12 +599,8 @@ impl AppState {
             public,
             levels: rx,
             store: OnceLock::new(),
-            renderers: Mutex::new(LruCache::new(nonzero(
-                self.config.limits.renderers_per_source,
-            ))),
-            specs: Mutex::new(LruCache::new(nonzero(
-                self.config.limits.renderers_per_source.saturating_mul(16),
-            ))),
+            renderers: self.renderers.clone(),
+            specs: Mutex::new(LruCache::new(nonzero(self.config.limits.renderers))),
             exact_minmax: OnceLock::new(),
             overview: OnceCell::new(),
             cancel: Arc::new(AtomicBool::new(false)),

@@ -1003,7 +1003,7 @@ fn limits_bound_what_clients_can_make_the_server_hold() {
     let addr = start_cfg(reg, &w.data, &w.cache, |c| {
         c.limits.session_state = 64 << 10;
         c.limits.reply_bytes = 256 << 10;
-        c.limits.renderers_per_source = 4;
+        c.limits.renderers = 4;
         c.limits.catalog_rows_session = 100;
         c.limits.catalog_rows_server = 100;
         c.limits.memory_budget = 64 << 20;
