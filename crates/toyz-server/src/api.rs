@@ -422,6 +422,16 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
                 .load(std::sync::atomic::Ordering::Relaxed),
         ),
         (
+            "toyz_sources",
+            "open sources",
+            state.sources_held().0 as u64,
+        ),
+        (
+            "toyz_sources_bytes",
+            "bytes held by open sources (samples, overviews)",
+            state.sources_held().1,
+        ),
+        (
             "toyz_renderers",
             "render specs' colour tables held by open sources",
             state.renderers_held() as u64,

@@ -48,6 +48,9 @@ pub struct Limits {
     /// Catalog rows kept by one session, and by all sessions together.
     pub catalog_rows_session: usize,
     pub catalog_rows_server: usize,
+    /// Bytes the open sources may hold together (statistics samples and overviews, about 12 MiB for a
+    /// large image); beyond it the least recently used are closed, as beyond `max_sources`.
+    pub sources_memory: u64,
     /// Render specs' colour tables (about 70 KiB each) kept by the whole server; the least recently
     /// used are dropped first (and made again when needed).
     pub renderers: usize,
@@ -62,6 +65,7 @@ impl Default for Limits {
             catalog_rows_session: 2_000_000,
             catalog_rows_server: 10_000_000,
             renderers: 1024,
+            sources_memory: 512 << 20,
         }
     }
 }
@@ -85,6 +89,7 @@ pub struct FileConfig {
     pub catalog_rows_session: Option<usize>,
     pub catalog_rows_server: Option<usize>,
     pub renderers: Option<usize>,
+    pub sources_memory: Option<String>,
     pub cache_max: Option<String>,
     pub roots: Option<BTreeMap<String, PathBuf>>,
 }
@@ -189,6 +194,7 @@ impl Config {
             catalog_rows_session: fc.catalog_rows_session.unwrap_or(d.catalog_rows_session),
             catalog_rows_server: fc.catalog_rows_server.unwrap_or(d.catalog_rows_server),
             renderers: fc.renderers.unwrap_or(d.renderers).max(1),
+            sources_memory: size_or(fc.sources_memory, d.sources_memory)?,
         };
         if limits.memory_budget < 64 << 20 {
             return Err("memory_budget must be at least 64MiB".into());

@@ -48,6 +48,8 @@ pub struct OpenSource {
     failed_at: Mutex<Option<std::time::Instant>>,
     /// Seconds since the epoch when its manifest was last touched (for LRU eviction of the cache).
     touched: AtomicU64,
+    /// About what it holds in memory: its statistics sample and (room for) its overview.
+    bytes: u64,
 }
 
 impl OpenSource {
@@ -102,7 +104,10 @@ impl OpenSource {
         let (lo, hi) = self.cut_levels(spec)?;
         let hist = matches!(spec.stretch, Stretch::Histeq).then_some(&self.src.sample);
         let r = Arc::new(Renderer::new(spec, lo, hi, hist).map_err(spec_error)?);
-        self.renderers.lock().expect("renderers").put(key, r.clone());
+        self.renderers
+            .lock()
+            .expect("renderers")
+            .put(key, r.clone());
         Ok(r)
     }
 
@@ -281,6 +286,12 @@ impl BuildSlots {
     }
 }
 
+/// What an open source holds: its sample (finite values twice, in reading order and sorted) and
+/// room for its overview (at most 1024² f32).
+fn source_bytes(s: &Source) -> u64 {
+    (s.sample.raw.len() as u64 + s.sample.sorted.len() as u64) * 4 + (4 << 20)
+}
+
 fn nonzero(n: usize) -> std::num::NonZeroUsize {
     std::num::NonZeroUsize::new(n.max(1)).expect(">= 1")
 }
@@ -403,6 +414,12 @@ impl AppState {
                     "the server's memory budget is in use; retry {what} shortly"
                 ))
             })
+    }
+
+    /// Open sources and the bytes they hold.
+    pub fn sources_held(&self) -> (usize, u64) {
+        let s = self.sources.lock().expect("sources");
+        (s.len(), s.iter().map(|(_, o)| o.bytes).sum())
     }
 
     /// Colour tables held by all open sources.
@@ -589,6 +606,7 @@ impl AppState {
     fn register(self: &Arc<Self>, src: Source, public: String) -> Arc<OpenSource> {
         let ready = src.geometry.zmax == 0 || toyz_pyramid::levels_complete(&self.layout, &src);
         let total = src.geometry.height as u64;
+        let bytes = source_bytes(&src);
         let (tx, rx) = watch::channel(if ready {
             Levels::Ready
         } else {
@@ -606,16 +624,29 @@ impl AppState {
             cancel: Arc::new(AtomicBool::new(false)),
             failed_at: Mutex::new(None),
             touched: AtomicU64::new(0),
+            bytes,
         });
         toyz_pyramid::gc::touch(&self.layout, &open.src.id);
-        // A source pushed out of the bounded map stops its level build.
-        if let Some((_, old)) = self
-            .sources
-            .lock()
-            .expect("sources")
-            .push(open.src.id.clone(), open.clone())
+        // A source pushed out of the bounded map (in number, and in bytes) stops its level build.
         {
-            if old.src.id != open.src.id {
+            let mut sources = self.sources.lock().expect("sources");
+            let mut out = Vec::new();
+            if let Some((_, old)) = sources.push(open.src.id.clone(), open.clone()) {
+                if old.src.id != open.src.id {
+                    out.push(old);
+                }
+            }
+            let mut held: u64 = sources.iter().map(|(_, s)| s.bytes).sum();
+            while held > self.config.limits.sources_memory && sources.len() > 1 {
+                match sources.pop_lru() {
+                    Some((_, old)) => {
+                        held -= old.bytes;
+                        out.push(old);
+                    }
+                    None => break,
+                }
+            }
+            for old in out {
                 old.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
             }
         }

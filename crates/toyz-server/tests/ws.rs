@@ -1007,6 +1007,7 @@ fn limits_bound_what_clients_can_make_the_server_hold() {
         c.limits.catalog_rows_session = 100;
         c.limits.catalog_rows_server = 100;
         c.limits.memory_budget = 64 << 20;
+        c.limits.sources_memory = 30 << 20;
     });
     let mut a = Client::connect(addr);
 
@@ -1052,6 +1053,13 @@ fn limits_bound_what_clients_can_make_the_server_hold() {
         assert!(http_get(addr, &t).0.contains(" 200 "));
     }
     assert_eq!(metric(addr, "toyz_renderers"), 4.0);
+
+    // Open sources: about 12 MiB each for a 1024² image (sample and overview), 30 MiB in all.
+    for name in ["sky.fits", "mef.fits", "big.fits", "ramp.fits", "sky.fits"] {
+        a.ok("image.open", json!({"path": format!("data/{name}")}));
+        assert!(metric(addr, "toyz_sources_bytes") <= (30 << 20) as f64);
+    }
+    assert!(metric(addr, "toyz_sources") >= 1.0);
 
     // Catalog rows: 60 fit a session of 100, 120 do not; and all sessions share 100.
     a.ok("catalog.load", json!({"path": "data/stars.csv"}));
