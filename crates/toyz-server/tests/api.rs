@@ -1108,3 +1108,52 @@ async fn long_urls_and_plain_ws_requests_get_json_errors() {
         .unwrap()
         .contains("WebSocket"));
 }
+
+/// One slow open never holds up another file: while a 200 MB gzip'd file is being decompressed for its
+/// first open, a small file opens at once (a global open lock made it wait 7 s behind a 218 MB .gz).
+#[actix_web::test]
+async fn a_slow_open_never_blocks_another_file() {
+    use std::io::Write;
+    let f = fixture();
+    let (w, h) = (7168usize, 7168usize);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut head = String::new();
+    for card in [
+        "SIMPLE  =                    T".to_owned(),
+        "BITPIX  =                  -32".to_owned(),
+        "NAXIS   =                    2".to_owned(),
+        format!("NAXIS1  = {w:>20}"),
+        format!("NAXIS2  = {h:>20}"),
+        "END".to_owned(),
+    ] {
+        head.push_str(&format!("{card:<80}"));
+    }
+    gz.write_all(format!("{head:<2880}").as_bytes()).unwrap();
+    let row = vec![0u8; w * 4];
+    for _ in 0..h {
+        gz.write_all(&row).unwrap();
+    }
+    std::fs::write(f.data.join("big.fits.gz"), gz.finish().unwrap()).unwrap();
+    let (app, _) = service!(config(&f, None));
+    let unpacking = || {
+        std::fs::read_dir(f.cache.join("unpacked"))
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            })
+            .unwrap_or(false)
+    };
+    let slow = get(&app, "/api/sources?path=data/big.fits.gz");
+    let fast = async {
+        // Once the big file is being decompressed (its open holds its lock and is doing I/O) ...
+        while !unpacking() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let (s, _, _) = get(&app, "/api/sources?path=data/ramp.fits").await;
+        // ... the small one has opened while the big one is still being decompressed.
+        (s, unpacking())
+    };
+    let ((s_slow, _, _), (s_fast, still)) = futures_util::join!(slow, fast);
+    assert_eq!((s_slow, s_fast), (StatusCode::OK, StatusCode::OK));
+    assert!(still, "the small file waited for the big one");
+}
