@@ -587,28 +587,16 @@ fn an_out_folder_holds_one_render() {
 fn infinities_are_not_nan() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("inf.fits");
-    let mut b = Vec::new();
-    for card in [
-        "SIMPLE  =                    T",
-        "BITPIX  =                  -32",
-        "NAXIS   =                    2",
-        "NAXIS1  =                   40",
-        "NAXIS2  =                   30",
-        "END",
-    ] {
-        b.extend(format!("{card:<80}").bytes());
-    }
-    b.resize(2880, b' ');
-    for i in 0..1200 {
-        let v = if i % 2 == 0 {
-            f32::INFINITY
-        } else {
-            f32::NEG_INFINITY
-        };
-        b.extend(v.to_be_bytes());
-    }
-    b.resize(b.len().div_ceil(2880) * 2880, 0);
-    std::fs::write(&p, b).unwrap();
+    let v: Vec<f32> = (0..1200)
+        .map(|i| {
+            if i % 2 == 0 {
+                f32::INFINITY
+            } else {
+                f32::NEG_INFINITY
+            }
+        })
+        .collect();
+    toyz_skygen::write_f32(&p, 40, 30, &v).unwrap();
     let o = toyz(&["info", s(&p)]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

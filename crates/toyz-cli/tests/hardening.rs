@@ -3,7 +3,7 @@
 //! so a fatal signal (SIGBUS from a shrunken memory map) shows as a dead child, not a crashed test.
 
 mod common;
-use common::{get, json, s, start, Server};
+use common::{get, json, serve_root, Server};
 use std::io::Write;
 use std::path::Path;
 use toyz_skygen::{write_fits, SkySpec};
@@ -47,15 +47,7 @@ fn files_changed_in_place_under_tile_load_never_kill_the_server() {
     let fits = data.join("sky.fits");
     write_fits(&fits, &SkySpec::new(1024, 1024)).unwrap();
     let cache = d.path().join("cache");
-    let mut srv = start(&[
-        "serve",
-        "--root",
-        &format!("sky={}", s(&data)),
-        "--bind",
-        "127.0.0.1:0",
-        "--cache",
-        s(&cache),
-    ]);
+    let mut srv = serve_root("sky", &data, &cache, &[]);
 
     // A level file truncated in place after the server has opened it: the next tile of a lower level
     // must be an error answer (and the levels are rebuilt), not a fault.

@@ -5,7 +5,7 @@
 //! the server answers every request with JSON (or a PNG) and stays up.
 
 mod common;
-use common::{get, s, start};
+use common::{get, s, serve_root};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -230,15 +230,7 @@ fn mutated_files_never_crash_the_cli_or_the_server() {
     assert!(ok > 10 && refused > 50, "{ok} built, {refused} refused");
 
     // A server over all of them.
-    let srv = start(&[
-        "serve",
-        "--root",
-        &format!("m={}", s(&data)),
-        "--bind",
-        "127.0.0.1:0",
-        "--cache",
-        s(&d.path().join("cache")),
-    ]);
+    let srv = serve_root("m", &data, &d.path().join("cache"), &[]);
     for (name, _) in &all {
         for q in [
             format!("/api/sources?path=m/{name}"),

@@ -5,7 +5,7 @@ use std::process::Command;
 use toyz_skygen::{write_fits, SkySpec};
 
 mod common;
-use common::{get, json, s, start};
+use common::{get, json, s, serve_root, start};
 
 #[test]
 fn serve_answers_over_http_and_stops_on_sigterm() {
@@ -14,15 +14,7 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
     std::fs::create_dir(&data).unwrap();
     write_fits(&data.join("sky.fits"), &SkySpec::new(700, 600)).unwrap();
     let cache = d.path().join("cache");
-    let mut srv = start(&[
-        "serve",
-        "--root",
-        &format!("sky={}", s(&data)),
-        "--bind",
-        "127.0.0.1:0",
-        "--cache",
-        s(&cache),
-    ]);
+    let mut srv = serve_root("sky", &data, &cache, &[]);
     assert!(srv.url.starts_with("http://127.0.0.1:"));
     let (st, b) = get(&format!("{}/healthz", srv.url));
     assert_eq!((st, json(&b)), (200, serde_json::json!({"status": "ok"})));

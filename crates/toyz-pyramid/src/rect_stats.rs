@@ -225,27 +225,6 @@ mod tests {
         assert!(matches!(e, EngineError::Cancelled));
     }
 
-    /// A float32 FITS file holding exactly `v` (`w` × `h`).
-    fn fits_of(path: &std::path::Path, v: &[f32], w: usize, h: usize) {
-        let mut b = Vec::new();
-        for card in [
-            "SIMPLE  =                    T".to_owned(),
-            "BITPIX  =                  -32".to_owned(),
-            "NAXIS   =                    2".to_owned(),
-            format!("NAXIS1  = {w:>20}"),
-            format!("NAXIS2  = {h:>20}"),
-            "END".to_owned(),
-        ] {
-            b.extend(format!("{card:<80}").bytes());
-        }
-        b.resize(2880, b' ');
-        for x in v {
-            b.extend(x.to_be_bytes());
-        }
-        b.resize(b.len().div_ceil(2880) * 2880, 0);
-        std::fs::write(path, b).unwrap();
-    }
-
     #[test]
     fn narrowing_terminates_on_repeated_and_extreme_values() {
         // Many equal values and one far outlier per thousand: everything but the outliers lands in
@@ -261,7 +240,7 @@ mod tests {
             .collect();
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("v.fits");
-        fits_of(&p, &v, 3000, 1000);
+        toyz_skygen::write_f32(&p, 3000, 1000, &v).unwrap();
         let img = toyz_fits::open_raster(&p, &toyz_fits::HduSel::Auto, 0).unwrap();
         let (n, median, _, _, max) = reference(&v);
         let s = rect_stats(&*img, (0, 0, 3000, 1000), &|| false).unwrap();

@@ -1117,18 +1117,7 @@ async fn a_slow_open_never_blocks_another_file() {
     let f = fixture();
     let (w, h) = (7168usize, 7168usize);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut head = String::new();
-    for card in [
-        "SIMPLE  =                    T".to_owned(),
-        "BITPIX  =                  -32".to_owned(),
-        "NAXIS   =                    2".to_owned(),
-        format!("NAXIS1  = {w:>20}"),
-        format!("NAXIS2  = {h:>20}"),
-        "END".to_owned(),
-    ] {
-        head.push_str(&format!("{card:<80}"));
-    }
-    gz.write_all(format!("{head:<2880}").as_bytes()).unwrap();
+    gz.write_all(&toyz_skygen::f32_header(w, h)).unwrap();
     let row = vec![0u8; w * 4];
     for _ in 0..h {
         gz.write_all(&row).unwrap();

@@ -364,6 +364,39 @@ pub fn card_l(key: &str, v: bool, comment: &str) -> String {
     ))
 }
 
+/// The primary header block (2880 bytes) of a `w`×`h` float32 image with nothing else in it: for
+/// tests that write exact pixel values (infinities, repeated values) or stream huge data themselves.
+pub fn f32_header(w: usize, h: usize) -> Vec<u8> {
+    let mut b: Vec<u8> = [
+        card_l("SIMPLE", true, ""),
+        card_i("BITPIX", -32, ""),
+        card_i("NAXIS", 2, ""),
+        card_i("NAXIS1", w as i64, ""),
+        card_i("NAXIS2", h as i64, ""),
+        pad80("END"),
+    ]
+    .concat()
+    .into_bytes();
+    b.resize(2880, b' ');
+    b
+}
+
+/// A float32 FITS file holding exactly `values` (`w`×`h`, FITS row order: bottom row first).
+pub fn write_f32(
+    path: &std::path::Path,
+    w: usize,
+    h: usize,
+    values: &[f32],
+) -> std::io::Result<()> {
+    assert_eq!(values.len(), w * h, "{w}x{h} values");
+    let mut b = f32_header(w, h);
+    for v in values {
+        b.extend(v.to_be_bytes());
+    }
+    b.resize(b.len().div_ceil(2880) * 2880, 0);
+    std::fs::write(path, b)
+}
+
 /// splitmix64 + Box-Muller: fast, deterministic, good enough for sky noise.
 pub(crate) struct Rng(u64);
 

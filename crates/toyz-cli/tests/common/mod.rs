@@ -57,3 +57,19 @@ pub fn json(b: &[u8]) -> serde_json::Value {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// `toyz serve` over one data root `NAME=data` on 127.0.0.1:0 with its cache, plus `extra` arguments.
+pub fn serve_root(name: &str, data: &Path, cache: &Path, extra: &[&str]) -> Server {
+    let root = format!("{name}={}", s(data));
+    let mut args = vec![
+        "serve",
+        "--root",
+        &root,
+        "--bind",
+        "127.0.0.1:0",
+        "--cache",
+        s(cache),
+    ];
+    args.extend_from_slice(extra);
+    start(&args)
+}
