@@ -47,7 +47,8 @@ struct Info<'a> {
 
 pub fn run(a: Args) -> Result<(), Fail> {
     let sel = hdu_arg(a.hdu.as_deref())?;
-    let src = Source::open(&a.file, &sel, a.plane)?;
+    let (file, _unpacked) = crate::open_file(&a.file)?;
+    let src = Source::open_pinned(file, &sel, a.plane)?;
     let img = &*src.image;
     let (bscale, bzero, blank) = img.scaling();
     let g: Geometry = src.geometry;

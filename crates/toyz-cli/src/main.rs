@@ -101,6 +101,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// Open a FITS file for reading; a gzip'd one is decompressed whole first (into a temporary folder,
+/// removed when the returned guard drops), so a truncated `.gz` is refused by every command alike
+/// instead of giving values from the part that survived (as the server does).
+pub fn open_file(
+    path: &std::path::Path,
+) -> Result<(std::sync::Arc<toyz_fits::Pinned>, Option<tempfile::TempDir>), Fail> {
+    let p = toyz_fits::Pinned::open(path)?;
+    if !p.is_gzip() {
+        return Ok((std::sync::Arc::new(p), None));
+    }
+    let dir = tempfile::tempdir().map_err(|e| Fail {
+        code: 1,
+        message: format!("cannot make a temporary folder: {e}"),
+    })?;
+    let u = toyz_fits::Pinned::open_unpacked(path, dir.path())?;
+    Ok((std::sync::Arc::new(u), Some(dir)))
+}
+
 /// Parse `--hdu` the same way everywhere.
 pub fn hdu_arg(s: Option<&str>) -> Result<toyz_fits::HduSel, Fail> {
     match s {

@@ -2,7 +2,7 @@
 
 use crate::{hdu_arg, Fail};
 use std::path::PathBuf;
-use toyz_fits::{open_raster, pixel_at, sky_to_pixel};
+use toyz_fits::{open_raster_pinned, pixel_at, sky_to_pixel};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -47,7 +47,8 @@ pub fn parse_angle(s: &str, hours: bool) -> Option<f64> {
 
 pub fn run(a: Args) -> Result<(), Fail> {
     let sel = hdu_arg(a.hdu.as_deref())?;
-    let img = open_raster(&a.file, &sel, a.plane)?;
+    let (file, _unpacked) = crate::open_file(&a.file)?;
+    let img = open_raster_pinned(file, &sel, a.plane)?;
     let (x, y) = match (&a.sky, a.x, a.y) {
         (Some(sky), _, _) => {
             let equatorial = !img.wcs().is_some_and(|w| {

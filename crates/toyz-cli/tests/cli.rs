@@ -607,3 +607,28 @@ fn infinities_are_not_nan() {
     let o = toyz(&["pixel", s(&p), "2", "1"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("-inf"));
 }
+
+/// A truncated .gz is refused by every command alike (pixel read values from the part that survived
+/// while info exited 2).
+#[test]
+fn a_truncated_gzip_is_refused_by_every_command() {
+    use std::io::Write;
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("a.fits");
+    write_fits(&p, &SkySpec::new(300, 200)).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&std::fs::read(&p).unwrap()).unwrap();
+    let gz = gz.finish().unwrap();
+    let whole = d.path().join("a.fits.gz");
+    let cut = d.path().join("cut.fits.gz");
+    std::fs::write(&whole, &gz).unwrap();
+    std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
+    assert!(toyz(&["pixel", s(&whole), "10", "10"]).status.success());
+    for args in [
+        vec!["info", s(&cut)],
+        vec!["pixel", s(&cut), "10", "10"],
+        vec!["tiles", "build", s(&cut), "--out", s(&d.path().join("out"))],
+    ] {
+        assert_input_error(&toyz(&args), "truncated gzip");
+    }
+}
