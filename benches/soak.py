@@ -13,6 +13,10 @@ the end a summary and one JSON line. Errors: connection failures, 5xx other than
 should not get, WebSocket errors other than busy/cancelled/too_large/not_found, worker exceptions (503 and
 those kinds are counted apart). A server that exits is a crash and ends the run.
 
+The RSS budget is what the server's settings promise: memory_cache (256 MiB) + memory_budget (512 MiB) +
+sources_memory (512 MiB, the default) + 256 MiB for everything bounded by count (colour tables, catalog
+rows, renders in flight, thread stacks) = 1536 MiB.
+
 Goal: 0 crashes, 0 errors, peak RSS <= RSS_BUDGET_MIB (1536), cache <= DISK_BUDGET_MIB (1024), and warm
 p99 of the last minute as of the first (a fresh server; reported, not judged). Exit 0 if all hold, else 1;
 2 if it cannot run.
@@ -22,7 +26,7 @@ p99 of the last minute as of the first (a fresh server; reported, not judged). E
 
 Needs target/release/toyz and toyz-skygen (cargo build --release -p toyz-cli -p toyz-skygen), Python 3,
 websocket-client (pip install websocket-client). TOYZ_SERVE_ARGS (default "--memory-cache 256MiB
---cache-max 1GiB --memory-budget 1GiB") extends the server's command line; its log is BENCH_DIR/serve.log
+--cache-max 1GiB --memory-budget 512MiB") extends the server's command line; its log is BENCH_DIR/serve.log
 (TOYZ_LOG=warn unless set).
 """
 import http.client
@@ -52,7 +56,7 @@ BIN = os.path.join(REPO, "target", "release")
 WORK = os.path.join(REPO, os.environ.get("BENCH_DIR", "benches/out/soak"))
 DATA, CACHE = os.path.join(WORK, "data"), os.path.join(WORK, "cache")
 SECONDS = float(os.environ.get("SOAK_SECONDS", 1800))
-SERVE_ARGS = shlex.split(os.environ.get("TOYZ_SERVE_ARGS", "--memory-cache 256MiB --cache-max 1GiB --memory-budget 1GiB"))
+SERVE_ARGS = shlex.split(os.environ.get("TOYZ_SERVE_ARGS", "--memory-cache 256MiB --cache-max 1GiB --memory-budget 512MiB"))
 RSS_BUDGET = float(os.environ.get("RSS_BUDGET_MIB", 1536))
 DISK_BUDGET = float(os.environ.get("DISK_BUDGET_MIB", 1024))
 BIG, CHANGING, TOUCHED, CATALOG = "soak/big.fits", "soak/changing.fits", "soak/touched.fits", "soak/catalog.csv"
