@@ -314,7 +314,9 @@ impl AppState {
                 .spawn(move || {
                     let run = || {
                         let in_use = |sid: &str| sources.lock().expect("sources").contains(sid);
-                        let r = toyz_pyramid::gc::prune(&layout, max, &in_use);
+                        // Down to 90 % of the limit, so that what is written until the next run
+                        // (every 1/64 of it) keeps the cache under the limit itself.
+                        let r = toyz_pyramid::gc::prune(&layout, max - max / 10, &in_use);
                         if r.freed_bytes > 0 {
                             tracing::info!(
                                 "cache: {} stale, {} evicted, {} temp files removed, {} MiB freed, {} MiB held",
@@ -332,7 +334,7 @@ impl AppState {
         // Rendered tiles reach the disk cache from one writer thread, off the request path.
         let (disk_writes, rx) = std::sync::mpsc::sync_channel::<(PathBuf, Bytes)>(WRITE_QUEUE);
         let kick = gc_kick.clone();
-        let every = (config.cache_max / 32).clamp(64 << 10, 256 << 20);
+        let every = (config.cache_max / 64).clamp(64 << 10, 256 << 20);
         std::thread::Builder::new()
             .name("toyz-cache-writer".into())
             .spawn(move || {
