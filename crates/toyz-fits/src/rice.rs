@@ -237,7 +237,23 @@ impl RiceTiles {
             return Ok(());
         }
         let (ty0, ty1) = (y0 / self.ztile[1], (y0 + h - 1) / self.ztile[1]);
-        for ty in ty0..=ty1.min(self.ntiles[1] - 1) {
+        let ty1 = ty1.min(self.ntiles[1] - 1);
+        let first = (plane * self.ntiles[1] + ty0) * self.ntiles[0];
+        let last = (plane * self.ntiles[1] + ty1) * self.ntiles[0] + self.ntiles[0] - 1;
+        let todo = |t: usize| {
+            self.state
+                .get(t)
+                .is_none_or(|s| s.load(Ordering::Relaxed) != 1)
+        };
+        if !(first..=last).any(todo) {
+            return Ok(());
+        }
+        // Many tiles at once (a band of one-row tiles, as fpack writes them): their descriptors and
+        // their bytes are read with one `pread` each instead of two per tile.
+        if last > first && (last as u64) < self.rows {
+            self.check_batch(file, first, last);
+        }
+        for ty in ty0..=ty1 {
             for tx in 0..self.ntiles[0] {
                 self.check_tile(
                     file,
@@ -248,6 +264,90 @@ impl RiceTiles {
             }
         }
         Ok(())
+    }
+
+    /// Check tiles `first..=last` (table rows) from two reads; tiles this cannot settle (bytes out of
+    /// the span read) are left for `check_tile`.
+    fn check_batch(&self, file: &Pinned, first: usize, last: usize) {
+        let rows = (last - first + 1) as u64;
+        let Some(desc_bytes) = rows.checked_mul(self.row_bytes).filter(|n| *n <= 16 << 20) else {
+            return;
+        };
+        let mut d = vec![0u8; desc_bytes as usize];
+        let at = self.data_start + first as u64 * self.row_bytes;
+        if file.read_at(&mut d, at).ok() != Some(d.len()) {
+            return;
+        }
+        let descs: Vec<(u64, u64)> = (0..rows as usize)
+            .map(|i| self.descriptor(&d[i * self.row_bytes as usize + self.col as usize..]))
+            .collect();
+        let Some(lo) = descs.iter().filter(|d| d.0 > 0).map(|d| d.1).min() else {
+            return;
+        };
+        let hi = descs
+            .iter()
+            .map(|d| d.1.saturating_add(d.0))
+            .max()
+            .unwrap_or(lo);
+        let want: u64 = descs.iter().map(|d| d.0).sum();
+        // One read of the heap span when it is mostly these tiles' bytes (and not huge).
+        if hi - lo > (64 << 20).max(2 * want) || hi - lo > 256 << 20 {
+            return;
+        }
+        let mut heap = vec![0u8; (hi - lo) as usize];
+        let start = self.data_start.saturating_add(self.heap).saturating_add(lo);
+        if file.read_at(&mut heap, start).ok() != Some(heap.len()) {
+            return;
+        }
+        for (i, &(len, off)) in descs.iter().enumerate() {
+            let t = first + i;
+            let Some(state) = self.state.get(t) else {
+                continue;
+            };
+            if state.load(Ordering::Relaxed) != 0 || len == 0 {
+                continue;
+            }
+            let within = t % (self.ntiles[0] * self.ntiles[1]);
+            let (tx, ty) = (within % self.ntiles[0], within / self.ntiles[0]);
+            let nx = self.tile_pixels(tx, ty);
+            let ok = self.plausible(len, nx)
+                && check_stream(
+                    &heap[(off - lo) as usize..(off - lo + len) as usize],
+                    nx,
+                    self.blocksize,
+                    self.bytepix,
+                )
+                .is_ok();
+            // Only good tiles are settled here; a bad one is checked again alone for its message.
+            if ok {
+                state.store(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn descriptor(&self, d: &[u8]) -> (u64, u64) {
+        if self.q {
+            (
+                u64::from_be_bytes(d[..8].try_into().expect("8")),
+                u64::from_be_bytes(d[8..16].try_into().expect("8")),
+            )
+        } else {
+            (
+                u32::from_be_bytes(d[..4].try_into().expect("4")) as u64,
+                u32::from_be_bytes(d[4..8].try_into().expect("4")) as u64,
+            )
+        }
+    }
+
+    fn tile_pixels(&self, tx: usize, ty: usize) -> usize {
+        let tw = self.ztile[0].min(self.znaxis[0] - tx * self.ztile[0]);
+        let th = self.ztile[1].min(self.znaxis[1] - ty * self.ztile[1]);
+        tw * th
+    }
+
+    /// RICE never takes more than its raw size plus a few bytes per block.
+    fn plausible(&self, len: u64, nx: usize) -> bool {
+        len <= (nx * self.bytepix + nx / self.blocksize.max(1) + 16) as u64
     }
 
     fn check_tile(&self, file: &Pinned, t: usize, tx: usize, ty: usize) -> Result<(), String> {
@@ -274,27 +374,13 @@ impl RiceTiles {
         if file.read_at(&mut d[..n], at).map_err(|e| e.to_string())? < n {
             return Err("its descriptor is past the end of the file".into());
         }
-        let (len, off) = if self.q {
-            (
-                u64::from_be_bytes(d[..8].try_into().expect("8")),
-                u64::from_be_bytes(d[8..16].try_into().expect("8")),
-            )
-        } else {
-            (
-                u32::from_be_bytes(d[..4].try_into().expect("4")) as u64,
-                u32::from_be_bytes(d[4..8].try_into().expect("4")) as u64,
-            )
-        };
-        let tw = self.ztile[0].min(self.znaxis[0] - tx * self.ztile[0]);
-        let th = self.ztile[1].min(self.znaxis[1] - ty * self.ztile[1]);
-        let nx = tw * th;
+        let (len, off) = self.descriptor(&d);
+        let nx = self.tile_pixels(tx, ty);
         if len == 0 {
             // Stored another way (uncompressed or GZIP fallback columns): not RICE.
             return Ok(());
         }
-        // RICE never takes more than its raw size plus a few bytes per block.
-        let most = (nx * self.bytepix + nx / self.blocksize.max(1) + 16) as u64;
-        if len > most {
+        if !self.plausible(len, nx) {
             return Err(format!("{len} bytes for {nx} pixels"));
         }
         let mut c = vec![0u8; len as usize];
