@@ -348,19 +348,15 @@ fn build_one(
     let t0 = Instant::now();
     // A gzip'd file is decompressed once (into the cache, or a temporary folder for --out) rather
     // than by every worker thread's cfitsio handle.
-    let scratch;
-    let unpack_dir = match target {
-        Target::Cache(root) => toyz_pyramid::CacheLayout::new(root).unpacked(),
-        Target::Out(_) => {
-            scratch = tempfile::tempdir().map_err(|e| Fail {
-                code: 1,
-                message: format!("cannot make a temporary folder: {e}"),
-            })?;
-            scratch.path().to_owned()
+    let (file, _scratch) = match target {
+        Target::Cache(root) => {
+            let unpacked = toyz_pyramid::CacheLayout::new(root).unpacked();
+            let file = toyz_fits::Pinned::open_unpacked(path, &unpacked)?;
+            (std::sync::Arc::new(file), None)
         }
+        Target::Out(_) => crate::open_file(path)?,
     };
-    let file = toyz_fits::Pinned::open_unpacked(path, &unpack_dir)?;
-    let src = Source::open_pinned(std::sync::Arc::new(file), sel, plane)?;
+    let src = Source::open_pinned(file, sel, plane)?;
     let zmax = src.geometry.zmax;
     let zoom = zoom.map(|(a, b)| (a.unwrap_or(0), b.unwrap_or(zmax)));
     let total = src.geometry.tile_count(

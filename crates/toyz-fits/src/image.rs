@@ -587,9 +587,6 @@ impl Image {
     pub fn wcs_error(&self) -> Option<&str> {
         self.wcs_error.as_deref()
     }
-    pub fn file_len(&self) -> u64 {
-        self.file.version().size
-    }
     /// The version of the file when it was opened.
     pub fn version(&self) -> FileVersion {
         self.file.version()

@@ -162,9 +162,6 @@ pub trait Raster: Send + Sync + std::fmt::Debug {
     fn bunit(&self) -> Option<&str> {
         self.header().str("BUNIT")
     }
-    fn file_len(&self) -> u64 {
-        self.cache_key().version.size
-    }
 
     /// The CCD layout of a mosaic.
     fn mosaic(&self) -> Option<&MosaicInfo> {

@@ -395,6 +395,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut text = state.metrics.render(bytes);
     // What clients make the server hold now, against its limits (docs/security.md).
     let l = &state.config.limits;
+    let (sources, sources_bytes) = state.sources_held();
     for (name, help, v) in [
         (
             "toyz_memory_budget_bytes",
@@ -421,15 +422,11 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
                 .open
                 .load(std::sync::atomic::Ordering::Relaxed),
         ),
-        (
-            "toyz_sources",
-            "open sources",
-            state.sources_held().0 as u64,
-        ),
+        ("toyz_sources", "open sources", sources as u64),
         (
             "toyz_sources_bytes",
             "bytes held by open sources (samples, overviews)",
-            state.sources_held().1,
+            sources_bytes,
         ),
         (
             "toyz_renderers",

@@ -715,9 +715,13 @@ impl JobRegistry {
                 let mut cat = cat;
                 // Rows held by all sessions together are bounded too; they are given back when the
                 // catalog is dropped (its session closes).
-                cat.hold = Some(super::catalog::RowsHold::take(&ctx.state.catalog_rows, cat.rows.len(), limits.catalog_rows_server)
-                    .map_err(|held| JobError::new("busy", format!(
-                        "the server holds {held} catalog rows of at most {}; retry later", limits.catalog_rows_server)))?);
+                let max = limits.catalog_rows_server;
+                let hold = super::catalog::RowsHold::take(&ctx.state.catalog_rows, cat.rows.len(), max)
+                    .map_err(|held| {
+                        let m = format!("the server holds {held} catalog rows of at most {max}; retry later");
+                        JobError::new("busy", m)
+                    })?;
+                cat.hold = Some(hold);
                 let mut list = ctx.session.catalogs.lock().expect("catalogs");
                 cat.id = list.len();
                 let reply = page(&cat, p.offset, p.limit);
