@@ -1,7 +1,8 @@
 //! Random access to a source's pyramid for serving single tiles: level zmax straight from the FITS file,
-//! lower levels from the float level files in the cache, read with `pread` (never mapped: a cache file
-//! truncated in place under a mapping kills the process with SIGBUS; a short read is an error). The
-//! streamed builder writes those files; this reads them.
+//! lower levels from the float level files in the cache, read through guarded maps (one copy per row
+//! instead of a system call; a cache file truncated in place under the map is an error, not SIGBUS:
+//! see `toyz_fits::GuardedMap`), or with `pread` when no map could be made. The streamed builder writes
+//! those files; this reads them.
 
 use crate::cache::CacheLayout;
 use crate::error::{io, Result};
@@ -11,10 +12,11 @@ use crate::source::Source;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use toyz_fits::GuardedMap;
 
 /// The float levels 0..zmax−1 of one source, opened read-only.
 pub struct LevelStore {
-    files: Vec<(File, PathBuf)>,
+    files: Vec<(File, PathBuf, Option<GuardedMap>)>,
 }
 
 impl LevelStore {
@@ -37,7 +39,8 @@ impl LevelStore {
                     )),
                 });
             }
-            files.push((f, path));
+            let map = GuardedMap::new(&f, 0, len as usize);
+            files.push((f, path, map));
         }
         Ok(LevelStore { files })
     }
@@ -52,14 +55,35 @@ impl LevelStore {
         bytes: &mut [u8],
         out: &mut [f32],
     ) -> Result<()> {
-        let (f, path) = &self.files[z as usize];
+        let (f, path, map) = &self.files[z as usize];
         let n = out.len();
-        f.read_exact_at(&mut bytes[..n * 4], ((y * lw + x0) * 4) as u64)
-            .map_err(io(path))?;
+        let at = (y * lw + x0) * 4;
+        let bytes = match map {
+            Some(m) => &m.bytes()[at..at + n * 4],
+            None => {
+                f.read_exact_at(&mut bytes[..n * 4], at as u64)
+                    .map_err(io(path))?;
+                &bytes[..n * 4]
+            }
+        };
         for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
             *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
         }
         Ok(())
+    }
+
+    /// After reading level `z` through its map: an error if the file was cut short under the read.
+    fn check(&self, z: u32) -> Result<()> {
+        match &self.files[z as usize] {
+            (_, path, Some(m)) if m.faulted() => Err(crate::error::EngineError::Io {
+                path: path.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the level file was shortened while it was read",
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -98,6 +122,7 @@ pub fn tile_pixels(
                 &mut out[r * w..(r + 1) * w],
             )?;
         }
+        store.check(t.z)?;
     }
     Ok((w, h))
 }

@@ -653,8 +653,10 @@ impl AppState {
             }
         }
         if ready {
-            // Ask for the file's pages ahead of tile requests; with levels to build, after them.
-            open.src.image.prefault();
+            // Bring the file's pages in ahead of tile requests (blocking: in the background); with
+            // levels to build, after them.
+            let o = open.clone();
+            std::thread::spawn(move || o.src.image.prefault());
         }
         if !ready {
             // Build the float levels in the background (a few at once); tile requests for lower
