@@ -11,13 +11,19 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Walk a RICE stream as `fits_rdecomp` (4-byte), `_short` (2) or `_byte` (1) would, without writing
 /// anything: Err when the stream ends before `nx` pixels are decoded.
+///
+/// cfitsio reads a stream's bytes strictly in order and only when it needs their bits (the first
+/// value, then one byte ahead), so after decoding up to bit `pos` it has read `max(⌈pos/8⌉,
+/// bytepix + 1)` bytes. The walk therefore only follows the bit position: per block the `fs` code,
+/// then per pixel a unary run (counted with one `leading_zeros` on a 64-bit window) and `fs` bits.
+/// A block code above the escape value is refused too: cfitsio would shift past its 32-bit buffer.
 pub fn check_stream(
     c: &[u8],
     nx: usize,
     nblock: usize,
     bytepix: usize,
 ) -> Result<(), &'static str> {
-    let (fsbits, fsmax): (i32, i32) = match bytepix {
+    let (fsbits, fsmax): (usize, i64) = match bytepix {
         1 => (3, 6),
         2 => (4, 14),
         4 => (5, 25),
@@ -26,73 +32,68 @@ pub fn check_stream(
     if nblock == 0 {
         return Err("RICE block size 0");
     }
-    let bbits = 1i32 << fsbits;
     let short = Err("the compressed tile ends too soon");
     if c.len() < bytepix + 1 {
         return short;
     }
-    let mut pos = bytepix;
-    let mut next = || -> Result<u32, &'static str> {
-        let v = *c.get(pos).ok_or("the compressed tile ends too soon")?;
-        pos += 1;
-        Ok(v as u32)
-    };
-    let mut b: u32 = next()?;
-    let mut nbits: i32 = 8;
+    let bits = c.len() * 8;
+    let bbits = 8 * bytepix;
+    let mut pos = bytepix * 8;
     let mut i = 0usize;
     while i < nx {
-        nbits -= fsbits;
-        while nbits < 0 {
-            b = b.wrapping_shl(8) | next()?;
-            nbits += 8;
-        }
-        let fs = (b.wrapping_shr(nbits as u32) as i32).wrapping_sub(1);
-        b &= (1u32 << nbits).wrapping_sub(1);
         let imax = (i + nblock).min(nx);
+        if pos + fsbits > bits {
+            return short;
+        }
+        let fs = (window(c, pos) >> (64 - fsbits)) as i64 - 1;
+        pos += fsbits;
         if fs < 0 {
-            i = imax;
+            // A block of equal values: nothing more is read.
         } else if fs == fsmax {
-            while i < imax {
-                let mut k = bbits - nbits;
-                k -= 8;
-                while k >= 0 {
-                    next()?;
-                    k -= 8;
-                }
-                if nbits > 0 {
-                    b = next()?;
-                    b &= (1u32 << nbits) - 1;
-                } else {
-                    b = 0;
-                }
-                i += 1;
-            }
+            pos += bbits * (imax - i);
+        } else if fs > fsmax {
+            return Err("corrupt RICE bits");
         } else {
-            while i < imax {
-                while b == 0 {
-                    nbits += 8;
-                    b = next()?;
+            let fs = fs as usize;
+            for _ in i..imax {
+                // The unary run of zeros ends at a 1 bit; a window holds at least 57 fresh bits.
+                loop {
+                    if pos >= bits {
+                        return short;
+                    }
+                    let nz = window(c, pos).leading_zeros() as usize;
+                    if nz < 57 {
+                        pos += nz + 1;
+                        break;
+                    }
+                    pos += 57;
                 }
-                let nzero = nbits - (32 - b.leading_zeros()) as i32;
-                nbits -= nzero + 1;
-                if !(0..32).contains(&nbits) {
-                    return Err("corrupt RICE bits");
-                }
-                b ^= 1 << nbits;
-                nbits -= fs;
-                while nbits < 0 {
-                    b = b.wrapping_shl(8) | next()?;
-                    nbits += 8;
-                }
-                if nbits >= 32 {
-                    return Err("corrupt RICE bits");
-                }
-                b &= (1u32 << nbits).wrapping_sub(1);
-                i += 1;
+                pos += fs;
             }
         }
+        if pos > bits {
+            return short;
+        }
+        i = imax;
     }
     Ok(())
+}
+
+/// 64 bits of `c` from bit `pos` (most significant first), zeros past its end; at least 57 of them
+/// are `c`'s own when `pos` is inside it.
+#[inline(always)]
+fn window(c: &[u8], pos: usize) -> u64 {
+    let at = pos / 8;
+    let w = match c.get(at..at + 8) {
+        Some(b) => u64::from_be_bytes(b.try_into().expect("8 bytes")),
+        None => {
+            let mut b = [0u8; 8];
+            let tail = c.get(at..).unwrap_or(&[]);
+            b[..tail.len()].copy_from_slice(tail);
+            u64::from_be_bytes(b)
+        }
+    };
+    w << (pos % 8)
 }
 
 /// Where a RICE-compressed image's tiles are in its file, and which have been checked.
@@ -398,6 +399,110 @@ impl RiceTiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte-by-byte walk this module used first, step for step as cfitsio 3.49 decodes: the
+    /// reference for the bit-position walk.
+    fn bytewise(c: &[u8], nx: usize, nblock: usize, bytepix: usize) -> Result<(), &'static str> {
+        let (fsbits, fsmax): (i32, i32) = match bytepix {
+            1 => (3, 6),
+            2 => (4, 14),
+            4 => (5, 25),
+            _ => return Err("RICE BYTEPIX must be 1, 2 or 4"),
+        };
+        if nblock == 0 {
+            return Err("RICE block size 0");
+        }
+        let bbits = 1i32 << fsbits;
+        let short = Err("the compressed tile ends too soon");
+        if c.len() < bytepix + 1 {
+            return short;
+        }
+        let mut pos = bytepix;
+        let mut next = || -> Result<u32, &'static str> {
+            let v = *c.get(pos).ok_or("the compressed tile ends too soon")?;
+            pos += 1;
+            Ok(v as u32)
+        };
+        let mut b: u32 = next()?;
+        let mut nbits: i32 = 8;
+        let mut i = 0usize;
+        while i < nx {
+            nbits -= fsbits;
+            while nbits < 0 {
+                b = b.wrapping_shl(8) | next()?;
+                nbits += 8;
+            }
+            let fs = (b.wrapping_shr(nbits as u32) as i32).wrapping_sub(1);
+            b &= (1u32 << nbits).wrapping_sub(1);
+            let imax = (i + nblock).min(nx);
+            if fs < 0 {
+                i = imax;
+            } else if fs == fsmax {
+                while i < imax {
+                    let mut k = bbits - nbits;
+                    k -= 8;
+                    while k >= 0 {
+                        next()?;
+                        k -= 8;
+                    }
+                    if nbits > 0 {
+                        b = next()?;
+                        b &= (1u32 << nbits) - 1;
+                    } else {
+                        b = 0;
+                    }
+                    i += 1;
+                }
+            } else {
+                while i < imax {
+                    while b == 0 {
+                        nbits += 8;
+                        b = next()?;
+                    }
+                    let nzero = nbits - (32 - b.leading_zeros()) as i32;
+                    nbits -= nzero + 1;
+                    if !(0..32).contains(&nbits) {
+                        return Err("corrupt RICE bits");
+                    }
+                    b ^= 1 << nbits;
+                    nbits -= fs;
+                    while nbits < 0 {
+                        b = b.wrapping_shl(8) | next()?;
+                        nbits += 8;
+                    }
+                    if nbits >= 32 {
+                        return Err("corrupt RICE bits");
+                    }
+                    b &= (1u32 << nbits).wrapping_sub(1);
+                    i += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// Any stream the fast walk accepts, the byte-by-byte walk accepts too (so cfitsio stays inside
+        /// it), and for 1- and 2-byte pixels (no invalid block codes exist) they always agree.
+        #[test]
+        fn the_bit_walk_is_never_laxer(
+            c in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            nx in 1usize..400,
+            bytepix in proptest::sample::select(vec![1usize, 2, 4]),
+            sparse in proptest::prelude::any::<bool>(),
+        ) {
+            // Mostly-zero streams reach long unary runs and many blocks; random ones hit every code.
+            let c: Vec<u8> = if sparse { c.iter().map(|b| b & b.rotate_left(3) & 0x91).collect() } else { c };
+            let (fast, slow) = (check_stream(&c, nx, 32, bytepix), bytewise(&c, nx, 32, bytepix));
+            if fast.is_ok() {
+                proptest::prop_assert!(slow.is_ok());
+            }
+            if bytepix < 4 {
+                proptest::prop_assert_eq!(fast.is_ok(), slow.is_ok());
+            }
+        }
+    }
 
     #[test]
     fn tforms() {
