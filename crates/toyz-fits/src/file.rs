@@ -48,6 +48,8 @@ pub struct Pinned {
     /// Bytes of `file` when opened (for an unpacked copy: the decompressed size, while `version`
     /// is the original's).
     len: u64,
+    /// What the header check before cfitsio found (see `prescan`), made once.
+    headers: std::sync::OnceLock<std::result::Result<(), String>>,
 }
 
 /// Deflate cannot compress by more than about 1032:1: more output than this is not a real file.
@@ -82,6 +84,7 @@ impl Pinned {
             len: meta.len(),
             file,
             shown,
+            headers: std::sync::OnceLock::new(),
         })
     }
 
@@ -178,6 +181,17 @@ impl Pinned {
     }
 
     /// Up to `buf.len()` bytes from `offset`.
+    /// Every HDU header checked for what cfitsio cannot survive (see `prescan`), once per file.
+    pub(crate) fn check_headers(&self) -> Result<()> {
+        match self.headers.get_or_init(|| crate::prescan::check(self)) {
+            Ok(()) => Ok(()),
+            Err(message) => Err(FitsError::Corrupt {
+                path: self.shown.clone(),
+                message: message.clone(),
+            }),
+        }
+    }
+
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
         let mut n = 0;
         while n < buf.len() {

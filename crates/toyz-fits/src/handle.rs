@@ -57,6 +57,7 @@ impl Handle {
     /// Open a file already opened and checked, through its descriptor (see [`Pinned`]); messages
     /// name the file as the caller gave it.
     pub fn open_pinned(p: &crate::file::Pinned) -> Result<Handle> {
+        p.check_headers()?;
         let mut h = Handle::open_as(&p.reopen_path(), p.shown())?;
         h.path = p.shown().to_owned();
         Ok(h)

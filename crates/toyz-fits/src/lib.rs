@@ -11,6 +11,7 @@ mod image;
 mod mapped;
 mod mosaic;
 mod pixel;
+mod prescan;
 mod proj;
 mod raster;
 mod rice;
