@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod cutout;
 pub mod error;
+pub mod guard;
 pub mod metrics;
 pub mod paths;
 pub mod state;
@@ -19,7 +20,7 @@ pub use ws::{JobCtx, JobError, JobRegistry, JobResult};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -44,6 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/api/colorbar", web::get().to(api::colorbar))
     .route("/tiles/{sid}/{rid}/{z}/{x}/{y}", web::get().to(tiles::tile))
     .route("/ws", web::get().to(ws::ws))
+    .route(guard::REFUSED_PATH, web::get().to(guard::refused))
     .configure(crate::viewer::routes)
     .default_service(web::to(|req: actix_web::HttpRequest| async move {
         Err::<actix_web::HttpResponse, _>(ApiError::not_found(format!(
@@ -91,8 +93,8 @@ pub fn app_with(
         .wrap_fn(|req, srv| {
             use actix_web::dev::Service;
             use futures_util::future::Either;
-            // Over-long URLs are refused here with a JSON error (the HTTP codec itself answers heads
-            // over 128 KiB with an empty 431 before any application code runs).
+            // Over-long URLs are refused here with a JSON error (heads over 64 KiB never get this
+            // far: see `guard`).
             if req.uri().to_string().len() > MAX_URL {
                 let e = ApiError::new(
                     actix_web::http::StatusCode::URI_TOO_LONG,
@@ -134,16 +136,62 @@ pub fn start_with(
     config: Config,
     registry: JobRegistry,
 ) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
+    use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
     std::fs::create_dir_all(&config.cache_dir)?;
-    let bind = config.bind.clone();
+    let listeners = bind_all(&config.bind)?;
+    let addr = listeners[0].local_addr()?;
     let state = web::Data::new(AppState::new(config));
     let registry = web::Data::new(registry);
-    let server = HttpServer::new(move || app_with(state.clone(), registry.clone()))
-        .bind(&bind)?
-        .shutdown_timeout(5);
-    let addr = *server
-        .addrs()
-        .first()
-        .ok_or_else(|| std::io::Error::other("bound to no address"))?;
-    Ok((server.run(), addr))
+    // actix-web's HttpServer cannot wrap a connection, so the server is assembled from its parts
+    // (as HttpServer does) with each accepted stream behind a `HeadGuard`.
+    let mut builder = actix_server::Server::build().shutdown_timeout(5);
+    for lst in listeners {
+        let local = lst.local_addr()?;
+        let (state, registry) = (state.clone(), registry.clone());
+        builder = builder.listen(format!("toyz-{local}"), lst, move || {
+            let app = app_with(state.clone(), registry.clone())
+                .into_factory()
+                .map_err(|e: actix_web::Error| e.error_response());
+            let http = actix_http::HttpService::build()
+                .keep_alive(actix_http::KeepAlive::Timeout(
+                    std::time::Duration::from_secs(5),
+                ))
+                .client_request_timeout(std::time::Duration::from_secs(5))
+                .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                .local_addr(local)
+                .h1(map_config(app, |_| actix_web::dev::AppConfig::default()));
+            fn_service(|io: tokio::net::TcpStream| async move {
+                let peer = io.peer_addr().ok();
+                let _ = io.set_nodelay(true);
+                Ok::<_, actix_http::error::DispatchError>((guard::HeadGuard::new(io), peer))
+            })
+            .and_then(http)
+        })?;
+    }
+    Ok((builder.run(), addr))
+}
+
+/// Listen on every address `bind` names (as actix-web's HttpServer does: address reuse, a backlog
+/// of 1024); an error only when none could be bound.
+fn bind_all(bind: &str) -> std::io::Result<Vec<std::net::TcpListener>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let (mut out, mut err) = (Vec::new(), None);
+    for a in bind.to_socket_addrs()? {
+        let r = (|| {
+            let s = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))?;
+            s.set_reuse_address(true)?;
+            s.bind(&a.into())?;
+            s.listen(1024)?;
+            Ok::<_, std::io::Error>(std::net::TcpListener::from(s))
+        })();
+        match r {
+            Ok(l) => out.push(l),
+            Err(e) => err = Some(e),
+        }
+    }
+    if out.is_empty() {
+        return Err(err.unwrap_or_else(|| std::io::Error::other("bound to no address")));
+    }
+    Ok(out)
 }

@@ -1105,3 +1105,55 @@ fn limits_bound_what_clients_can_make_the_server_hold() {
     assert_eq!(s["npix"], 4096 * 4096);
     assert!(s["median"].is_number());
 }
+
+/// What the HTTP codec refuses before any route runs is JSON too: heads over the limit (actix-http
+/// answered heads over 128 KiB with an empty 431), too many headers, an unreadable request line (an
+/// empty 400); a good request pipelined before a bad one is answered first, and the connection
+/// closes after the refusal.
+#[test]
+fn unreadable_request_heads_get_json_errors() {
+    use std::io::{Read, Write};
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let addr = start(JobRegistry::with_builtins(), &data, &d.path().join("cache"));
+    let exchange = |req: &[u8]| -> String {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.write_all(req).unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let body = |reply: &str| -> Value {
+        let at = reply.rfind("\r\n\r\n").expect("a head") + 4;
+        serde_json::from_str(&reply[at..]).unwrap_or_else(|e| panic!("{e}: {reply}"))
+    };
+    let huge = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(200_000));
+    let r = exchange(huge.as_bytes());
+    assert!(r.starts_with("HTTP/1.1 431 "), "{r}");
+    assert!(body(&r)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("at most"));
+    let many: String = (0..120).map(|i| format!("X-{i}: y\r\n")).collect();
+    let r = exchange(format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes());
+    assert!(r.starts_with("HTTP/1.1 431 "), "{r}");
+    for bad in [
+        &b"GET /a b c HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"GET /\x01 HTTP/1.1\r\n\r\n",
+    ] {
+        let r = exchange(bad);
+        assert!(r.starts_with("HTTP/1.1 400 "), "{r}");
+        assert_eq!(body(&r)["error"]["kind"], "bad_request");
+    }
+    let r = exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /a b HTTP/1.1\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 200 "), "{r}");
+    assert!(r.contains("{\"status\":\"ok\"}HTTP/1.1 400 "), "{r}");
+    // A request with a body, then another on the same connection.
+    let r = exchange(
+        b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.matches("HTTP/1.1 ").count(), 2, "{r}");
+    assert!(r.ends_with("{\"status\":\"ok\"}"), "{r}");
+}
