@@ -29,7 +29,7 @@ class Session {
     ws.onmessage = (m) => {
       const msg = JSON.parse(m.data);
       if (msg.event === 'session.ready') {
-        $('conn').textContent = `session ${msg.data.session}`;
+        showUser(msg.data.user, msg.data.session);
         this.isReady = true;
         this.markReady();
         if (++this.sessions > 1) for (const f of this.onReconnect) f();
@@ -43,6 +43,8 @@ class Session {
     };
     ws.onclose = () => {
       $('conn').textContent = 'reconnecting…';
+      // A refused upgrade may mean the login ended: the server says so on /api/me (401 → login page).
+      if (!this.isReady) fetch('/api/me').catch(() => {});
       for (const p of this.pending.values()) p.reject(new Error('connection lost'));
       this.pending.clear();
       if (this.isReady) this.waitReady();
@@ -69,6 +71,34 @@ class Session {
 
 // A standalone page written by `toyz tiles build --out` names its tiles.json: no server behind it.
 const STATIC = document.body.dataset.static || null;
+
+// With accounts (`toyz serve --auth`), a 401 means the login ended: go to the login page, which comes
+// back to this very view afterwards.
+if (!STATIC) {
+  const realFetch = window.fetch.bind(window);
+  window.fetch = async (...args) => {
+    const r = await realFetch(...args);
+    if (r.status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    return r;
+  };
+}
+
+/** The session badge: who is logged in (with a way out) and the session number. */
+function showUser(user, id) {
+  const c = $('conn');
+  c.textContent = user ? `${user} · session ${id} · ` : `session ${id}`;
+  if (!user) return;
+  const out = document.createElement('a');
+  out.id = 'logout';
+  out.textContent = 'log out';
+  out.href = '#';
+  out.onclick = async (ev) => {
+    ev.preventDefault();
+    await fetch('/api/logout', { method: 'POST' });
+    location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+  };
+  c.append(out);
+}
 const session = STATIC ? null : new Session();
 const view = { src: null, layer: null, spec: { stretch: 'linear', cut: 'zscale', cmap: 'grey', invert: false, contrast: 1, bias: 0.5 } };
 const map = L.map('map', { crs: L.CRS.Simple, zoomSnap: 1, attributionControl: false, minZoom: -3 });

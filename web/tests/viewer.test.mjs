@@ -482,3 +482,39 @@ test('readouts show stored values exactly: int64 beyond 2^53 and full doubles', 
   assert.deepEqual(p.errors, []);
   await p.close();
 });
+
+test('with accounts: log in (a permalink survives it), a refused folder is not listed, a permitted image opens, log out', async () => {
+  const AUTH = process.env.TOYZ_AUTH_URL;
+  assert.ok(AUTH, 'TOYZ_AUTH_URL is set by browser.rs');
+  const p = await page();
+  // A permalink asked without a session goes to the login page and comes back after logging in.
+  await p.goto(`${AUTH}/view?path=data/public/a.fits`);
+  await p.waitForURL(/\/login\?next=/);
+  await p.fill('#user', 'ada');
+  await p.fill('#password', 'wrong password');
+  await p.click('button[type=submit]');
+  await p.waitForFunction(() => document.getElementById('login-error').textContent.length > 0);
+  assert.match(await p.textContent('#login-error'), /wrong user name or password/);
+  await p.fill('#password', 'ada password');
+  await p.click('button[type=submit]');
+  await p.waitForURL(/\/view\?path=data\/public\/a\.fits/);
+  await p.waitForSelector('#controls:not([hidden])');
+  await settle(p);
+  assert.ok(p.tiles.length > 0, 'the permitted image shows its tiles');
+  await p.waitForFunction(() => document.getElementById('conn').textContent.startsWith('ada'));
+  await p.screenshot({ path: join(SHOTS, 'auth-view.png') });
+  // The folder nobody but admins may read is not listed, and asking for it answers as if missing.
+  await p.click('text=roots');
+  await p.click('text=data/');
+  await p.waitForSelector('a[data-path="data/public"]');
+  assert.equal(await p.$('a[data-path="data/private"]'), null, 'the refused folder is not listed');
+  const r = await p.request.get(`${AUTH}/api/files?path=data/private`);
+  assert.equal(r.status(), 404);
+  // Logging out ends the session on the server: the page goes to the login page, the API says 401.
+  await p.click('#logout');
+  await p.waitForURL(/\/login/);
+  const after = await p.request.get(`${AUTH}/api/files?path=data`);
+  assert.equal(after.status(), 401);
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});

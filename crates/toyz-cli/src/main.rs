@@ -6,6 +6,7 @@ mod info;
 mod pixel;
 mod serve;
 mod tiles;
+mod users;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -41,6 +42,20 @@ enum Cmd {
     Serve(serve::ServeArgs),
     /// Write demo data (if missing) and serve it.
     Demo(serve::DemoArgs),
+    /// Accounts for `serve --auth`: add, passwd, del, list.
+    User {
+        #[command(subcommand)]
+        cmd: users::UserCmd,
+    },
+    /// Groups of users: add, del, members.
+    Group {
+        #[command(subcommand)]
+        cmd: users::GroupCmd,
+    },
+    /// Let a user, a group or everyone read a root, a folder or a file (or hide it: level none).
+    Grant(users::GrantArgs),
+    /// List the grants.
+    Grants(users::GrantsArgs),
 }
 
 /// An error the user can act on: printed as one line, exit code 2 (or 1 for machine failures).
@@ -90,6 +105,10 @@ fn main() -> ExitCode {
         Cmd::Cache { cmd } => cache::run(cmd),
         Cmd::Serve(a) => serve::serve(a),
         Cmd::Demo(a) => serve::demo(a),
+        Cmd::User { cmd } => users::user(cmd),
+        Cmd::Group { cmd } => users::group(cmd),
+        Cmd::Grant(a) => users::grant(a),
+        Cmd::Grants(a) => users::grants(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

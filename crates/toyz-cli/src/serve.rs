@@ -29,6 +29,16 @@ pub struct ServeArgs {
     /// A toyz.toml with the same settings (command line wins; unknown keys are an error).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Accounts: every request needs a login (users from `toyz user add`).
+    #[arg(long)]
+    auth: bool,
+    /// Serve everything under the roots to anyone on a non-loopback address without --auth, on
+    /// purpose (a warning line says so).
+    #[arg(long)]
+    public: bool,
+    /// The account database [default: toyz.sqlite beside the config file, or here].
+    #[arg(long)]
+    db: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -101,6 +111,9 @@ pub fn serve(a: ServeArgs) -> Result<(), Fail> {
             memory_budget: a.memory_budget,
             cache_max: a.cache_max,
             roots,
+            auth: a.auth,
+            public: a.public,
+            database: a.db,
         },
     )
     .map_err(Fail::input)?;
@@ -109,6 +122,11 @@ pub fn serve(a: ServeArgs) -> Result<(), Fail> {
             "no data roots: give --root NAME=PATH or a [roots] table in toyz.toml",
         ));
     }
+    // A public address needs accounts (or --public on purpose); --auth needs a user.
+    if let Some(warning) = toyz_server::auth::check_bind(&config).map_err(Fail::input)? {
+        eprintln!("toyz: {warning}");
+    }
+    toyz_server::auth::open(&config).map_err(Fail::input)?;
     let names: Vec<String> = config.roots.iter().map(|r| r.name.clone()).collect();
     run_server(config, |url| {
         // Errors ignored: a closed stdout must not take the server down.

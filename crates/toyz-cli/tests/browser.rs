@@ -3,7 +3,8 @@
 //! the npm packages are missing (`.ci/run` installs them; locally: apt-get install chromium nodejs npm,
 //! and the test runs `npm ci` in web/tests itself).
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use toyz_skygen::{write_catalog, write_fits, SkySpec};
@@ -84,29 +85,38 @@ fn viewer_in_chromium() {
         .write(&data.join("exposure.fits.fz"), true)
         .unwrap();
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_toyz"))
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--root",
-            &format!("data={}", data.display()),
-        ])
-        .args(["--cache", d.path().join("cache").to_str().unwrap()])
-        .env("TOYZ_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
+    let server = common::serve_root("data", &data, &d.path().join("cache"), &[]);
+
+    // A second server with accounts: ada (group class) may read data but not data/private.
+    let adata = d.path().join("adata");
+    std::fs::create_dir_all(adata.join("public")).unwrap();
+    std::fs::create_dir_all(adata.join("private")).unwrap();
+    write_fits(&adata.join("public/a.fits"), &SkySpec::new(400, 300)).unwrap();
+    write_fits(&adata.join("private/b.fits"), &SkySpec::new(400, 300)).unwrap();
+    let db = d.path().join("toyz.sqlite");
+    let db = db.to_str().unwrap();
+    let admin = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut c = Command::new(env!("CARGO_BIN_EXE_toyz"))
+            .args(args)
+            .args(["--db", db])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        assert!(c.wait().unwrap().success(), "toyz {args:?}");
+    };
+    admin(&["user", "add", "ada"], "ada password\n");
+    admin(&["group", "add", "class", "ada"], "");
+    admin(&["grant", "group:class", "data", "read"], "");
+    admin(&["grant", "everyone", "data/private", "none"], "");
+    let auth_server = common::serve_root(
+        "data",
+        &adata,
+        &d.path().join("cache2"),
+        &["--auth", "--db", db],
+    );
 
     // A standalone tile tree with its own index.html, for the no-server test.
     let standalone = d.path().join("standalone");
@@ -126,19 +136,19 @@ fn viewer_in_chromium() {
     let out = Command::new("node")
         .args(["--test", "--test-reporter=spec", "viewer.test.mjs"])
         .current_dir(&web)
-        .env("TOYZ_URL", &url)
+        .env("TOYZ_URL", &server.url)
+        .env("TOYZ_AUTH_URL", &auth_server.url)
         .env("TOYZ_SHOTS", &shots)
         .env("TOYZ_STATIC", &standalone)
         .env("CHROMIUM", &chromium)
         .output()
         .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop((server, auth_server));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
-    assert!(text.contains("pass 10"), "{text}");
+    assert!(text.contains("pass 11"), "{text}");
 }

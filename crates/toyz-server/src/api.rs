@@ -1,8 +1,9 @@
 //! The JSON API: files, sources, header, pixel, histogram, health and metrics. Handlers parse and check
 //! the request, resolve paths through paths.rs, and do file work off the async runtime.
 
+use crate::auth::Principal;
 use crate::error::{fits_error, spec_error, ApiError};
-use crate::paths::{resolve, Kind, Resolved};
+use crate::paths::{Kind, Resolved};
 use crate::state::{AppState, Levels, OpenSource};
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -29,12 +30,15 @@ struct Entry {
 
 pub async fn files(
     state: web::Data<AppState>,
+    who: Principal,
     q: web::Query<PathQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let roots = state.config.roots.clone();
     if q.path.trim_matches('/').is_empty() {
+        // Roots with nothing readable in them are not listed.
         let entries: Vec<Entry> = roots
             .iter()
+            .filter(|r| state.access.may_see(&who, &r.name))
             .map(|r| Entry {
                 name: r.name.clone(),
                 kind: "dir",
@@ -44,12 +48,22 @@ pub async fn files(
             .collect();
         return Ok(HttpResponse::Ok().json(serde_json::json!({"path": "", "entries": entries})));
     }
-    let r = resolve(&roots, &q.path)?;
+    let r = state.resolve_for(&who, &q.path)?;
     let public = r.public.clone();
     let root_path = roots[r.root].path.clone();
-    let entries = web::block(move || list_dir(&r, &root_path))
-        .await
-        .map_err(|_| ApiError::internal("listing failed"))??;
+    let st = state.clone().into_inner();
+    let entries = web::block(move || {
+        list_dir(&r, &root_path, &|name, is_dir| {
+            let p = format!("{}/{name}", r.public);
+            if is_dir {
+                st.access.may_see(&who, &p)
+            } else {
+                st.access.may_read(&who, &p)
+            }
+        })
+    })
+    .await
+    .map_err(|_| ApiError::internal("listing failed"))??;
     Ok(HttpResponse::Ok().json(serde_json::json!({"path": public, "entries": entries})))
 }
 
@@ -63,7 +77,12 @@ fn mtime(p: &std::path::Path) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
-fn list_dir(r: &Resolved, root: &std::path::Path) -> Result<Vec<Entry>, ApiError> {
+/// The entries of folder `r` that `visible(name, is_dir)` lets through.
+fn list_dir(
+    r: &Resolved,
+    root: &std::path::Path,
+    visible: &dyn Fn(&str, bool) -> bool,
+) -> Result<Vec<Entry>, ApiError> {
     if r.kind != Kind::Dir {
         return Err(ApiError::bad_request(format!(
             "{} is not a directory",
@@ -90,6 +109,9 @@ fn list_dir(r: &Resolved, root: &std::path::Path) -> Result<Vec<Entry>, ApiError
         let Ok(Some((fd, _, kind))) = crate::paths::walk(root, &parts) else {
             continue;
         };
+        if !visible(&name, kind == Kind::Dir) {
+            continue;
+        }
         let p = std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
         let Ok(meta) = std::fs::metadata(&p) else {
             continue;
@@ -168,9 +190,10 @@ pub fn not_a_file(public: &str) -> ApiError {
     )
 }
 
-/// Resolve and open the source a request names.
+/// Resolve (for `who`) and open the source a request names.
 pub async fn open_source(
     state: &Arc<AppState>,
+    who: &Principal,
     path: Option<&str>,
     hdu: Option<&str>,
     plane: Option<usize>,
@@ -178,7 +201,7 @@ pub async fn open_source(
     let path = path
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::bad_request("missing 'path'"))?;
-    let r = resolve(&state.config.roots, path)?;
+    let r = state.resolve_for(who, path)?;
     match r.kind {
         Kind::Dir => {
             return Err(ApiError::bad_request(format!(
@@ -195,11 +218,12 @@ pub async fn open_source(
 
 pub async fn sources(
     state: web::Data<AppState>,
+    who: Principal,
     q: web::Query<SourceQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let spec = q.spec()?;
     let state = state.into_inner();
-    let open = open_source(&state, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
+    let open = open_source(&state, &who, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
     let (o2, sp, st) = (open.clone(), spec.clone(), state.clone());
     let (lo, hi) = web::block(move || {
         o2.adopt_spec(&st.layout, &sp)?;
@@ -276,10 +300,11 @@ pub struct HduQuery {
 
 pub async fn header(
     state: web::Data<AppState>,
+    who: Principal,
     q: web::Query<HduQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let state = state.into_inner();
-    let open = open_source(&state, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
+    let open = open_source(&state, &who, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
     let img = &*open.src.image;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "path": open.public,
@@ -301,10 +326,11 @@ pub struct PixelQuery {
 
 pub async fn pixel(
     state: web::Data<AppState>,
+    who: Principal,
     q: web::Query<PixelQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let state = state.into_inner();
-    let open = open_source(&state, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
+    let open = open_source(&state, &who, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
     let (x, y, sky) = match (q.x, q.y, q.ra, q.dec) {
         (Some(x), Some(y), None, None) => (x, y, None),
         (None, None, Some(ra), Some(dec)) => (0.0, 0.0, Some((ra, dec))),
@@ -341,6 +367,7 @@ pub struct HistogramQuery {
 
 pub async fn histogram(
     state: web::Data<AppState>,
+    who: Principal,
     q: web::Query<HistogramQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let bins = q.bins.unwrap_or(256);
@@ -348,7 +375,7 @@ pub async fn histogram(
         return Err(ApiError::bad_request("bins must be between 1 and 65536"));
     }
     let state = state.into_inner();
-    let open = open_source(&state, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
+    let open = open_source(&state, &who, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
     let st = &open.src.stats;
     let lo = q.lo.or(st.min).unwrap_or(0.0);
     let hi = q.hi.or(st.max).unwrap_or(1.0);
@@ -437,6 +464,40 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         text.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
         ));
+    }
+    // Accounts: logins, failed logins, live login sessions (with --auth).
+    if let Some(store) = state.access.store().cloned() {
+        let idle = state.access.settings.idle;
+        let active = web::block(move || store.active_sessions(idle))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(0);
+        let a = &state.access;
+        for (name, kind, help, v) in [
+            (
+                "toyz_logins_total",
+                "counter",
+                "successful logins",
+                a.logins.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            (
+                "toyz_failed_logins_total",
+                "counter",
+                "refused logins (wrong name or password)",
+                a.failed_logins.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            (
+                "toyz_login_sessions",
+                "gauge",
+                "login sessions seen within the idle lifetime",
+                active,
+            ),
+        ] {
+            text.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            ));
+        }
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

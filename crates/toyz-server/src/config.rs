@@ -33,6 +33,14 @@ pub struct Config {
     /// Bytes of the disk cache (tiles and levels of all sources) before the least recently used
     /// sources are evicted; 0: no limit.
     pub cache_max: u64,
+    /// Accounts and logins (`--auth`, config `auth`): see `auth.rs`.
+    pub auth: bool,
+    /// Serve everything read-only to anyone on a public address without `--auth`, on purpose.
+    pub public: bool,
+    /// The account database (`--db`, config `database`; default `toyz.sqlite` beside the config
+    /// file, or in the working directory).
+    pub database: PathBuf,
+    pub auth_settings: crate::auth::AuthSettings,
 }
 
 /// Bounds on what one client, one session and all of them together can make the server hold.
@@ -91,6 +99,12 @@ pub struct FileConfig {
     pub renderers: Option<usize>,
     pub sources_memory: Option<String>,
     pub cache_max: Option<String>,
+    pub auth: Option<bool>,
+    pub public: Option<bool>,
+    pub database: Option<PathBuf>,
+    pub session_idle_hours: Option<u64>,
+    pub session_max_hours: Option<u64>,
+    pub origins: Option<Vec<String>>,
     pub roots: Option<BTreeMap<String, PathBuf>>,
 }
 
@@ -103,6 +117,10 @@ pub struct Overrides {
     pub memory_budget: Option<String>,
     pub cache_max: Option<String>,
     pub roots: Vec<(String, PathBuf)>,
+    /// `--auth` / `--public` (false: as the file says).
+    pub auth: bool,
+    pub public: bool,
+    pub database: Option<PathBuf>,
 }
 
 /// `256MiB`, `1G`, `500MB`, `65536`: binary units for K/M/G with or without `i`/`B`.
@@ -200,6 +218,15 @@ impl Config {
             return Err("memory_budget must be at least 64MiB".into());
         }
         let cache_max = size_or(cli.cache_max.or(fc.cache_max), 20 << 30)?;
+        let hours = |h: Option<u64>, default: u64, key: &str| match h.unwrap_or(default) {
+            0 => Err(format!("{key} must be at least 1")),
+            h => Ok(Duration::from_secs(h.saturating_mul(3600))),
+        };
+        let auth_settings = crate::auth::AuthSettings {
+            idle: hours(fc.session_idle_hours, 8, "session_idle_hours")?,
+            absolute: hours(fc.session_max_hours, 24 * 7, "session_max_hours")?,
+            origins: fc.origins.clone().unwrap_or_default(),
+        };
         let max_renders = fc.max_renders.unwrap_or(64);
         if max_renders == 0 {
             return Err("max_renders must be at least 1".into());
@@ -221,6 +248,13 @@ impl Config {
             max_sources: fc.max_sources.unwrap_or(64).max(1),
             limits,
             cache_max,
+            auth: cli.auth || fc.auth.unwrap_or(false),
+            public: cli.public || fc.public.unwrap_or(false),
+            database: cli
+                .database
+                .or(fc.database.map(|d| base.join(d)))
+                .unwrap_or_else(|| base.join("toyz.sqlite")),
+            auth_settings,
         })
     }
 }

@@ -163,6 +163,7 @@ fn fits_bytes(
 
 pub async fn cutout(
     state: web::Data<AppState>,
+    who: crate::auth::Principal,
     q: web::Query<CutoutQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let format = q.format.as_deref().unwrap_or("fits").to_ascii_lowercase();
@@ -183,7 +184,7 @@ pub async fn cutout(
     }
     .spec()?;
     let state = state.into_inner();
-    let open = open_source(&state, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
+    let open = open_source(&state, &who, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
     let img = &*open.src.image;
     let (cx, cy) = match (q.x, q.y, q.ra, q.dec) {
         (Some(x), Some(y), None, None) => (x, y),

@@ -1,11 +1,14 @@
 //! The toyz tile server (actix-web): tiles, the JSON API, caches. `routes` is shared by the binary and
 //! the tests; `start` binds (port 0 works) and reports the address it got.
 
+pub mod accounts;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod cutout;
 pub mod error;
 pub mod guard;
+pub mod login;
 pub mod metrics;
 pub mod paths;
 pub mod state;
@@ -45,6 +48,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/api/colorbar", web::get().to(api::colorbar))
     .route("/tiles/{sid}/{rid}/{z}/{x}/{y}", web::get().to(tiles::tile))
     .route("/ws", web::get().to(ws::ws))
+    .route("/login", web::get().to(login::page))
+    .route("/api/login", web::post().to(login::login))
+    .route("/api/logout", web::post().to(login::logout))
+    .route("/api/me", web::get().to(login::me))
     .route(guard::REFUSED_PATH, web::get().to(guard::refused))
     .configure(crate::viewer::routes)
     .default_service(web::to(|req: actix_web::HttpRequest| async move {
@@ -105,6 +112,12 @@ pub fn app_with(
                 let res = req.into_response(e.error_response()).map_into_right_body();
                 return Either::Left(std::future::ready(Ok(res)));
             }
+            // With --auth, only logged-in requests go further (login, health and static files
+            // excepted).
+            if let Some(refusal) = login::gate(req.request()) {
+                let res = req.into_response(refusal).map_into_right_body();
+                return Either::Left(std::future::ready(Ok(res)));
+            }
             let t0 = Instant::now();
             let route = metrics::route_index(req.path());
             // One log line per request at info level; nothing is captured when it is filtered out.
@@ -138,9 +151,10 @@ pub fn start_with(
 ) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
     use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
     std::fs::create_dir_all(&config.cache_dir)?;
+    let access = auth::open(&config).map_err(std::io::Error::other)?;
     let listeners = bind_all(&config.bind)?;
     let addr = listeners[0].local_addr()?;
-    let state = web::Data::new(AppState::new(config));
+    let state = web::Data::new(AppState::with_access(config, access));
     let registry = web::Data::new(registry);
     // actix-web's HttpServer cannot wrap a connection, so the server is assembled from its parts
     // (as HttpServer does) with each accepted stream behind a `HeadGuard`.

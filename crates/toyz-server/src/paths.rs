@@ -45,7 +45,7 @@ impl Resolved {
 /// Symlinks followed in one walk before giving up (as Linux's MAXSYMLINKS).
 const MAX_LINKS: usize = 40;
 
-fn missing(path: &str) -> ApiError {
+pub(crate) fn missing(path: &str) -> ApiError {
     ApiError::not_found(format!("{path}: no such file or directory"))
 }
 
@@ -162,7 +162,8 @@ pub fn walk(root: &Path, rest: &[&str]) -> std::io::Result<Option<(OwnedFd, Path
 }
 
 /// Split and check a public path. An empty path is an error (callers list the roots themselves).
-pub fn resolve(roots: &[Root], path: &str) -> Result<Resolved, ApiError> {
+/// Not authorised: requests and jobs go through `AppState::resolve_for` (or `JobCtx::resolve`).
+pub(crate) fn resolve(roots: &[Root], path: &str) -> Result<Resolved, ApiError> {
     if path.contains('\0') || path.contains('\\') {
         return Err(ApiError::bad_request("path contains a forbidden character"));
     }

@@ -251,6 +251,8 @@ pub struct AppState {
     /// Level builds running at once.
     builds: Arc<BuildSlots>,
     renderers: Renderers,
+    /// Accounts and the one authorisation check (see `auth.rs`).
+    pub access: crate::auth::Access,
 }
 
 /// Colour tables (about 70 KiB each) of every source, bounded in number for the whole server.
@@ -301,7 +303,13 @@ fn nonzero(n: usize) -> std::num::NonZeroUsize {
 const WRITE_QUEUE: usize = 512;
 
 impl AppState {
+    /// A server without accounts (everyone is the local user).
     pub fn new(config: Config) -> AppState {
+        AppState::with_access(config, crate::auth::Access::off())
+    }
+
+    /// A server whose requests are authorised by `access`.
+    pub fn with_access(config: Config, access: crate::auth::Access) -> AppState {
         let layout = CacheLayout::new(&config.cache_dir);
         let sources: Arc<Mutex<LruCache<String, Arc<OpenSource>>>> =
             Arc::new(Mutex::new(LruCache::new(nonzero(config.max_sources))));
@@ -359,6 +367,7 @@ impl AppState {
             })
             .expect("spawn the cache writer");
         AppState {
+            access,
             renderers: Arc::new(Mutex::new(LruCache::new(nonzero(config.limits.renderers)))),
             disk_writes,
             gc_kick,
@@ -545,11 +554,45 @@ impl AppState {
         Ok(s)
     }
 
+    /// Resolve a public path for `who`: the one way from a request or a job to a file or folder. A
+    /// file needs read permission; a folder needs permission to read it or something below it. What
+    /// `who` may not see answers exactly like a path that does not exist (404).
+    pub fn resolve_for(
+        &self,
+        who: &crate::auth::Principal,
+        path: &str,
+    ) -> Result<crate::paths::Resolved, ApiError> {
+        let r = crate::paths::resolve(&self.config.roots, path)?;
+        let ok = match r.kind {
+            crate::paths::Kind::Dir => self.access.may_see(who, &r.public),
+            _ => self.access.may_read(who, &r.public),
+        };
+        if ok {
+            Ok(r)
+        } else {
+            Err(crate::paths::missing(path))
+        }
+    }
+
+    /// May `who` read the open source `s` (a tile URL, a source id from a client)?
+    pub fn may_read_source(&self, who: &crate::auth::Principal, s: &OpenSource) -> bool {
+        self.access.may_read(who, &s.public)
+    }
+
     /// Find a source by id after a restart (or on another replica): its manifest in the shared cache says
     /// which file it is; the file must still be inside a root and unchanged.
-    pub async fn source_by_id(self: &Arc<Self>, sid: &str) -> Result<Arc<OpenSource>, ApiError> {
+    /// Only for `who` if they may read the file (otherwise exactly as an unknown id: 404), checked
+    /// before anything is opened.
+    pub async fn source_by_id(
+        self: &Arc<Self>,
+        who: &crate::auth::Principal,
+        sid: &str,
+    ) -> Result<Arc<OpenSource>, ApiError> {
         let gone = || ApiError::not_found(format!("unknown or outdated source id '{sid}'"));
         if let Some(s) = self.source(sid) {
+            if !self.may_read_source(who, &s) {
+                return Err(gone());
+            }
             // The file changed since: its old id names pixels that no longer exist.
             if !s.unchanged() {
                 self.forget(sid);
@@ -567,7 +610,7 @@ impl AppState {
         let bytes = std::fs::read(self.layout.manifest(sid)).map_err(|_| gone())?;
         let m: toyz_pyramid::SourceManifest = serde_json::from_slice(&bytes).map_err(|_| gone())?;
         let public = public_path(&self.config.roots, &m.key.path).ok_or_else(gone)?;
-        let r = crate::paths::resolve(&self.config.roots, &public).map_err(|_| gone())?;
+        let r = self.resolve_for(who, &public).map_err(|_| gone())?;
         // A composite source (a mosaic) is reopened by its selector, a single HDU by its index.
         let sel = match &m.key.variant {
             Some(v) => v.parse::<HduSel>().map_err(|_| gone())?,

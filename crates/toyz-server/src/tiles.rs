@@ -13,6 +13,8 @@ use tokio::sync::OnceCell;
 use toyz_pyramid::{RenderSpec, TileCoord};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// With accounts, tiles are for the logged-in user's browser only, never a shared cache.
+const IMMUTABLE_PRIVATE: &str = "private, max-age=31536000, immutable";
 
 fn parse_u32(s: &str, what: &str) -> Result<u32, ApiError> {
     if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -24,16 +26,24 @@ fn parse_u32(s: &str, what: &str) -> Result<u32, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("tile {what} '{s}' is too large")))
 }
 
+fn caching(private: bool) -> &'static str {
+    if private {
+        IMMUTABLE_PRIVATE
+    } else {
+        IMMUTABLE
+    }
+}
+
 fn is_id(s: &str, len: usize) -> bool {
     s.len() == len
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn png(bytes: Bytes, etag: &str) -> HttpResponse {
+fn png(bytes: Bytes, etag: &str, private: bool) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "image/png"))
-        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .insert_header((header::CACHE_CONTROL, caching(private)))
         .insert_header((header::ETAG, etag.to_owned()))
         .body(bytes)
 }
@@ -64,32 +74,47 @@ pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     if !is_id(sid, 16) || !is_id(rid, 12) {
         return Err(ApiError::bad_request("malformed source or render id"));
     }
+    // Who asks: a tile URL is served only to someone who may read its source (URLs are not
+    // capabilities). Without accounts this is the local user, who reads everything.
+    let who = crate::auth::principal_of(&req)?;
+    let private = state.access.enabled();
     let key = format!("{sid}/{rid}/{z}/{x}/{y}");
     let etag = format!("\"{sid}-{rid}-{z}-{x}-{y}\"");
-    // The URL is immutable: a client holding this ETag holds this tile.
+    // The URL is immutable: a client holding this ETag holds this tile (with accounts, only once its
+    // source is known to be theirs to read).
+    let readable_now = || {
+        !private
+            || state
+                .source(sid)
+                .is_some_and(|s| state.may_read_source(&who, &s))
+    };
     if req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+        && readable_now()
     {
         state.metrics.tile_not_modified.fetch_add(1, Relaxed);
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
-            .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+            .insert_header((header::CACHE_CONTROL, caching(private)))
             .finish());
     }
     // A tile in memory is served while its file is the version it was rendered from (one `stat`);
     // otherwise the slow path below answers (404 for a changed file).
     if let Some(b) = state.tiles.lock().expect("tiles").get(&key) {
-        if state.source(sid).is_some_and(|s| s.unchanged()) {
+        if state
+            .source(sid)
+            .is_some_and(|s| s.unchanged() && (!private || state.may_read_source(&who, &s)))
+        {
             state.metrics.tile_memory_hits.fetch_add(1, Relaxed);
-            return Ok(png(b, &etag));
+            return Ok(png(b, &etag, private));
         }
     }
     let (sid, rid) = (sid.to_owned(), rid.to_owned());
     let state = state.into_inner();
-    let open = state.source_by_id(&sid).await?;
+    let open = state.source_by_id(&who, &sid).await?;
     let t = open.src.geometry.tile(z, x, y).ok_or_else(|| {
         ApiError::not_found(format!(
             "tile {z}/{x}/{y} is outside the pyramid (zmax {})",
@@ -125,7 +150,7 @@ pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         }
     }
     match result? {
-        Tile::Final(bytes) => Ok(png(bytes, &etag)),
+        Tile::Final(bytes) => Ok(png(bytes, &etag, private)),
         Tile::Provisional(bytes) => Ok(provisional(bytes)),
     }
 }

@@ -15,8 +15,9 @@ macro_rules! asset {
     };
 }
 
-const ASSETS: [(&str, &[u8]); 12] = [
+const ASSETS: [(&str, &[u8]); 13] = [
     asset!("index.html"),
+    asset!("login.html"),
     asset!("app.js"),
     asset!("tools.js"),
     asset!("style.css"),
@@ -76,7 +77,7 @@ fn asset_bytes(path: &str) -> Option<Vec<u8>> {
         .map(|(_, b)| b.to_vec())
 }
 
-fn serve(path: &str) -> Result<HttpResponse, ApiError> {
+pub(crate) fn serve(path: &str) -> Result<HttpResponse, ApiError> {
     let bytes =
         asset_bytes(path).ok_or_else(|| ApiError::not_found(format!("no file web/{path}")))?;
     Ok(HttpResponse::Ok()

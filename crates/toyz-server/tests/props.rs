@@ -2,10 +2,9 @@
 //! which must never panic and never resolve a path outside its data root.
 
 use proptest::prelude::*;
-use toyz_server::paths::resolve;
+use toyz_server::config::parse_size;
 use toyz_server::ws::catalog::parse_csv;
 use toyz_server::ws::regions;
-use toyz_server::{config::parse_size, Root};
 
 fn region_text() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -80,14 +79,21 @@ fn resolved_paths_stay_inside_the_root() {
     std::os::unix::fs::symlink("sub", data.join("link")).unwrap();
     std::os::unix::fs::symlink("../outside", data.join("sub/up")).unwrap();
     let root = std::fs::canonicalize(&data).unwrap();
-    let roots = vec![Root {
-        name: "data".into(),
-        path: root.clone(),
-    }];
+    let config = toyz_server::Config::load(
+        None,
+        toyz_server::Overrides {
+            roots: vec![("data".into(), root.clone())],
+            cache: Some(d.path().join("cache")),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let state = toyz_server::AppState::new(config);
+    let who = toyz_server::auth::Principal::Local;
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(3000));
     runner
         .run(&path_text(), |p| {
-            if let Ok(r) = resolve(&roots, &p) {
+            if let Ok(r) = state.resolve_for(&who, &p) {
                 prop_assert!(r.abs.starts_with(&root), "{p} -> {}", r.abs.display());
                 let opened = std::fs::canonicalize(r.open_path()).unwrap();
                 prop_assert!(opened.starts_with(&root), "{p} opened {}", opened.display());

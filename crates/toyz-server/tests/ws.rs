@@ -2,6 +2,8 @@
 //! built-in job, progress, cancel, panic isolation, the concurrency bound, cleanup on close, and each
 //! malformed-frame case.
 
+mod common;
+
 use serde_json::{json, Value};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -24,28 +26,12 @@ fn start_cfg(
     cache: &Path,
     adjust: impl FnOnce(&mut Config) + Send + 'static,
 ) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (data, cache) = (data.to_owned(), cache.to_owned());
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let config = Config::load(
-                None,
-                Overrides {
-                    bind: Some("127.0.0.1:0".into()),
-                    cache: Some(cache),
-                    roots: vec![("data".into(), data)],
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-            let mut config = config;
-            adjust(&mut config);
-            let (server, addr) = toyz_server::start_with(config, registry).unwrap();
-            tx.send(addr).unwrap();
-            server.await.unwrap();
-        })
-    });
-    rx.recv().unwrap()
+    let o = Overrides {
+        cache: Some(cache.to_owned()),
+        roots: vec![("data".into(), data.to_owned())],
+        ..Default::default()
+    };
+    common::start_server(registry, o, adjust)
 }
 
 struct Client {

@@ -53,15 +53,17 @@ pub fn clipped_stats(values: &[f32], clip: f64) -> Option<(f64, f64, f64, usize)
 }
 
 fn background(ctx: &JobCtx, p: BackgroundParams) -> JobResult {
-    // Paths go through the server's own checks (roots, traversal): never trust the client's path.
-    let res = toyz_server::paths::resolve(&ctx.state.config.roots, &p.path)?;
+    // Paths go through the server's one check (roots, links, and with --auth the session user's
+    // grants): never trust the client's path, and never act for anyone but `ctx.principal`.
+    let res = ctx.resolve(&p.path)?;
     let sel = match &p.hdu {
         Some(h) => h
             .parse()
             .map_err(|e: toyz_fits::FitsError| JobError::bad_params(e.to_string()))?,
         None => toyz_fits::HduSel::Auto,
     };
-    let img = toyz_fits::Image::open(&res.abs, &sel, 0)
+    // Read through the descriptor the check opened (a name swapped since cannot change what is read).
+    let img = toyz_fits::Image::open(&res.open_path(), &sel, 0)
         .map_err(|e| JobError::new(e.kind(), e.to_string()))?;
     let [x1, y1, x2, y2] = p.rect;
     if x1 < 1 || y1 < 1 || x2 < x1 || y2 < y1 || x2 > img.width() || y2 > img.height() {

@@ -1,4 +1,5 @@
-//! `toyz-custom-job --root NAME=PATH [--bind ADDR] [--cache DIR]`: the toyz server with one more job.
+//! `toyz-custom-job --root NAME=PATH [--bind ADDR] [--cache DIR] [--auth --db FILE]`: the toyz server
+//! with one more job (with `--auth`, it runs for the logged-in user and sees only what they may read).
 
 use toyz_server::{Config, Overrides};
 
@@ -17,7 +18,13 @@ fn main() {
             }
             "--bind" => o.bind = Some(val),
             "--cache" => o.cache = Some(val.into()),
-            _ => fail("usage: toyz-custom-job --root NAME=PATH [--bind ADDR] [--cache DIR]"),
+            "--db" => o.database = Some(val.into()),
+            "--auth" => {
+                o.auth = true;
+                i += 1;
+                continue;
+            }
+            _ => fail("usage: toyz-custom-job --root NAME=PATH [--bind ADDR] [--cache DIR] [--auth --db FILE]"),
         }
         i += 2;
     }

@@ -33,11 +33,19 @@ async fn open(ctx: &JobCtx, s: &Src) -> Result<Arc<OpenSource>, JobError> {
         .get(&key)
         .cloned();
     if let Some(o) = cached {
-        if o.unchanged() {
+        // Checked again each time: a grant taken away applies to open sessions too.
+        if o.unchanged() && ctx.state.may_read_source(&ctx.principal, &o) {
             return Ok(o);
         }
     }
-    let o = open_source(&ctx.state, Some(&s.path), s.hdu.as_deref(), s.plane).await?;
+    let o = open_source(
+        &ctx.state,
+        &ctx.principal,
+        Some(&s.path),
+        s.hdu.as_deref(),
+        s.plane,
+    )
+    .await?;
     ctx.session
         .opened
         .lock()
@@ -661,7 +669,7 @@ impl JobRegistry {
             "catalog.load",
             "Load a catalog (CSV, or a FITS binary table) with RA/Dec or x/y columns into the session; returns its columns and a page of rows.",
             |ctx: JobCtx, p: CatalogLoadParams| async move {
-                let res = crate::paths::resolve(&ctx.state.config.roots, &p.path)?;
+                let res = ctx.resolve(&p.path)?;
                 let public = res.public.clone();
                 if res.kind != crate::paths::Kind::File {
                     return Err(crate::api::not_a_file(&public).into());

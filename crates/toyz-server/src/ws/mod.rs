@@ -20,6 +20,11 @@ pub async fn ws(
     state: web::Data<AppState>,
     registry: web::Data<JobRegistry>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    // The identity is the login's (the gate let only logged-in requests here with --auth), and the
+    // page must be this server's own (or a configured origin): another site's page in the same
+    // browser must not open a session with the user's cookie.
+    let principal = crate::auth::principal_of(&req)?;
+    check_origin(&req, &state)?;
     // A plain GET (no Upgrade) gets a JSON error like every other route, not actix's text.
     let (resp, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
         crate::error::ApiError::new(
@@ -37,6 +42,38 @@ pub async fn ws(
         registry.into_inner(),
         session,
         stream,
+        principal,
     ));
     Ok(resp)
+}
+
+/// A browser sends `Origin` with every WebSocket upgrade: it must name this server (as the `Host`
+/// the browser used) or one of the configured `origins`. Clients that are not browsers send none.
+fn check_origin(req: &HttpRequest, state: &AppState) -> Result<(), crate::error::ApiError> {
+    let Some(origin) = req.headers().get(actix_web::http::header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("");
+    let host = req
+        .headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let own = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(|h| !host.is_empty() && h.eq_ignore_ascii_case(host));
+    let listed = state
+        .access
+        .settings
+        .origins
+        .iter()
+        .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin));
+    if own || listed {
+        Ok(())
+    } else {
+        Err(crate::error::ApiError::forbidden(format!(
+            "WebSocket from another site ({origin}) refused: add it to `origins` in the config to allow it"
+        )))
+    }
 }

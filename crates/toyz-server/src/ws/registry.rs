@@ -53,6 +53,9 @@ pub type JobResult = Result<Value, JobError>;
 /// What a running job gets: the server, its session, its id, progress/event output and cancellation.
 #[derive(Clone)]
 pub struct JobCtx {
+    /// Who the job acts for (the session's login): every path a job touches goes through
+    /// [`JobCtx::resolve`], which checks it for this principal.
+    pub principal: crate::auth::Principal,
     pub state: Arc<AppState>,
     pub registry: Arc<JobRegistry>,
     pub session: Arc<SessionState>,
@@ -62,6 +65,12 @@ pub struct JobCtx {
 }
 
 impl JobCtx {
+    /// Resolve a public path for this job's principal: what they may not read answers as a missing
+    /// file. The only way a job should reach a file.
+    pub fn resolve(&self, path: &str) -> Result<crate::paths::Resolved, JobError> {
+        Ok(self.state.resolve_for(&self.principal, path)?)
+    }
+
     /// Send `{"id", "status": "progress", "done", "total"}`.
     pub fn progress(&self, done: u64, total: u64) {
         let msg =

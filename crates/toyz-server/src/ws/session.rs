@@ -44,11 +44,14 @@ pub struct SessionState {
     /// Free-form client state (frames, selections): whatever the viewer stores with `session.set`.
     pub values: Mutex<serde_json::Map<String, Value>>,
     pub jobs_run: AtomicU64,
+    /// Who the session acts for: the login that opened the socket, for its whole life.
+    pub principal: crate::auth::Principal,
 }
 
 impl SessionState {
-    fn new() -> SessionState {
+    fn new(principal: crate::auth::Principal) -> SessionState {
         SessionState {
+            principal,
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
             created: Instant::now(),
             sources: Mutex::new(Vec::new()),
@@ -84,16 +87,22 @@ pub async fn run(
     registry: Arc<JobRegistry>,
     mut ws: actix_ws::Session,
     mut stream: actix_ws::AggregatedMessageStream,
+    principal: crate::auth::Principal,
 ) {
-    let session = Arc::new(SessionState::new());
+    let session = Arc::new(SessionState::new(principal));
     state.sessions.open.fetch_add(1, Ordering::Relaxed);
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
     let running: Arc<Mutex<HashMap<String, Running>>> = Arc::new(Mutex::new(HashMap::new()));
     let slots = Arc::new(Semaphore::new(MAX_RUNNING));
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut last_seen = Instant::now();
-    let _ =
-        out_tx.send(json!({"event": "session.ready", "data": {"session": session.id}}).to_string());
+    let _ = out_tx.send(
+        json!({"event": "session.ready", "data": {
+            "session": session.id,
+            "user": session.principal.user().map(|u| &u.name),
+        }})
+        .to_string(),
+    );
 
     let close_reason: Option<CloseReason> = loop {
         tokio::select! {
@@ -221,6 +230,7 @@ fn handle_text(
     let params = obj.get("params").cloned().unwrap_or(Value::Null);
     let cancel = Arc::new(AtomicBool::new(false));
     let ctx = JobCtx {
+        principal: session.principal.clone(),
         state: state.clone(),
         registry: registry.clone(),
         session: session.clone(),

@@ -1,0 +1,705 @@
+//! Accounts: users (argon2id password hashes), groups, path grants and login sessions, behind one small
+//! interface ([`AccountStore`]) so that a second implementation (PostgreSQL, for replicas) can stand
+//! beside the embedded one ([`SqliteStore`]: one file, WAL, migrations versioned here).
+//!
+//! Login session tokens are 32 random bytes given to the browser once; the database keeps only their
+//! SHA-256, so a copy of the database opens no session.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Why an account operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Exists(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("account database: {0}")]
+    Db(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Db(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A user as the server knows them after login: never anything a client said about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserInfo {
+    #[serde(skip)]
+    pub id: i64,
+    #[serde(rename = "user")]
+    pub name: String,
+    pub admin: bool,
+    pub groups: Vec<String>,
+}
+
+/// Who a grant is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "String")]
+pub enum Who {
+    User(String),
+    Group(String),
+    Everyone,
+}
+
+impl From<Who> for String {
+    fn from(w: Who) -> String {
+        w.to_string()
+    }
+}
+
+impl std::fmt::Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Who::User(n) => write!(f, "user:{n}"),
+            Who::Group(n) => write!(f, "group:{n}"),
+            Who::Everyone => f.write_str("everyone"),
+        }
+    }
+}
+
+impl std::str::FromStr for Who {
+    type Err = StoreError;
+    fn from_str(s: &str) -> StoreResult<Who> {
+        if s == "everyone" {
+            return Ok(Who::Everyone);
+        }
+        let bad = || StoreError::Invalid(format!("'{s}' is not user:NAME, group:NAME or everyone"));
+        let (kind, name) = s.split_once(':').ok_or_else(bad)?;
+        check_name(name)?;
+        match kind {
+            "user" => Ok(Who::User(name.to_owned())),
+            "group" => Ok(Who::Group(name.to_owned())),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// What a grant allows on a path and everything below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Read,
+    None,
+}
+
+impl std::str::FromStr for Level {
+    type Err = StoreError;
+    fn from_str(s: &str) -> StoreResult<Level> {
+        match s {
+            "read" => Ok(Level::Read),
+            "none" => Ok(Level::None),
+            _ => Err(StoreError::Invalid(format!(
+                "'{s}' is not a level (read or none)"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Grant {
+    pub who: Who,
+    /// A public path: `ROOT`, `ROOT/sub/dir` or a file.
+    pub path: String,
+    pub level: Level,
+}
+
+/// A user as listed (`toyz user list`).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserRow {
+    pub name: String,
+    pub admin: bool,
+    pub groups: Vec<String>,
+}
+
+/// Users, groups, grants and login sessions. One implementation per database.
+pub trait AccountStore: Send + Sync {
+    fn add_user(&self, name: &str, password: &str, admin: bool) -> StoreResult<()>;
+    fn set_password(&self, name: &str, password: &str) -> StoreResult<()>;
+    fn delete_user(&self, name: &str) -> StoreResult<()>;
+    fn users(&self) -> StoreResult<Vec<UserRow>>;
+    /// The user if `password` is theirs. Takes as long for an unknown name as for a wrong password.
+    fn verify(&self, name: &str, password: &str) -> StoreResult<Option<UserInfo>>;
+    fn add_group(&self, name: &str, members: &[String]) -> StoreResult<()>;
+    fn delete_group(&self, name: &str) -> StoreResult<()>;
+    fn set_members(&self, group: &str, users: &[String], add: bool) -> StoreResult<()>;
+    /// Set the grant of `who` on `path` (replacing one there).
+    fn grant(&self, who: &Who, path: &str, level: Level) -> StoreResult<()>;
+    /// Remove the grant of `who` on `path`; false if there was none.
+    fn revoke(&self, who: &Who, path: &str) -> StoreResult<bool>;
+    fn grants(&self) -> StoreResult<Vec<Grant>>;
+    /// A new login session for `user_id`: the token for the cookie.
+    fn create_session(&self, user_id: i64) -> StoreResult<String>;
+    /// The user of a live session (idle for less than `idle`, younger than `absolute`), marking it seen.
+    fn session_user(
+        &self,
+        token: &str,
+        idle: Duration,
+        absolute: Duration,
+    ) -> StoreResult<Option<UserInfo>>;
+    fn delete_session(&self, token: &str) -> StoreResult<()>;
+    /// Live sessions (seen within `idle`).
+    fn active_sessions(&self, idle: Duration) -> StoreResult<u64>;
+    /// Changes whenever anything in the store changed (here or through another process).
+    fn generation(&self) -> StoreResult<u64>;
+}
+
+/// Names of users and groups: letters, digits, `_`, `-`, `.`, at most 64.
+pub fn check_name(name: &str) -> StoreResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && !name.starts_with(['.', '-']);
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "'{name}' is not a name (letters, digits, _ - . ; at most 64)"
+        )))
+    }
+}
+
+/// A grant's path: `ROOT` or `ROOT/a/b`, without `.`, `..`, empty parts, backslashes or control
+/// characters; returned without a trailing `/`.
+pub fn check_grant_path(path: &str) -> StoreResult<String> {
+    let p = path.trim_end_matches('/');
+    let ok = !p.is_empty()
+        && !p.starts_with('/')
+        && p.split('/')
+            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains(['\\', '\0']))
+        && !p.chars().any(char::is_control);
+    if ok {
+        Ok(p.to_owned())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "'{path}' is not a path ROOT or ROOT/sub/dir"
+        )))
+    }
+}
+
+/// The shortest password accepted.
+pub const MIN_PASSWORD: usize = 8;
+
+fn check_password(p: &str) -> StoreResult<()> {
+    if p.chars().count() < MIN_PASSWORD {
+        return Err(StoreError::Invalid(format!(
+            "a password has at least {MIN_PASSWORD} characters"
+        )));
+    }
+    if p.len() > 1024 {
+        return Err(StoreError::Invalid(
+            "a password has at most 1024 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// argon2id with OWASP's minimum parameters (19 MiB, 2 passes, 1 lane).
+fn hasher() -> argon2::Argon2<'static> {
+    argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters"),
+    )
+}
+
+fn hash_password(p: &str) -> StoreResult<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| StoreError::Db(format!("no randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::Db(e.to_string()))?;
+    hasher()
+        .hash_password(p.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Db(e.to_string()))
+}
+
+fn token_hash(token: &str) -> String {
+    let d = Sha256::digest(token.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Schema versions, applied in order (`PRAGMA user_version` says how many are in).
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, groups, grants, login sessions.
+    "CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        hash TEXT NOT NULL,
+        admin INTEGER NOT NULL DEFAULT 0,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE groups (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    CREATE TABLE members (
+        grp INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        usr INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (grp, usr)
+    );
+    CREATE TABLE grants (
+        who TEXT NOT NULL,
+        path TEXT NOT NULL,
+        level TEXT NOT NULL CHECK (level IN ('read', 'none')),
+        PRIMARY KEY (who, path)
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        usr INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO meta VALUES ('generation', 0);",
+];
+
+/// The embedded store: one SQLite file.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Open (creating it if needed) and bring the schema up to date.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Db(format!("{}: {e}", path.display())))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(StoreError::Db(format!(
+                "{} was written by a newer toyz (schema {version})",
+                path.display()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run `f` in a transaction that also moves the generation on.
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let c = self.conn();
+        let tx = c.unchecked_transaction()?;
+        let out = f(&tx)?;
+        tx.execute(
+            "UPDATE meta SET value = value + 1 WHERE key = 'generation'",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn user_id(c: &Connection, name: &str) -> StoreResult<i64> {
+        c.query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("no user '{name}'")))
+    }
+
+    fn group_id(c: &Connection, name: &str) -> StoreResult<i64> {
+        c.query_row("SELECT id FROM groups WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("no group '{name}'")))
+    }
+
+    fn groups_of(c: &Connection, user_id: i64) -> StoreResult<Vec<String>> {
+        let mut st = c.prepare(
+            "SELECT g.name FROM groups g JOIN members m ON m.grp = g.id WHERE m.usr = ?1 ORDER BY g.name",
+        )?;
+        let rows = st.query_map([user_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn info(c: &Connection, id: i64) -> StoreResult<Option<UserInfo>> {
+        let row: Option<(String, bool)> = c
+            .query_row("SELECT name, admin FROM users WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        match row {
+            Some((name, admin)) => Ok(Some(UserInfo {
+                id,
+                name,
+                admin,
+                groups: Self::groups_of(c, id)?,
+            })),
+            None => Ok(None),
+        }
+    }
+}
+
+impl AccountStore for SqliteStore {
+    fn add_user(&self, name: &str, password: &str, admin: bool) -> StoreResult<()> {
+        check_name(name)?;
+        check_password(password)?;
+        let hash = hash_password(password)?;
+        self.write(|c| {
+            let n = c.execute(
+                "INSERT OR IGNORE INTO users (name, hash, admin, created) VALUES (?1, ?2, ?3, ?4)",
+                params![name, hash, admin, now()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Exists(format!("user '{name}' exists")));
+            }
+            Ok(())
+        })
+    }
+
+    fn set_password(&self, name: &str, password: &str) -> StoreResult<()> {
+        check_password(password)?;
+        let hash = hash_password(password)?;
+        self.write(|c| {
+            let id = Self::user_id(c, name)?;
+            c.execute(
+                "UPDATE users SET hash = ?1 WHERE id = ?2",
+                params![hash, id],
+            )?;
+            // A new password ends every session opened with the old one.
+            c.execute("DELETE FROM sessions WHERE usr = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    fn delete_user(&self, name: &str) -> StoreResult<()> {
+        self.write(|c| {
+            let id = Self::user_id(c, name)?;
+            c.execute("DELETE FROM users WHERE id = ?1", [id])?;
+            c.execute(
+                "DELETE FROM grants WHERE who = ?1",
+                [Who::User(name.to_owned()).to_string()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn users(&self) -> StoreResult<Vec<UserRow>> {
+        let c = self.conn();
+        let mut st = c.prepare("SELECT id, name, admin FROM users ORDER BY name")?;
+        let rows: Vec<(i64, String, bool)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(|(id, name, admin)| {
+                Ok(UserRow {
+                    name,
+                    admin,
+                    groups: Self::groups_of(&c, id)?,
+                })
+            })
+            .collect()
+    }
+
+    fn verify(&self, name: &str, password: &str) -> StoreResult<Option<UserInfo>> {
+        let row: Option<(i64, String)> = self
+            .conn()
+            .query_row("SELECT id, hash FROM users WHERE name = ?1", [name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        // An unknown name costs one hash too, so timing does not tell which names exist.
+        static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let dummy =
+            DUMMY.get_or_init(|| hash_password("not a password at all").unwrap_or_default());
+        let (id, hash) = match &row {
+            Some((id, h)) => (Some(*id), h.as_str()),
+            None => (None, dummy.as_str()),
+        };
+        let good = PasswordHash::new(hash)
+            .map(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
+            .unwrap_or(false);
+        match id {
+            Some(id) if good => Self::info(&self.conn(), id),
+            _ => Ok(None),
+        }
+    }
+
+    fn add_group(&self, name: &str, members: &[String]) -> StoreResult<()> {
+        check_name(name)?;
+        self.write(|c| {
+            let n = c.execute("INSERT OR IGNORE INTO groups (name) VALUES (?1)", [name])?;
+            if n == 0 {
+                return Err(StoreError::Exists(format!("group '{name}' exists")));
+            }
+            let g = c.last_insert_rowid();
+            for u in members {
+                let id = Self::user_id(c, u)?;
+                c.execute(
+                    "INSERT OR IGNORE INTO members (grp, usr) VALUES (?1, ?2)",
+                    [g, id],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_group(&self, name: &str) -> StoreResult<()> {
+        self.write(|c| {
+            let g = Self::group_id(c, name)?;
+            c.execute("DELETE FROM groups WHERE id = ?1", [g])?;
+            c.execute(
+                "DELETE FROM grants WHERE who = ?1",
+                [Who::Group(name.to_owned()).to_string()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn set_members(&self, group: &str, users: &[String], add: bool) -> StoreResult<()> {
+        self.write(|c| {
+            let g = Self::group_id(c, group)?;
+            for u in users {
+                let id = Self::user_id(c, u)?;
+                let sql = if add {
+                    "INSERT OR IGNORE INTO members (grp, usr) VALUES (?1, ?2)"
+                } else {
+                    "DELETE FROM members WHERE grp = ?1 AND usr = ?2"
+                };
+                c.execute(sql, [g, id])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn grant(&self, who: &Who, path: &str, level: Level) -> StoreResult<()> {
+        let path = check_grant_path(path)?;
+        self.write(|c| {
+            match who {
+                Who::User(n) => {
+                    Self::user_id(c, n)?;
+                }
+                Who::Group(n) => {
+                    Self::group_id(c, n)?;
+                }
+                Who::Everyone => {}
+            }
+            let level = match level {
+                Level::Read => "read",
+                Level::None => "none",
+            };
+            c.execute(
+                "INSERT INTO grants (who, path, level) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (who, path) DO UPDATE SET level = excluded.level",
+                params![who.to_string(), path, level],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn revoke(&self, who: &Who, path: &str) -> StoreResult<bool> {
+        let path = check_grant_path(path)?;
+        self.write(|c| {
+            Ok(c.execute(
+                "DELETE FROM grants WHERE who = ?1 AND path = ?2",
+                params![who.to_string(), path],
+            )? > 0)
+        })
+    }
+
+    fn grants(&self) -> StoreResult<Vec<Grant>> {
+        let c = self.conn();
+        let mut st = c.prepare("SELECT who, path, level FROM grants ORDER BY path, who")?;
+        let rows: Vec<(String, String, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(|(who, path, level)| {
+                Ok(Grant {
+                    who: who.parse()?,
+                    path,
+                    level: level.parse()?,
+                })
+            })
+            .collect()
+    }
+
+    fn create_session(&self, user_id: i64) -> StoreResult<String> {
+        let mut raw = [0u8; 32];
+        getrandom::fill(&mut raw).map_err(|e| StoreError::Db(format!("no randomness: {e}")))?;
+        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let t = now();
+        self.conn().execute(
+            "INSERT INTO sessions (token_hash, usr, created, last_seen) VALUES (?1, ?2, ?3, ?3)",
+            params![token_hash(&token), user_id, t],
+        )?;
+        Ok(token)
+    }
+
+    fn session_user(
+        &self,
+        token: &str,
+        idle: Duration,
+        absolute: Duration,
+    ) -> StoreResult<Option<UserInfo>> {
+        if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let c = self.conn();
+        let h = token_hash(token);
+        let row: Option<(i64, i64, i64)> = c
+            .query_row(
+                "SELECT usr, created, last_seen FROM sessions WHERE token_hash = ?1",
+                [&h],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((usr, created, seen)) = row else {
+            return Ok(None);
+        };
+        let t = now();
+        if t - seen > idle.as_secs() as i64 || t - created > absolute.as_secs() as i64 {
+            c.execute("DELETE FROM sessions WHERE token_hash = ?1", [&h])?;
+            return Ok(None);
+        }
+        if t != seen {
+            c.execute(
+                "UPDATE sessions SET last_seen = ?1 WHERE token_hash = ?2",
+                params![t, h],
+            )?;
+        }
+        Self::info(&c, usr)
+    }
+
+    fn delete_session(&self, token: &str) -> StoreResult<()> {
+        self.conn().execute(
+            "DELETE FROM sessions WHERE token_hash = ?1",
+            [token_hash(token)],
+        )?;
+        Ok(())
+    }
+
+    fn active_sessions(&self, idle: Duration) -> StoreResult<u64> {
+        let n: i64 = self.conn().query_row(
+            "SELECT count(*) FROM sessions WHERE last_seen >= ?1",
+            [now() - idle.as_secs() as i64],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    fn generation(&self) -> StoreResult<u64> {
+        let g: i64 =
+            self.conn()
+                .query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| {
+                    r.get(0)
+                })?;
+        Ok(g as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_groups_grants_and_sessions() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("toyz.sqlite");
+        let s = SqliteStore::open(&db).unwrap();
+        s.add_user("ada", "correct horse", true).unwrap();
+        s.add_user("bob", "battery staple", false).unwrap();
+        assert!(matches!(
+            s.add_user("ada", "another one", false),
+            Err(StoreError::Exists(_))
+        ));
+        assert!(matches!(
+            s.add_user("x y", "long enough", false),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            s.add_user("eve", "short", false),
+            Err(StoreError::Invalid(_))
+        ));
+        // The hash is argon2id, never the password.
+        let hash: String = s
+            .conn()
+            .query_row("SELECT hash FROM users WHERE name = 'ada'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(!hash.contains("correct horse"));
+        assert_eq!(
+            s.verify("ada", "correct horse").unwrap().unwrap().name,
+            "ada"
+        );
+        assert!(s.verify("ada", "wrong password").unwrap().is_none());
+        assert!(s.verify("nobody", "correct horse").unwrap().is_none());
+
+        let g0 = s.generation().unwrap();
+        s.add_group("class", &["bob".into()]).unwrap();
+        assert!(s.generation().unwrap() > g0);
+        s.grant(&"group:class".parse().unwrap(), "sky/public/", Level::Read)
+            .unwrap();
+        s.grant(&Who::Everyone, "sky", Level::None).unwrap();
+        assert!(s
+            .grant(&"group:nope".parse().unwrap(), "sky", Level::Read)
+            .is_err());
+        assert!(s.grant(&Who::Everyone, "sky/../etc", Level::Read).is_err());
+        let g = s.grants().unwrap();
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[1].path, "sky/public");
+        let bob = s.verify("bob", "battery staple").unwrap().unwrap();
+        assert_eq!(bob.groups, vec!["class".to_owned()]);
+
+        let day = Duration::from_secs(86_400);
+        let t = s.create_session(bob.id).unwrap();
+        assert_eq!(s.session_user(&t, day, day).unwrap().unwrap().name, "bob");
+        assert!(s.session_user(&"0".repeat(64), day, day).unwrap().is_none());
+        assert_eq!(s.active_sessions(day).unwrap(), 1);
+        // Sessions live in the file: another handle (a restarted server) sees them.
+        let again = SqliteStore::open(&db).unwrap();
+        assert_eq!(
+            again.session_user(&t, day, day).unwrap().unwrap().name,
+            "bob"
+        );
+        s.delete_session(&t).unwrap();
+        assert!(again.session_user(&t, day, day).unwrap().is_none());
+        // A new password ends the user's sessions; deleting a user removes their grants.
+        let t = s.create_session(bob.id).unwrap();
+        s.set_password("bob", "a new password").unwrap();
+        assert!(s.session_user(&t, day, day).unwrap().is_none());
+        s.grant(&Who::User("bob".into()), "sky", Level::Read)
+            .unwrap();
+        s.delete_user("bob").unwrap();
+        assert!(s
+            .grants()
+            .unwrap()
+            .iter()
+            .all(|g| g.who != Who::User("bob".into())));
+        assert!(matches!(s.delete_user("bob"), Err(StoreError::NotFound(_))));
+    }
+}

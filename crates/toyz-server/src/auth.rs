@@ -1,0 +1,465 @@
+//! Who is asking ([`Principal`], an actix extractor) and what they may read ([`Access`]): the one
+//! authorisation check. Every handler and job that touches a path resolves it through
+//! [`AppState::resolve_for`](crate::state::AppState::resolve_for), which asks [`Access::may_read`];
+//! tile URLs are checked against their source's path the same way (URLs are not capabilities).
+//!
+//! Without `--auth` the server is one person's: every request is [`Principal::Local`], who may read
+//! everything under the roots (the behaviour before accounts existed).
+
+use crate::accounts::{AccountStore, Grant, Level, UserInfo, Who};
+use crate::error::ApiError;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// The cookie that carries a login session.
+pub const COOKIE: &str = "toyz_session";
+
+/// Who a request or a job acts for. Always the server's record, never what a client says.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// Authentication is off: may read everything under the roots.
+    Local,
+    /// A logged-in user.
+    User(Arc<UserInfo>),
+}
+
+impl Principal {
+    pub fn user(&self) -> Option<&UserInfo> {
+        match self {
+            Principal::Local => None,
+            Principal::User(u) => Some(u),
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Principal::Local => true,
+            Principal::User(u) => u.admin,
+        }
+    }
+}
+
+/// Grants, as loaded from the store: decisions are made in memory.
+#[derive(Debug, Default, Clone)]
+pub struct Grants {
+    list: Vec<Grant>,
+}
+
+/// True when `path` is `base` or below it (component-wise).
+fn within(path: &str, base: &str) -> bool {
+    path == base || (path.starts_with(base) && path.as_bytes().get(base.len()) == Some(&b'/'))
+}
+
+impl Grants {
+    pub fn new(list: Vec<Grant>) -> Grants {
+        Grants { list }
+    }
+
+    fn applies(g: &Grant, u: &UserInfo) -> bool {
+        match &g.who {
+            Who::Everyone => true,
+            Who::User(n) => *n == u.name,
+            Who::Group(n) => u.groups.iter().any(|m| m == n),
+        }
+    }
+
+    /// May `u` read `path` (a public path: a root, a folder or a file)? Admins read everything. Of
+    /// the grants for `u` (their own, their groups', everyone's) on `path` or a folder above it, the
+    /// one on the deepest path decides; at the same depth a user's grant beats a group's, which beats
+    /// everyone's, and between two groups `read` wins. No grant: no.
+    pub fn may_read(&self, u: &UserInfo, path: &str) -> bool {
+        if u.admin {
+            return true;
+        }
+        let mut best: Option<(usize, u8, Level)> = None;
+        for g in &self.list {
+            if !Self::applies(g, u) || !within(path, &g.path) {
+                continue;
+            }
+            let rank = match g.who {
+                Who::User(_) => 2,
+                Who::Group(_) => 1,
+                Who::Everyone => 0,
+            };
+            let key = (g.path.len(), rank);
+            best = match best {
+                Some((d, r, l)) if (d, r) > key => Some((d, r, l)),
+                Some((d, r, l)) if (d, r) == key => {
+                    Some((d, r, if l == Level::Read { l } else { g.level }))
+                }
+                _ => Some((key.0, key.1, g.level)),
+            };
+        }
+        matches!(best, Some((_, _, Level::Read)))
+    }
+
+    /// May `u` see folder `dir` in a listing: they may read it, or something below it.
+    pub fn may_see(&self, u: &UserInfo, dir: &str) -> bool {
+        self.may_read(u, dir)
+            || self.list.iter().any(|g| {
+                g.level == Level::Read
+                    && Self::applies(g, u)
+                    && within(&g.path, dir)
+                    && g.path != dir
+                    && self.may_read(u, &g.path)
+            })
+    }
+}
+
+/// Login sessions looked up recently (token → user), so a tile does not cost a database query.
+const SESSION_CACHE: usize = 4096;
+/// How long a looked-up session is trusted before the database is asked again.
+const SESSION_RECHECK: Duration = Duration::from_secs(5);
+/// How often the grants' generation is compared with the database's.
+const GRANTS_RECHECK: Duration = Duration::from_secs(1);
+
+/// Settings of authentication (config keys `auth`, `database`, `session_idle_hours`,
+/// `session_max_hours`, `origins`).
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub idle: Duration,
+    pub absolute: Duration,
+    /// Origins besides the server's own that may open WebSockets (`https://host:port`).
+    pub origins: Vec<String>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> AuthSettings {
+        AuthSettings {
+            idle: Duration::from_secs(8 * 3600),
+            absolute: Duration::from_secs(7 * 24 * 3600),
+            origins: Vec::new(),
+        }
+    }
+}
+
+/// The server's view of accounts: the store, the grants in memory, recent sessions.
+pub struct Access {
+    store: Option<Arc<dyn AccountStore>>,
+    pub settings: AuthSettings,
+    grants: RwLock<(u64, Arc<Grants>)>,
+    checked: Mutex<Instant>,
+    sessions: Mutex<lru::LruCache<String, (Principal, Instant)>>,
+    /// Failed logins per user name and per address (see [`Throttle`]).
+    pub throttle: Throttle,
+    pub logins: std::sync::atomic::AtomicU64,
+    pub failed_logins: std::sync::atomic::AtomicU64,
+}
+
+/// Repeated failed logins for one user name or from one address: after [`Throttle::FREE`] failures
+/// each further attempt waits, 1 s doubling up to 15 minutes, answered 429 with `Retry-After`
+/// until then. Bounded (the least recently failing keys are forgotten first).
+pub struct Throttle {
+    map: Mutex<lru::LruCache<String, (u32, Instant)>>,
+}
+
+impl Throttle {
+    /// Failures allowed before waits begin.
+    pub const FREE: u32 = 5;
+    const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
+
+    fn new() -> Throttle {
+        Throttle {
+            map: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(10_000).expect("nonzero"),
+            )),
+        }
+    }
+
+    /// How long `key` must still wait before another attempt (zero: go ahead).
+    pub fn wait(&self, key: &str) -> Duration {
+        let m = self.map.lock().expect("throttle");
+        match m.peek(key) {
+            Some(&(n, last)) if n >= Self::FREE => {
+                let wait =
+                    Duration::from_secs(1u64 << (n - Self::FREE).min(20)).min(Self::MAX_WAIT);
+                wait.saturating_sub(last.elapsed())
+            }
+            _ => Duration::ZERO,
+        }
+    }
+
+    pub fn failed(&self, key: &str) {
+        let mut m = self.map.lock().expect("throttle");
+        let n = m.get(key).map_or(0, |e| e.0);
+        m.put(key.to_owned(), (n.saturating_add(1), Instant::now()));
+    }
+
+    pub fn succeeded(&self, key: &str) {
+        self.map.lock().expect("throttle").pop(key);
+    }
+}
+
+impl Access {
+    /// Authentication off: everyone is [`Principal::Local`].
+    pub fn off() -> Access {
+        Access {
+            store: None,
+            settings: AuthSettings::default(),
+            grants: RwLock::new((0, Arc::new(Grants::default()))),
+            checked: Mutex::new(Instant::now()),
+            sessions: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(SESSION_CACHE).expect("nonzero"),
+            )),
+            throttle: Throttle::new(),
+            logins: Default::default(),
+            failed_logins: Default::default(),
+        }
+    }
+
+    /// Authentication on, with accounts in `store`.
+    pub fn on(store: Arc<dyn AccountStore>, settings: AuthSettings) -> Result<Access, String> {
+        let generation = store.generation().map_err(|e| e.to_string())?;
+        let grants = store.grants().map_err(|e| e.to_string())?;
+        let mut a = Access::off();
+        a.store = Some(store);
+        a.settings = settings;
+        a.grants = RwLock::new((generation, Arc::new(Grants::new(grants))));
+        Ok(a)
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.store.is_some()
+    }
+
+    pub fn store(&self) -> Option<&Arc<dyn AccountStore>> {
+        self.store.as_ref()
+    }
+
+    /// The grants now (reloaded when the database changed, looked at most once a second).
+    pub fn grants(&self) -> Arc<Grants> {
+        let Some(store) = &self.store else {
+            return self.grants.read().expect("grants").1.clone();
+        };
+        let due = {
+            let mut c = self.checked.lock().expect("checked");
+            let due = c.elapsed() >= GRANTS_RECHECK;
+            if due {
+                *c = Instant::now();
+            }
+            due
+        };
+        if due {
+            self.refresh(store.as_ref());
+        }
+        self.grants.read().expect("grants").1.clone()
+    }
+
+    /// Reload the grants if the database changed (after a change made here: at once).
+    pub fn refresh(&self, store: &dyn AccountStore) {
+        let Ok(g) = store.generation() else {
+            return;
+        };
+        if g == self.grants.read().expect("grants").0 {
+            return;
+        }
+        match store.grants() {
+            Ok(list) => *self.grants.write().expect("grants") = (g, Arc::new(Grants::new(list))),
+            Err(e) => tracing::error!("cannot reload grants: {e}"),
+        }
+        // Users and groups may have changed too: sessions are looked up again.
+        self.sessions.lock().expect("sessions").clear();
+    }
+
+    /// Forget what is remembered about sessions and grants (after an account change here).
+    pub fn changed(&self) {
+        if let Some(s) = &self.store {
+            self.refresh(s.as_ref());
+        }
+    }
+
+    /// May `p` read the public path `path`?
+    pub fn may_read(&self, p: &Principal, path: &str) -> bool {
+        match p {
+            Principal::Local => true,
+            Principal::User(u) => self.grants().may_read(u, path),
+        }
+    }
+
+    /// May `p` see folder `dir` in a listing (they may read it or something below it)?
+    pub fn may_see(&self, p: &Principal, dir: &str) -> bool {
+        match p {
+            Principal::Local => true,
+            Principal::User(u) => self.grants().may_see(u, dir),
+        }
+    }
+
+    /// The principal of a session token, if it is live.
+    pub fn session(&self, token: &str) -> Result<Option<Principal>, ApiError> {
+        let Some(store) = &self.store else {
+            return Ok(Some(Principal::Local));
+        };
+        let _ = self.grants(); // notices account changes made elsewhere
+        if let Some((p, at)) = self.sessions.lock().expect("sessions").get(token) {
+            if at.elapsed() < SESSION_RECHECK {
+                return Ok(Some(p.clone()));
+            }
+        }
+        let user = store
+            .session_user(token, self.settings.idle, self.settings.absolute)
+            .map_err(|e| {
+                tracing::error!("{e}");
+                ApiError::internal("the account database failed (see the server log)")
+            })?;
+        let mut cache = self.sessions.lock().expect("sessions");
+        match user {
+            Some(u) => {
+                let p = Principal::User(Arc::new(u));
+                cache.put(token.to_owned(), (p.clone(), Instant::now()));
+                Ok(Some(p))
+            }
+            None => {
+                cache.pop(token);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Forget a session here (logout); the caller deletes it from the store.
+    pub fn forget_session(&self, token: &str) {
+        self.sessions.lock().expect("sessions").pop(token);
+    }
+}
+
+/// The server's accounts as `config` asks: off, or the database opened and checked. With `--auth`
+/// and no user in the database this refuses (there is no default account) and says how to add one.
+pub fn open(config: &crate::Config) -> Result<Access, String> {
+    if !config.auth {
+        return Ok(Access::off());
+    }
+    let store = crate::accounts::SqliteStore::open(&config.database).map_err(|e| e.to_string())?;
+    if store.users().map_err(|e| e.to_string())?.is_empty() {
+        return Err(format!(
+            "--auth needs an account and {} has none: add one with `toyz user add NAME --admin --db {}`",
+            config.database.display(),
+            config.database.display()
+        ));
+    }
+    Access::on(Arc::new(store), config.auth_settings.clone())
+}
+
+/// Refuse to serve a non-loopback address to anyone without `--auth`, unless `--public` says so
+/// (then a warning line is returned).
+pub fn check_bind(config: &crate::Config) -> Result<Option<String>, String> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<std::net::SocketAddr> = config
+        .bind
+        .to_socket_addrs()
+        .map_err(|e| format!("bind {}: {e}", config.bind))?
+        .collect();
+    if config.auth || addrs.iter().all(|a| a.ip().is_loopback()) {
+        return Ok(None);
+    }
+    if config.public {
+        return Ok(Some(format!(
+            "warning: serving every file under the roots to anyone who reaches {} (--public, no --auth)",
+            config.bind
+        )));
+    }
+    Err(format!(
+        "{} is reachable from other machines: add --auth (accounts) or --public (everything to anyone, on purpose)",
+        config.bind
+    ))
+}
+
+/// The principal of a request: with `--auth`, the user of its session cookie, or 401.
+impl actix_web::FromRequest for Principal {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Principal, ApiError>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(principal_of(req))
+    }
+}
+
+/// The principal of a request (see the `FromRequest` impl); also used outside extractors.
+pub fn principal_of(req: &actix_web::HttpRequest) -> Result<Principal, ApiError> {
+    let Some(state) = req.app_data::<actix_web::web::Data<crate::AppState>>() else {
+        return Err(ApiError::internal("no server state"));
+    };
+    if !state.access.enabled() {
+        return Ok(Principal::Local);
+    }
+    let token = req.cookie(COOKIE).map(|c| c.value().to_owned());
+    match token {
+        Some(t) => state.access.session(&t)?.ok_or_else(not_logged_in),
+        None => Err(not_logged_in()),
+    }
+}
+
+pub fn not_logged_in() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "log in first (POST /api/login)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str, groups: &[&str]) -> UserInfo {
+        UserInfo {
+            id: 1,
+            name: name.into(),
+            admin: false,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+
+    fn g(who: &str, path: &str, level: &str) -> Grant {
+        Grant {
+            who: who.parse().unwrap(),
+            path: path.into(),
+            level: level.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_most_specific_grant_wins() {
+        let grants = Grants::new(vec![
+            g("group:class", "sky", "read"),
+            g("everyone", "sky/private", "none"),
+            g("user:ada", "sky/private/ada", "read"),
+            g("group:staff", "sky/private", "read"),
+            g("everyone", "public", "read"),
+        ]);
+        let ada = user("ada", &["class"]);
+        let bob = user("bob", &["class", "staff"]);
+        let eve = user("eve", &[]);
+        assert!(grants.may_read(&ada, "sky/a.fits"));
+        assert!(grants.may_read(&ada, "sky"));
+        assert!(
+            !grants.may_read(&ada, "sky/private/x.fits"),
+            "none hides a subfolder"
+        );
+        assert!(grants.may_read(&ada, "sky/private/ada/x.fits"));
+        assert!(
+            !grants.may_read(&ada, "sky/private/adam"),
+            "components, not prefixes"
+        );
+        assert!(
+            grants.may_read(&bob, "sky/private/x.fits"),
+            "a group's read beats everyone's none"
+        );
+        assert!(!grants.may_read(&eve, "sky/a.fits"));
+        assert!(grants.may_read(&eve, "public/x.fits"));
+        assert!(!grants.may_read(&eve, "publications"));
+        // Folders above a readable one are seen (to reach it), not read.
+        assert!(grants.may_see(&ada, "sky/private"));
+        assert!(!grants.may_read(&ada, "sky/private"));
+        assert!(!grants.may_see(&eve, "sky"));
+        let mut admin = user("root", &[]);
+        admin.admin = true;
+        assert!(grants.may_read(&admin, "anything/at/all"));
+        // Between two groups on the same path, read wins; a user's own grant beats both.
+        let grants = Grants::new(vec![
+            g("group:a", "x", "none"),
+            g("group:b", "x", "read"),
+            g("user:carl", "x", "none"),
+        ]);
+        assert!(grants.may_read(&user("dan", &["a", "b"]), "x/y"));
+        assert!(!grants.may_read(&user("carl", &["a", "b"]), "x/y"));
+    }
+}

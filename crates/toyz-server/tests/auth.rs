@@ -1,0 +1,529 @@
+//! Accounts against a real server (`--auth`) on 127.0.0.1:0: the matrix of who (anonymous, a forged
+//! cookie, an expired session, a logged-out session, a user without a grant, a user with a grant, an
+//! admin) × what (every HTTP endpoint, tile URLs, WebSocket jobs), the holes of the original framework
+//! (an id sent by the client, pixel reads and data loads past folder permissions, a default account),
+//! throttling, the Origin check and logins surviving a restart.
+
+mod common;
+
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+use toyz_server::accounts::{AccountStore, Level, SqliteStore, Who};
+use toyz_server::{Config, JobRegistry, Overrides};
+use toyz_skygen::{write_catalog, write_fits, SkySpec};
+
+struct Reply {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (Connection: close), as a browser would send it.
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<&Value>,
+) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(c) = cookie {
+        req += &format!("Cookie: toyz_session={c}\r\n");
+    }
+    if !body.is_empty() {
+        req += &format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+    }
+    req += "\r\n";
+    req += &body;
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let at = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = String::from_utf8_lossy(&out[..at]).into_owned();
+    let status = head[9..12].parse().unwrap();
+    let mut body = out[at..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Reply { status, head, body }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..line]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[line + 2..line + 2 + n]);
+        b = &b[line + 4 + n..];
+    }
+}
+
+fn login(addr: SocketAddr, user: &str, password: &str) -> String {
+    let r = http(
+        addr,
+        "POST",
+        "/api/login",
+        None,
+        Some(&json!({"user": user, "password": password})),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let set = r.header("set-cookie").expect("a session cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attr), "{set}");
+    }
+    let v = set.strip_prefix("toyz_session=").unwrap();
+    v[..v.find(';').unwrap_or(v.len())].to_owned()
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    data: std::path::PathBuf,
+    cache: std::path::PathBuf,
+}
+
+/// data/public/a.fits (class may read), data/private/b.fits (nobody but admins), data/private/ok/c.fits
+/// (class again), data/cat.csv; users root (admin), ada (class), bob (no group).
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for d in ["public", "private/ok"] {
+        std::fs::create_dir_all(data.join(d)).unwrap();
+    }
+    write_fits(&data.join("public/a.fits"), &SkySpec::new(300, 200)).unwrap();
+    write_fits(&data.join("private/b.fits"), &SkySpec::new(300, 200)).unwrap();
+    write_fits(&data.join("private/ok/c.fits"), &SkySpec::new(100, 80)).unwrap();
+    write_catalog(&data.join("private/cat.csv"), &SkySpec::new(300, 200)).unwrap();
+    let db = dir.path().join("toyz.sqlite");
+    let s = SqliteStore::open(&db).unwrap();
+    s.add_user("root", "root password", true).unwrap();
+    s.add_user("ada", "ada password", false).unwrap();
+    s.add_user("bob", "bob password", false).unwrap();
+    s.add_group("class", &["ada".into()]).unwrap();
+    let class = Who::Group("class".into());
+    s.grant(&class, "data", Level::Read).unwrap();
+    s.grant(&Who::Everyone, "data/private", Level::None)
+        .unwrap();
+    s.grant(&class, "data/private/ok", Level::Read).unwrap();
+    let cache = dir.path().join("cache");
+    World {
+        _dir: dir,
+        db,
+        data,
+        cache,
+    }
+}
+
+fn start(w: &World) -> SocketAddr {
+    let o = Overrides {
+        cache: Some(w.cache.clone()),
+        roots: vec![("data".into(), w.data.clone())],
+        auth: true,
+        database: Some(w.db.clone()),
+        ..Default::default()
+    };
+    common::start_server(JobRegistry::with_builtins(), o, |_| {})
+}
+
+/// A WebSocket session with a cookie: the job's reply (`result` or `error`) for one request.
+fn ws_job(
+    addr: SocketAddr,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    job: Value,
+) -> Result<Value, u16> {
+    use tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+    if let Some(c) = cookie {
+        req.headers_mut()
+            .insert("Cookie", format!("toyz_session={c}").parse().unwrap());
+    }
+    if let Some(o) = origin {
+        req.headers_mut().insert("Origin", o.parse().unwrap());
+    }
+    let (mut ws, _) = match tungstenite::connect(req) {
+        Ok(x) => x,
+        Err(tungstenite::Error::Http(r)) => return Err(r.status().as_u16()),
+        Err(e) => panic!("{e}"),
+    };
+    let mut job = job;
+    job["id"] = json!(1);
+    ws.send(tungstenite::Message::text(job.to_string()))
+        .unwrap();
+    loop {
+        let m = ws.read().unwrap();
+        let Ok(t) = m.to_text() else { continue };
+        let v: Value = match serde_json::from_str(t) {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        if v["id"] == 1 && v["status"] != "progress" {
+            return Ok(v);
+        }
+    }
+}
+
+#[test]
+fn who_may_do_what() {
+    let w = world();
+    let addr = start(&w);
+    let root = login(addr, "root", "root password");
+    let ada = login(addr, "ada", "ada password");
+    let bob = login(addr, "bob", "bob password");
+    let gone = login(addr, "ada", "ada password");
+    assert_eq!(
+        http(addr, "POST", "/api/logout", Some(&gone), None).status,
+        200
+    );
+    let expired = login(addr, "ada", "ada password");
+    {
+        let c = rusqlite::Connection::open(&w.db).unwrap();
+        // Idle for longer than the idle lifetime (8 h by default).
+        let hash = {
+            use sha2::Digest;
+            let d = sha2::Sha256::digest(expired.as_bytes());
+            d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        let n = c
+            .execute(
+                "UPDATE sessions SET last_seen = last_seen - 9 * 3600 WHERE token_hash = ?1",
+                [hash],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let forged = "ab".repeat(32);
+
+    // A tile URL of a public and of a private image, as the admin sees them.
+    let tiles = |path: &str| {
+        let r = http(
+            addr,
+            "GET",
+            &format!("/api/sources?path={path}"),
+            Some(&root),
+            None,
+        );
+        assert_eq!(r.status, 200);
+        r.json()["tiles"]
+            .as_str()
+            .unwrap()
+            .replace("{z}/{x}/{y}", "0/0/0")
+    };
+    let (pub_tile, priv_tile) = (tiles("data/public/a.fits"), tiles("data/private/b.fits"));
+
+    let a = "data/public/a.fits";
+    let b = "data/private/b.fits";
+    let endpoints: Vec<(String, &str)> = vec![
+        ("/api/files?path=data/public".to_string(), "pub"),
+        ("/api/files?path=data/private".to_string(), "priv-dir"),
+        (format!("/api/sources?path={a}"), "pub"),
+        (format!("/api/sources?path={b}"), "priv"),
+        (format!("/api/header?path={b}"), "priv"),
+        (format!("/api/pixel?path={b}&x=10&y=10"), "priv"),
+        (format!("/api/histogram?path={b}"), "priv"),
+        (format!("/api/cutout?path={b}&x=50&y=50&size=20"), "priv"),
+        (format!("/api/header?path={a}"), "pub"),
+        (format!("/api/pixel?path={a}&x=10&y=10"), "pub"),
+        (format!("/api/cutout?path={a}&x=50&y=50&size=20"), "pub"),
+        (pub_tile.clone(), "pub"),
+        (priv_tile.clone(), "priv"),
+        ("/api/colorbar?cmap=viridis".into(), "any"),
+        ("/metrics".into(), "any"),
+        ("/api/me".into(), "any"),
+    ];
+    type Asker<'a> = (&'a str, Option<&'a str>);
+    let whos: [Asker; 7] = [
+        ("anonymous", None),
+        ("forged", Some(&forged)),
+        ("expired", Some(&expired)),
+        ("logged out", Some(&gone)),
+        ("no grant", Some(&bob)),
+        ("grant", Some(&ada)),
+        ("admin", Some(&root)),
+    ];
+    for (who, cookie) in whos {
+        for (path, class) in &endpoints {
+            let r = http(addr, "GET", path, cookie, None);
+            let want = match (who, *class) {
+                ("anonymous" | "forged" | "expired" | "logged out", _) => 401,
+                (_, "any") | ("admin", _) => 200,
+                ("grant", "pub") => 200,
+                // A folder above something readable is listed (without what is hidden).
+                ("grant", "priv-dir") => 200,
+                _ => 404,
+            };
+            assert_eq!(
+                r.status,
+                want,
+                "{who} GET {path}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            if r.status >= 400 {
+                assert!(
+                    r.json()["error"]["message"].is_string(),
+                    "{who} {path}: JSON error"
+                );
+                let text = String::from_utf8_lossy(&r.body);
+                assert!(
+                    !text.contains("SIMPLE"),
+                    "{who} {path}: no data in a refusal"
+                );
+            }
+        }
+        // Pages send those without a session to the login page, keeping where they were going.
+        let r = http(
+            addr,
+            "GET",
+            "/view?path=data/public/a.fits&zoom=2",
+            cookie,
+            None,
+        );
+        if matches!(who, "anonymous" | "forged" | "expired" | "logged out") {
+            assert_eq!(r.status, 302, "{who}");
+            let to = r.header("location").unwrap();
+            assert_eq!(
+                to, "/login?next=/view%3Fpath%3Ddata/public/a.fits%26zoom%3D2",
+                "{who}"
+            );
+        } else {
+            assert_eq!(r.status, 200, "{who}");
+        }
+        // Open to all: the login page, health, the viewer's files.
+        for open in ["/login", "/healthz", "/web/style.css"] {
+            assert_eq!(
+                http(addr, "GET", open, cookie, None).status,
+                200,
+                "{who} {open}"
+            );
+        }
+        // Every WebSocket job goes through the same check.
+        let jobs = [
+            (json!({"job": "image.open", "params": {"path": a}}), "pub"),
+            (json!({"job": "image.open", "params": {"path": b}}), "priv"),
+            (
+                json!({"job": "image.pixels", "params": {"path": b, "points": [[3, 3]]}}),
+                "priv",
+            ),
+            (json!({"job": "image.stats", "params": {"path": b}}), "priv"),
+            (
+                json!({"job": "image.header", "params": {"path": b}}),
+                "priv",
+            ),
+            (
+                json!({"job": "catalog.load", "params": {"path": "data/private/cat.csv"}}),
+                "priv",
+            ),
+            (
+                json!({"job": "tiles.build", "params": {"path": b, "zoom": [0, 0]}}),
+                "priv",
+            ),
+            (
+                json!({"job": "image.header", "params": {"path": "data/private/ok/c.fits"}}),
+                "pub",
+            ),
+        ];
+        for (job, class) in jobs {
+            let r = ws_job(addr, cookie, None, job.clone());
+            match (who, class) {
+                ("anonymous" | "forged" | "expired" | "logged out", _) => {
+                    assert_eq!(r, Err(401), "{who} {job}")
+                }
+                ("admin", _) | ("grant", "pub") => {
+                    let v = r.unwrap();
+                    assert_eq!(v["status"], "ok", "{who} {job}: {v}");
+                }
+                _ => {
+                    let v = r.unwrap();
+                    assert_eq!(v["error"]["kind"], "not_found", "{who} {job}: {v}");
+                }
+            }
+        }
+    }
+    // Listings show only what may be read: roots with nothing readable are not listed.
+    let names = |cookie: &str, path: &str| -> Vec<String> {
+        let r = http(
+            addr,
+            "GET",
+            &format!("/api/files?path={path}"),
+            Some(cookie),
+            None,
+        );
+        r.json()["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&bob, ""), Vec::<String>::new());
+    assert_eq!(names(&ada, ""), vec!["data"]);
+    assert_eq!(names(&ada, "data/private"), vec!["ok"]);
+    assert_eq!(
+        names(&root, "data/private"),
+        vec!["ok", "b.fits", "cat.csv"]
+    );
+    // Logins are counted.
+    let m = String::from_utf8(http(addr, "GET", "/metrics", Some(&root), None).body).unwrap();
+    assert!(m.contains("toyz_logins_total 5"), "{m}");
+    assert!(
+        m.lines().any(|l| l.starts_with("toyz_login_sessions ")),
+        "{m}"
+    );
+    // Who I am is the server's record, whatever the client says.
+    let me = http(
+        addr,
+        "GET",
+        "/api/me?user=root&admin=true",
+        Some(&ada),
+        None,
+    )
+    .json();
+    assert_eq!(
+        me,
+        json!({"user": "ada", "admin": false, "groups": ["class"], "auth": true})
+    );
+    // A grant given while logged in applies at once (within the one-second recheck) to open sessions.
+    SqliteStore::open(&w.db)
+        .unwrap()
+        .grant(&Who::User("bob".into()), "data/private/b.fits", Level::Read)
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        if http(
+            addr,
+            "GET",
+            &format!("/api/header?path={b}"),
+            Some(&bob),
+            None,
+        )
+        .status
+            == 200
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the new grant never applied"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn throttling_origins_and_restarts() {
+    let w = world();
+    let addr = start(&w);
+    // Wrong passwords: 401 with the same message for an unknown name, then 429 with Retry-After.
+    let bad = |user: &str| {
+        http(
+            addr,
+            "POST",
+            "/api/login",
+            None,
+            Some(&json!({"user": user, "password": "nope nope"})),
+        )
+    };
+    let unknown = bad("nobody");
+    let wrong = bad("ada");
+    assert_eq!((unknown.status, wrong.status), (401, 401));
+    assert_eq!(
+        unknown.json()["error"]["message"],
+        wrong.json()["error"]["message"]
+    );
+    for _ in 0..3 {
+        assert_eq!(bad("ada").status, 401);
+    }
+    let r = bad("ada");
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    // Even the right password waits (the address is throttled too).
+    let r = http(
+        addr,
+        "POST",
+        "/api/login",
+        None,
+        Some(&json!({"user": "ada", "password": "ada password"})),
+    );
+    assert_eq!(r.status, 429);
+    // Sessions live in the database: a second server on the same database knows them.
+    let w2 = World {
+        _dir: tempfile::tempdir().unwrap(),
+        db: w.db.clone(),
+        data: w.data.clone(),
+        cache: w.cache.clone(),
+    };
+    let addr2 = start(&w2);
+    let token = login(addr2, "root", "root password");
+    let addr3 = start(&w2);
+    assert_eq!(
+        http(addr3, "GET", "/api/me", Some(&token), None).json()["user"],
+        "root"
+    );
+    // WebSockets from another site's page are refused; the server's own page and listed ones pass.
+    let job = json!({"job": "session.info", "params": {}});
+    assert_eq!(
+        ws_job(
+            addr3,
+            Some(&token),
+            Some("http://evil.example"),
+            job.clone()
+        ),
+        Err(403)
+    );
+    let own = format!("http://{addr3}");
+    assert_eq!(
+        ws_job(addr3, Some(&token), Some(&own), job.clone()).unwrap()["status"],
+        "ok"
+    );
+    // Without a session the upgrade is refused before any job.
+    assert_eq!(ws_job(addr3, None, Some(&own), job), Err(401));
+}
+
+/// No default account: `--auth` with an empty database refuses to start and says how to add a user.
+#[test]
+fn auth_without_users_refuses_to_start() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("data")).unwrap();
+    let config = Config::load(
+        None,
+        Overrides {
+            roots: vec![("data".into(), d.path().join("data"))],
+            auth: true,
+            database: Some(d.path().join("empty.sqlite")),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let e = toyz_server::auth::open(&config).err().expect("refused");
+    assert!(e.contains("toyz user add"), "{e}");
+}
