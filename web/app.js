@@ -29,7 +29,7 @@ class Session {
     ws.onmessage = (m) => {
       const msg = JSON.parse(m.data);
       if (msg.event === 'session.ready') {
-        showUser(msg.data.user, msg.data.session);
+        showUser(msg.data.user, msg.data.session, msg.data.admin);
         this.isReady = true;
         this.markReady();
         if (++this.sessions > 1) for (const f of this.onReconnect) f();
@@ -84,7 +84,7 @@ if (!STATIC) {
 }
 
 /** The session badge: who is logged in (with a way out) and the session number. */
-function showUser(user, id) {
+function showUser(user, id, admin) {
   const c = $('conn');
   c.textContent = user ? `${user} · session ${id} · ` : `session ${id}`;
   if (!user) return;
@@ -98,6 +98,12 @@ function showUser(user, id) {
     location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
   };
   c.append(out);
+  if (admin) {
+    const a = document.createElement('a');
+    a.href = '/admin';
+    a.textContent = 'accounts';
+    c.append(' · ', a);
+  }
 }
 const session = STATIC ? null : new Session();
 const view = { src: null, layer: null, spec: { stretch: 'linear', cut: 'zscale', cmap: 'grey', invert: false, contrast: 1, bias: 0.5 } };

@@ -518,3 +518,41 @@ test('with accounts: log in (a permalink survives it), a refused folder is not l
   assert.deepEqual(p.errors, []);
   await p.close();
 });
+
+test('the admin console: a user and a grant made there work at once', async () => {
+  const AUTH = process.env.TOYZ_AUTH_URL;
+  const ctx = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const p = await ctx.newPage();
+  const errors = [];
+  p.on('pageerror', (e) => errors.push(e.message));
+  await p.goto(`${AUTH}/admin`);
+  await p.waitForURL(/\/login\?next=%2Fadmin|\/login\?next=\/admin/);
+  await p.fill('#user', 'boss');
+  await p.fill('#password', 'boss password');
+  await p.click('button[type=submit]');
+  await p.waitForURL(/\/admin$/);
+  await p.waitForSelector('#users td:text("ada")');
+  await p.fill('#add-user [name=name]', 'carl');
+  await p.fill('#add-user [name=password]', 'carl password');
+  await p.click('#add-user button');
+  await p.waitForSelector('#users td:text("carl")');
+  await p.fill('#add-grant [name=who]', 'user:carl');
+  await p.fill('#add-grant [name=path]', 'data/private');
+  await p.click('#add-grant button');
+  await p.waitForSelector('#grants td:text("user:carl")');
+  await p.screenshot({ path: join(SHOTS, 'admin.png') });
+  // carl, in another browser, logs in and finds the folder granted a moment ago.
+  const other = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const q = await other.newPage();
+  await q.goto(`${AUTH}/login`);
+  await q.fill('#user', 'carl');
+  await q.fill('#password', 'carl password');
+  await q.click('button[type=submit]');
+  await q.waitForURL(/\/view/);
+  await q.click('text=data/');
+  await q.waitForSelector('a[data-path="data/private"]');
+  assert.equal(await q.$('a[data-path="data/public"]'), null, 'only what carl was granted');
+  assert.deepEqual(errors, []);
+  await other.close();
+  await ctx.close();
+});

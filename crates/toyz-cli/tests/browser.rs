@@ -108,6 +108,7 @@ fn viewer_in_chromium() {
         assert!(c.wait().unwrap().success(), "toyz {args:?}");
     };
     admin(&["user", "add", "ada"], "ada password\n");
+    admin(&["user", "add", "boss", "--admin"], "boss password\n");
     admin(&["group", "add", "class", "ada"], "");
     admin(&["grant", "group:class", "data", "read"], "");
     admin(&["grant", "everyone", "data/private", "none"], "");
@@ -150,5 +151,5 @@ fn viewer_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
-    assert!(text.contains("pass 11"), "{text}");
+    assert!(text.contains("pass 12"), "{text}");
 }

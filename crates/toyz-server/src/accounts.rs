@@ -124,8 +124,16 @@ pub struct UserRow {
     pub groups: Vec<String>,
 }
 
+/// A group as listed (the admin console).
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupRow {
+    pub name: String,
+    pub members: Vec<String>,
+}
+
 /// Users, groups, grants and login sessions. One implementation per database.
 pub trait AccountStore: Send + Sync {
+    fn groups(&self) -> StoreResult<Vec<GroupRow>>;
     fn add_user(&self, name: &str, password: &str, admin: bool) -> StoreResult<()>;
     fn set_password(&self, name: &str, password: &str) -> StoreResult<()>;
     fn delete_user(&self, name: &str) -> StoreResult<()>;
@@ -360,6 +368,25 @@ impl SqliteStore {
 }
 
 impl AccountStore for SqliteStore {
+    fn groups(&self) -> StoreResult<Vec<GroupRow>> {
+        let c = self.conn();
+        let mut st = c.prepare("SELECT id, name FROM groups ORDER BY name")?;
+        let rows: Vec<(i64, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut m = c.prepare(
+            "SELECT u.name FROM users u JOIN members m ON m.usr = u.id WHERE m.grp = ?1 ORDER BY u.name",
+        )?;
+        rows.into_iter()
+            .map(|(id, name)| {
+                let members = m
+                    .query_map([id], |r| r.get(0))?
+                    .collect::<Result<Vec<String>, _>>()?;
+                Ok(GroupRow { name, members })
+            })
+            .collect()
+    }
+
     fn add_user(&self, name: &str, password: &str, admin: bool) -> StoreResult<()> {
         check_name(name)?;
         check_password(password)?;

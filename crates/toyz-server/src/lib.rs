@@ -2,6 +2,7 @@
 //! the tests; `start` binds (port 0 works) and reports the address it got.
 
 pub mod accounts;
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -37,6 +38,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::PathConfig::default()
             .error_handler(|e, _| ApiError::bad_request(e.to_string()).into()),
     )
+    // JSON bodies (login, the admin console) are small.
+    .app_data(
+        web::JsonConfig::default()
+            .limit(64 << 10)
+            .error_handler(|e, _| ApiError::bad_request(e.to_string()).into()),
+    )
     .route("/healthz", web::get().to(api::healthz))
     .route("/metrics", web::get().to(api::metrics))
     .route("/api/files", web::get().to(api::files))
@@ -52,6 +59,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/api/login", web::post().to(login::login))
     .route("/api/logout", web::post().to(login::logout))
     .route("/api/me", web::get().to(login::me))
+    .route("/admin", web::get().to(admin::page))
+    .route("/api/admin/accounts", web::get().to(admin::accounts))
+    .route("/api/admin/users", web::post().to(admin::add_user))
+    .route(
+        "/api/admin/users/{name}",
+        web::delete().to(admin::delete_user),
+    )
+    .route("/api/admin/groups", web::post().to(admin::add_group))
+    .route(
+        "/api/admin/groups/{name}",
+        web::delete().to(admin::delete_group),
+    )
+    .route(
+        "/api/admin/groups/{name}/members",
+        web::post().to(admin::members),
+    )
+    .route("/api/admin/grants", web::post().to(admin::grant))
+    .route("/api/admin/grants/revoke", web::post().to(admin::revoke))
     .route(guard::REFUSED_PATH, web::get().to(guard::refused))
     .configure(crate::viewer::routes)
     .default_service(web::to(|req: actix_web::HttpRequest| async move {

@@ -27,7 +27,7 @@ pub fn is_open_path(path: &str) -> bool {
 
 /// Pages (rather than API calls) are sent to the login page, keeping where they were going.
 fn is_page(path: &str) -> bool {
-    matches!(path, "/" | "/view")
+    matches!(path, "/" | "/view" | "/admin")
 }
 
 /// With `--auth`, what a request without a live session gets instead of its route: a redirect to

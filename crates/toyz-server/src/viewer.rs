@@ -15,9 +15,11 @@ macro_rules! asset {
     };
 }
 
-const ASSETS: [(&str, &[u8]); 13] = [
+const ASSETS: [(&str, &[u8]); 15] = [
     asset!("index.html"),
     asset!("login.html"),
+    asset!("admin.html"),
+    asset!("admin.js"),
     asset!("app.js"),
     asset!("tools.js"),
     asset!("style.css"),

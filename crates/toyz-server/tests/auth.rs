@@ -527,3 +527,106 @@ fn auth_without_users_refuses_to_start() {
     let e = toyz_server::auth::open(&config).err().expect("refused");
     assert!(e.contains("toyz user add"), "{e}");
 }
+
+/// The admin console's API: admins only (403 for others, 401 without a session); a user and a grant
+/// made there work at once, a deleted user's session ends, bad input is 4xx JSON.
+#[test]
+fn the_admin_api_is_for_admins_and_takes_effect_at_once() {
+    let w = world();
+    let addr = start(&w);
+    let root = login(addr, "root", "root password");
+    let ada = login(addr, "ada", "ada password");
+    let post = |path: &str, cookie: Option<&str>, body: Value| {
+        http(addr, "POST", path, cookie, Some(&body))
+    };
+    assert_eq!(
+        http(addr, "GET", "/api/admin/accounts", None, None).status,
+        401
+    );
+    assert_eq!(
+        http(addr, "GET", "/api/admin/accounts", Some(&ada), None).status,
+        403
+    );
+    let new_user = json!({"name": "carl", "password": "carl password"});
+    assert_eq!(
+        post("/api/admin/users", Some(&ada), new_user.clone()).status,
+        403
+    );
+    assert_eq!(
+        post("/api/admin/users", Some(&root), new_user.clone()).status,
+        200
+    );
+    assert_eq!(post("/api/admin/users", Some(&root), new_user).status, 409);
+    let short = post(
+        "/api/admin/users",
+        Some(&root),
+        json!({"name": "dan", "password": "short"}),
+    );
+    assert_eq!(short.status, 400);
+    assert!(short.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("at least 8"));
+    assert_eq!(
+        post("/api/admin/users", Some(&root), json!({"name": 5})).status,
+        400
+    );
+    let carl = login(addr, "carl", "carl password");
+    let a = "/api/header?path=data/public/a.fits";
+    assert_eq!(http(addr, "GET", a, Some(&carl), None).status, 404);
+    // A grant made in the console applies at once (no one-second wait: the change was made here).
+    let g = json!({"who": "user:carl", "path": "data/public", "level": "read"});
+    assert_eq!(post("/api/admin/grants", Some(&root), g).status, 200);
+    assert_eq!(http(addr, "GET", a, Some(&carl), None).status, 200);
+    let bad = post(
+        "/api/admin/grants",
+        Some(&root),
+        json!({"who": "carl", "path": "data", "level": "read"}),
+    );
+    assert_eq!(bad.status, 400);
+    // Groups and members.
+    assert_eq!(
+        post(
+            "/api/admin/groups",
+            Some(&root),
+            json!({"name": "late", "members": ["carl"]})
+        )
+        .status,
+        200
+    );
+    let acc = http(addr, "GET", "/api/admin/accounts", Some(&root), None).json();
+    let late = acc["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "late")
+        .unwrap()
+        .clone();
+    assert_eq!(late["members"], json!(["carl"]));
+    let r = post(
+        "/api/admin/groups/late/members",
+        Some(&root),
+        json!({"remove": ["carl"], "add": ["ada"]}),
+    );
+    assert_eq!(r.status, 200);
+    // Revoking takes the file away; deleting the user ends their session.
+    let r = post(
+        "/api/admin/grants/revoke",
+        Some(&root),
+        json!({"who": "user:carl", "path": "data/public"}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(http(addr, "GET", a, Some(&carl), None).status, 404);
+    assert_eq!(
+        http(addr, "DELETE", "/api/admin/users/carl", Some(&root), None).status,
+        200
+    );
+    assert_eq!(http(addr, "GET", "/api/me", Some(&carl), None).status, 401);
+    assert_eq!(
+        http(addr, "DELETE", "/api/admin/users/root", Some(&root), None).status,
+        400
+    );
+    // The console page: admins' page like the viewer's (a redirect to the login page without a session).
+    assert_eq!(http(addr, "GET", "/admin", None, None).status, 302);
+    assert_eq!(http(addr, "GET", "/admin", Some(&root), None).status, 200);
+}

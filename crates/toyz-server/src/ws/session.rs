@@ -100,6 +100,7 @@ pub async fn run(
         json!({"event": "session.ready", "data": {
             "session": session.id,
             "user": session.principal.user().map(|u| &u.name),
+            "admin": session.principal.user().is_some_and(|u| u.admin),
         }})
         .to_string(),
     );
