@@ -7,14 +7,25 @@ use toyz_skygen::{write_fits, SkySpec};
 use tungstenite::Message;
 
 fn start(data: &std::path::Path, cache: &std::path::Path) -> SocketAddr {
+    start_db(data, cache, None)
+}
+
+/// With `db`, accounts are on (`--auth`).
+fn start_db(
+    data: &std::path::Path,
+    cache: &std::path::Path,
+    db: Option<&std::path::Path>,
+) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
-    let (data, cache) = (data.to_owned(), cache.to_owned());
+    let (data, cache, db) = (data.to_owned(), cache.to_owned(), db.map(|d| d.to_owned()));
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let o = Overrides {
                 bind: Some("127.0.0.1:0".into()),
                 cache: Some(cache),
                 roots: vec![("sky".into(), data)],
+                auth: db.is_some(),
+                database: db,
                 ..Default::default()
             };
             let (server, addr) = toyz_server::start_with(
@@ -94,4 +105,68 @@ fn sky_background_over_a_real_socket() {
     assert_eq!(r["error"]["kind"], "forbidden");
     let r = call(5, "sky.background", json!({"path": "sky/flat.fits"}));
     assert_eq!(r["error"]["kind"], "bad_params", "missing rect");
+}
+
+/// With accounts, the custom job acts for the logged-in user: `ctx.resolve` refuses what they may not
+/// read exactly as a missing file, and the socket needs a login.
+#[test]
+fn the_custom_job_runs_for_the_logged_in_user() {
+    use std::io::{Read, Write};
+    use toyz_server::accounts::{AccountStore, Level, SqliteStore, Who};
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir_all(data.join("open")).unwrap();
+    std::fs::create_dir_all(data.join("closed")).unwrap();
+    write_fits(&data.join("open/a.fits"), &SkySpec::new(120, 100)).unwrap();
+    write_fits(&data.join("closed/b.fits"), &SkySpec::new(120, 100)).unwrap();
+    let db = d.path().join("toyz.sqlite");
+    let store = SqliteStore::open(&db).unwrap();
+    store.add_user("ada", "ada password", false).unwrap();
+    store
+        .grant(&Who::User("ada".into()), "sky/open", Level::Read)
+        .unwrap();
+    let addr = start_db(&data, &d.path().join("cache"), Some(&db));
+    // Log in over plain HTTP for the cookie.
+    let body = r#"{"user":"ada","password":"ada password"}"#;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let cookie = reply
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    // No login: the upgrade itself is refused.
+    assert!(tungstenite::connect(format!("ws://{addr}/ws")).is_err());
+    use tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+    req.headers_mut().insert("Cookie", cookie.parse().unwrap());
+    let (mut ws, _) = tungstenite::connect(req).unwrap();
+    let mut call = |id: u64, path: &str| -> Value {
+        let p = json!({"path": path, "rect": [1, 1, 50, 50]});
+        ws.send(Message::text(
+            json!({"id": id, "job": "sky.background", "params": p}).to_string(),
+        ))
+        .unwrap();
+        loop {
+            if let Message::Text(t) = ws.read().unwrap() {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["id"] == json!(id) && v["status"] != "progress" {
+                    return v;
+                }
+            }
+        }
+    };
+    assert_eq!(call(1, "sky/open/a.fits")["status"], "ok");
+    let refused = call(2, "sky/closed/b.fits");
+    let missing = call(3, "sky/closed/nothing.fits");
+    assert_eq!(refused["error"]["kind"], "not_found", "{refused}");
+    assert_eq!(missing["error"]["kind"], "not_found", "{missing}");
 }
