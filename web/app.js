@@ -98,6 +98,7 @@ function showUser(user, id, admin) {
     location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
   };
   c.append(out);
+  listWorkspaces();
   if (admin) {
     const a = document.createElement('a');
     a.href = '/admin';
@@ -691,9 +692,58 @@ document.addEventListener('keydown', (e) => {
   if (e.key === '1') map.setZoom(view.src.zmax);
 });
 
+// ---- workspaces (with accounts): the view saved by name, shared with users and groups ------------------
+async function listWorkspaces() {
+  const r = await fetch('/api/workspaces');
+  if (!r.ok) return;
+  $('ws-box').hidden = false;
+  const ul = $('ws-list');
+  ul.innerHTML = '';
+  for (const w of (await r.json()).workspaces) {
+    const li = document.createElement('li');
+    const a = document.createElement('a');
+    a.href = `/view?workspace=${w.id}`;
+    a.textContent = w.name;
+    a.dataset.workspace = w.id;
+    const who = document.createElement('span');
+    who.className = 'owner';
+    who.textContent = w.access === 'owner' ? ' (mine)' : ` (${w.owner}, ${w.access})`;
+    li.append(a, who);
+    ul.append(li);
+  }
+}
+
+$('ws-save').onclick = async () => {
+  const name = $('ws-name').value.trim();
+  if (!name) { showError('name the workspace first'); return; }
+  const share = $('ws-share').value.trim();
+  const state = { link: location.search.replace(/^\?/, ''), regions: tools.regionsText() };
+  const body = { name, state, shares: share ? [{ who: share, level: $('ws-level').value }] : [] };
+  const r = await fetch('/api/workspaces', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const j = await r.json();
+  if (!r.ok) { showError(`workspace: ${j.error.message}`); return; }
+  window.toyz.lastWorkspace = j;
+  busy(`saved workspace “${j.name}”`);
+  setTimeout(() => busy(''), 1500);
+  await listWorkspaces();
+};
+
+/** A link `/view?workspace=ID` opens the view saved in it (its images still need read permission). */
+async function workspaceQuery(q) {
+  const id = q.get('workspace');
+  if (!id) return q;
+  const r = await fetch(`/api/workspaces/${encodeURIComponent(id)}`);
+  const j = await r.json();
+  if (!r.ok) { showError(`workspace ${id}: ${j.error.message}`); return new URLSearchParams(); }
+  const out = new URLSearchParams(j.state.link || '');
+  if (j.state.regions) out.set('regions', j.state.regions);
+  document.title = `${j.name} — toyz`;
+  return out;
+}
+
 // ---- start: restore the view from the URL, or show the roots ------------------------------------------
 async function start() {
-  const q = new URLSearchParams(location.search);
+  const q = await workspaceQuery(new URLSearchParams(location.search));
   for (const k of ['stretch', 'cmap']) if (q.get(k)) view.spec[k] = q.get(k);
   if (q.get('cut')) {
     const cut = q.get('cut');

@@ -413,6 +413,10 @@ export function installTools(t) {
       profileLayer.clearLayers();
     },
     loadCatalog,
+    /** Every region as DS9 text (a workspace keeps them all, a link only a small set). */
+    regionsText() {
+      return (state.regionsText || '').split('\n').filter((l) => l && !l.startsWith('#')).join('\n');
+    },
     /** URL parameters of the overlays: grid, compass, catalog (repeated), regions (DS9 text). */
     urlParams() {
       const out = [];

@@ -556,3 +556,42 @@ test('the admin console: a user and a grant made there work at once', async () =
   await other.close();
   await ctx.close();
 });
+
+test('workspaces: save the view, share it with a group, a member opens it from the list', async () => {
+  const AUTH = process.env.TOYZ_AUTH_URL;
+  const login = async (ctx, user, next = '/view') => {
+    const p = await ctx.newPage();
+    p.errors = [];
+    p.on('pageerror', (e) => p.errors.push(e.message));
+    await p.goto(`${AUTH}/login?next=${encodeURIComponent(next)}`);
+    await p.fill('#user', user);
+    await p.fill('#password', `${user} password`);
+    await p.click('button[type=submit]');
+    await p.waitForURL(/\/view/);
+    return p;
+  };
+  const a = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const p = await login(a, 'ada', '/view?path=data/public/a.fits&cmap=viridis&zoom=1');
+  await p.waitForFunction(() => window.toyz.restored);
+  await p.waitForSelector('#ws-box:not([hidden])');
+  await p.fill('#ws-name', 'field A, viridis');
+  await p.fill('#ws-share', 'group:class');
+  await p.click('#ws-save');
+  await p.waitForSelector('#ws-list a:text("field A, viridis")');
+  const saved = await p.evaluate(() => window.toyz.lastWorkspace);
+  assert.deepEqual(saved.shares, [{ who: 'group:class', level: 'view' }]);
+  // bea is in the class: the workspace is in her list and opens the same view.
+  const b = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const q = await login(b, 'bea');
+  await q.waitForSelector('#ws-list a:text("field A, viridis")');
+  assert.match(await q.textContent('#ws-list'), /ada, view/);
+  await q.click('#ws-list a:text("field A, viridis")');
+  await q.waitForURL(/workspace=/);
+  await q.waitForFunction(() => window.toyz.restored && window.toyz.view.src);
+  assert.equal(await q.evaluate(() => window.toyz.view.src.path), 'data/public/a.fits');
+  assert.equal(await q.inputValue('#cmap'), 'viridis');
+  await q.screenshot({ path: join(SHOTS, 'workspace.png') });
+  assert.deepEqual([...p.errors, ...q.errors], []);
+  await a.close();
+  await b.close();
+});

@@ -109,7 +109,8 @@ fn viewer_in_chromium() {
     };
     admin(&["user", "add", "ada"], "ada password\n");
     admin(&["user", "add", "boss", "--admin"], "boss password\n");
-    admin(&["group", "add", "class", "ada"], "");
+    admin(&["user", "add", "bea"], "bea password\n");
+    admin(&["group", "add", "class", "ada", "bea"], "");
     admin(&["grant", "group:class", "data", "read"], "");
     admin(&["grant", "everyone", "data/private", "none"], "");
     let auth_server = common::serve_root(
@@ -151,5 +152,5 @@ fn viewer_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
-    assert!(text.contains("pass 12"), "{text}");
+    assert!(text.contains("pass 13"), "{text}");
 }

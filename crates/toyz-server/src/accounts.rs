@@ -124,6 +124,25 @@ pub struct UserRow {
     pub groups: Vec<String>,
 }
 
+/// A saved viewer state: its JSON `state` is the viewer's (frames, render specs, overlays, regions).
+#[derive(Debug, Clone, Serialize)]
+pub struct Workspace {
+    pub id: i64,
+    pub name: String,
+    pub owner: String,
+    /// Seconds since the Unix epoch.
+    pub updated: i64,
+    pub shares: Vec<Share>,
+    pub state: serde_json::Value,
+}
+
+/// Who else may open (`view`) or also save over (`modify`) a workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Share {
+    pub who: String,
+    pub level: String,
+}
+
 /// A group as listed (the admin console).
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupRow {
@@ -134,6 +153,25 @@ pub struct GroupRow {
 /// Users, groups, grants and login sessions. One implementation per database.
 pub trait AccountStore: Send + Sync {
     fn groups(&self) -> StoreResult<Vec<GroupRow>>;
+    /// A new workspace owned by `owner`; its id.
+    fn create_workspace(
+        &self,
+        owner: i64,
+        name: &str,
+        state: &serde_json::Value,
+    ) -> StoreResult<i64>;
+    fn workspace(&self, id: i64) -> StoreResult<Option<Workspace>>;
+    /// Every workspace (without states), for filtering by who may open them.
+    fn workspaces(&self) -> StoreResult<Vec<Workspace>>;
+    fn update_workspace(
+        &self,
+        id: i64,
+        name: Option<&str>,
+        state: Option<&serde_json::Value>,
+    ) -> StoreResult<()>;
+    /// Replace who a workspace is shared with.
+    fn share_workspace(&self, id: i64, shares: &[Share]) -> StoreResult<()>;
+    fn delete_workspace(&self, id: i64) -> StoreResult<()>;
     fn add_user(&self, name: &str, password: &str, admin: bool) -> StoreResult<()>;
     fn set_password(&self, name: &str, password: &str) -> StoreResult<()>;
     fn delete_user(&self, name: &str) -> StoreResult<()>;
@@ -277,6 +315,20 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO meta VALUES ('generation', 0);",
+    // 2: saved viewer states, shared with users and groups.
+    "CREATE TABLE workspaces (
+        id INTEGER PRIMARY KEY,
+        owner INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        state TEXT NOT NULL,
+        updated INTEGER NOT NULL
+    );
+    CREATE TABLE workspace_shares (
+        ws INTEGER NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+        who TEXT NOT NULL,
+        level TEXT NOT NULL CHECK (level IN ('view', 'modify')),
+        PRIMARY KEY (ws, who)
+    );",
 ];
 
 /// The embedded store: one SQLite file.
@@ -367,7 +419,140 @@ impl SqliteStore {
     }
 }
 
+fn check_shares(shares: &[Share]) -> StoreResult<()> {
+    for s in shares {
+        let who: Who = s.who.parse()?;
+        if who == Who::Everyone && s.level == "modify" {
+            return Err(StoreError::Invalid(
+                "everyone may view a workspace, not modify it".into(),
+            ));
+        }
+        if s.level != "view" && s.level != "modify" {
+            return Err(StoreError::Invalid(format!(
+                "'{}' is not a share level (view or modify)",
+                s.level
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_workspace_name(name: &str) -> StoreResult<()> {
+    if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(
+            "a workspace name has 1 to 200 characters, none of them control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    fn shares_of(c: &Connection, id: i64) -> StoreResult<Vec<Share>> {
+        let mut st =
+            c.prepare("SELECT who, level FROM workspace_shares WHERE ws = ?1 ORDER BY who")?;
+        let rows = st.query_map([id], |r| {
+            Ok(Share {
+                who: r.get(0)?,
+                level: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn workspace_rows(c: &Connection, id: Option<i64>) -> StoreResult<Vec<Workspace>> {
+        let sql = "SELECT w.id, w.name, u.name, w.updated, w.state FROM workspaces w
+                   JOIN users u ON u.id = w.owner WHERE ?1 IS NULL OR w.id = ?1 ORDER BY w.updated DESC";
+        let mut st = c.prepare(sql)?;
+        let rows: Vec<(i64, String, String, i64, String)> = st
+            .query_map([id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(|(id, name, owner, updated, state)| {
+                Ok(Workspace {
+                    id,
+                    name,
+                    owner,
+                    updated,
+                    shares: Self::shares_of(c, id)?,
+                    state: serde_json::from_str(&state).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect()
+    }
+}
+
 impl AccountStore for SqliteStore {
+    fn create_workspace(
+        &self,
+        owner: i64,
+        name: &str,
+        state: &serde_json::Value,
+    ) -> StoreResult<i64> {
+        check_workspace_name(name)?;
+        let c = self.conn();
+        c.execute(
+            "INSERT INTO workspaces (owner, name, state, updated) VALUES (?1, ?2, ?3, ?4)",
+            params![owner, name, state.to_string(), now()],
+        )?;
+        Ok(c.last_insert_rowid())
+    }
+
+    fn workspace(&self, id: i64) -> StoreResult<Option<Workspace>> {
+        Ok(Self::workspace_rows(&self.conn(), Some(id))?.pop())
+    }
+
+    fn workspaces(&self) -> StoreResult<Vec<Workspace>> {
+        let mut all = Self::workspace_rows(&self.conn(), None)?;
+        for w in &mut all {
+            w.state = serde_json::Value::Null;
+        }
+        Ok(all)
+    }
+
+    fn update_workspace(
+        &self,
+        id: i64,
+        name: Option<&str>,
+        state: Option<&serde_json::Value>,
+    ) -> StoreResult<()> {
+        if let Some(n) = name {
+            check_workspace_name(n)?;
+        }
+        let c = self.conn();
+        let n = c.execute(
+            "UPDATE workspaces SET name = coalesce(?2, name), state = coalesce(?3, state), updated = ?4
+             WHERE id = ?1",
+            params![id, name, state.map(|s| s.to_string()), now()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("no workspace {id}")));
+        }
+        Ok(())
+    }
+
+    fn share_workspace(&self, id: i64, shares: &[Share]) -> StoreResult<()> {
+        check_shares(shares)?;
+        let c = self.conn();
+        let tx = c.unchecked_transaction()?;
+        tx.execute("DELETE FROM workspace_shares WHERE ws = ?1", [id])?;
+        for s in shares {
+            tx.execute(
+                "INSERT OR REPLACE INTO workspace_shares (ws, who, level) VALUES (?1, ?2, ?3)",
+                params![id, s.who, s.level],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn delete_workspace(&self, id: i64) -> StoreResult<()> {
+        self.conn()
+            .execute("DELETE FROM workspaces WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
     fn groups(&self) -> StoreResult<Vec<GroupRow>> {
         let c = self.conn();
         let mut st = c.prepare("SELECT id, name FROM groups ORDER BY name")?;

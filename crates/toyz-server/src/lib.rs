@@ -15,6 +15,7 @@ pub mod paths;
 pub mod state;
 pub mod tiles;
 pub mod viewer;
+pub mod workspaces;
 pub mod ws;
 
 pub use config::{Config, Overrides, Root};
@@ -38,11 +39,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::PathConfig::default()
             .error_handler(|e, _| ApiError::bad_request(e.to_string()).into()),
     )
-    // JSON bodies (login, the admin console) are small.
+    // JSON bodies: logins and the admin console are small, a workspace's state at most
+    // `session_state_max` (1 MiB by default; checked by the handler, 413 beyond).
     .app_data(
         web::JsonConfig::default()
-            .limit(64 << 10)
-            .error_handler(|e, _| ApiError::bad_request(e.to_string()).into()),
+            .limit(MAX_JSON_BODY)
+            .error_handler(|e, _| {
+                use actix_web::error::JsonPayloadError as J;
+                match e {
+                    J::Overflow { .. } | J::OverflowKnownLength { .. } => ApiError::new(
+                        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        format!("JSON bodies are at most {MAX_JSON_BODY} bytes"),
+                    ),
+                    e => ApiError::bad_request(e.to_string()),
+                }
+                .into()
+            }),
     )
     .route("/healthz", web::get().to(api::healthz))
     .route("/metrics", web::get().to(api::metrics))
@@ -77,6 +90,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/api/admin/grants", web::post().to(admin::grant))
     .route("/api/admin/grants/revoke", web::post().to(admin::revoke))
+    .route("/api/workspaces", web::get().to(workspaces::list))
+    .route("/api/workspaces", web::post().to(workspaces::create))
+    .route("/api/workspaces/{id}", web::get().to(workspaces::get))
+    .route("/api/workspaces/{id}", web::put().to(workspaces::update))
+    .route("/api/workspaces/{id}", web::delete().to(workspaces::delete))
     .route(guard::REFUSED_PATH, web::get().to(guard::refused))
     .configure(crate::viewer::routes)
     .default_service(web::to(|req: actix_web::HttpRequest| async move {
@@ -87,6 +105,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )))
     }));
 }
+
+/// The largest JSON request body read.
+pub const MAX_JSON_BODY: usize = 4 << 20;
 
 /// The longest URL (path and query) the server reads.
 pub const MAX_URL: usize = 8192;

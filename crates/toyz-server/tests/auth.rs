@@ -670,3 +670,101 @@ fn the_original_frameworks_holes_stay_closed() {
         assert!(!String::from_utf8_lossy(&r.body).contains("root:"), "{p}");
     }
 }
+
+/// Workspaces: saved by their owner, listed for those they are shared with, opened (view) or saved
+/// over (modify) by them, shared and deleted by the owner only; others get 404 as for a missing one.
+/// A workspace never grants its images.
+#[test]
+fn workspaces_are_saved_shared_and_checked() {
+    let w = world();
+    let addr = start(&w);
+    let (ada, bob, root) = (
+        login(addr, "ada", "ada password"),
+        login(addr, "bob", "bob password"),
+        login(addr, "root", "root password"),
+    );
+    let state = json!({"link": "path=data/private/b.fits&cmap=viridis&zoom=2", "regions": "circle(10,10,5)"});
+    let r = http(
+        addr,
+        "POST",
+        "/api/workspaces",
+        Some(&root),
+        Some(&json!({"name": "night 1", "state": state})),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_i64().unwrap();
+    let one = format!("/api/workspaces/{id}");
+    // Not shared yet: ada sees nothing, and the workspace answers as missing.
+    assert_eq!(http(addr, "GET", &one, Some(&ada), None).status, 404);
+    let list =
+        |c: &str| http(addr, "GET", "/api/workspaces", Some(c), None).json()["workspaces"].clone();
+    assert_eq!(list(&ada), json!([]));
+    // Shared with the class to view.
+    let share = json!({"shares": [{"who": "group:class", "level": "view"}]});
+    assert_eq!(
+        http(addr, "PUT", &one, Some(&root), Some(&share)).status,
+        200
+    );
+    assert_eq!(list(&ada)[0]["name"], "night 1");
+    assert_eq!(list(&ada)[0]["access"], "view");
+    assert_eq!(list(&bob), json!([]), "bob is not in the class");
+    let got = http(addr, "GET", &one, Some(&ada), None).json();
+    assert_eq!(got["state"], state);
+    // Viewing is not modifying, and only the owner shares or deletes.
+    let rename = json!({"name": "mine now"});
+    assert_eq!(
+        http(addr, "PUT", &one, Some(&ada), Some(&rename)).status,
+        403
+    );
+    assert_eq!(
+        http(addr, "PUT", &one, Some(&ada), Some(&share)).status,
+        403
+    );
+    assert_eq!(http(addr, "DELETE", &one, Some(&ada), None).status, 403);
+    let modify = json!({"shares": [{"who": "user:ada", "level": "modify"}]});
+    assert_eq!(
+        http(addr, "PUT", &one, Some(&root), Some(&modify)).status,
+        200
+    );
+    assert_eq!(
+        http(addr, "PUT", &one, Some(&ada), Some(&rename)).status,
+        200
+    );
+    assert_eq!(list(&root)[0]["name"], "mine now");
+    // The workspace names a private image: ada still cannot read it.
+    let r = http(
+        addr,
+        "GET",
+        "/api/sources?path=data/private/b.fits",
+        Some(&ada),
+        None,
+    );
+    assert_eq!(r.status, 404);
+    // Bad input and limits.
+    let bad = json!({"shares": [{"who": "everyone", "level": "modify"}]});
+    assert_eq!(http(addr, "PUT", &one, Some(&root), Some(&bad)).status, 400);
+    let big = json!({"name": "big", "state": {"link": "x".repeat(1_100_000)}});
+    assert_eq!(
+        http(addr, "POST", "/api/workspaces", Some(&ada), Some(&big)).status,
+        413
+    );
+    let huge = json!({"name": "huge", "state": {"link": "x".repeat(5_000_000)}});
+    assert_eq!(
+        http(addr, "POST", "/api/workspaces", Some(&ada), Some(&huge)).status,
+        413
+    );
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            "/api/workspaces",
+            Some(&ada),
+            Some(&json!({"name": ""}))
+        )
+        .status,
+        400
+    );
+    assert_eq!(http(addr, "GET", "/api/workspaces", None, None).status, 401);
+    assert_eq!(http(addr, "DELETE", &one, Some(&root), None).status, 200);
+    assert_eq!(http(addr, "GET", &one, Some(&root), None).status, 404);
+}
