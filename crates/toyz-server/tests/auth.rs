@@ -260,6 +260,9 @@ fn who_may_do_what() {
         ("/api/colorbar?cmap=viridis".into(), "any"),
         ("/metrics".into(), "any"),
         ("/api/me".into(), "any"),
+        ("/api/workspaces".into(), "any"),
+        ("/admin".into(), "page"),
+        ("/api/admin/accounts".into(), "admin"),
     ];
     type Asker<'a> = (&'a str, Option<&'a str>);
     let whos: [Asker; 7] = [
@@ -275,7 +278,10 @@ fn who_may_do_what() {
         for (path, class) in &endpoints {
             let r = http(addr, "GET", path, cookie, None);
             let want = match (who, *class) {
+                ("anonymous" | "forged" | "expired" | "logged out", "page") => 302,
                 ("anonymous" | "forged" | "expired" | "logged out", _) => 401,
+                ("admin", "admin") | (_, "page") => 200,
+                (_, "admin") => 403,
                 (_, "any") | ("admin", _) => 200,
                 ("grant", "pub") => 200,
                 // A folder above something readable is listed (without what is hidden).
@@ -331,12 +337,40 @@ fn who_may_do_what() {
             (json!({"job": "image.open", "params": {"path": a}}), "pub"),
             (json!({"job": "image.open", "params": {"path": b}}), "priv"),
             (
+                json!({"job": "image.levels", "params": {"path": b}}),
+                "priv",
+            ),
+            (
+                json!({"job": "image.header", "params": {"path": b}}),
+                "priv",
+            ),
+            (
                 json!({"job": "image.pixels", "params": {"path": b, "points": [[3, 3]]}}),
+                "priv",
+            ),
+            (
+                json!({"job": "image.sky_to_pixel", "params": {"path": b, "points": [[150.1, 2.2]]}}),
+                "priv",
+            ),
+            (
+                json!({"job": "image.graticule", "params": {"path": b}}),
                 "priv",
             ),
             (json!({"job": "image.stats", "params": {"path": b}}), "priv"),
             (
-                json!({"job": "image.header", "params": {"path": b}}),
+                json!({"job": "image.histogram", "params": {"path": b}}),
+                "priv",
+            ),
+            (
+                json!({"job": "image.profile", "params": {"path": b, "from": [1, 1], "to": [20, 20]}}),
+                "priv",
+            ),
+            (
+                json!({"job": "image.cutout", "params": {"path": b, "x": 50, "y": 50, "size": 10}}),
+                "priv",
+            ),
+            (
+                json!({"job": "sources.detect", "params": {"path": b}}),
                 "priv",
             ),
             (
@@ -767,4 +801,56 @@ fn workspaces_are_saved_shared_and_checked() {
     assert_eq!(http(addr, "GET", "/api/workspaces", None, None).status, 401);
     assert_eq!(http(addr, "DELETE", &one, Some(&root), None).status, 200);
     assert_eq!(http(addr, "GET", &one, Some(&root), None).status, 404);
+}
+
+/// The cookie is `Secure` when a proxy on this machine says the browser used HTTPS (and only then), and
+/// pages of an origin listed in the config may open WebSockets.
+#[test]
+fn secure_cookies_behind_tls_and_listed_origins() {
+    let w = world();
+    let o = Overrides {
+        cache: Some(w.cache.clone()),
+        roots: vec![("data".into(), w.data.clone())],
+        auth: true,
+        database: Some(w.db.clone()),
+        ..Default::default()
+    };
+    let addr = common::start_server(JobRegistry::with_builtins(), o, |c| {
+        c.auth_settings.origins = vec!["https://obs.example.org".into()];
+    });
+    let set_cookie = |proto: Option<&str>| {
+        let body = r#"{"user":"ada","password":"ada password"}"#;
+        let mut s = TcpStream::connect(addr).unwrap();
+        let fwd = proto
+            .map(|p| format!("X-Forwarded-Proto: {p}\r\n"))
+            .unwrap_or_default();
+        write!(
+            s,
+            "POST /api/login HTTP/1.1\r\nHost: x\r\n{fwd}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out.lines()
+            .find_map(|l| l.strip_prefix("set-cookie: ").map(str::to_owned))
+            .expect("a cookie")
+    };
+    assert!(set_cookie(Some("https")).contains("Secure"));
+    assert!(!set_cookie(None).contains("Secure"));
+    assert!(!set_cookie(Some("http")).contains("Secure"));
+    let token = login(addr, "ada", "ada password");
+    let job = json!({"job": "session.info", "params": {}});
+    let ok = ws_job(
+        addr,
+        Some(&token),
+        Some("https://obs.example.org"),
+        job.clone(),
+    )
+    .unwrap();
+    assert_eq!(ok["status"], "ok");
+    assert_eq!(
+        ws_job(addr, Some(&token), Some("https://other.example.org"), job),
+        Err(403)
+    );
 }
