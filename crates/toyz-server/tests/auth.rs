@@ -826,7 +826,8 @@ fn secure_cookies_behind_tls_and_listed_origins() {
             .unwrap_or_default();
         write!(
             s,
-            "POST /api/login HTTP/1.1\r\nHost: x\r\n{fwd}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /api/login HTTP/1.1\r\nHost: x\r\n{fwd}Content-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .unwrap();

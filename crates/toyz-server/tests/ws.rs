@@ -1138,7 +1138,8 @@ fn unreadable_request_heads_get_json_errors() {
     assert!(r.contains("{\"status\":\"ok\"}HTTP/1.1 400 "), "{r}");
     // A request with a body, then another on the same connection.
     let r = exchange(
-        b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n\r\n\r\n\
+          GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(r.matches("HTTP/1.1 ").count(), 2, "{r}");
     assert!(r.ends_with("{\"status\":\"ok\"}"), "{r}");

@@ -131,7 +131,8 @@ fn the_custom_job_runs_for_the_logged_in_user() {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
