@@ -35,6 +35,7 @@ pub struct PruneArgs {
 }
 
 fn layout(a: &Args) -> Result<CacheLayout, Fail> {
+    toyz_pyramid::tilestore::check_cache_location(&a.cache).map_err(Fail::input)?;
     if !a.cache.is_dir() {
         return Err(Fail::input(format!(
             "--cache {}: not a folder",

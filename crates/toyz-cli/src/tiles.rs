@@ -192,6 +192,7 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
     if a.jobs == Some(0) {
         return Err(Fail::input("--jobs must be at least 1"));
     }
+    toyz_pyramid::tilestore::check_cache_location(&a.cache).map_err(Fail::input)?;
     for (dir, flag) in [
         (a.out.as_deref(), "--out"),
         (Some(a.cache.as_path()), "--cache"),

@@ -632,3 +632,29 @@ fn a_truncated_gzip_is_refused_by_every_command() {
         assert_input_error(&toyz(&args), "truncated gzip");
     }
 }
+
+/// A cache given as a URL is refused with one line (it used to create a local folder named `s3:`).
+#[test]
+fn a_cache_url_is_refused_not_made_a_folder() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let img = data.join("a.fits");
+    write_fits(&img, &SkySpec::new(64, 64)).unwrap();
+    let root = format!("sky={}", s(&data));
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_toyz"))
+            .args(args)
+            .current_dir(d.path())
+            .output()
+            .unwrap()
+    };
+    for out in [
+        run(&["serve", "--root", &root, "--cache", "s3://bucket/tiles"]),
+        run(&["tiles", "build", s(&img), "--cache", "s3://bucket/tiles"]),
+        run(&["cache", "stats", "--cache", "gs://bucket"]),
+    ] {
+        assert_input_error(&out, "caches are not supported yet");
+    }
+    assert!(!d.path().join("s3:").exists(), "no folder named s3:");
+}

@@ -19,6 +19,7 @@ pub mod source;
 pub mod spec;
 pub mod stats;
 pub mod store;
+pub mod tilestore;
 
 pub use build::{
     build, build_levels, levels_complete, BuildOptions, BuildReport, SourceManifest, Target,
@@ -34,3 +35,4 @@ pub use source::Source;
 pub use spec::{Cut, RenderSpec, SpecError, Stretch};
 pub use stats::{Histogram, Sample, Stats};
 pub use store::{render_tile, tile_pixels, LevelStore};
+pub use tilestore::{FolderStore, TileStore};

@@ -226,7 +226,7 @@ pub async fn sources(
     let open = open_source(&state, &who, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
     let (o2, sp, st) = (open.clone(), spec.clone(), state.clone());
     let (lo, hi) = web::block(move || {
-        o2.adopt_spec(&st.layout, &sp)?;
+        o2.adopt_spec(&*st.tiles_store, &sp)?;
         o2.cut_levels(&sp)
     })
     .await

@@ -228,6 +228,17 @@ impl Config {
             origins: fc.origins.clone().unwrap_or_default(),
         };
         let max_renders = fc.max_renders.unwrap_or(64);
+        let cache_dir = cli
+            .cache
+            .or(fc.cache.map(|c| {
+                if c.to_string_lossy().contains("://") {
+                    c
+                } else {
+                    base.join(c)
+                }
+            }))
+            .unwrap_or_else(|| PathBuf::from("tile-cache"));
+        toyz_pyramid::tilestore::check_cache_location(&cache_dir)?;
         if max_renders == 0 {
             return Err("max_renders must be at least 1".into());
         }
@@ -237,10 +248,7 @@ impl Config {
                 .bind
                 .or(fc.bind)
                 .unwrap_or_else(|| DEFAULT_BIND.to_owned()),
-            cache_dir: cli
-                .cache
-                .or(fc.cache.map(|c| base.join(c)))
-                .unwrap_or_else(|| PathBuf::from("tile-cache")),
+            cache_dir,
             memory_cache: memory,
             max_renders,
             level_wait: Duration::from_secs(fc.level_wait_seconds.unwrap_or(120)),

@@ -150,21 +150,27 @@ impl OpenSource {
     /// Take a render spec into use: remembered here and written next to its tiles (`spec.json`), so
     /// its tile URLs work after a restart and on other servers sharing the cache, whichever way the
     /// render id was made (`/api/sources`, `image.open`). Blocking: call from a blocking thread.
-    pub fn adopt_spec(&self, layout: &CacheLayout, spec: &RenderSpec) -> Result<(), ApiError> {
+    pub fn adopt_spec(
+        &self,
+        store: &dyn toyz_pyramid::TileStore,
+        spec: &RenderSpec,
+    ) -> Result<(), ApiError> {
         self.remember_spec(spec);
-        let path = layout
-            .render_dir(&self.src.id, &spec.id())
-            .join("spec.json");
-        if path.exists() {
+        let key = toyz_pyramid::tilestore::spec_key(&self.src.id, &spec.id());
+        let failed = |e: std::io::Error| {
+            engine_error(
+                toyz_pyramid::EngineError::Io {
+                    path: key.clone().into(),
+                    source: e,
+                },
+                &self.public,
+            )
+        };
+        if store.exists(&key).map_err(failed)? {
             return Ok(());
         }
         let json = serde_json::to_vec_pretty(spec).expect("json");
-        toyz_pyramid::cache::atomic_write(&path, &json).map_err(|e| {
-            engine_error(
-                toyz_pyramid::EngineError::Io { path, source: e },
-                &self.public,
-            )
-        })
+        store.put(&key, &json).map_err(failed)
     }
 
     pub fn known_spec(&self, rid: &str) -> Option<RenderSpec> {
@@ -244,7 +250,10 @@ pub struct AppState {
     /// One lock per (file, HDU, plane) being opened, dropped when its open ends: two requests for the
     /// same new file read its sample once, and a slow open never holds up any other file.
     opening: Mutex<HashMap<OpenKey, Arc<tokio::sync::Mutex<()>>>>,
-    disk_writes: std::sync::mpsc::SyncSender<(PathBuf, Bytes)>,
+    disk_writes: std::sync::mpsc::SyncSender<(String, Bytes)>,
+    /// Tiles, render specs and source manifests (see `toyz_pyramid::tilestore`); the float levels
+    /// stay in the local cache folder (`layout`).
+    pub tiles_store: Arc<dyn toyz_pyramid::TileStore>,
     /// Wakes the cache collector (see `toyz_pyramid::gc`): after a level build and every few MiB
     /// of tiles written.
     gc_kick: std::sync::mpsc::SyncSender<()>,
@@ -340,7 +349,10 @@ impl AppState {
                 .expect("spawn the cache collector");
         }
         // Rendered tiles reach the disk cache from one writer thread, off the request path.
-        let (disk_writes, rx) = std::sync::mpsc::sync_channel::<(PathBuf, Bytes)>(WRITE_QUEUE);
+        let (disk_writes, rx) = std::sync::mpsc::sync_channel::<(String, Bytes)>(WRITE_QUEUE);
+        let tiles_store: Arc<dyn toyz_pyramid::TileStore> =
+            Arc::new(toyz_pyramid::FolderStore::new(&config.cache_dir));
+        let writer_store = tiles_store.clone();
         let kick = gc_kick.clone();
         let every = (config.cache_max / 64).clamp(64 << 10, 256 << 20);
         std::thread::Builder::new()
@@ -354,9 +366,9 @@ impl AppState {
                     libc::setpriority(libc::PRIO_PROCESS, 0, 19);
                 }
                 let mut written = 0u64;
-                for (path, bytes) in rx {
-                    if let Err(e) = toyz_pyramid::cache::atomic_write(&path, &bytes) {
-                        tracing::warn!("cannot write {}: {e}", path.display());
+                for (key, bytes) in rx {
+                    if let Err(e) = writer_store.put(&key, &bytes) {
+                        tracing::warn!("cannot write tile {key}: {e}");
                     }
                     written += bytes.len() as u64;
                     if written >= every {
@@ -368,6 +380,7 @@ impl AppState {
             .expect("spawn the cache writer");
         AppState {
             access,
+            tiles_store,
             renderers: Arc::new(Mutex::new(LruCache::new(nonzero(config.limits.renderers)))),
             disk_writes,
             gc_kick,
@@ -443,9 +456,9 @@ impl AppState {
         (self.config.limits.memory_budget >> 20) - self.budget.available_permits() as u64
     }
 
-    /// Queue a rendered tile for the disk cache (dropped when the queue is full).
-    pub fn write_behind(&self, path: PathBuf, bytes: Bytes) {
-        if self.disk_writes.try_send((path, bytes)).is_err() {
+    /// Queue a rendered tile for the tile store (dropped when the queue is full).
+    pub fn write_behind(&self, key: String, bytes: Bytes) {
+        if self.disk_writes.try_send((key, bytes)).is_err() {
             self.metrics
                 .disk_writes_skipped
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -607,7 +620,12 @@ impl AppState {
         if sid.len() != 16 || !sid.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(gone());
         }
-        let bytes = std::fs::read(self.layout.manifest(sid)).map_err(|_| gone())?;
+        let bytes = self
+            .tiles_store
+            .get(&toyz_pyramid::tilestore::manifest_key(sid))
+            .ok()
+            .flatten()
+            .ok_or_else(gone)?;
         let m: toyz_pyramid::SourceManifest = serde_json::from_slice(&bytes).map_err(|_| gone())?;
         let public = public_path(&self.config.roots, &m.key.path).ok_or_else(gone)?;
         let r = self.resolve_for(who, &public).map_err(|_| gone())?;

@@ -171,12 +171,15 @@ async fn find_spec(
         return Ok(s);
     }
     // Registered by another process (CLI build, a restart, another replica) in the shared cache.
-    let p = state.layout.render_dir(&open.src.id, rid).join("spec.json");
+    let key = toyz_pyramid::tilestore::spec_key(&open.src.id, rid);
     let unknown = || ApiError::not_found(format!("unknown render id '{rid}' for this source"));
-    let bytes = web::block(move || std::fs::read(p))
+    let st = state.clone();
+    let bytes = web::block(move || st.tiles_store.get(&key))
         .await
         .map_err(|_| unknown())?
-        .map_err(|_| unknown())?;
+        .ok()
+        .flatten()
+        .ok_or_else(unknown)?;
     let spec: RenderSpec = serde_json::from_slice(&bytes).map_err(|_| unknown())?;
     if spec.id() != rid {
         return Err(unknown());
@@ -193,13 +196,13 @@ async fn fetch_or_render(
     t: TileCoord,
     key: String,
 ) -> Result<Tile, ApiError> {
-    let path = state.layout.tile(&open.src.id, &rid, t.z, t.x, t.y);
+    let path = toyz_pyramid::tilestore::tile_key(&open.src.id, &rid, t.z, t.x, t.y);
     let levels_ready =
         t.z == open.src.geometry.zmax || matches!(*open.levels.borrow(), Levels::Ready);
     if !levels_ready {
         // The disk cache may already hold it (a CLI build); otherwise wait for the float levels.
-        let p = path.clone();
-        if let Ok(Some(b)) = web::block(move || read_png(&p)).await {
+        let (p, st) = (path.clone(), state.clone());
+        if let Ok(Some(b)) = web::block(move || read_png(&*st.tiles_store, &p)).await {
             return Ok(Tile::Final(hit(&state, key, Bytes::from(b))));
         }
         // The first view of a never-seen image comes from the overview; levels between it and full
@@ -230,7 +233,7 @@ async fn fetch_or_render(
     let (st, op, p) = (state.clone(), open.clone(), path.clone());
     rayon::spawn(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            if let Some(b) = read_png(&p) {
+            if let Some(b) = read_png(&*st.tiles_store, &p) {
                 return Ok((Bytes::from(b), false));
             }
             let t0 = Instant::now();
@@ -279,12 +282,12 @@ async fn fetch_or_render(
     Ok(Tile::Final(bytes))
 }
 
-/// A tile from the disk cache, if the file is a whole PNG: a torn, emptied or foreign file is a miss
+/// A tile from the tile store, if it is a whole PNG: a torn, emptied or foreign file is a miss
 /// (rendered again and rewritten), never served for a year as immutable.
-fn read_png(path: &std::path::Path) -> Option<Vec<u8>> {
+fn read_png(store: &dyn toyz_pyramid::TileStore, key: &str) -> Option<Vec<u8>> {
     const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
     const IEND: &[u8] = b"\0\0\0\0IEND\xaeB`\x82";
-    let b = std::fs::read(path).ok()?;
+    let b = store.get(key).ok()??;
     (b.len() > SIGNATURE.len() + IEND.len() && b.starts_with(SIGNATURE) && b.ends_with(IEND))
         .then_some(b)
 }

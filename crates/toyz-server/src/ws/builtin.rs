@@ -390,7 +390,7 @@ impl JobRegistry {
                 }
                 let (o2, sp, st) = (o.clone(), spec.clone(), ctx.state.clone());
                 let (lo, hi) = tokio::task::spawn_blocking(move || {
-                    o2.adopt_spec(&st.layout, &sp)?;
+                    o2.adopt_spec(&*st.tiles_store, &sp)?;
                     o2.cut_levels(&sp)
                 })
                     .await

@@ -1,0 +1,220 @@
+//! Where tiles and the small files that describe them (a source's `manifest.json`, a render's
+//! `spec.json`) are kept: one interface ([`TileStore`]: get, put, exists, list a prefix, delete a
+//! prefix) over keys like `SID/RID/Z/X/Y.png`, so that the folder cache of today and an object store
+//! (issue 11) can stand behind the same server. [`FolderStore`] is the local folder (the layout of
+//! `tile-cache/README.md`); a put is whole or absent (temp file + rename).
+//!
+//! The float levels a server renders from are not in the store: they stay in the local cache folder
+//! (`CacheLayout`), read through guarded maps.
+
+use crate::cache::atomic_write;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Tiles and their manifests by key. Implementations are shared between threads.
+pub trait TileStore: Send + Sync + std::fmt::Debug {
+    /// The bytes under `key`, `None` when there are none.
+    fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>>;
+    /// Store `bytes` under `key`: readers see the old value or the whole new one, never a part.
+    fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()>;
+    fn exists(&self, key: &str) -> io::Result<bool>;
+    /// Every key under `prefix` (a key prefix ending in `/`, or a whole key), sorted.
+    fn list(&self, prefix: &str) -> io::Result<Vec<String>>;
+    /// Delete every key under `prefix`; how many were deleted.
+    fn delete_prefix(&self, prefix: &str) -> io::Result<u64>;
+}
+
+/// A cache given as a URL (`s3://bucket/prefix`, anything with a scheme) rather than a folder: refused
+/// with a reason, instead of creating a local folder named `s3:`. Object stores are not supported yet.
+pub fn check_cache_location(cache: &Path) -> Result<(), String> {
+    let s = cache.to_string_lossy();
+    match s.split_once("://") {
+        Some((scheme, _))
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+        {
+            Err(format!(
+                "cache '{s}': '{scheme}://' caches are not supported yet; give a folder"
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The key of a tile.
+pub fn tile_key(sid: &str, rid: &str, z: u32, x: u32, y: u32) -> String {
+    format!("{sid}/{rid}/{z}/{x}/{y}.png")
+}
+
+/// The key of a source's manifest.
+pub fn manifest_key(sid: &str) -> String {
+    format!("{sid}/manifest.json")
+}
+
+/// The key of a render's spec.
+pub fn spec_key(sid: &str, rid: &str) -> String {
+    format!("{sid}/{rid}/spec.json")
+}
+
+/// Keys are relative, `/`-separated, without empty, `.`, `..` or hidden components, backslashes or
+/// control characters: a key can never name anything outside the store.
+fn check_key(key: &str) -> io::Result<&str> {
+    let k = key.trim_end_matches('/');
+    let ok = !k.is_empty()
+        && !k.starts_with('/')
+        && k.split('/')
+            .all(|c| !c.is_empty() && !c.starts_with('.') && !c.contains('\\'))
+        && !k.chars().any(char::is_control);
+    if ok {
+        Ok(k)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("'{key}' is not a tile-store key"),
+        ))
+    }
+}
+
+/// The local folder cache.
+#[derive(Debug, Clone)]
+pub struct FolderStore {
+    root: PathBuf,
+}
+
+impl FolderStore {
+    pub fn new(root: impl Into<PathBuf>) -> FolderStore {
+        FolderStore { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> io::Result<PathBuf> {
+        Ok(self.root.join(check_key(key)?))
+    }
+}
+
+fn absent<T>(r: io::Result<T>) -> io::Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every file under `dir` (hidden names, such as temp files, left out), as keys under `prefix`.
+fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
+    let Some(rd) = absent(std::fs::read_dir(dir))? else {
+        return Ok(());
+    };
+    for e in rd {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let key = format!("{prefix}{name}");
+        if e.file_type()?.is_dir() {
+            walk(&e.path(), &format!("{key}/"), out)?;
+        } else {
+            out.push(key);
+        }
+    }
+    Ok(())
+}
+
+impl TileStore for FolderStore {
+    fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        absent(std::fs::read(self.path(key)?))
+    }
+
+    fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
+        atomic_write(&self.path(key)?, bytes)
+    }
+
+    fn exists(&self, key: &str) -> io::Result<bool> {
+        Ok(absent(std::fs::metadata(self.path(key)?))?.is_some_and(|m| m.is_file()))
+    }
+
+    fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        let p = self.path(prefix)?;
+        match absent(std::fs::metadata(&p))? {
+            Some(m) if m.is_file() => out.push(check_key(prefix)?.to_owned()),
+            Some(_) => walk(&p, &format!("{}/", check_key(prefix)?), &mut out)?,
+            None => {}
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn delete_prefix(&self, prefix: &str) -> io::Result<u64> {
+        let n = self.list(prefix)?.len() as u64;
+        let p = self.path(prefix)?;
+        match absent(std::fs::metadata(&p))? {
+            Some(m) if m.is_dir() => std::fs::remove_dir_all(&p)?,
+            Some(_) => std::fs::remove_file(&p)?,
+            None => {}
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_store_gets_puts_lists_and_deletes() {
+        let d = tempfile::tempdir().unwrap();
+        let s = FolderStore::new(d.path());
+        let k = tile_key("abcd", "ef01", 2, 1, 3);
+        assert_eq!(k, "abcd/ef01/2/1/3.png");
+        assert_eq!(s.get(&k).unwrap(), None);
+        assert!(!s.exists(&k).unwrap());
+        s.put(&k, b"one").unwrap();
+        s.put(&k, b"two!").unwrap();
+        assert_eq!(s.get(&k).unwrap().as_deref(), Some(&b"two!"[..]));
+        assert!(
+            d.path().join("abcd/ef01/2/1/3.png").is_file(),
+            "today's folder layout"
+        );
+        s.put(&manifest_key("abcd"), b"{}").unwrap();
+        s.put(&spec_key("abcd", "ef01"), b"{}").unwrap();
+        s.put(&tile_key("abcd", "ef01", 0, 0, 0), b"x").unwrap();
+        // A temp file of an interrupted write is not a key.
+        std::fs::write(d.path().join("abcd/ef01/.0.png.1.2.tmp"), b"part").unwrap();
+        assert_eq!(
+            s.list("abcd/ef01/").unwrap(),
+            vec![
+                "abcd/ef01/0/0/0.png",
+                "abcd/ef01/2/1/3.png",
+                "abcd/ef01/spec.json"
+            ]
+        );
+        assert_eq!(
+            s.list("abcd/manifest.json").unwrap(),
+            vec!["abcd/manifest.json"]
+        );
+        assert_eq!(s.list("nothing/").unwrap(), Vec::<String>::new());
+        assert_eq!(s.delete_prefix("abcd/ef01/").unwrap(), 3);
+        assert_eq!(s.get(&k).unwrap(), None);
+        assert!(s.exists(&manifest_key("abcd")).unwrap());
+        // Keys never leave the store.
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "a/../../b",
+            "a/.hidden",
+            "",
+            "a\\b",
+            "a//b",
+        ] {
+            assert!(s.get(bad).is_err(), "{bad}");
+            assert!(s.put(bad, b"x").is_err(), "{bad}");
+        }
+    }
+}
