@@ -258,6 +258,8 @@ async function doOpen({ path, hdu, center, zoom }) {
   }
   busy('');
   view.src = src;
+  // The readout follows the mouse; until it moves, say what the line will show.
+  $('status').textContent = `${src.path}: move over the image for its pixel values${src.wcs ? ' and sky coordinates' : ''}.`;
   setupControls(src);
   setLayer(src.tiles);
   map.setMaxZoom(src.zmax + 6);

@@ -73,6 +73,8 @@ test('open a file through the panel, pan and zoom, read pixels', async () => {
   await p.click('text=data/');
   await p.click('a[data-path="data/ramp.fits"]');
   await p.waitForSelector('#controls:not([hidden])');
+  // The status line no longer asks to open a file once one is open.
+  assert.match(await p.textContent('#status'), /data\/ramp\.fits: move over the image for its pixel values/);
   await settle(p);
   assert.ok(p.tiles.length > 0, 'tiles were requested');
   // The whole image fits: low-resolution levels.
@@ -504,8 +506,8 @@ test('with accounts: log in (a permalink survives it), a refused folder is not l
   await p.waitForFunction(() => document.getElementById('conn').textContent.startsWith('ada'));
   await p.screenshot({ path: join(SHOTS, 'auth-view.png') });
   // The folder nobody but admins may read is not listed, and asking for it answers as if missing.
-  await p.click('text=roots');
-  await p.click('text=data/');
+  await p.click('#crumbs >> text=roots');
+  await p.click('#files a[data-path="data"]');
   await p.waitForSelector('a[data-path="data/public"]');
   assert.equal(await p.$('a[data-path="data/private"]'), null, 'the refused folder is not listed');
   const r = await p.request.get(`${AUTH}/api/files?path=data/private`);
@@ -549,7 +551,7 @@ test('the admin console: a user and a grant made there work at once', async () =
   await q.fill('#password', 'carl password');
   await q.click('button[type=submit]');
   await q.waitForURL(/\/view/);
-  await q.click('text=data/');
+  await q.click('#files a[data-path="data"]');
   await q.waitForSelector('a[data-path="data/private"]');
   assert.equal(await q.$('a[data-path="data/public"]'), null, 'only what carl was granted');
   assert.deepEqual(errors, []);
