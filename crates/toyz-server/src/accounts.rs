@@ -459,9 +459,13 @@ impl SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// One workspace (with its state) or, for `None`, all of them without their states (a list
+    /// does not read every saved view).
     fn workspace_rows(c: &Connection, id: Option<i64>) -> StoreResult<Vec<Workspace>> {
-        let sql = "SELECT w.id, w.name, u.name, w.updated, w.state FROM workspaces w
-                   JOIN users u ON u.id = w.owner WHERE ?1 IS NULL OR w.id = ?1 ORDER BY w.updated DESC";
+        let sql = "SELECT w.id, w.name, u.name, w.updated,
+                          CASE WHEN ?1 IS NULL THEN 'null' ELSE w.state END
+                   FROM workspaces w JOIN users u ON u.id = w.owner
+                   WHERE ?1 IS NULL OR w.id = ?1 ORDER BY w.updated DESC";
         let mut st = c.prepare(sql)?;
         let rows: Vec<(i64, String, String, i64, String)> = st
             .query_map([id], |r| {
@@ -504,11 +508,7 @@ impl AccountStore for SqliteStore {
     }
 
     fn workspaces(&self) -> StoreResult<Vec<Workspace>> {
-        let mut all = Self::workspace_rows(&self.conn(), None)?;
-        for w in &mut all {
-            w.state = serde_json::Value::Null;
-        }
-        Ok(all)
+        Self::workspace_rows(&self.conn(), None)
     }
 
     fn update_workspace(

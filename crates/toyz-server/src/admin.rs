@@ -5,7 +5,6 @@ use crate::accounts::{check_grant_path, AccountStore, Level, StoreError, Who};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -23,18 +22,6 @@ fn store_for(state: &AppState, who: &Principal) -> Result<Arc<dyn AccountStore>,
     }
 }
 
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Exists(m) => ApiError::new(StatusCode::CONFLICT, "exists", m),
-        StoreError::NotFound(m) => ApiError::not_found(m),
-        StoreError::Invalid(m) => ApiError::bad_request(m),
-        StoreError::Db(m) => {
-            tracing::error!("admin: {m}");
-            ApiError::internal("the account database failed (see the server log)")
-        }
-    }
-}
-
 /// Run a store call off the runtime for an admin, then make the change effective at once.
 async fn run<T: serde::Serialize + Send + 'static>(
     state: web::Data<AppState>,
@@ -42,11 +29,7 @@ async fn run<T: serde::Serialize + Send + 'static>(
     f: impl FnOnce(&dyn AccountStore) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let store = store_for(&state, &who)?;
-    let s2 = store.clone();
-    let out = web::block(move || f(s2.as_ref()))
-        .await
-        .map_err(|_| ApiError::internal("admin task failed"))?
-        .map_err(store_error)?;
+    let out = crate::auth::store_call(move || f(store.as_ref())).await?;
     state.access.changed();
     Ok(HttpResponse::Ok().json(out))
 }

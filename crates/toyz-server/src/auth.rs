@@ -380,11 +380,40 @@ pub fn principal_of(req: &actix_web::HttpRequest) -> Result<Principal, ApiError>
     if !state.access.enabled() {
         return Ok(Principal::Local);
     }
+    // Found already by the gate in front of every route.
+    if let Some(p) = actix_web::HttpMessage::extensions(req).get::<Principal>() {
+        return Ok(p.clone());
+    }
     let token = req.cookie(COOKIE).map(|c| c.value().to_owned());
     match token {
         Some(t) => state.access.session(&t)?.ok_or_else(not_logged_in),
         None => Err(not_logged_in()),
     }
+}
+
+/// An account-store failure as an HTTP error: what the client got wrong is 4xx, the database's own
+/// failure 500 (details in the log only).
+pub(crate) fn store_error(e: crate::accounts::StoreError) -> ApiError {
+    use crate::accounts::StoreError;
+    match e {
+        StoreError::Exists(m) => ApiError::new(actix_web::http::StatusCode::CONFLICT, "exists", m),
+        StoreError::NotFound(m) => ApiError::not_found(m),
+        StoreError::Invalid(m) => ApiError::bad_request(m),
+        StoreError::Db(m) => {
+            tracing::error!("accounts: {m}");
+            ApiError::internal("the account database failed (see the server log)")
+        }
+    }
+}
+
+/// Run an account-store call off the async runtime (login, the admin console, workspaces).
+pub(crate) async fn store_call<T: Send + 'static>(
+    f: impl FnOnce() -> crate::accounts::StoreResult<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    actix_web::web::block(f)
+        .await
+        .map_err(|_| ApiError::internal("the account task failed"))?
+        .map_err(store_error)
 }
 
 pub fn not_logged_in() -> ApiError {

@@ -1,7 +1,7 @@
 //! Logging in and out (`/login`, `POST /api/login`, `POST /api/logout`, `GET /api/me`), and the gate
 //! that, with `--auth`, lets only logged-in requests past (`gate`).
 
-use crate::auth::{principal_of, Principal, COOKIE};
+use crate::auth::{principal_of, store_call as db, Principal, COOKIE};
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::cookie::{Cookie, SameSite};
@@ -39,7 +39,11 @@ pub fn gate(req: &HttpRequest) -> Option<HttpResponse> {
         return None;
     }
     match principal_of(req) {
-        Ok(_) => None,
+        Ok(p) => {
+            // Handlers and the WebSocket upgrade take it from here (one session lookup a request).
+            actix_web::HttpMessage::extensions_mut(req).insert(p);
+            None
+        }
         Err(e) if is_page(req.path()) && e.status == StatusCode::UNAUTHORIZED => {
             let target = req
                 .uri()
@@ -99,19 +103,6 @@ fn too_many(wait: std::time::Duration) -> HttpResponse {
         header::HeaderValue::from_str(&secs.to_string()).expect("digits"),
     );
     r
-}
-
-/// Run an account-store call off the async runtime; its failure is the machine's (500), logged.
-async fn db<T: Send + 'static>(
-    f: impl FnOnce() -> crate::accounts::StoreResult<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    web::block(f)
-        .await
-        .map_err(|_| ApiError::internal("login failed"))?
-        .map_err(|e| {
-            tracing::error!("login: {e}");
-            ApiError::internal("the account database failed (see the server log)")
-        })
 }
 
 /// `POST /api/login {"user", "password"}` → 200 `{"user", "admin", "groups"}` and the session cookie;

@@ -3,8 +3,8 @@
 //! grants its images: opening one opens each image through the same check as any other request.
 //! What a user may not open answers 404, as a missing workspace.
 
-use crate::accounts::{AccountStore, Share, StoreError, UserInfo, Who, Workspace};
-use crate::auth::Principal;
+use crate::accounts::{AccountStore, Share, UserInfo, Who, Workspace};
+use crate::auth::{store_call as db, Principal};
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
@@ -48,26 +48,6 @@ fn user_and_store(
             "workspaces belong to accounts: start the server with --auth",
         )),
     }
-}
-
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound(m) => ApiError::not_found(m),
-        StoreError::Invalid(m) | StoreError::Exists(m) => ApiError::bad_request(m),
-        StoreError::Db(m) => {
-            tracing::error!("workspaces: {m}");
-            ApiError::internal("the account database failed (see the server log)")
-        }
-    }
-}
-
-async fn db<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    web::block(f)
-        .await
-        .map_err(|_| ApiError::internal("workspace task failed"))?
-        .map_err(store_error)
 }
 
 /// The workspace `id` if `u` may at least `need` it (see [`access`]); 404 otherwise.

@@ -40,6 +40,27 @@ fn start_db(
     rx.recv().unwrap()
 }
 
+/// Send job `id` and return its final reply (progress messages skipped).
+fn job_reply<S: std::io::Read + std::io::Write>(
+    ws: &mut tungstenite::WebSocket<S>,
+    id: u64,
+    job: &str,
+    params: Value,
+) -> Value {
+    ws.send(Message::text(
+        json!({"id": id, "job": job, "params": params}).to_string(),
+    ))
+    .unwrap();
+    loop {
+        if let Message::Text(t) = ws.read().unwrap() {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["id"] == json!(id) && v["status"] != "progress" {
+                return v;
+            }
+        }
+    }
+}
+
 #[test]
 fn sky_background_over_a_real_socket() {
     let d = tempfile::tempdir().unwrap();
@@ -52,20 +73,7 @@ fn sky_background_over_a_real_socket() {
     write_fits(&data.join("flat.fits"), &spec).unwrap();
     let addr = start(&data, &d.path().join("cache"));
     let (mut ws, _) = tungstenite::connect(format!("ws://{addr}/ws")).unwrap();
-    let mut call = |id: u64, job: &str, params: Value| -> Value {
-        ws.send(Message::text(
-            json!({"id": id, "job": job, "params": params}).to_string(),
-        ))
-        .unwrap();
-        loop {
-            if let Message::Text(t) = ws.read().unwrap() {
-                let v: Value = serde_json::from_str(&t).unwrap();
-                if v["id"] == json!(id) && v["status"] != "progress" {
-                    return v;
-                }
-            }
-        }
-    };
+    let mut call = |id: u64, job: &str, params: Value| job_reply(&mut ws, id, job, params);
     let jobs = call(1, "session.jobs", Value::Null);
     let job = jobs["result"]["jobs"]
         .as_array()
@@ -150,20 +158,9 @@ fn the_custom_job_runs_for_the_logged_in_user() {
     let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
     req.headers_mut().insert("Cookie", cookie.parse().unwrap());
     let (mut ws, _) = tungstenite::connect(req).unwrap();
-    let mut call = |id: u64, path: &str| -> Value {
+    let mut call = |id: u64, path: &str| {
         let p = json!({"path": path, "rect": [1, 1, 50, 50]});
-        ws.send(Message::text(
-            json!({"id": id, "job": "sky.background", "params": p}).to_string(),
-        ))
-        .unwrap();
-        loop {
-            if let Message::Text(t) = ws.read().unwrap() {
-                let v: Value = serde_json::from_str(&t).unwrap();
-                if v["id"] == json!(id) && v["status"] != "progress" {
-                    return v;
-                }
-            }
-        }
+        job_reply(&mut ws, id, "sky.background", p)
     };
     assert_eq!(call(1, "sky/open/a.fits")["status"], "ok");
     let refused = call(2, "sky/closed/b.fits");
