@@ -4,6 +4,7 @@
 mod cache;
 mod info;
 mod pixel;
+mod plan;
 mod serve;
 mod tiles;
 mod users;

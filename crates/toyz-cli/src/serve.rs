@@ -13,9 +13,13 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080, loopback only].
     #[arg(long)]
     bind: Option<String>,
-    /// Tile cache directory (shared with `toyz tiles build`) [default: tile-cache].
+    /// Tile cache (shared with `toyz tiles build`): a folder, or s3://BUCKET/PREFIX shared by
+    /// replicas (endpoint and keys from AWS_* variables or the config's [s3]) [default: tile-cache].
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// With an s3:// cache: the local folder of float levels [default: tile-cache].
+    #[arg(long)]
+    levels: Option<PathBuf>,
     /// Bytes of tiles kept in memory, e.g. 256MiB [default: 256MiB].
     #[arg(long)]
     memory_cache: Option<String>,
@@ -59,7 +63,8 @@ pub struct DemoArgs {
 
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOYZ_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // object_store logs each retry of a request at info: its final error is what matters.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,object_store=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -84,6 +89,12 @@ fn run_server(config: Config, banner: impl FnOnce(&str)) -> Result<(), Fail> {
                 ))
             })?;
         let _ = std::fs::remove_file(&probe);
+        config.tile_store.check().map_err(|e| {
+            Fail::input(format!(
+                "cannot use the tile cache {}: {e}",
+                config.tile_store.describe()
+            ))
+        })?;
         let (server, addr) =
             toyz_server::start(config).map_err(|e| Fail::input(format!("cannot listen: {e}")))?;
         banner(&format!("http://{addr}"));
@@ -107,6 +118,7 @@ pub fn serve(a: ServeArgs) -> Result<(), Fail> {
         Overrides {
             bind: a.bind,
             cache: a.cache,
+            levels: a.levels,
             memory_cache: a.memory_cache,
             memory_budget: a.memory_budget,
             cache_max: a.cache_max,

@@ -11,48 +11,83 @@ use toyz_pyramid::{build, spec, BuildOptions, RenderSpec, Source, Target};
 
 #[derive(clap::Subcommand)]
 pub enum Cmd {
-    /// Render tiles for FITS files (directories are searched recursively).
+    /// Render tiles for FITS files (directories are searched recursively), or one task of a plan.
     Build(BuildArgs),
+    /// Split the tiles of many files into N tasks of similar cost for a batch system (Slurm array
+    /// jobs), or say which tasks of a plan are done (--status).
+    Plan(crate::plan::PlanArgs),
+}
+
+/// Which image and how it is rendered (shared by `tiles build` and `tiles plan`).
+#[derive(clap::Args, Clone)]
+pub struct SpecArgs {
+    /// HDU index (0 = primary) or EXTNAME; `mosaic` for a whole focal plane; default: the first HDU
+    /// with an image.
+    #[arg(long)]
+    pub hdu: Option<String>,
+    /// Plane of a cube (0-based).
+    #[arg(long, default_value_t = 0)]
+    pub plane: usize,
+    /// linear | sqrt | squared | log[=A] | power[=P] | asinh[=A] | sinh[=A] | histeq
+    #[arg(long, default_value = "linear")]
+    pub stretch: String,
+    /// minmax | zscale | percentile=P | percentile=LO,HI | range=LO,HI
+    #[arg(long, default_value = "zscale")]
+    pub cut: String,
+    /// Colormap name, `_r` reverses (grey, viridis, heat, ...).
+    #[arg(long, default_value = "grey")]
+    pub cmap: String,
+    /// DS9 contrast (1 = neutral).
+    #[arg(long, default_value_t = 1.0)]
+    pub contrast: f64,
+    /// DS9 bias (0.5 = neutral).
+    #[arg(long, default_value_t = 0.5)]
+    pub bias: f64,
+    /// Invert the colormap.
+    #[arg(long)]
+    pub invert: bool,
+    /// Colour of NaN/blank pixels: transparent, a name, #rrggbb or #rrggbbaa.
+    #[arg(long, default_value = "transparent")]
+    pub nan: String,
+    /// Zoom levels A..B (inclusive; A.., ..B or a single level).
+    #[arg(long)]
+    pub zoom: Option<String>,
+}
+
+/// The zoom range as given: either end may be open.
+pub type ZoomArg = Option<(Option<u32>, Option<u32>)>;
+
+impl SpecArgs {
+    /// The HDU selection, the render spec and the zoom range, checked.
+    pub fn resolve(&self) -> Result<(toyz_fits::HduSel, RenderSpec, ZoomArg), Fail> {
+        let sel = hdu_arg(self.hdu.as_deref())?;
+        let mut spec = RenderSpec::parse(Some(&self.stretch), Some(&self.cut), Some(&self.cmap))
+            .map_err(|e| Fail::input(e.to_string()))?;
+        spec.contrast = self.contrast;
+        spec.bias = self.bias;
+        spec.invert = self.invert;
+        spec.nan = spec::parse_colour(&self.nan).map_err(|e| Fail::input(e.to_string()))?;
+        spec.validate().map_err(|e| Fail::input(e.to_string()))?;
+        let zoom = self.zoom.as_deref().map(parse_zoom).transpose()?;
+        Ok((sel, spec, zoom))
+    }
 }
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
     /// FITS files or directories.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "plan")]
     paths: Vec<PathBuf>,
-    /// HDU index (0 = primary) or EXTNAME; default: the first HDU with an image.
-    #[arg(long)]
-    hdu: Option<String>,
-    /// Plane of a cube (0-based).
-    #[arg(long, default_value_t = 0)]
-    plane: usize,
-    /// linear | sqrt | squared | log[=A] | power[=P] | asinh[=A] | sinh[=A] | histeq
-    #[arg(long, default_value = "linear")]
-    stretch: String,
-    /// minmax | zscale | percentile=P | percentile=LO,HI | range=LO,HI
-    #[arg(long, default_value = "zscale")]
-    cut: String,
-    /// Colormap name, `_r` reverses (grey, viridis, heat, ...).
-    #[arg(long, default_value = "grey")]
-    cmap: String,
-    /// DS9 contrast (1 = neutral).
-    #[arg(long, default_value_t = 1.0)]
-    contrast: f64,
-    /// DS9 bias (0.5 = neutral).
-    #[arg(long, default_value_t = 0.5)]
-    bias: f64,
-    /// Invert the colormap.
-    #[arg(long)]
-    invert: bool,
-    /// Colour of NaN/blank pixels: transparent, a name, #rrggbb or #rrggbbaa.
-    #[arg(long, default_value = "transparent")]
-    nan: String,
-    /// Zoom levels A..B (inclusive; A.., ..B or a single level).
-    #[arg(long)]
-    zoom: Option<String>,
-    /// Tile cache root the server reads.
-    #[arg(long, default_value = "tile-cache", conflicts_with = "out")]
-    cache: PathBuf,
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// Tile cache the server reads: a folder, or s3://BUCKET/PREFIX (endpoint and keys from the
+    /// AWS_* variables) [default: tile-cache, or the plan's].
+    #[arg(long, conflicts_with = "out")]
+    cache: Option<PathBuf>,
+    /// With an s3:// cache: the local folder of float levels and decompressed copies
+    /// [default: tile-cache].
+    #[arg(long, conflicts_with = "out")]
+    levels: Option<PathBuf>,
     /// Write a plain DIR/{z}/{x}/{y}.png tree with tiles.json instead of the cache.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -62,6 +97,15 @@ pub struct BuildArgs {
     /// Re-render tiles that already exist.
     #[arg(long)]
     force: bool,
+    /// Run one task of a plan from `toyz tiles plan` (its files and render spec).
+    #[arg(long, requires = "task", conflicts_with_all = [
+        "paths", "out", "hdu", "plane", "stretch", "cut", "cmap", "contrast", "bias", "invert",
+        "nan", "zoom"
+    ])]
+    plan: Option<PathBuf>,
+    /// The task of --plan to run, 0-based [default: $SLURM_ARRAY_TASK_ID].
+    #[arg(long, env = "SLURM_ARRAY_TASK_ID")]
+    task: Option<usize>,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -70,7 +114,44 @@ static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 pub fn run(cmd: Cmd) -> Result<(), Fail> {
     match cmd {
         Cmd::Build(a) => build_cmd(a),
+        Cmd::Plan(a) => crate::plan::plan_cmd(a),
     }
+}
+
+/// Where `--cache`/`--levels` put tiles: a folder cache, or an object store with local levels.
+pub fn cache_target(cache: &Path, levels: Option<&Path>) -> Result<Target, Fail> {
+    use toyz_pyramid::CacheLocation;
+    let loc = CacheLocation::parse(cache).map_err(Fail::input)?;
+    let levels_dir = match (&loc, levels) {
+        (CacheLocation::Folder(_), Some(_)) => {
+            return Err(Fail::input(
+                "--levels: only for an s3:// cache (a folder cache keeps its own levels)",
+            ))
+        }
+        (CacheLocation::Folder(_), None) => return Ok(Target::Cache(cache.to_owned())),
+        (_, l) => l.map_or_else(|| PathBuf::from("tile-cache"), Path::to_owned),
+    };
+    let store = loc
+        .open(&toyz_pyramid::objstore::S3Options::default())
+        .map_err(|e| {
+            Fail::input(format!(
+                "cannot use the tile cache {}: {e}",
+                cache.display()
+            ))
+        })?;
+    Ok(Target::Store {
+        levels: levels_dir,
+        tiles: store,
+    })
+}
+
+/// Tiles over all the files one command built.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Totals {
+    pub files: usize,
+    pub tiles: u64,
+    pub written: u64,
+    pub kept: u64,
 }
 
 pub fn parse_zoom(s: &str) -> Result<(Option<u32>, Option<u32>), Fail> {
@@ -115,7 +196,7 @@ fn is_fits_name(p: &Path) -> bool {
     !n.starts_with('.') && FITS_SUFFIXES.iter().any(|s| n.ends_with(s))
 }
 
-fn collect(path: &Path, out: &mut Vec<(PathBuf, bool)>) -> Result<(), Fail> {
+pub fn collect(path: &Path, out: &mut Vec<(PathBuf, bool)>) -> Result<(), Fail> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             Fail::input(format!("{}: no such file or directory", path.display()))
@@ -179,23 +260,44 @@ fn out_name(p: &Path, used: &mut Vec<String>) -> String {
     name
 }
 
+/// What to build for each file.
+pub struct Job {
+    pub sel: toyz_fits::HduSel,
+    pub plane: usize,
+    pub spec: RenderSpec,
+    pub zoom: ZoomArg,
+    pub force: bool,
+    pub jobs: Option<usize>,
+}
+
 fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
-    let sel = hdu_arg(a.hdu.as_deref())?;
-    let mut spec = RenderSpec::parse(Some(&a.stretch), Some(&a.cut), Some(&a.cmap))
-        .map_err(|e| Fail::input(e.to_string()))?;
-    spec.contrast = a.contrast;
-    spec.bias = a.bias;
-    spec.invert = a.invert;
-    spec.nan = spec::parse_colour(&a.nan).map_err(|e| Fail::input(e.to_string()))?;
-    spec.validate().map_err(|e| Fail::input(e.to_string()))?;
-    let zoom = a.zoom.as_deref().map(parse_zoom).transpose()?;
     if a.jobs == Some(0) {
         return Err(Fail::input("--jobs must be at least 1"));
     }
-    toyz_pyramid::tilestore::check_cache_location(&a.cache).map_err(Fail::input)?;
+    if let Some(plan) = &a.plan {
+        let task = a.task.ok_or_else(|| Fail::input("--plan needs --task I"))?;
+        return crate::plan::run_task(
+            plan,
+            task,
+            a.cache.as_deref(),
+            a.levels.as_deref(),
+            a.jobs,
+            a.force,
+        );
+    }
+    let (sel, spec, zoom) = a.spec.resolve()?;
+    let cache = a
+        .cache
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("tile-cache"));
+    let is_folder = matches!(
+        toyz_pyramid::CacheLocation::parse(&cache).map_err(Fail::input)?,
+        toyz_pyramid::CacheLocation::Folder(_)
+    );
     for (dir, flag) in [
         (a.out.as_deref(), "--out"),
-        (Some(a.cache.as_path()), "--cache"),
+        (Some(cache.as_path()).filter(|_| is_folder), "--cache"),
+        (a.levels.as_deref(), "--levels"),
     ] {
         if let Some(dir) = dir.filter(|d| d.exists() && !d.is_dir()) {
             return Err(Fail::input(format!(
@@ -211,8 +313,30 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
     if files.is_empty() {
         return Err(Fail::input("no FITS files found under the given paths"));
     }
+    let target = match &a.out {
+        None => Some(cache_target(&cache, a.levels.as_deref())?),
+        Some(_) => None,
+    };
+    let job = Job {
+        sel,
+        plane: a.spec.plane,
+        spec,
+        zoom,
+        force: a.force,
+        jobs: a.jobs,
+    };
+    run_files(&files, &job, a.out.as_deref(), target.as_ref()).map(|_| ())
+}
+
+/// Build `files` (path, named on the command line) into the cache `target` or the `out` tree.
+pub fn run_files(
+    files: &[(PathBuf, bool)],
+    job: &Job,
+    out: Option<&Path>,
+    target: Option<&Target>,
+) -> Result<Totals, Fail> {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.jobs.unwrap_or(0))
+        .num_threads(job.jobs.unwrap_or(0))
         .build()
         .map_err(|e| Fail {
             code: 1,
@@ -226,10 +350,15 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
             std::process::exit(130);
         }
     });
-    if a.out.is_none() && a.cache.is_dir() {
+    let local = match target {
+        Some(Target::Cache(root)) => Some(root),
+        Some(Target::Store { levels, .. }) => Some(levels),
+        _ => None,
+    };
+    if let Some(root) = local.filter(|r| r.is_dir()) {
         // Temp files a killed build or server left in the cache are swept first (live writers'
         // are kept: their process still runs).
-        let r = toyz_pyramid::gc::prune(&toyz_pyramid::CacheLayout::new(&a.cache), 0, &|_| true);
+        let r = toyz_pyramid::gc::prune(&toyz_pyramid::CacheLayout::new(root), 0, &|_| true);
         if r.temp_removed > 0 {
             eprintln!(
                 "toyz: removed {} temp files left by a stopped process",
@@ -237,27 +366,29 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
             );
         }
     }
+    let mut totals = Totals::default();
     let several = files.len() > 1;
     let mut used = reserved_names();
     let mut failed = 0;
     let mut last_err = None;
     let mut built = Vec::new();
-    for (path, explicit) in &files {
-        let target = match &a.out {
-            Some(dir) if several => Target::Out(dir.join(out_name(path, &mut used))),
-            Some(dir) => Target::Out(dir.clone()),
-            None => Target::Cache(a.cache.clone()),
+    for (path, explicit) in files {
+        let target = match (out, target) {
+            (Some(dir), _) if several => Target::Out(dir.join(out_name(path, &mut used))),
+            (Some(dir), _) => Target::Out(dir.to_owned()),
+            (None, Some(t)) => t.clone(),
+            (None, None) => unreachable!("a cache target or an --out folder"),
         };
         // A build that fails into a folder it created leaves nothing behind (a stopped one keeps its
         // tiles to resume).
         let fresh = matches!(&target, Target::Out(d) if !d.exists());
-        let r = pool.install(|| build_one(path, &sel, a.plane, &spec, zoom, a.force, &target));
+        let r = pool.install(|| build_one(path, job, &target));
         if let (Err(f), Target::Out(dir), true) = (&r, &target, fresh) {
             if f.code != 130 {
                 let _ = std::fs::remove_dir_all(dir);
             }
         }
-        if let (Ok(()), Target::Out(dir), Some(top)) = (&r, &target, &a.out) {
+        if let (Ok(_), Target::Out(dir), Some(top)) = (&r, &target, out) {
             // The standalone viewer beside the tiles; several images share one copy of its files.
             let href = if several { "../web/" } else { "web/" };
             toyz_server::viewer::write_static_viewer(dir, &top.join("web"), href).map_err(|e| {
@@ -269,7 +400,12 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
             built.push((dir.clone(), path.clone()));
         }
         match r {
-            Ok(()) => {}
+            Ok(t) => {
+                totals.files += 1;
+                totals.tiles += t.tiles;
+                totals.written += t.written;
+                totals.kept += t.kept;
+            }
             Err(f) if f.code == 130 => return Err(f),
             Err(f) if *explicit || !several => return Err(f),
             Err(f) => {
@@ -279,7 +415,7 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
             }
         }
     }
-    if let (Some(top), true) = (&a.out, several) {
+    if let (Some(top), true) = (out, several) {
         write_index(top, &built)?;
     }
     if failed > 0 {
@@ -293,7 +429,7 @@ fn build_cmd(a: BuildArgs) -> Result<(), Fail> {
             ),
         });
     }
-    Ok(())
+    Ok(totals)
 }
 
 /// `DIR/index.html` of a multi-image --out tree: a link to each image's viewer.
@@ -337,20 +473,21 @@ fn write_index(top: &Path, built: &[(PathBuf, PathBuf)]) -> Result<(), Fail> {
     })
 }
 
-fn build_one(
-    path: &Path,
-    sel: &toyz_fits::HduSel,
-    plane: usize,
-    spec: &RenderSpec,
-    zoom: Option<(Option<u32>, Option<u32>)>,
-    force: bool,
-    target: &Target,
-) -> Result<(), Fail> {
+fn build_one(path: &Path, job: &Job, target: &Target) -> Result<Totals, Fail> {
+    let Job {
+        sel,
+        plane,
+        spec,
+        zoom,
+        force,
+        ..
+    } = job;
+    let (plane, zoom, force) = (*plane, *zoom, *force);
     let t0 = Instant::now();
     // A gzip'd file is decompressed once (into the cache, or a temporary folder for --out) rather
     // than by every worker thread's cfitsio handle.
     let (file, _scratch) = match target {
-        Target::Cache(root) => {
+        Target::Cache(root) | Target::Store { levels: root, .. } => {
             let unpacked = toyz_pyramid::CacheLayout::new(root).unpacked();
             let file = toyz_fits::Pinned::open_unpacked(path, &unpacked)?;
             (std::sync::Arc::new(file), None)
@@ -413,7 +550,12 @@ fn build_one(
             rep.hi
         );
     }
-    Ok(())
+    Ok(Totals {
+        files: 1,
+        tiles: rep.tiles,
+        written: rep.written,
+        kept: rep.skipped,
+    })
 }
 
 #[cfg(test)]

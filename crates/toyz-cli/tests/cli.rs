@@ -633,9 +633,11 @@ fn a_truncated_gzip_is_refused_by_every_command() {
     }
 }
 
-/// A cache given as a URL is refused with one line (it used to create a local folder named `s3:`).
+/// A cache URL with an unknown scheme is refused with one line (it used to create a local folder
+/// named `s3:`); an s3:// cache that cannot be reached is refused at start, not at the first tile;
+/// `toyz cache` works on folders only and says so.
 #[test]
-fn a_cache_url_is_refused_not_made_a_folder() {
+fn cache_urls_are_checked_not_made_folders() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -646,15 +648,46 @@ fn a_cache_url_is_refused_not_made_a_folder() {
         Command::new(env!("CARGO_BIN_EXE_toyz"))
             .args(args)
             .current_dir(d.path())
+            // Nothing listens on port 1: the store cannot be reached.
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "k")
+            .env("AWS_SECRET_ACCESS_KEY", "s")
             .output()
             .unwrap()
     };
-    for out in [
-        run(&["serve", "--root", &root, "--cache", "s3://bucket/tiles"]),
-        run(&["tiles", "build", s(&img), "--cache", "s3://bucket/tiles"]),
-        run(&["cache", "stats", "--cache", "gs://bucket"]),
+    for (out, why) in [
+        (
+            run(&["serve", "--root", &root, "--cache", "ftp://host/tiles"]),
+            "unknown scheme 'ftp://'",
+        ),
+        (
+            run(&["tiles", "build", s(&img), "--cache", "gs://bucket"]),
+            "unknown scheme 'gs://'",
+        ),
+        (
+            run(&["tiles", "build", s(&img), "--cache", "s3://A_B"]),
+            "not a bucket name",
+        ),
+        (
+            run(&["serve", "--root", &root, "--cache", "s3://bucket/tiles"]),
+            "cannot use the tile cache",
+        ),
+        (
+            run(&["tiles", "build", s(&img), "--cache", "s3://bucket/tiles"]),
+            "cannot use the tile cache",
+        ),
+        (
+            run(&["cache", "stats", "--cache", "s3://bucket"]),
+            "works on a local folder",
+        ),
+        (
+            run(&["tiles", "build", s(&img), "--levels", "lv"]),
+            "--levels: only for an s3:// cache",
+        ),
     ] {
-        assert_input_error(&out, "caches are not supported yet");
+        assert_input_error(&out, why);
     }
     assert!(!d.path().join("s3:").exists(), "no folder named s3:");
 }

@@ -22,6 +22,12 @@ use std::sync::mpsc;
 pub enum Target {
     /// The server's cache: `<root>/<source-id>/<render-id>/<z>/<x>/<y>.png`, plus float levels.
     Cache(PathBuf),
+    /// The server's cache in any tile store (an object store shared by replicas), with the float
+    /// levels in the local folder `levels`.
+    Store {
+        levels: PathBuf,
+        tiles: std::sync::Arc<dyn crate::TileStore>,
+    },
     /// A plain tree `DIR/<z>/<x>/<y>.png` with `DIR/tiles.json`, for any static web server.
     Out(PathBuf),
 }
@@ -176,7 +182,7 @@ struct Ctx<'a> {
     renderer: Renderer,
     zoom: (u32, u32),
     skip_existing: bool,
-    tile_path: Box<dyn Fn(u32, u32, u32) -> PathBuf + Sync + 'a>,
+    tiles: Tiles<'a>,
     cancel: &'a AtomicBool,
     progress: &'a (dyn Fn(u64) + Sync),
     /// Rows of the full-resolution image read so far.
@@ -184,6 +190,61 @@ struct Ctx<'a> {
     done: AtomicU64,
     written: AtomicU64,
     skipped: AtomicU64,
+}
+
+/// Where a build's tiles are written.
+enum Tiles<'a> {
+    Dir(PathBuf),
+    Store {
+        store: &'a dyn crate::TileStore,
+        sid: String,
+        rid: String,
+        /// Keys already in the store (one listing at the start, not a request per tile).
+        existing: std::collections::HashSet<String>,
+    },
+    None,
+}
+
+impl Tiles<'_> {
+    fn name(&self, z: u32, x: u32, y: u32) -> String {
+        match self {
+            Tiles::Dir(d) => d
+                .join(z.to_string())
+                .join(x.to_string())
+                .join(format!("{y}.png"))
+                .to_string_lossy()
+                .into_owned(),
+            Tiles::Store { sid, rid, .. } => crate::tilestore::tile_key(sid, rid, z, x, y),
+            Tiles::None => String::new(),
+        }
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        match self {
+            Tiles::Dir(_) => Path::new(name).exists(),
+            Tiles::Store { existing, .. } => existing.contains(name),
+            Tiles::None => true,
+        }
+    }
+
+    fn put(&self, name: &str, png: &[u8]) -> Result<()> {
+        match self {
+            Tiles::Dir(_) => atomic_write(Path::new(name), png).map_err(io(Path::new(name))),
+            Tiles::Store { store, .. } => store.put(name, png).map_err(store_error(*store, name)),
+            Tiles::None => Ok(()),
+        }
+    }
+}
+
+/// An error of a tile store, named by store and key.
+fn store_error<'a>(
+    store: &'a dyn crate::TileStore,
+    key: &'a str,
+) -> impl FnOnce(std::io::Error) -> EngineError + 'a {
+    move |source| EngineError::Io {
+        path: PathBuf::from(format!("{}/{key}", store.describe().trim_end_matches('/'))),
+        source,
+    }
 }
 
 struct Level {
@@ -245,22 +306,51 @@ pub fn build(
         wcs: src.image.wcs().map(|w| w.summary().clone()),
     };
 
-    let (dir, done_marker, levels_dir): (PathBuf, PathBuf, Option<CacheLayout>) = match target {
+    let folder;
+    let (store, levels_dir): (Option<&dyn crate::TileStore>, Option<CacheLayout>) = match target {
         Target::Cache(root) => {
-            let layout = CacheLayout::new(root);
-            write_source_manifest(&layout, src, false)?;
-            let dir = layout.render_dir(&src.id, &rid);
-            (dir.clone(), dir.join("render.json"), Some(layout))
+            folder = crate::FolderStore::new(root);
+            (Some(&folder), Some(CacheLayout::new(root)))
         }
+        Target::Store { levels, tiles } => (Some(&**tiles), Some(CacheLayout::new(levels))),
         Target::Out(dir) => {
             claim_out_dir(dir, &src.id, &rid, opts.force)?;
-            (dir.clone(), dir.join("tiles.json"), None)
+            (None, None)
+        }
+    };
+    let render_key = format!("{}/{rid}/render.json", src.id);
+    let (dir, done_marker) = match (store, target) {
+        (Some(st), _) => {
+            let layout = levels_dir.as_ref().expect("levels");
+            write_source_manifest(layout, src, false)?;
+            publish_manifest(layout, st, &src.id)?;
+            // The spec beside its tiles: the tile URLs of this build work in any server sharing the
+            // store, before and without anyone opening the image there.
+            let key = crate::tilestore::spec_key(&src.id, &rid);
+            if !st.exists(&key).map_err(store_error(st, &key))? {
+                let json = serde_json::to_vec_pretty(spec).expect("json");
+                st.put(&key, &json).map_err(store_error(st, &key))?;
+            }
+            let dir = match st.folder() {
+                Some(f) => f.join(&src.id).join(&rid),
+                None => PathBuf::from(format!("{}/{}/{rid}", st.describe(), src.id)),
+            };
+            (dir, None)
+        }
+        (None, Target::Out(d)) => (d.clone(), Some(d.join("tiles.json"))),
+        (None, _) => unreachable!("a cache target has a store"),
+    };
+    let read_marker = || -> Option<Vec<u8>> {
+        match (&done_marker, store) {
+            (Some(p), _) => std::fs::read(p).ok(),
+            (None, Some(st)) => st.get(&render_key).ok().flatten(),
+            (None, None) => None,
         }
     };
 
     // A complete build of the same thing: nothing to do.
     if !opts.force {
-        if let Ok(old) = std::fs::read(&done_marker) {
+        if let Some(old) = read_marker() {
             if let Ok(old) = serde_json::from_slice::<TilesManifest>(&old) {
                 if old.render.id == rid
                     && old.source.id == src.id
@@ -285,30 +375,43 @@ pub fn build(
         }
     }
     // Remove the marker first: an interrupted rebuild must not look complete.
-    let _ = std::fs::remove_file(&done_marker);
+    match (&done_marker, store) {
+        (Some(p), _) => {
+            let _ = std::fs::remove_file(p);
+        }
+        (None, Some(st)) => {
+            st.delete_prefix(&render_key)
+                .map_err(store_error(st, &render_key))?;
+        }
+        (None, None) => {}
+    }
 
-    let sid = src.id.clone();
-    let tile_path: Box<dyn Fn(u32, u32, u32) -> PathBuf + Sync> = match target {
-        Target::Cache(root) => {
-            let layout = CacheLayout::new(root);
-            let rid = rid.clone();
-            Box::new(move |z, x, y| layout.tile(&sid, &rid, z, x, y))
+    let sink = match store {
+        Some(st) => {
+            let prefix = format!("{}/{rid}/", src.id);
+            let existing = if opts.force {
+                Default::default()
+            } else {
+                st.list(&prefix)
+                    .map_err(store_error(st, &prefix))?
+                    .into_iter()
+                    .collect()
+            };
+            Tiles::Store {
+                store: st,
+                sid: src.id.clone(),
+                rid: rid.clone(),
+                existing,
+            }
         }
-        Target::Out(d) => {
-            let d = d.clone();
-            Box::new(move |z, x, y| {
-                d.join(z.to_string())
-                    .join(x.to_string())
-                    .join(format!("{y}.png"))
-            })
-        }
+        None => Tiles::Dir(dir.clone()),
     };
     let ctx = Ctx {
         src,
         renderer,
         zoom,
         skip_existing: !opts.force,
-        tile_path,
+        tiles: sink,
         cancel,
         progress,
         rows_progress: &|_| {},
@@ -325,11 +428,14 @@ pub fn build(
     if let Some(layout) = write_levels {
         write_source_manifest(layout, src, true)?;
     }
-    atomic_write(
-        &done_marker,
-        &serde_json::to_vec_pretty(&manifest).expect("json"),
-    )
-    .map_err(io(&done_marker))?;
+    let json = serde_json::to_vec_pretty(&manifest).expect("json");
+    match (&done_marker, store) {
+        (Some(p), _) => atomic_write(p, &json).map_err(io(p))?,
+        (None, Some(st)) => st
+            .put(&render_key, &json)
+            .map_err(store_error(st, &render_key))?,
+        (None, None) => {}
+    }
     Ok(BuildReport {
         dir,
         source_id: src.id.clone(),
@@ -361,7 +467,7 @@ pub fn build_levels(
         renderer: Renderer::new(&RenderSpec::default(), 0.0, 1.0, None)?,
         zoom: (u32::MAX, u32::MAX), // no level is in range: nothing is rendered
         skip_existing: true,
-        tile_path: Box::new(|_, _, _| PathBuf::new()),
+        tiles: Tiles::None,
         cancel,
         progress: &|_| {},
         rows_progress: rows,
@@ -383,6 +489,25 @@ pub fn write_source_manifest(
         return Ok(());
     }
     put_manifest(layout, src, levels_complete)
+}
+
+/// Put the source manifest into a tile store that is not the levels' own folder (an object store), so
+/// that any server sharing the store finds the source from its id alone.
+pub fn publish_manifest(
+    layout: &CacheLayout,
+    store: &dyn crate::TileStore,
+    sid: &str,
+) -> Result<()> {
+    if store.folder() == Some(layout.root.as_path()) {
+        return Ok(());
+    }
+    let key = crate::tilestore::manifest_key(sid);
+    if store.exists(&key).map_err(store_error(store, &key))? {
+        return Ok(());
+    }
+    let m = layout.manifest(sid);
+    let bytes = std::fs::read(&m).map_err(io(&m))?;
+    store.put(&key, &bytes).map_err(store_error(store, &key))
 }
 
 /// Mark the cached levels of `src` as incomplete (damaged on disk): whoever opens it next builds them.
@@ -572,12 +697,12 @@ fn render_band(
         if ctx.cancel.load(Ordering::Relaxed) {
             return Err(EngineError::Cancelled);
         }
-        let path = (ctx.tile_path)(z, tx, ty);
-        if ctx.skip_existing && path.exists() {
+        let name = ctx.tiles.name(z, tx, ty);
+        if ctx.skip_existing && ctx.tiles.exists(&name) {
             ctx.skipped.fetch_add(1, Ordering::Relaxed);
         } else {
             let png = ctx.renderer.tile_png(band, lw, rows, tx as usize * TILE, 0);
-            atomic_write(&path, &png).map_err(io(&path))?;
+            ctx.tiles.put(&name, &png)?;
             ctx.written.fetch_add(1, Ordering::Relaxed);
         }
         let d = ctx.done.fetch_add(1, Ordering::Relaxed) + 1;

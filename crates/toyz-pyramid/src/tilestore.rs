@@ -1,15 +1,18 @@
 //! Where tiles and the small files that describe them (a source's `manifest.json`, a render's
-//! `spec.json`) are kept: one interface ([`TileStore`]: get, put, exists, list a prefix, delete a
-//! prefix) over keys like `SID/RID/Z/X/Y.png`, so that the folder cache of today and an object store
-//! (issue 11) can stand behind the same server. [`FolderStore`] is the local folder (the layout of
-//! `tile-cache/README.md`); a put is whole or absent (temp file + rename).
+//! `spec.json`, a finished build's `render.json`) are kept: one interface ([`TileStore`]: get, put,
+//! exists, list a prefix, delete a prefix) over keys like `SID/RID/Z/X/Y.png`, so that the local
+//! folder and an object store stand behind the same server and the same `toyz tiles build`.
+//! [`FolderStore`] is the local folder (the layout of `tile-cache/README.md`); a put is whole or
+//! absent (temp file + rename). [`crate::objstore::S3Store`] is a bucket (`s3://BUCKET/PREFIX`).
 //!
-//! The float levels a server renders from are not in the store: they stay in the local cache folder
-//! (`CacheLayout`), read through guarded maps.
+//! The float levels a server renders from are not in the store: they stay in a local folder
+//! (`CacheLayout`), read through guarded maps (see docs/architecture.md for why).
 
 use crate::cache::atomic_write;
+use crate::objstore::{S3Options, S3Store};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Tiles and their manifests by key. Implementations are shared between threads.
 pub trait TileStore: Send + Sync + std::fmt::Debug {
@@ -22,24 +25,95 @@ pub trait TileStore: Send + Sync + std::fmt::Debug {
     fn list(&self, prefix: &str) -> io::Result<Vec<String>>;
     /// Delete every key under `prefix`; how many were deleted.
     fn delete_prefix(&self, prefix: &str) -> io::Result<u64>;
+    /// The store for messages: a folder or a URL.
+    fn describe(&self) -> String;
+    /// Reach the store (an object store: one request), so that a wrong endpoint, bucket or key is
+    /// an error at start rather than at the first tile.
+    fn check(&self) -> io::Result<()> {
+        Ok(())
+    }
+    /// The folder, for a local folder store.
+    fn folder(&self) -> Option<&Path> {
+        None
+    }
 }
 
-/// A cache given as a URL (`s3://bucket/prefix`, anything with a scheme) rather than a folder: refused
-/// with a reason, instead of creating a local folder named `s3:`. Object stores are not supported yet.
-pub fn check_cache_location(cache: &Path) -> Result<(), String> {
-    let s = cache.to_string_lossy();
-    match s.split_once("://") {
-        Some((scheme, _))
-            if !scheme.is_empty()
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
-        {
-            Err(format!(
-                "cache '{s}': '{scheme}://' caches are not supported yet; give a folder"
-            ))
+/// Where tiles are kept, as given by `--cache` or the config key `cache`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheLocation {
+    Folder(PathBuf),
+    /// `s3://BUCKET/PREFIX` (the prefix may be empty).
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
+}
+
+impl CacheLocation {
+    /// A folder, or `s3://BUCKET[/PREFIX]`; any other `scheme://` is refused with a reason (it would
+    /// otherwise become a local folder named `scheme:`).
+    pub fn parse(cache: &Path) -> Result<CacheLocation, String> {
+        let s = cache.to_string_lossy();
+        match s.split_once("://") {
+            Some(("s3", rest)) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                let prefix = prefix.trim_matches('/');
+                let bucket_ok = (3..=63).contains(&bucket.len())
+                    && bucket.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                    });
+                if !bucket_ok {
+                    return Err(format!(
+                        "cache '{s}': '{bucket}' is not a bucket name (3 to 63 of a-z, 0-9, '-', '.')"
+                    ));
+                }
+                if !prefix.is_empty() && check_key(prefix).is_err() {
+                    return Err(format!(
+                        "cache '{s}': '{prefix}' is not a usable key prefix"
+                    ));
+                }
+                Ok(CacheLocation::S3 {
+                    bucket: bucket.to_owned(),
+                    prefix: prefix.to_owned(),
+                })
+            }
+            Some((scheme, _))
+                if !scheme.is_empty()
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+            {
+                Err(format!(
+                    "cache '{s}': unknown scheme '{scheme}://'; give a folder or s3://BUCKET/PREFIX"
+                ))
+            }
+            _ => Ok(CacheLocation::Folder(cache.to_owned())),
         }
-        _ => Ok(()),
+    }
+
+    /// Open the store (an object store is reached once, so that a wrong endpoint, bucket or key is
+    /// an error now).
+    pub fn open(&self, s3: &S3Options) -> io::Result<Arc<dyn TileStore>> {
+        Ok(match self {
+            CacheLocation::Folder(p) => Arc::new(FolderStore::new(p)),
+            CacheLocation::S3 { bucket, prefix } => {
+                let s = S3Store::new(bucket, prefix, s3)?;
+                TileStore::check(&s)?;
+                Arc::new(s)
+            }
+        })
+    }
+}
+
+/// A cache that must be a folder (`toyz cache stats|prune`, the float levels): anything else is
+/// refused with a reason.
+pub fn check_cache_location(cache: &Path) -> Result<(), String> {
+    match CacheLocation::parse(cache)? {
+        CacheLocation::Folder(_) => Ok(()),
+        CacheLocation::S3 { .. } => Err(format!(
+            "cache '{}': this command works on a local folder, not an object store",
+            cache.display()
+        )),
     }
 }
 
@@ -60,7 +134,7 @@ pub fn spec_key(sid: &str, rid: &str) -> String {
 
 /// Keys are relative, `/`-separated, without empty, `.`, `..` or hidden components, backslashes or
 /// control characters: a key can never name anything outside the store.
-fn check_key(key: &str) -> io::Result<&str> {
+pub(crate) fn check_key(key: &str) -> io::Result<&str> {
     let k = key.trim_end_matches('/');
     let ok = !k.is_empty()
         && !k.starts_with('/')
@@ -160,6 +234,14 @@ impl TileStore for FolderStore {
             None => {}
         }
         Ok(n)
+    }
+
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn folder(&self) -> Option<&Path> {
+        Some(&self.root)
     }
 }
 

@@ -17,7 +17,14 @@ pub struct Root {
 pub struct Config {
     pub roots: Vec<Root>,
     pub bind: String,
+    /// The local cache folder: float levels and decompressed copies, and the tiles too unless
+    /// `cache` is an object store (then this is `levels`).
     pub cache_dir: PathBuf,
+    /// Where tiles, specs and source manifests are kept (`--cache`, config `cache`): the folder
+    /// `cache_dir`, or `s3://BUCKET/PREFIX` shared by replicas.
+    pub tiles: toyz_pyramid::CacheLocation,
+    /// The tile store opened from `tiles` (an object store is not contacted until `check`).
+    pub tile_store: std::sync::Arc<dyn toyz_pyramid::TileStore>,
     /// Bytes of PNG tiles kept in memory.
     pub memory_cache: u64,
     /// Renders running or waiting at once; beyond this the server answers 503 + Retry-After.
@@ -86,6 +93,10 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub struct FileConfig {
     pub bind: Option<String>,
     pub cache: Option<PathBuf>,
+    /// With an object-store cache: the local folder of float levels.
+    pub levels: Option<PathBuf>,
+    /// Object-store settings (`[s3]`); unset ones come from the environment (`AWS_*`).
+    pub s3: Option<toyz_pyramid::objstore::S3Options>,
     pub memory_cache: Option<String>,
     pub max_renders: Option<usize>,
     pub level_wait_seconds: Option<u64>,
@@ -113,6 +124,7 @@ pub struct FileConfig {
 pub struct Overrides {
     pub bind: Option<String>,
     pub cache: Option<PathBuf>,
+    pub levels: Option<PathBuf>,
     pub memory_cache: Option<String>,
     pub memory_budget: Option<String>,
     pub cache_max: Option<String>,
@@ -228,7 +240,7 @@ impl Config {
             origins: fc.origins.clone().unwrap_or_default(),
         };
         let max_renders = fc.max_renders.unwrap_or(64);
-        let cache_dir = cli
+        let cache = cli
             .cache
             .or(fc.cache.map(|c| {
                 if c.to_string_lossy().contains("://") {
@@ -238,7 +250,27 @@ impl Config {
                 }
             }))
             .unwrap_or_else(|| PathBuf::from("tile-cache"));
-        toyz_pyramid::tilestore::check_cache_location(&cache_dir)?;
+        let tiles = toyz_pyramid::CacheLocation::parse(&cache)?;
+        let levels = cli.levels.or(fc.levels.map(|l| base.join(l)));
+        let cache_dir = match (&tiles, levels) {
+            (toyz_pyramid::CacheLocation::Folder(p), None) => p.clone(),
+            (toyz_pyramid::CacheLocation::Folder(_), Some(_)) => {
+                return Err(
+                    "levels: only for an s3:// cache (a folder cache keeps its own levels)".into(),
+                )
+            }
+            (_, l) => l.unwrap_or_else(|| PathBuf::from("tile-cache")),
+        };
+        let s3 = fc.s3.clone().unwrap_or_default();
+        let tile_store: std::sync::Arc<dyn toyz_pyramid::TileStore> = match &tiles {
+            toyz_pyramid::CacheLocation::Folder(p) => {
+                std::sync::Arc::new(toyz_pyramid::FolderStore::new(p))
+            }
+            toyz_pyramid::CacheLocation::S3 { bucket, prefix } => std::sync::Arc::new(
+                toyz_pyramid::objstore::S3Store::new(bucket, prefix, &s3)
+                    .map_err(|e| e.to_string())?,
+            ),
+        };
         if max_renders == 0 {
             return Err("max_renders must be at least 1".into());
         }
@@ -249,6 +281,8 @@ impl Config {
                 .or(fc.bind)
                 .unwrap_or_else(|| DEFAULT_BIND.to_owned()),
             cache_dir,
+            tiles,
+            tile_store,
             memory_cache: memory,
             max_renders,
             level_wait: Duration::from_secs(fc.level_wait_seconds.unwrap_or(120)),

@@ -350,8 +350,7 @@ impl AppState {
         }
         // Rendered tiles reach the disk cache from one writer thread, off the request path.
         let (disk_writes, rx) = std::sync::mpsc::sync_channel::<(String, Bytes)>(WRITE_QUEUE);
-        let tiles_store: Arc<dyn toyz_pyramid::TileStore> =
-            Arc::new(toyz_pyramid::FolderStore::new(&config.cache_dir));
+        let tiles_store = config.tile_store.clone();
         let writer_store = tiles_store.clone();
         let kick = gc_kick.clone();
         let every = (config.cache_max / 64).clamp(64 << 10, 256 << 20);
@@ -547,12 +546,14 @@ impl AppState {
         let (file, public, sel) = (r.clone(), r.public.clone(), hdu.clone());
         let shown = public.clone();
         let layout = self.layout.clone();
+        let store = self.tiles_store.clone();
         let src = actix_web::web::block(move || {
             // A gzip'd file is decompressed once into the cache and read from there by every thread.
             let pinned = toyz_fits::Pinned::open_unpacked(&file.open_path(), &layout.unpacked())?;
             let src = Source::open_pinned(Arc::new(pinned), &sel, plane)?;
             // The manifest lets any server sharing this cache find the file from the id alone.
             toyz_pyramid::build::write_source_manifest(&layout, &src, false)?;
+            toyz_pyramid::build::publish_manifest(&layout, &*store, &src.id)?;
             Ok::<_, toyz_pyramid::EngineError>(src)
         })
         .await

@@ -847,7 +847,10 @@ impl JobRegistry {
                 let o = open(&ctx, &s).await?;
                 o.remember_spec(&spec);
                 let c2 = ctx.clone();
-                let root = ctx.state.config.cache_dir.clone();
+                let target = toyz_pyramid::Target::Store {
+                    levels: ctx.state.config.cache_dir.clone(),
+                    tiles: ctx.state.tiles_store.clone(),
+                };
                 tokio::task::spawn_blocking(move || {
                     let total = match p.zoom {
                         Some([a, b]) => o.src.geometry.tile_count(a, b),
@@ -863,7 +866,7 @@ impl JobRegistry {
                             c2.progress(n, total);
                         }
                     };
-                    let rep = toyz_pyramid::build(&o.src, &toyz_pyramid::Target::Cache(root), &opts, &progress, &flag)
+                    let rep = toyz_pyramid::build(&o.src, &target, &opts, &progress, &flag)
                         .map_err(|e| engine_error(e, &o.public))?;
                     Ok(json!({"tiles": rep.tiles, "written": rep.written, "kept": rep.skipped, "up_to_date": rep.up_to_date,
                               "url": format!("/tiles/{}/{}/{{z}}/{{x}}/{{y}}.png", rep.source_id, rep.render_id)}))
