@@ -87,6 +87,37 @@ fn folder_tiles(root: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// The object store holds exactly the PNG tiles of the folder cache `local`, byte for byte, and the
+/// source manifests a server needs to serve them by URL alone.
+fn assert_same_tiles(st: &S3Store, local: &Path) {
+    let want = folder_tiles(local);
+    assert!(want.len() > 80, "{} tiles", want.len());
+    let keys: Vec<String> = st
+        .list("")
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.ends_with(".png"))
+        .collect();
+    assert_eq!(
+        keys,
+        want.keys().cloned().collect::<Vec<_>>(),
+        "the same tiles"
+    );
+    for (k, bytes) in &want {
+        assert_eq!(
+            st.get(k).unwrap().as_deref(),
+            Some(&bytes[..]),
+            "tile {k} differs"
+        );
+    }
+    // The tasks also left what a server needs to serve those tiles by URL alone.
+    let sources: std::collections::BTreeSet<&str> =
+        want.keys().map(|k| k.split('/').next().unwrap()).collect();
+    for sid in sources {
+        assert!(st.exists(&format!("{sid}/manifest.json")).unwrap(), "{sid}");
+    }
+}
+
 /// A night: several images of different sizes, one tile-compressed.
 fn night(dir: &Path) -> PathBuf {
     let data = dir.join("night");
@@ -175,34 +206,8 @@ fn a_plan_built_into_the_object_store_equals_a_local_build() {
     let mut args = vec!["tiles", "build", s(&data), "--cache", s(&local)];
     args.extend_from_slice(&spec);
     ok(&toyz(&args, &s3, None));
-    let want = folder_tiles(&local);
-    assert!(want.len() > 80, "{} tiles", want.len());
 
-    let st = store(&s3, "tiles", "night1");
-    let keys: Vec<String> = st
-        .list("")
-        .unwrap()
-        .into_iter()
-        .filter(|k| k.ends_with(".png"))
-        .collect();
-    assert_eq!(
-        keys,
-        want.keys().cloned().collect::<Vec<_>>(),
-        "the same tiles"
-    );
-    for (k, bytes) in &want {
-        assert_eq!(
-            st.get(k).unwrap().as_deref(),
-            Some(&bytes[..]),
-            "tile {k} differs"
-        );
-    }
-    // The tasks also left what a server needs to serve those tiles by URL alone.
-    let sources: std::collections::BTreeSet<&str> =
-        want.keys().map(|k| k.split('/').next().unwrap()).collect();
-    for sid in sources {
-        assert!(st.exists(&format!("{sid}/manifest.json")).unwrap(), "{sid}");
-    }
+    assert_same_tiles(&store(&s3, "tiles", "night1"), &local);
 
     // Run again: nothing to write.
     let again = ok(&toyz(
@@ -544,4 +549,113 @@ fn two_replicas_behind_nginx_share_tiles_and_logins() {
     assert_eq!(after, 0, "every request started after the kill succeeds");
     // The survivor still knows the login.
     assert_eq!(get_as(&format!("{}/api/me", lb.url), &cookie).0, 200);
+}
+
+/// Stops a one-node Slurm cluster when dropped.
+struct Cluster(PathBuf);
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(slurm_example("cluster.sh"))
+            .args(["stop", s(&self.0)])
+            .output();
+    }
+}
+
+fn slurm_example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/slurm")
+        .join(name)
+}
+
+/// The plan run as a real Slurm array job (examples/slurm/prebuild.sbatch on a one-node cluster of
+/// Debian's slurm-wlm and munge, started by examples/slurm/cluster.sh) into the object store: every
+/// task completes, the status says so, and the tiles equal a plain local build's. Slow and needs
+/// Slurm installed: run by .ci/run (`cargo test -p toyz-cli --test scaleout -- --ignored`).
+#[test]
+#[ignore = "needs Slurm (slurm-wlm, munge): run by .ci/run with --ignored"]
+fn a_slurm_array_job_builds_the_plan_into_the_object_store() {
+    let d = tempfile::tempdir().unwrap();
+    let s3 = toyz_s3_server::start(&d.path().join("s3"), "127.0.0.1:0", &["tiles"]).unwrap();
+    let data = night(d.path());
+    let plan = d.path().join("plan.json");
+    let mut args = vec!["tiles", "plan", s(&data), "--tasks", "8", "--out", s(&plan)];
+    args.extend_from_slice(&["--cache", "s3://tiles/slurm", "--stretch", "sqrt"]);
+    ok(&toyz(&args, &s3, None));
+
+    let sdir = d.path().join("slurm");
+    let started = Command::new(slurm_example("cluster.sh"))
+        .args(["start", s(&sdir)])
+        .output()
+        .unwrap();
+    let _cluster = Cluster(sdir.clone());
+    assert!(
+        started.status.success(),
+        "the Slurm cluster did not start: {}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let conf = sdir.join("slurm.conf");
+    let slurm = |prog: &str, args: &[&str]| {
+        let mut c = Command::new(prog);
+        c.args(args)
+            .env("SLURM_CONF", &conf)
+            .env("TOYZ", env!("CARGO_BIN_EXE_toyz"));
+        s3_env(&mut c, &s3);
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{prog} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let logs = d.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let output = format!("--output={}/task-%a.log", s(&logs));
+    let sbatch = slurm_example("prebuild.sbatch");
+    let jid = slurm(
+        "sbatch",
+        &["--parsable", "--array=0-7", &output, s(&sbatch), s(&plan)],
+    );
+    let jid = jid.split(';').next().unwrap().to_owned();
+    let t0 = Instant::now();
+    while !slurm("squeue", &["-h", "-j", &jid]).is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "the array job did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let jobs = slurm("scontrol", &["-o", "show", "job", &jid]);
+    let done = jobs
+        .lines()
+        .filter(|l| l.contains("JobState=COMPLETED") && l.contains("ExitCode=0:0"))
+        .count();
+    let mut task_logs = String::new();
+    for i in 0..8 {
+        let log = std::fs::read_to_string(logs.join(format!("task-{i}.log"))).unwrap_or_default();
+        task_logs.push_str(&log);
+    }
+    assert_eq!(done, 8, "8 completed tasks: {jobs}\n{task_logs}");
+    for i in 0..8 {
+        assert!(
+            task_logs.contains(&format!("task {i} of plan")),
+            "{task_logs}"
+        );
+    }
+    let status = ok(&toyz(&["tiles", "plan", "--status", s(&plan)], &s3, None));
+    assert!(status.contains("8 of 8 tasks done"), "{status}");
+
+    let local = d.path().join("local");
+    let args = [
+        "tiles",
+        "build",
+        s(&data),
+        "--cache",
+        s(&local),
+        "--stretch",
+        "sqrt",
+    ];
+    ok(&toyz(&args, &s3, None));
+    assert_same_tiles(&store(&s3, "tiles", "slurm"), &local);
 }
