@@ -40,7 +40,8 @@ pub struct ServeArgs {
     /// purpose (a warning line says so).
     #[arg(long)]
     public: bool,
-    /// The account database [default: toyz.sqlite beside the config file, or here].
+    /// The account database: a SQLite file or postgres://USER@HOST:PORT/DBNAME [default: toyz.sqlite
+    /// beside the config file, or here].
     #[arg(long)]
     db: Option<PathBuf>,
 }

@@ -1,15 +1,16 @@
 //! `toyz user …`, `toyz group …`, `toyz grant`, `toyz grants`: accounts in the server's database
-//! (`--db FILE`, default `toyz.sqlite` in the working directory, as `toyz serve` without a config file).
+//! (`--db FILE`, default `toyz.sqlite` in the working directory, as `toyz serve` without a config file;
+//! or `--db postgres://USER@HOST:PORT/DBNAME`, the database that replicas share).
 
 use crate::{out, print_json, Fail};
 use clap::{Args as ClapArgs, Subcommand};
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
-use toyz_server::accounts::{AccountStore, Level, SqliteStore, StoreError, Who};
+use toyz_server::accounts::{AccountStore, Level, StoreError, Who};
 
 #[derive(ClapArgs)]
 pub struct Db {
-    /// The account database (SQLite; created if missing)
+    /// The account database: a SQLite file (created if missing) or postgres://USER@HOST:PORT/DBNAME
     #[arg(long, default_value = "toyz.sqlite")]
     db: PathBuf,
 }
@@ -95,8 +96,8 @@ pub struct GrantsArgs {
     db: Db,
 }
 
-fn open(db: &Db) -> Result<SqliteStore, Fail> {
-    SqliteStore::open(&db.db).map_err(fail)
+fn open(db: &Db) -> Result<Box<dyn AccountStore>, Fail> {
+    toyz_server::accounts::open_store(&db.db).map_err(fail)
 }
 
 fn fail(e: StoreError) -> Fail {

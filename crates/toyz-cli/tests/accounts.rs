@@ -1,11 +1,13 @@
 //! `toyz user`, `toyz group`, `toyz grant(s)` and `toyz serve --auth/--public` as an administrator runs
 //! them: passwords from stdin, exit 2 with one line for every mistake, JSON listings, and a server that
-//! refuses to start without an account or on a public address without accounts.
+//! refuses to start without an account or on a public address without accounts. On SQLite, or on
+//! PostgreSQL when `TOYZ_TEST_POSTGRES` names a server (a database of its own per test).
 
 mod common;
 use common::{json, s, serve_root};
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
+use toyz_server::test_db::TestDb;
 
 fn toyz(args: &[&str], stdin: &str) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_toyz"))
@@ -39,8 +41,8 @@ fn ok(out: &Output) -> String {
 #[test]
 fn users_groups_and_grants_from_the_command_line() {
     let d = tempfile::tempdir().unwrap();
-    let db = d.path().join("toyz.sqlite");
-    let db = s(&db);
+    let test_db = TestDb::new(d.path().join("toyz.sqlite"));
+    let db = s(test_db.path());
     ok(&toyz(
         &["user", "add", "ada", "--admin", "--db", db],
         "a long password\n",
@@ -139,8 +141,7 @@ fn users_groups_and_grants_from_the_command_line() {
         "the group's grant left with it"
     );
     // The password is stored as an argon2id hash only.
-    let bytes = std::fs::read(d.path().join("toyz.sqlite")).unwrap();
-    let text = String::from_utf8_lossy(&bytes);
+    let text = test_db.dump();
     assert!(!text.contains("a long password"));
 }
 
@@ -159,7 +160,8 @@ fn serve_needs_an_account_for_auth_and_auth_for_a_public_address() {
     std::fs::create_dir_all(&data).unwrap();
     let root = format!("sky={}", s(&data));
     let cache = d.path().join("cache");
-    let db = d.path().join("toyz.sqlite");
+    let test_db = TestDb::new(d.path().join("toyz.sqlite"));
+    let db = test_db.path().to_owned();
     let base = ["--root", &root, "--cache", s(&cache)];
     fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
         [base, extra].concat()
@@ -198,4 +200,44 @@ fn serve_needs_an_account_for_auth_and_auth_for_a_public_address() {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("warning: serving every file"), "{err}");
+}
+
+/// `--db` takes a SQLite file or a postgres:// URL; another scheme is refused in one line (exit 2),
+/// and no message shows a URL's password (an unreachable server is a failure of the machine: 1).
+#[test]
+fn other_databases_are_refused_and_passwords_never_shown() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mysql = "mysql://u:secret@127.0.0.1/toyz";
+    let out = toyz(&["user", "list", "--db", mysql], "");
+    input_error(&out, "unsupported account database");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("secret"));
+    let root = format!("sky={}", s(&data));
+    let cache = d.path().join("cache");
+    let out = serve(&[
+        "--root",
+        &root,
+        "--cache",
+        s(&cache),
+        "--auth",
+        "--db",
+        mysql,
+    ]);
+    input_error(&out, "mysql://u@127.0.0.1/toyz");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("secret"));
+    let out = toyz(
+        &[
+            "user",
+            "list",
+            "--db",
+            "postgres://u:secret@127.0.0.1:1/toyz",
+        ],
+        "",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("postgres://u@127.0.0.1:1/toyz"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
 }

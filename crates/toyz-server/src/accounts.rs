@@ -1,6 +1,7 @@
 //! Accounts: users (argon2id password hashes), groups, path grants and login sessions, behind one small
-//! interface ([`AccountStore`]) so that a second implementation (PostgreSQL, for replicas) can stand
-//! beside the embedded one ([`SqliteStore`]: one file, WAL, migrations versioned here).
+//! interface ([`AccountStore`]) with two implementations: the embedded one ([`SqliteStore`]: one file,
+//! WAL, migrations versioned here) and PostgreSQL ([`PgStore`](crate::accounts_pg::PgStore), shared
+//! by replicas). [`open_store`] picks one from the `--db` value (a file, or a `postgres://` URL).
 //!
 //! Login session tokens are 32 random bytes given to the browser once; the database keeps only their
 //! SHA-256, so a copy of the database opens no session.
@@ -240,7 +241,7 @@ pub fn check_grant_path(path: &str) -> StoreResult<String> {
 /// The shortest password accepted.
 pub const MIN_PASSWORD: usize = 8;
 
-fn check_password(p: &str) -> StoreResult<()> {
+pub(crate) fn check_password(p: &str) -> StoreResult<()> {
     if p.chars().count() < MIN_PASSWORD {
         return Err(StoreError::Invalid(format!(
             "a password has at least {MIN_PASSWORD} characters"
@@ -255,7 +256,7 @@ fn check_password(p: &str) -> StoreResult<()> {
 }
 
 /// argon2id with OWASP's minimum parameters (19 MiB, 2 passes, 1 lane).
-fn hasher() -> argon2::Argon2<'static> {
+pub(crate) fn hasher() -> argon2::Argon2<'static> {
     argon2::Argon2::new(
         argon2::Algorithm::Argon2id,
         argon2::Version::V0x13,
@@ -263,7 +264,7 @@ fn hasher() -> argon2::Argon2<'static> {
     )
 }
 
-fn hash_password(p: &str) -> StoreResult<String> {
+pub(crate) fn hash_password(p: &str) -> StoreResult<String> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| StoreError::Db(format!("no randomness: {e}")))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::Db(e.to_string()))?;
@@ -273,16 +274,130 @@ fn hash_password(p: &str) -> StoreResult<String> {
         .map_err(|e| StoreError::Db(e.to_string()))
 }
 
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     let d = Sha256::digest(token.as_bytes());
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Does `password` match the stored `hash`? An unknown user (`None`) costs one hash too, so timing
+/// does not tell which names exist.
+pub(crate) fn password_matches(hash: Option<&str>, password: &str) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash_password("not a password at all").unwrap_or_default());
+    let good = PasswordHash::new(hash.unwrap_or(dummy))
+        .map(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false);
+    good && hash.is_some()
+}
+
+/// A new login session token: 32 random bytes in hex (the database keeps its [`token_hash`]).
+pub(crate) fn new_token() -> StoreResult<String> {
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| StoreError::Db(format!("no randomness: {e}")))?;
+    Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Is a session token well formed (64 hex digits)? Others are never looked up.
+pub(crate) fn token_shape_ok(token: &str) -> bool {
+    token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The account databases toyz can use, from the `--db` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    /// A file path (created if missing).
+    Sqlite,
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres,
+}
+
+/// The URL scheme of `db` (`postgres` in `postgres://…`), if it is a URL.
+fn url_scheme(db: &str) -> Option<&str> {
+    let (scheme, _) = db.split_once("://")?;
+    let mut c = scheme.chars();
+    let ok = c.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && c.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    ok.then_some(scheme)
+}
+
+/// True when `db` is a URL (kept as it is, never joined onto a folder).
+pub fn is_database_url(db: &Path) -> bool {
+    db.to_str().and_then(url_scheme).is_some()
+}
+
+/// Which database `db` names: a file path is SQLite, `postgres://`/`postgresql://` is PostgreSQL,
+/// any other URL is refused (one line, the password left out).
+pub fn database_kind(db: &Path) -> StoreResult<DbKind> {
+    let Some(scheme) = db.to_str().and_then(url_scheme) else {
+        return Ok(DbKind::Sqlite);
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "postgres" | "postgresql" => Ok(DbKind::Postgres),
+        _ => Err(StoreError::Invalid(format!(
+            "{}: unsupported account database (a SQLite file path, or postgres://USER@HOST:PORT/DBNAME)",
+            describe_database(db)
+        ))),
+    }
+}
+
+/// `db` as it may be shown (errors, logs): a URL without its password (`postgres://u:secret@h/d` is
+/// shown as `postgres://u@h/d`, a `password=` parameter is dropped), a path as it is.
+pub fn describe_database(db: &Path) -> String {
+    match db.to_str() {
+        Some(s) if url_scheme(s).is_some() => redact_url(s),
+        _ => db.display().to_string(),
+    }
+}
+
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let user = &authority[..at];
+            let user = user.split_once(':').map_or(user, |(u, _)| u);
+            format!("{user}@{}", &authority[at + 1..])
+        }
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|kv| !kv.to_ascii_lowercase().starts_with("password="))
+                .collect();
+            if kept.is_empty() {
+                path.to_owned()
+            } else {
+                format!("{path}?{}", kept.join("&"))
+            }
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// Open the account database `db` names (see [`database_kind`]), creating or upgrading its schema.
+/// Blocks (a PostgreSQL store must not be opened or used on an async runtime's thread: run it in
+/// `web::block`, `spawn_blocking` or a plain thread).
+pub fn open_store(db: &Path) -> StoreResult<Box<dyn AccountStore>> {
+    match database_kind(db)? {
+        DbKind::Sqlite => Ok(Box::new(SqliteStore::open(db)?)),
+        DbKind::Postgres => {
+            let url = db.to_str().expect("a URL is UTF-8");
+            Ok(Box::new(crate::accounts_pg::PgStore::open(url)?))
+        }
+    }
 }
 
 /// Schema versions, applied in order (`PRAGMA user_version` says how many are in).
@@ -344,18 +459,31 @@ impl SqliteStore {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version as usize > MIGRATIONS.len() {
-            return Err(StoreError::Db(format!(
-                "{} was written by a newer toyz (schema {version})",
+        let newer = |v: i64| {
+            StoreError::Db(format!(
+                "{} was written by a newer toyz (schema {v})",
                 path.display()
-            )));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            ))
+        };
+        let mut version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        // Each missing migration in a write transaction that reads the version again: two servers
+        // starting at once on one file apply it once.
+        while version < 0 || version as usize != MIGRATIONS.len() {
+            if version < 0 || version as usize > MIGRATIONS.len() {
+                return Err(newer(version));
+            }
+            let tx = rusqlite::Transaction::new_unchecked(
+                &conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            version = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if version < 0 || version as usize >= MIGRATIONS.len() {
+                continue;
+            }
+            tx.execute_batch(MIGRATIONS[version as usize])?;
+            tx.pragma_update(None, "user_version", version + 1)?;
             tx.commit()?;
+            version += 1;
         }
         Ok(SqliteStore {
             conn: Mutex::new(conn),
@@ -419,7 +547,7 @@ impl SqliteStore {
     }
 }
 
-fn check_shares(shares: &[Share]) -> StoreResult<()> {
+pub(crate) fn check_shares(shares: &[Share]) -> StoreResult<()> {
     for s in shares {
         let who: Who = s.who.parse()?;
         if who == Who::Everyone && s.level == "modify" {
@@ -437,7 +565,7 @@ fn check_shares(shares: &[Share]) -> StoreResult<()> {
     Ok(())
 }
 
-fn check_workspace_name(name: &str) -> StoreResult<()> {
+pub(crate) fn check_workspace_name(name: &str) -> StoreResult<()> {
     if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(StoreError::Invalid(
             "a workspace name has 1 to 200 characters, none of them control characters".into(),
@@ -465,7 +593,7 @@ impl SqliteStore {
         let sql = "SELECT w.id, w.name, u.name, w.updated,
                           CASE WHEN ?1 IS NULL THEN 'null' ELSE w.state END
                    FROM workspaces w JOIN users u ON u.id = w.owner
-                   WHERE ?1 IS NULL OR w.id = ?1 ORDER BY w.updated DESC";
+                   WHERE ?1 IS NULL OR w.id = ?1 ORDER BY w.updated DESC, w.id DESC";
         let mut st = c.prepare(sql)?;
         let rows: Vec<(i64, String, String, i64, String)> = st
             .query_map([id], |r| {
@@ -640,18 +768,9 @@ impl AccountStore for SqliteStore {
             })
             .optional()?;
         // An unknown name costs one hash too, so timing does not tell which names exist.
-        static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let dummy =
-            DUMMY.get_or_init(|| hash_password("not a password at all").unwrap_or_default());
-        let (id, hash) = match &row {
-            Some((id, h)) => (Some(*id), h.as_str()),
-            None => (None, dummy.as_str()),
-        };
-        let good = PasswordHash::new(hash)
-            .map(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
-            .unwrap_or(false);
-        match id {
-            Some(id) if good => Self::info(&self.conn(), id),
+        let good = password_matches(row.as_ref().map(|r| r.1.as_str()), password);
+        match row {
+            Some((id, _)) if good => Self::info(&self.conn(), id),
             _ => Ok(None),
         }
     }
@@ -756,9 +875,7 @@ impl AccountStore for SqliteStore {
     }
 
     fn create_session(&self, user_id: i64) -> StoreResult<String> {
-        let mut raw = [0u8; 32];
-        getrandom::fill(&mut raw).map_err(|e| StoreError::Db(format!("no randomness: {e}")))?;
-        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let token = new_token()?;
         let t = now();
         self.conn().execute(
             "INSERT INTO sessions (token_hash, usr, created, last_seen) VALUES (?1, ?2, ?3, ?3)",
@@ -773,7 +890,7 @@ impl AccountStore for SqliteStore {
         idle: Duration,
         absolute: Duration,
     ) -> StoreResult<Option<UserInfo>> {
-        if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !token_shape_ok(token) {
             return Ok(None);
         }
         let c = self.conn();
@@ -829,15 +946,18 @@ impl AccountStore for SqliteStore {
     }
 }
 
+/// The store's tests run on SQLite, or on PostgreSQL when `TOYZ_TEST_POSTGRES` names a server (see
+/// `test_db`).
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_db::TestDb;
 
     #[test]
     fn users_groups_grants_and_sessions() {
         let d = tempfile::tempdir().unwrap();
-        let db = d.path().join("toyz.sqlite");
-        let s = SqliteStore::open(&db).unwrap();
+        let db = TestDb::new(d.path().join("toyz.sqlite"));
+        let s = db.open();
         s.add_user("ada", "correct horse", true).unwrap();
         s.add_user("bob", "battery staple", false).unwrap();
         assert!(matches!(
@@ -853,12 +973,9 @@ mod tests {
             Err(StoreError::Invalid(_))
         ));
         // The hash is argon2id, never the password.
-        let hash: String = s
-            .conn()
-            .query_row("SELECT hash FROM users WHERE name = 'ada'", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
+        let hash: String = db
+            .strings("SELECT hash FROM users WHERE name = 'ada'")
+            .remove(0);
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{hash}"
@@ -893,7 +1010,7 @@ mod tests {
         assert!(s.session_user(&"0".repeat(64), day, day).unwrap().is_none());
         assert_eq!(s.active_sessions(day).unwrap(), 1);
         // Sessions live in the file: another handle (a restarted server) sees them.
-        let again = SqliteStore::open(&db).unwrap();
+        let again = db.open();
         assert_eq!(
             again.session_user(&t, day, day).unwrap().unwrap().name,
             "bob"
@@ -913,5 +1030,169 @@ mod tests {
             .iter()
             .all(|g| g.who != Who::User("bob".into())));
         assert!(matches!(s.delete_user("bob"), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn workspaces_and_their_shares() {
+        let d = tempfile::tempdir().unwrap();
+        let db = TestDb::new(d.path().join("toyz.sqlite"));
+        let s = db.open();
+        s.add_user("ada", "correct horse", false).unwrap();
+        let ada = s.verify("ada", "correct horse").unwrap().unwrap();
+        let state = serde_json::json!({"link": "path=sky/a.fits", "regions": "circle(1,2,3)"});
+        let one = s.create_workspace(ada.id, "night 1", &state).unwrap();
+        let two = s.create_workspace(ada.id, "night 2", &state).unwrap();
+        assert_ne!(one, two);
+        assert!(s.create_workspace(ada.id, " ", &state).is_err());
+        let w = s.workspace(one).unwrap().unwrap();
+        assert_eq!((w.name.as_str(), w.owner.as_str()), ("night 1", "ada"));
+        assert_eq!(w.state, state);
+        // A list leaves the states out; the newest (then the last made) first.
+        let all = s.workspaces().unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].id, two);
+        assert!(all.iter().all(|w| w.state.is_null()));
+        let shares = vec![
+            Share {
+                who: "user:bob".into(),
+                level: "modify".into(),
+            },
+            Share {
+                who: "group:class".into(),
+                level: "view".into(),
+            },
+        ];
+        s.share_workspace(one, &shares).unwrap();
+        let got = s.workspace(one).unwrap().unwrap().shares;
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].who, "group:class", "sorted by who");
+        let bad = [Share {
+            who: "everyone".into(),
+            level: "modify".into(),
+        }];
+        assert!(matches!(
+            s.share_workspace(one, &bad),
+            Err(StoreError::Invalid(_))
+        ));
+        s.update_workspace(one, Some("renamed"), None).unwrap();
+        let w = s.workspace(one).unwrap().unwrap();
+        assert_eq!((w.name.as_str(), &w.state), ("renamed", &state));
+        assert!(matches!(
+            s.update_workspace(999_999, Some("x"), None),
+            Err(StoreError::NotFound(_))
+        ));
+        s.delete_workspace(one).unwrap();
+        assert!(s.workspace(one).unwrap().is_none());
+        // Groups list their members; deleting a user takes their workspaces with them.
+        s.add_user("bob", "battery staple", false).unwrap();
+        s.add_group("class", &["bob".into(), "ada".into()]).unwrap();
+        assert!(matches!(
+            s.add_group("class", &[]),
+            Err(StoreError::Exists(_))
+        ));
+        assert!(matches!(
+            s.add_group("other", &["nobody".into()]),
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(
+            s.groups().unwrap().iter().all(|g| g.name != "other"),
+            "rolled back"
+        );
+        let g = s.groups().unwrap();
+        assert_eq!(g[0].members, vec!["ada".to_owned(), "bob".to_owned()]);
+        let users = s.users().unwrap();
+        assert_eq!(users[0].groups, vec!["class".to_owned()]);
+        s.delete_user("ada").unwrap();
+        assert!(s.workspaces().unwrap().is_empty());
+    }
+
+    /// Servers starting together on a new database apply each migration once; a database written
+    /// by a newer toyz is refused.
+    #[test]
+    fn migrations_run_once_and_newer_schemas_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let db = TestDb::new(d.path().join("toyz.sqlite"));
+        let opened: Vec<_> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..4).map(|_| sc.spawn(|| open_store(db.path()))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for s in &opened {
+            let s = s.as_ref().unwrap();
+            assert!(s.users().unwrap().is_empty());
+        }
+        opened[0]
+            .as_ref()
+            .unwrap()
+            .add_user("ada", "correct horse", true)
+            .unwrap();
+        assert_eq!(db.open().users().unwrap().len(), 1);
+        drop(opened);
+        let newer = if db.is_postgres() {
+            "UPDATE toyz_schema SET version = 99"
+        } else {
+            "PRAGMA user_version = 99"
+        };
+        db.execute(newer);
+        let e = open_store(db.path()).err().expect("refused");
+        assert!(e.to_string().contains("newer toyz"), "{e}");
+    }
+
+    /// A lost connection (PostgreSQL restarted) is opened again: no toyz restart needed.
+    #[test]
+    fn a_lost_connection_is_opened_again() {
+        let d = tempfile::tempdir().unwrap();
+        let db = TestDb::new(d.path().join("toyz.sqlite"));
+        let s = db.open();
+        s.add_user("ada", "correct horse", false).unwrap();
+        if db.is_postgres() {
+            let n = db.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            );
+            assert!(n >= 1, "the store's connection was there");
+        }
+        assert_eq!(s.users().unwrap().len(), 1);
+        s.add_user("bob", "battery staple", false).unwrap();
+        assert_eq!(s.users().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn database_urls_and_their_passwords() {
+        let p = |s: &str| Path::new(s).to_owned();
+        assert_eq!(database_kind(&p("toyz.sqlite")).unwrap(), DbKind::Sqlite);
+        assert_eq!(
+            database_kind(&p("/srv/a b/toyz.sqlite")).unwrap(),
+            DbKind::Sqlite
+        );
+        assert_eq!(
+            database_kind(&p("postgres://u@h/db")).unwrap(),
+            DbKind::Postgres
+        );
+        assert_eq!(
+            database_kind(&p("PostgreSQL://h/db")).unwrap(),
+            DbKind::Postgres
+        );
+        let e = database_kind(&p("mysql://u:secret@h/db"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mysql://u@h/db") && !e.contains("secret"), "{e}");
+        assert!(is_database_url(&p("postgres://h/db")));
+        assert!(!is_database_url(&p("./toyz.sqlite")));
+        for (url, shown) in [
+            ("postgres://u:secret@h:5432/db", "postgres://u@h:5432/db"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            (
+                "postgres://h/db?password=secret&sslmode=disable",
+                "postgres://h/db?sslmode=disable",
+            ),
+            ("postgresql://u:s%40cret@h", "postgresql://u@h"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        // A URL PostgreSQL cannot parse is refused with the password left out.
+        let e = open_store(&p("postgres://u:secret@h:notaport/db"))
+            .err()
+            .expect("refused");
+        assert!(!e.to_string().contains("secret"), "{e}");
     }
 }

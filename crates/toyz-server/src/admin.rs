@@ -29,8 +29,13 @@ async fn run<T: serde::Serialize + Send + 'static>(
     f: impl FnOnce(&dyn AccountStore) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let store = store_for(&state, &who)?;
-    let out = crate::auth::store_call(move || f(store.as_ref())).await?;
-    state.access.changed();
+    let out = crate::auth::store_call(move || {
+        let out = f(store.as_ref())?;
+        // On the blocking thread too: reloading reads the store.
+        state.access.changed();
+        Ok(out)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(out))
 }
 

@@ -110,7 +110,8 @@ impl Grants {
 const SESSION_CACHE: usize = 4096;
 /// How long a looked-up session is trusted before the database is asked again.
 const SESSION_RECHECK: Duration = Duration::from_secs(5);
-/// How often the grants' generation is compared with the database's.
+/// How often the grants' generation is compared with the database's (by a thread of the server's
+/// own, so that no request or job waits for the database for it).
 const GRANTS_RECHECK: Duration = Duration::from_secs(1);
 
 /// Settings of authentication (config keys `auth`, `database`, `session_idle_hours`,
@@ -134,16 +135,54 @@ impl Default for AuthSettings {
 }
 
 /// The server's view of accounts: the store, the grants in memory, recent sessions.
+///
+/// Store calls block (a PostgreSQL store's client must not run on a thread that drives async tasks):
+/// [`Access::session`] and [`Access::changed`] are for blocking threads (`web::block`); everything
+/// else answers from memory, kept up to date by a thread that compares the store's generation once
+/// a second.
 pub struct Access {
-    store: Option<Arc<dyn AccountStore>>,
+    shared: Arc<Shared>,
     pub settings: AuthSettings,
-    grants: RwLock<(u64, Arc<Grants>)>,
-    checked: Mutex<Instant>,
-    sessions: Mutex<lru::LruCache<String, (Principal, Instant)>>,
     /// Failed logins per user name and per address (see [`Throttle`]).
     pub throttle: Throttle,
     pub logins: std::sync::atomic::AtomicU64,
     pub failed_logins: std::sync::atomic::AtomicU64,
+}
+
+/// What the reloading thread shares with the server.
+struct Shared {
+    store: Option<Arc<dyn AccountStore>>,
+    grants: RwLock<(u64, Arc<Grants>)>,
+    sessions: Mutex<lru::LruCache<String, (Principal, Instant)>>,
+    /// One reload at a time (the thread's and one after a change made here), so that an older
+    /// reload never replaces a newer one.
+    reloading: Mutex<()>,
+}
+
+impl Shared {
+    /// Reload the grants if the database changed (blocks on the store).
+    fn refresh(&self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let _one = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        let g = match store.generation() {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!("cannot read the account generation: {e}");
+                return;
+            }
+        };
+        if g == self.grants.read().expect("grants").0 {
+            return;
+        }
+        match store.grants() {
+            Ok(list) => *self.grants.write().expect("grants") = (g, Arc::new(Grants::new(list))),
+            Err(e) => tracing::error!("cannot reload grants: {e}"),
+        }
+        // Users and groups may have changed too: sessions are looked up again.
+        self.sessions.lock().expect("sessions").clear();
+    }
 }
 
 /// Repeated failed logins for one user name or from one address: after [`Throttle::FREE`] failures
@@ -193,79 +232,69 @@ impl Throttle {
 impl Access {
     /// Authentication off: everyone is [`Principal::Local`].
     pub fn off() -> Access {
+        Access::with(None, AuthSettings::default(), 0, Grants::default())
+    }
+
+    fn with(
+        store: Option<Arc<dyn AccountStore>>,
+        settings: AuthSettings,
+        generation: u64,
+        grants: Grants,
+    ) -> Access {
         Access {
-            store: None,
-            settings: AuthSettings::default(),
-            grants: RwLock::new((0, Arc::new(Grants::default()))),
-            checked: Mutex::new(Instant::now()),
-            sessions: Mutex::new(lru::LruCache::new(
-                std::num::NonZeroUsize::new(SESSION_CACHE).expect("nonzero"),
-            )),
+            shared: Arc::new(Shared {
+                store,
+                grants: RwLock::new((generation, Arc::new(grants))),
+                sessions: Mutex::new(lru::LruCache::new(
+                    std::num::NonZeroUsize::new(SESSION_CACHE).expect("nonzero"),
+                )),
+                reloading: Mutex::new(()),
+            }),
+            settings,
             throttle: Throttle::new(),
             logins: Default::default(),
             failed_logins: Default::default(),
         }
     }
 
-    /// Authentication on, with accounts in `store`.
+    /// Authentication on, with accounts in `store` (read now: blocks). A thread reloads the grants
+    /// when the store's generation moves (changes made by the CLI, another replica), looking once a
+    /// second; it ends with the `Access`.
     pub fn on(store: Arc<dyn AccountStore>, settings: AuthSettings) -> Result<Access, String> {
         let generation = store.generation().map_err(|e| e.to_string())?;
         let grants = store.grants().map_err(|e| e.to_string())?;
-        let mut a = Access::off();
-        a.store = Some(store);
-        a.settings = settings;
-        a.grants = RwLock::new((generation, Arc::new(Grants::new(grants))));
+        let a = Access::with(Some(store), settings, generation, Grants::new(grants));
+        let weak = Arc::downgrade(&a.shared);
+        std::thread::Builder::new()
+            .name("toyz-grants".into())
+            .spawn(move || loop {
+                std::thread::sleep(GRANTS_RECHECK);
+                match weak.upgrade() {
+                    Some(shared) => shared.refresh(),
+                    None => return,
+                }
+            })
+            .map_err(|e| format!("cannot start the grants thread: {e}"))?;
         Ok(a)
     }
 
     pub fn enabled(&self) -> bool {
-        self.store.is_some()
+        self.shared.store.is_some()
     }
 
     pub fn store(&self) -> Option<&Arc<dyn AccountStore>> {
-        self.store.as_ref()
+        self.shared.store.as_ref()
     }
 
-    /// The grants now (reloaded when the database changed, looked at most once a second).
+    /// The grants now (from memory: reloaded within a second when the database changed).
     pub fn grants(&self) -> Arc<Grants> {
-        let Some(store) = &self.store else {
-            return self.grants.read().expect("grants").1.clone();
-        };
-        let due = {
-            let mut c = self.checked.lock().expect("checked");
-            let due = c.elapsed() >= GRANTS_RECHECK;
-            if due {
-                *c = Instant::now();
-            }
-            due
-        };
-        if due {
-            self.refresh(store.as_ref());
-        }
-        self.grants.read().expect("grants").1.clone()
+        self.shared.grants.read().expect("grants").1.clone()
     }
 
-    /// Reload the grants if the database changed (after a change made here: at once).
-    pub fn refresh(&self, store: &dyn AccountStore) {
-        let Ok(g) = store.generation() else {
-            return;
-        };
-        if g == self.grants.read().expect("grants").0 {
-            return;
-        }
-        match store.grants() {
-            Ok(list) => *self.grants.write().expect("grants") = (g, Arc::new(Grants::new(list))),
-            Err(e) => tracing::error!("cannot reload grants: {e}"),
-        }
-        // Users and groups may have changed too: sessions are looked up again.
-        self.sessions.lock().expect("sessions").clear();
-    }
-
-    /// Forget what is remembered about sessions and grants (after an account change here).
+    /// Reload the grants and forget the sessions seen if the database changed: after an account
+    /// change made here, so that it applies at once. Blocks on the store (call it in `web::block`).
     pub fn changed(&self) {
-        if let Some(s) = &self.store {
-            self.refresh(s.as_ref());
-        }
+        self.shared.refresh();
     }
 
     /// May `p` read the public path `path`?
@@ -284,16 +313,25 @@ impl Access {
         }
     }
 
-    /// The principal of a session token, if it is live.
+    /// The principal of a session token looked up within the last 5 s (from memory).
+    pub fn cached_session(&self, token: &str) -> Option<Principal> {
+        if !self.enabled() {
+            return Some(Principal::Local);
+        }
+        match self.shared.sessions.lock().expect("sessions").get(token) {
+            Some((p, at)) if at.elapsed() < SESSION_RECHECK => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    /// The principal of a session token, if it is live. Asks the store unless the session was seen
+    /// lately: blocks (call it in `web::block`, as the gate does).
     pub fn session(&self, token: &str) -> Result<Option<Principal>, ApiError> {
-        let Some(store) = &self.store else {
+        let Some(store) = &self.shared.store else {
             return Ok(Some(Principal::Local));
         };
-        let _ = self.grants(); // notices account changes made elsewhere
-        if let Some((p, at)) = self.sessions.lock().expect("sessions").get(token) {
-            if at.elapsed() < SESSION_RECHECK {
-                return Ok(Some(p.clone()));
-            }
+        if let Some(p) = self.cached_session(token) {
+            return Ok(Some(p));
         }
         let user = store
             .session_user(token, self.settings.idle, self.settings.absolute)
@@ -301,7 +339,7 @@ impl Access {
                 tracing::error!("{e}");
                 ApiError::internal("the account database failed (see the server log)")
             })?;
-        let mut cache = self.sessions.lock().expect("sessions");
+        let mut cache = self.shared.sessions.lock().expect("sessions");
         match user {
             Some(u) => {
                 let p = Principal::User(Arc::new(u));
@@ -317,25 +355,34 @@ impl Access {
 
     /// Forget a session here (logout); the caller deletes it from the store.
     pub fn forget_session(&self, token: &str) {
-        self.sessions.lock().expect("sessions").pop(token);
+        self.shared.sessions.lock().expect("sessions").pop(token);
     }
 }
 
 /// The server's accounts as `config` asks: off, or the database opened and checked. With `--auth`
 /// and no user in the database this refuses (there is no default account) and says how to add one.
+///
+/// The store is opened and read on a thread of its own: the server starts inside actix's runtime,
+/// whose threads a PostgreSQL client must not block.
 pub fn open(config: &crate::Config) -> Result<Access, String> {
     if !config.auth {
         return Ok(Access::off());
     }
-    let store = crate::accounts::SqliteStore::open(&config.database).map_err(|e| e.to_string())?;
+    std::thread::scope(|s| s.spawn(|| open_store_checked(config)).join())
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+fn open_store_checked(config: &crate::Config) -> Result<Access, String> {
+    let store: Arc<dyn AccountStore> = crate::accounts::open_store(&config.database)
+        .map_err(|e| e.to_string())?
+        .into();
     if store.users().map_err(|e| e.to_string())?.is_empty() {
+        let db = crate::accounts::describe_database(&config.database);
         return Err(format!(
-            "--auth needs an account and {} has none: add one with `toyz user add NAME --admin --db {}`",
-            config.database.display(),
-            config.database.display()
+            "--auth needs an account and {db} has none: add one with `toyz user add NAME --admin --db {db}`"
         ));
     }
-    Access::on(Arc::new(store), config.auth_settings.clone())
+    Access::on(store, config.auth_settings.clone())
 }
 
 /// Refuse to serve a non-loopback address to anyone without `--auth`, unless `--public` says so
@@ -380,15 +427,16 @@ pub fn principal_of(req: &actix_web::HttpRequest) -> Result<Principal, ApiError>
     if !state.access.enabled() {
         return Ok(Principal::Local);
     }
-    // Found already by the gate in front of every route.
+    // Found already by the gate in front of every route but the open ones (`login::gate`, which
+    // asks the store on a blocking thread); on those, only a session seen lately counts: no store
+    // call here, on the async runtime.
     if let Some(p) = actix_web::HttpMessage::extensions(req).get::<Principal>() {
         return Ok(p.clone());
     }
     let token = req.cookie(COOKIE).map(|c| c.value().to_owned());
-    match token {
-        Some(t) => state.access.session(&t)?.ok_or_else(not_logged_in),
-        None => Err(not_logged_in()),
-    }
+    token
+        .and_then(|t| state.access.cached_session(&t))
+        .ok_or_else(not_logged_in)
 }
 
 /// An account-store failure as an HTTP error: what the client got wrong is 4xx, the database's own

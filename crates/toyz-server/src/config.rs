@@ -45,7 +45,7 @@ pub struct Config {
     /// Serve everything read-only to anyone on a public address without `--auth`, on purpose.
     pub public: bool,
     /// The account database (`--db`, config `database`; default `toyz.sqlite` beside the config
-    /// file, or in the working directory).
+    /// file, or in the working directory): a SQLite file, or a `postgres://` URL kept as it is.
     pub database: PathBuf,
     pub auth_settings: crate::auth::AuthSettings,
 }
@@ -274,6 +274,18 @@ impl Config {
         if max_renders == 0 {
             return Err("max_renders must be at least 1".into());
         }
+        // A file path in the config file is relative to the file; a URL (postgres://…) is kept.
+        let database = cli
+            .database
+            .or(fc.database.map(|d| {
+                if crate::accounts::is_database_url(&d) {
+                    d
+                } else {
+                    base.join(d)
+                }
+            }))
+            .unwrap_or_else(|| base.join("toyz.sqlite"));
+        crate::accounts::database_kind(&database).map_err(|e| e.to_string())?;
         Ok(Config {
             roots,
             bind: cli
@@ -292,10 +304,7 @@ impl Config {
             cache_max,
             auth: cli.auth || fc.auth.unwrap_or(false),
             public: cli.public || fc.public.unwrap_or(false),
-            database: cli
-                .database
-                .or(fc.database.map(|d| base.join(d)))
-                .unwrap_or_else(|| base.join("toyz.sqlite")),
+            database,
             auth_settings,
         })
     }
@@ -354,5 +363,25 @@ mod tests {
             Config::load(None, Overrides::default()).unwrap().bind,
             DEFAULT_BIND
         );
+    }
+
+    /// `database`: a file beside the config file, a postgres:// URL as written, other schemes refused
+    /// (without the URL's password).
+    #[test]
+    fn database_paths_and_urls() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("toyz.toml");
+        let load = |value: &str| {
+            std::fs::write(&f, format!("database = \"{value}\"\n")).unwrap();
+            Config::load(Some(&f), Overrides::default()).map(|c| c.database)
+        };
+        assert_eq!(
+            load("accounts.sqlite").unwrap(),
+            d.path().join("accounts.sqlite")
+        );
+        let url = "postgres://toyz:secret@db.example:5432/toyz";
+        assert_eq!(load(url).unwrap(), PathBuf::from(url));
+        let e = load("mysql://toyz:secret@db.example/toyz").unwrap_err();
+        assert!(e.contains("unsupported") && !e.contains("secret"), "{e}");
     }
 }

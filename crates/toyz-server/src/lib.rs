@@ -2,6 +2,7 @@
 //! the tests; `start` binds (port 0 works) and reports the address it got.
 
 pub mod accounts;
+pub mod accounts_pg;
 pub mod admin;
 pub mod api;
 pub mod auth;
@@ -13,6 +14,8 @@ pub mod login;
 pub mod metrics;
 pub mod paths;
 pub mod state;
+#[doc(hidden)]
+pub mod test_db;
 pub mod tiles;
 pub mod viewer;
 pub mod workspaces;
@@ -143,46 +146,45 @@ pub fn app_with(
     App::new()
         .app_data(state)
         .app_data(registry)
-        .wrap_fn(|req, srv| {
-            use actix_web::dev::Service;
-            use futures_util::future::Either;
-            // Over-long URLs are refused here with a JSON error (heads over 64 KiB never get this
-            // far: see `guard`).
-            if req.uri().to_string().len() > MAX_URL {
-                let e = ApiError::new(
-                    actix_web::http::StatusCode::URI_TOO_LONG,
-                    "bad_request",
-                    format!("URLs are at most {MAX_URL} bytes"),
-                );
-                use actix_web::ResponseError;
-                let res = req.into_response(e.error_response()).map_into_right_body();
-                return Either::Left(std::future::ready(Ok(res)));
-            }
-            // With --auth, only logged-in requests go further (login, health and static files
-            // excepted).
-            if let Some(refusal) = login::gate(req.request()) {
-                let res = req.into_response(refusal).map_into_right_body();
-                return Either::Left(std::future::ready(Ok(res)));
-            }
-            let t0 = Instant::now();
-            let route = metrics::route_index(req.path());
-            // One log line per request at info level; nothing is captured when it is filtered out.
-            let line = tracing::enabled!(tracing::Level::INFO)
-                .then(|| format!("{} {}", req.method(), req.path()));
-            let fut = srv.call(req);
-            Either::Right(async move {
-                let res = fut.await?;
-                let status = res.status().as_u16();
-                if let Some(s) = res.request().app_data::<web::Data<AppState>>() {
-                    s.metrics.request(route, status);
-                }
-                if let Some(line) = line {
-                    tracing::info!("{line} {status} {:.1}ms", t0.elapsed().as_secs_f64() * 1e3);
-                }
-                Ok(res.map_into_left_body())
-            })
-        })
+        .wrap(actix_web::middleware::from_fn(front))
         .configure(routes)
+}
+
+/// In front of every route: over-long URLs refused, the login gate (with --auth), metrics and the
+/// request log.
+async fn front(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    // Over-long URLs are refused here with a JSON error (heads over 64 KiB never get this far: see
+    // `guard`).
+    if req.uri().to_string().len() > MAX_URL {
+        let e = ApiError::new(
+            actix_web::http::StatusCode::URI_TOO_LONG,
+            "bad_request",
+            format!("URLs are at most {MAX_URL} bytes"),
+        );
+        use actix_web::ResponseError;
+        return Ok(req.into_response(e.error_response()).map_into_right_body());
+    }
+    // With --auth, only logged-in requests go further (login, health and static files excepted).
+    if let Some(refusal) = login::gate(req.request()).await {
+        return Ok(req.into_response(refusal).map_into_right_body());
+    }
+    let t0 = Instant::now();
+    let route = metrics::route_index(req.path());
+    // One log line per request at info level; nothing is captured when it is filtered out.
+    let line =
+        tracing::enabled!(tracing::Level::INFO).then(|| format!("{} {}", req.method(), req.path()));
+    let res = next.call(req).await?;
+    let status = res.status().as_u16();
+    if let Some(s) = res.request().app_data::<web::Data<AppState>>() {
+        s.metrics.request(route, status);
+    }
+    if let Some(line) = line {
+        tracing::info!("{line} {status} {:.1}ms", t0.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(res.map_into_left_body())
 }
 
 /// Bind and start the server; returns it (await it to run) and the bound address.

@@ -1,7 +1,7 @@
 //! Logging in and out (`/login`, `POST /api/login`, `POST /api/logout`, `GET /api/me`), and the gate
 //! that, with `--auth`, lets only logged-in requests past (`gate`).
 
-use crate::auth::{principal_of, store_call as db, Principal, COOKIE};
+use crate::auth::{store_call as db, Principal, COOKIE};
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::cookie::{Cookie, SameSite};
@@ -32,13 +32,24 @@ fn is_page(path: &str) -> bool {
 
 /// With `--auth`, what a request without a live session gets instead of its route: a redirect to
 /// `/login?next=…` for pages (so a permalink survives logging in), 401 JSON for everything else.
-/// `None`: let it through.
-pub fn gate(req: &HttpRequest) -> Option<HttpResponse> {
-    let state = req.app_data::<web::Data<AppState>>()?;
+/// `None`: let it through. A session not seen lately is looked up in the store on a blocking thread.
+pub async fn gate(req: &HttpRequest) -> Option<HttpResponse> {
+    let state = req.app_data::<web::Data<AppState>>()?.clone();
     if !state.access.enabled() || is_open_path(req.path()) {
         return None;
     }
-    match principal_of(req) {
+    let found = match req.cookie(COOKIE).map(|c| c.value().to_owned()) {
+        None => Err(crate::auth::not_logged_in()),
+        Some(token) => match state.access.cached_session(&token) {
+            Some(p) => Ok(p),
+            None => web::block(move || state.access.session(&token))
+                .await
+                .map_err(|_| ApiError::internal("the account task failed"))
+                .and_then(|r| r)
+                .and_then(|p| p.ok_or_else(crate::auth::not_logged_in)),
+        },
+    };
+    match found {
         Ok(p) => {
             // Handlers and the WebSocket upgrade take it from here (one session lookup a request).
             actix_web::HttpMessage::extensions_mut(req).insert(p);

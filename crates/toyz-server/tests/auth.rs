@@ -2,7 +2,8 @@
 //! cookie, an expired session, a logged-out session, a user without a grant, a user with a grant, an
 //! admin) × what (every HTTP endpoint, tile URLs, WebSocket jobs), the holes of the original framework
 //! (an id sent by the client, pixel reads and data loads past folder permissions, a default account),
-//! throttling, the Origin check and logins surviving a restart.
+//! throttling, the Origin check and logins surviving a restart. On SQLite, or on PostgreSQL when
+//! `TOYZ_TEST_POSTGRES` names a server (each test in a database of its own: see `test_db`).
 
 mod common;
 
@@ -10,7 +11,8 @@ use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
-use toyz_server::accounts::{AccountStore, Level, SqliteStore, Who};
+use toyz_server::accounts::{Level, Who};
+use toyz_server::test_db::TestDb;
 use toyz_server::{Config, JobRegistry, Overrides};
 use toyz_skygen::{write_catalog, write_fits, SkySpec};
 
@@ -107,7 +109,7 @@ fn login(addr: SocketAddr, user: &str, password: &str) -> String {
 
 struct World {
     _dir: tempfile::TempDir,
-    db: std::path::PathBuf,
+    db: TestDb,
     data: std::path::PathBuf,
     cache: std::path::PathBuf,
 }
@@ -124,8 +126,8 @@ fn world() -> World {
     write_fits(&data.join("private/b.fits"), &SkySpec::new(300, 200)).unwrap();
     write_fits(&data.join("private/ok/c.fits"), &SkySpec::new(100, 80)).unwrap();
     write_catalog(&data.join("private/cat.csv"), &SkySpec::new(300, 200)).unwrap();
-    let db = dir.path().join("toyz.sqlite");
-    let s = SqliteStore::open(&db).unwrap();
+    let db = TestDb::new(dir.path().join("toyz.sqlite"));
+    let s = db.open();
     s.add_user("root", "root password", true).unwrap();
     s.add_user("ada", "ada password", false).unwrap();
     s.add_user("bob", "bob password", false).unwrap();
@@ -149,7 +151,7 @@ fn start(w: &World) -> SocketAddr {
         cache: Some(w.cache.clone()),
         roots: vec![("data".into(), w.data.clone())],
         auth: true,
-        database: Some(w.db.clone()),
+        database: Some(w.db.path().to_owned()),
         ..Default::default()
     };
     common::start_server(JobRegistry::with_builtins(), o, |_| {})
@@ -207,19 +209,15 @@ fn who_may_do_what() {
     );
     let expired = login(addr, "ada", "ada password");
     {
-        let c = rusqlite::Connection::open(&w.db).unwrap();
         // Idle for longer than the idle lifetime (8 h by default).
         let hash = {
             use sha2::Digest;
             let d = sha2::Sha256::digest(expired.as_bytes());
             d.iter().map(|b| format!("{b:02x}")).collect::<String>()
         };
-        let n = c
-            .execute(
-                "UPDATE sessions SET last_seen = last_seen - 9 * 3600 WHERE token_hash = ?1",
-                [hash],
-            )
-            .unwrap();
+        let n = w.db.execute(&format!(
+            "UPDATE sessions SET last_seen = last_seen - 9 * 3600 WHERE token_hash = '{hash}'"
+        ));
         assert_eq!(n, 1);
     }
     let forged = "ab".repeat(32);
@@ -447,8 +445,7 @@ fn who_may_do_what() {
         json!({"user": "ada", "admin": false, "groups": ["class"], "auth": true})
     );
     // A grant given while logged in applies at once (within the one-second recheck) to open sessions.
-    SqliteStore::open(&w.db)
-        .unwrap()
+    w.db.open()
         .grant(&Who::User("bob".into()), "data/private/b.fits", Level::Read)
         .unwrap();
     let t0 = std::time::Instant::now();
@@ -548,12 +545,13 @@ fn throttling_origins_and_restarts() {
 fn auth_without_users_refuses_to_start() {
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(d.path().join("data")).unwrap();
+    let db = TestDb::new(d.path().join("empty.sqlite"));
     let config = Config::load(
         None,
         Overrides {
             roots: vec![("data".into(), d.path().join("data"))],
             auth: true,
-            database: Some(d.path().join("empty.sqlite")),
+            database: Some(db.path().to_owned()),
             ..Default::default()
         },
     )
@@ -812,7 +810,7 @@ fn secure_cookies_behind_tls_and_listed_origins() {
         cache: Some(w.cache.clone()),
         roots: vec![("data".into(), w.data.clone())],
         auth: true,
-        database: Some(w.db.clone()),
+        database: Some(w.db.path().to_owned()),
         ..Default::default()
     };
     let addr = common::start_server(JobRegistry::with_builtins(), o, |c| {
