@@ -597,3 +597,40 @@ test('workspaces: save the view, share it with a group, a member opens it from t
   await a.close();
   await b.close();
 });
+
+test('replicas: the replica holding the session dies, the viewer reconnects through nginx to the other and carries on', async () => {
+  const LB = process.env.TOYZ_LB_URL;
+  const KILL = process.env.TOYZ_KILL_URL;
+  assert.ok(LB && KILL, 'TOYZ_LB_URL and TOYZ_KILL_URL are set by browser.rs');
+  const p = await page();
+  await p.goto(`${LB}/view?path=data/sky.fits&cmap=viridis&catalog=data%2Fstars.csv`);
+  await p.waitForFunction(() => window.toyz.restored && window.toyz.session.isReady);
+  await p.waitForFunction(() => window.toyz.tools.catalogs.length === 1 && window.toyz.tools.catalogs[0].layer);
+  const count = await p.evaluate(() => window.toyz.tools.catalogs[0].layer.getLayers().length);
+  assert.ok(count > 0, 'the catalog is drawn');
+  assert.match(await hover(p, 200, 150), /x 200 {2}y 150/);
+  // The replica that holds this page's socket is killed (the other one has no session).
+  await p.evaluate(() => { window.oldCache = window.toyz.tools.catalogs[0].cache; });
+  const killed = await (await fetch(KILL)).text();
+  assert.match(killed, /^killed http/);
+  // The page notices, reconnects through nginx (to the surviving replica) and restores its state.
+  await p.waitForFunction(() => window.toyz.session.sessions === 2 && window.toyz.session.isReady);
+  await p.waitForFunction(() => {
+    const c = window.toyz.tools.catalogs[0];
+    return c.cache !== window.oldCache && c.cache.size > 0 && c.layer;
+  });
+  assert.equal(await p.evaluate(() => window.toyz.tools.catalogs[0].layer.getLayers().length), count);
+  assert.match(await hover(p, 420, 330), /x 420 {2}y 330/);
+  // Tiles keep coming: a colormap not seen before renders through the surviving replica.
+  const oldRender = renderId(p.tiles[p.tiles.length - 1]);
+  await p.selectOption('#cmap', 'heat');
+  await p.waitForFunction((old) => window.toyz.view && !location.search.includes('cmap=viridis'), oldRender);
+  await settle(p);
+  const fresh = p.tiles.filter((u) => renderId(u) !== oldRender);
+  assert.ok(fresh.length > 0, 'tiles of the new colormap were asked for');
+  assert.equal((await p.request.get(fresh[fresh.length - 1])).status(), 200);
+  assert.doesNotMatch(await p.textContent('#conn'), /reconnecting/);
+  await p.screenshot({ path: join(SHOTS, 'replica-reconnect.png') });
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});

@@ -133,6 +133,71 @@ fn viewer_in_chromium() {
         String::from_utf8_lossy(&st.stderr)
     );
 
+    // Two replicas sharing tiles in an S3 store, behind nginx; the test asks (GET KILL_URL) for the
+    // replica that holds its session socket to be killed.
+    let s3 = toyz_s3_server::start(&d.path().join("s3"), "127.0.0.1:0", &["tiles"]).unwrap();
+    let replica = |name: &str| {
+        let root = format!("data={}", data.to_str().unwrap());
+        let levels = d.path().join(format!("levels-{name}"));
+        common::start_env(
+            &[
+                "serve",
+                "--root",
+                &root,
+                "--bind",
+                "127.0.0.1:0",
+                "--cache",
+                "s3://tiles/view",
+                "--levels",
+                levels.to_str().unwrap(),
+            ],
+            &s3.env(),
+        )
+    };
+    let replicas = vec![replica("a"), replica("b")];
+    let lb = common::nginx(
+        &d.path().join("nginx"),
+        &[&replicas[0].url, &replicas[1].url],
+    );
+    let replicas = std::sync::Arc::new(std::sync::Mutex::new(replicas));
+    let killer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let kill_url = format!("http://{}/kill", killer.local_addr().unwrap());
+    {
+        let replicas = replicas.clone();
+        std::thread::spawn(move || {
+            for conn in killer.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut buf = [0u8; 1024];
+                let _ = std::io::Read::read(&mut conn, &mut buf);
+                // The replica with an open session socket is the one to kill.
+                let mut rs = replicas.lock().unwrap();
+                let holder = rs.iter().position(|r| {
+                    let (_, m) = common::get(&format!("{}/metrics", r.url));
+                    String::from_utf8_lossy(&m)
+                        .lines()
+                        .any(|l| l.starts_with("toyz_sessions ") && !l.ends_with(" 0"))
+                });
+                let body = match holder {
+                    Some(i) => {
+                        let mut r = rs.remove(i);
+                        let _ = r.child.kill();
+                        let _ = r.child.wait();
+                        format!("killed {}", r.url)
+                    }
+                    None => "no replica holds a session".to_owned(),
+                };
+                let _ = std::io::Write::write_all(
+                    &mut conn,
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+    }
+
     let shots = web.join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let out = Command::new("node")
@@ -143,14 +208,17 @@ fn viewer_in_chromium() {
         .env("TOYZ_SHOTS", &shots)
         .env("TOYZ_STATIC", &standalone)
         .env("CHROMIUM", &chromium)
+        .env("TOYZ_LB_URL", &lb.url)
+        .env("TOYZ_KILL_URL", &kill_url)
         .output()
         .unwrap();
-    drop((server, auth_server));
+    drop((server, auth_server, lb));
+    replicas.lock().unwrap().clear();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
-    assert!(text.contains("pass 13"), "{text}");
+    assert!(text.contains("pass 14"), "{text}");
 }
