@@ -213,6 +213,10 @@ impl TileStore for S3Store {
     }
 
     fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
+        // A whole key names one object (object stores list by path components only).
+        if !prefix.ends_with('/') && self.exists(prefix)? {
+            return Ok(vec![check_key(prefix)?.to_owned()]);
+        }
         let (store, p, url) = (self.store.clone(), self.path(prefix)?, self.url.clone());
         let strip = self.prefix.clone();
         let mut keys = self.run(async move {
@@ -233,6 +237,16 @@ impl TileStore for S3Store {
     }
 
     fn delete_prefix(&self, prefix: &str) -> io::Result<u64> {
+        if !prefix.ends_with('/') && self.exists(prefix)? {
+            let (store, p, url) = (self.store.clone(), self.path(prefix)?, self.url.clone());
+            return self.run(async move {
+                store
+                    .delete(&p)
+                    .await
+                    .map(|()| 1)
+                    .map_err(|e| failed(&url, e))
+            })?;
+        }
         let (store, p, url) = (self.store.clone(), self.path(prefix)?, self.url.clone());
         self.run(async move {
             let locations = store.list(Some(&p)).map_ok(|m| m.location).boxed();
