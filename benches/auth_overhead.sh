@@ -68,17 +68,7 @@ run() { # label port [header]
   [ $# -ge 3 ] && extra=(-H "$3")
   TILE_PREFIXES="$WORK/prefix-auth.txt" TILE_Z=$ZMAX TILE_N=$N wrk -t2 -c"$CONN" -d"$DUR" --latency \
     -s benches/random_tiles.lua "${extra[@]}" "http://127.0.0.1:$2" > "$WORK/wrk-$1.txt"
-  python3 - "$WORK/wrk-$1.txt" "$1" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-p99 = re.search(r"99%\s+([\d.]+\w+)", t).group(1)
-non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", t)) else 0
-print(f"{sys.argv[2]:<10} {rps:10.0f} req/s   p99 {p99:>8}   errors {non2xx}")
-open(sys.argv[1] + ".rps", "w").write(str(rps))
-if non2xx:
-    sys.exit(1)
-PY
+  python3 benches/wrk_summary.py "$WORK/wrk-$1.txt" "$1" 10 --strict
 }
 echo "== warm level-$ZMAX tiles of a ${SIZE}x${SIZE} image: without accounts, and logged in with --auth"
 RATIOS=()

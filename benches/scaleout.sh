@@ -96,16 +96,7 @@ PY
 run_wrk() { # label url
   TILE_PREFIXES="$WORK/prefix.txt" TILE_Z=$ZMAX TILE_N=$N wrk -t2 -c"$CONN" -d"$DUR" --latency \
     -s benches/random_tiles.lua "$2" > "$WORK/wrk-$1.txt"
-  python3 - "$WORK/wrk-$1.txt" "$1" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-p99 = re.search(r"99%\s+([\d.]+\w+)", t).group(1)
-non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", t)) else 0
-sock = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", t))
-print(f"{sys.argv[2]:<28} {rps:10.0f} req/s   p99 {p99:>8}   errors {non2xx + sock}")
-open(sys.argv[1] + ".rps", "w").write(str(rps))
-PY
+  python3 benches/wrk_summary.py "$WORK/wrk-$1.txt" "$1" 28
 }
 
 echo "== 1. warm level-$ZMAX tiles of a ${SIZE}x${SIZE} image: 2 replicas on S3 behind nginx vs 1 on a local folder"

@@ -61,16 +61,7 @@ PREFIX=${TILES%/\{z\}/\{x\}/\{y\}.png}
 
 run_wrk() { # label url prefixes-file
   TILE_PREFIXES=$3 TILE_Z=$ZMAX TILE_N=$N wrk -t2 -c"$CONN" -d"$DUR" --latency -s benches/random_tiles.lua "$2" > "$WORK/wrk-$1.txt"
-  python3 - "$WORK/wrk-$1.txt" "$1" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-p99 = re.search(r"99%\s+([\d.]+\w+)", t).group(1)
-non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", t)) else 0
-sock = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", t))
-print(f"{sys.argv[2]:<12} {rps:10.0f} req/s   p99 {p99:>8}   errors {non2xx + sock}")
-open(sys.argv[1] + ".rps", "w").write(str(rps))
-PY
+  python3 benches/wrk_summary.py "$WORK/wrk-$1.txt" "$1"
 }
 
 echo "== 2. warm: random level-$ZMAX tiles, all already cached"
