@@ -213,10 +213,6 @@ impl TileStore for S3Store {
     }
 
     fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
-        // A whole key names one object (object stores list by path components only).
-        if !prefix.ends_with('/') && self.exists(prefix)? {
-            return Ok(vec![check_key(prefix)?.to_owned()]);
-        }
         let (store, p, url) = (self.store.clone(), self.path(prefix)?, self.url.clone());
         let strip = self.prefix.clone();
         let mut keys = self.run(async move {
@@ -232,24 +228,24 @@ impl TileStore for S3Store {
                 *k = rest.to_owned();
             }
         }
+        // Object stores list by whole path components: a whole key (a build's `render.json`) is
+        // not under itself, so it is looked up as the one object it names.
+        if keys.is_empty() && !prefix.is_empty() && !prefix.ends_with('/') && self.exists(prefix)? {
+            keys.push(check_key(prefix)?.to_owned());
+        }
         keys.sort();
         Ok(keys)
     }
 
     fn delete_prefix(&self, prefix: &str) -> io::Result<u64> {
-        if !prefix.ends_with('/') && self.exists(prefix)? {
-            let (store, p, url) = (self.store.clone(), self.path(prefix)?, self.url.clone());
-            return self.run(async move {
-                store
-                    .delete(&p)
-                    .await
-                    .map(|()| 1)
-                    .map_err(|e| failed(&url, e))
-            })?;
-        }
-        let (store, p, url) = (self.store.clone(), self.path(prefix)?, self.url.clone());
+        let keys = self.list(prefix)?;
+        let paths = keys
+            .iter()
+            .map(|k| self.path(k))
+            .collect::<io::Result<Vec<ObjPath>>>()?;
+        let (store, url) = (self.store.clone(), self.url.clone());
         self.run(async move {
-            let locations = store.list(Some(&p)).map_ok(|m| m.location).boxed();
+            let locations = futures_util::stream::iter(paths.into_iter().map(Ok)).boxed();
             store
                 .delete_stream(locations)
                 .try_fold(0u64, |n, _| async move { Ok(n + 1) })
