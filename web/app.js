@@ -213,11 +213,20 @@ async function browse(path) {
     if (e.size != null) {
       const s = document.createElement('span');
       s.className = 'size';
-      s.textContent = e.size > 1 << 30 ? `${(e.size / 2 ** 30).toFixed(1)} GiB` : `${(e.size / 2 ** 20).toFixed(1)} MiB`;
+      s.textContent = fmtSize(e.size);
       li.append(s);
     }
+    li.firstChild.title = e.name;
     ul.append(li);
   }
+}
+
+/** A file size in the unit that fits (binary units): "812 B", "5.6 KiB", "61 MiB", "1.9 GiB". */
+function fmtSize(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let u = 0;
+  while (n >= 1024 && u < units.length - 1) { n /= 1024; u += 1; }
+  return u === 0 ? `${n} B` : `${n < 10 ? n.toFixed(1) : Math.round(n)} ${units[u]}`;
 }
 
 // ---- opening a source and swapping tile layers without flashing -------------------------------------
@@ -452,9 +461,22 @@ function setupControls(src) {
 function syncControls() {
   $('stretch').value = view.spec.stretch.split('=')[0];
   $('cmap').value = view.spec.cmap;
-  $('cut').value = view.spec.cut;
+  showCut(view.spec.cut);
   $('invert').checked = view.spec.invert;
   markCmap();
+}
+/** Select `cut` in the cut menu, adding it when it is not one of the menu's (a permalink's
+ * `percentile=90`), so the menu never goes blank. */
+function showCut(cut) {
+  const sel = $('cut');
+  if (![...sel.options].some((o) => o.value === cut)) {
+    const o = document.createElement('option');
+    o.value = cut;
+    const m = /^percentile=([\d.]+)(?:,([\d.]+))?$/.exec(cut);
+    o.textContent = m ? (m[2] ? `${m[1]}–${m[2]} %` : `${m[1]} %`) : cut;
+    sel.insertBefore(o, sel.querySelector('option[value=range]'));
+  }
+  sel.value = cut;
 }
 function markCmap() {
   for (const b of $('cmap-previews').children) b.classList.toggle('active', b.dataset.cmap === view.spec.cmap);

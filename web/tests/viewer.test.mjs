@@ -634,3 +634,38 @@ test('replicas: the replica holding the session dies, the viewer reconnects thro
   assert.deepEqual(p.errors, []);
   await p.close();
 });
+
+test('small things: sizes in the unit that fits, long names keep their size in view, an icon, a link\'s percentile in the cut menu', async () => {
+  const p = await page();
+  const asked = [];
+  p.on('request', (r) => asked.push(new URL(r.url()).pathname));
+  await p.goto(`${URL_}/view?path=data/sky.fits&cut=percentile%3D90`);
+  await p.waitForFunction(() => window.toyz.restored && window.toyz.view.src);
+  // The cut a link asked for is selected, with a label, not a blank menu.
+  assert.equal(await p.inputValue('#cut'), 'percentile=90');
+  assert.equal(await p.evaluate(() => document.querySelector('#cut').selectedOptions[0].textContent), '90 %');
+  // Sizes: bytes and KiB for small files (never "0.0 MiB"), MiB for bigger ones.
+  await p.waitForSelector('#files a[data-path="data/sky.fits"]');
+  const sizes = await p.evaluate(() => Object.fromEntries([...document.querySelectorAll('#files li')]
+    .map((li) => [li.firstChild.textContent, li.querySelector('.size')?.textContent])));
+  assert.equal(sizes['int64.fits'], '5.6 KiB');
+  assert.equal(sizes['corrupt.fits'], '3.3 KiB');
+  assert.equal(sizes['ramp.fits'], '3.1 MiB');
+  assert.ok(!Object.values(sizes).includes('0.0 MiB'), JSON.stringify(sizes));
+  // A long name is cut, its size stays on the same line inside the panel.
+  const long = await p.evaluate(() => {
+    const a = document.querySelector('#files a[data-path^="data/c4d_201201"]');
+    const s = a.parentElement.querySelector('.size');
+    const [ra, rs, rp] = [a, s, document.getElementById('files')].map((e) => e.getBoundingClientRect());
+    return { cut: a.scrollWidth > a.clientWidth, sameLine: Math.abs(ra.top - rs.top) < 4, inside: rs.right <= rp.right + 1,
+      title: a.title };
+  });
+  assert.deepEqual(long, { cut: true, sameLine: true, inside: true,
+    title: 'c4d_201201_031245_ooi_g_v1-a-long-pipeline-product-name-N4.fits' });
+  // The page names its icon: browsers do not ask for /favicon.ico (a 404 on every load before).
+  assert.ok(await p.$('link[rel=icon]'));
+  assert.ok(!asked.includes('/favicon.ico'), asked.join(' '));
+  await p.screenshot({ path: join(SHOTS, 'small-things.png') });
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});

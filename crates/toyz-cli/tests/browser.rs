@@ -49,6 +49,12 @@ fn viewer_in_chromium() {
     write_catalog(&data.join("stars.csv"), &sky).unwrap();
     sky.seed = 2;
     write_fits(&data.join("sky2.fits"), &sky).unwrap();
+    // A name too long for the file panel: it is cut with an ellipsis, its size stays in view.
+    std::fs::copy(
+        data.join("sky2.fits"),
+        data.join("c4d_201201_031245_ooi_g_v1-a-long-pipeline-product-name-N4.fits"),
+    )
+    .unwrap();
     std::fs::write(data.join("corrupt.fits"), "this is not FITS\n".repeat(200)).unwrap();
     // An int64 image whose values a JavaScript number cannot hold (2^53 + 1) and a double one.
     let fits = |bitpix: i64, data: Vec<u8>| {
@@ -220,5 +226,5 @@ fn viewer_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
-    assert!(text.contains("pass 14"), "{text}");
+    assert!(text.contains("pass 15"), "{text}");
 }
