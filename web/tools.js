@@ -18,13 +18,13 @@ export function installTools(t) {
   const gridLayer = L.layerGroup().addTo(map);
   let gridSeq = 0;
   let gridKey = null; // what the drawn grid is of: a frame switch both moves the map and changes the image
+  let gridAsk = null; // the last graticule asked for ({key, reply}): ticking the grid or the compass
+  // redraws from it instead of asking the server the same question again
   async function drawGrid() {
     const want = $('grid').checked; const compass = $('compass').checked;
-    const key = view.src && JSON.stringify([view.src.path, view.src.selector, viewRect(), want, compass]);
-    if (key === gridKey) return;
-    gridKey = key;
-    const seq = ++gridSeq;
     if (!view.src || !view.src.wcs || (!want && !compass)) {
+      gridKey = null;
+      ++gridSeq;
       gridLayer.clearLayers();
       $('compass-box').hidden = true;
       return;
@@ -34,8 +34,15 @@ export function installTools(t) {
     const cx = (x1 + x2) / 2; const cy = (y1 + y2) / 2;
     const hw = Math.min((x2 - x1) / 2, 8 * view.src.width); const hh = Math.min((y2 - y1) / 2, 8 * view.src.height);
     const rect = [cx - hw, cy - hh, cx + hw, cy + hh];
+    const ask = JSON.stringify([view.src.path, view.src.selector, rect]);
+    const key = JSON.stringify([ask, want, compass]);
+    if (key === gridKey) return;
+    gridKey = key;
+    const seq = ++gridSeq;
+    if (gridAsk?.key !== ask) gridAsk = { key: ask, reply: session.call('image.graticule', { ...src(), rect, lines: 6 }) };
     let g;
-    try { g = await session.call('image.graticule', { ...src(), rect, lines: 6 }); } catch (e) {
+    try { g = await gridAsk.reply; } catch (e) {
+      if (gridAsk?.key === ask) gridAsk = null; // a failed answer is not kept
       if (seq !== gridSeq) return;
       gridKey = null;
       gridLayer.clearLayers();

@@ -635,7 +635,7 @@ test('replicas: the replica holding the session dies, the viewer reconnects thro
   await p.close();
 });
 
-test('small things: sizes in the unit that fits, long names keep their size in view, an icon, a link\'s percentile in the cut menu', async () => {
+test('small things: sizes in the unit that fits, long names keep their size in view, an icon, a link\'s percentile in the cut menu, one graticule request per view', async () => {
   const p = await page();
   const asked = [];
   p.on('request', (r) => asked.push(new URL(r.url()).pathname));
@@ -668,4 +668,25 @@ test('small things: sizes in the unit that fits, long names keep their size in v
   await p.screenshot({ path: join(SHOTS, 'small-things.png') });
   assert.deepEqual(p.errors, []);
   await p.close();
+  // A link with the grid on asks for each graticule once (the same request went out twice).
+  const q = await page();
+  const asks = [];
+  q.on('websocket', (ws) => ws.on('framesent', (f) => {
+    const m = JSON.parse(f.payload);
+    if (m.job === 'image.graticule') asks.push(JSON.stringify([m.params.path, m.params.rect]));
+  }));
+  await q.goto(`${URL_}/view?path=data/sky.fits&x=300&y=250&zoom=3&grid=1`);
+  await q.waitForFunction(() => window.toyz.restored && document.querySelectorAll('.grid-line').length >= 4);
+  await settle(q);
+  assert.ok(asks.length >= 1);
+  assert.equal(new Set(asks).size, asks.length, `a graticule asked twice: ${asks.join(' ')}`);
+  // Unticking and ticking the grid again redraws it without asking the server.
+  const before = asks.length;
+  await q.click('#grid');
+  await q.waitForFunction(() => document.querySelectorAll('.grid-line').length === 0);
+  await q.click('#grid');
+  await q.waitForFunction(() => document.querySelectorAll('.grid-line').length >= 4);
+  assert.equal(asks.length, before);
+  assert.deepEqual(q.errors, []);
+  await q.close();
 });
