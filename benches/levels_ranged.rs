@@ -50,13 +50,11 @@ fn main() {
     let store = S3Store::new(
         "levels",
         "bench",
-        &S3Options {
-            endpoint: Some(s3.endpoint()),
-            region: Some("us-east-1".into()),
-            allow_http: Some(true),
-            access_key_id: Some(toyz_s3_server::ACCESS_KEY.into()),
-            secret_access_key: Some(toyz_s3_server::SECRET_KEY.into()),
-        },
+        &S3Options::plain_http(
+            s3.endpoint(),
+            toyz_s3_server::ACCESS_KEY,
+            toyz_s3_server::SECRET_KEY,
+        ),
     )
     .unwrap();
     let key = format!("{}/levels/{z}.f32", src.id);

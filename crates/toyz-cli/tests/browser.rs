@@ -143,22 +143,9 @@ fn viewer_in_chromium() {
     // replica that holds its session socket to be killed.
     let s3 = toyz_s3_server::start(&d.path().join("s3"), "127.0.0.1:0", &["tiles"]).unwrap();
     let replica = |name: &str| {
-        let root = format!("data={}", data.to_str().unwrap());
         let levels = d.path().join(format!("levels-{name}"));
-        common::start_env(
-            &[
-                "serve",
-                "--root",
-                &root,
-                "--bind",
-                "127.0.0.1:0",
-                "--cache",
-                "s3://tiles/view",
-                "--levels",
-                levels.to_str().unwrap(),
-            ],
-            &s3.env(),
-        )
+        let extra = ["--levels", levels.to_str().unwrap()];
+        common::serve_root_env("data", &data, "s3://tiles/view", &extra, &s3.env())
     };
     let replicas = vec![replica("a"), replica("b")];
     let lb = common::nginx(

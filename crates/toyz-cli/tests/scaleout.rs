@@ -53,13 +53,11 @@ fn store(s3: &toyz_s3_server::S3Server, bucket: &str, prefix: &str) -> S3Store {
     S3Store::new(
         bucket,
         prefix,
-        &S3Options {
-            endpoint: Some(s3.endpoint()),
-            region: Some("us-east-1".into()),
-            allow_http: Some(true),
-            access_key_id: Some(toyz_s3_server::ACCESS_KEY.into()),
-            secret_access_key: Some(toyz_s3_server::SECRET_KEY.into()),
-        },
+        &S3Options::plain_http(
+            s3.endpoint(),
+            toyz_s3_server::ACCESS_KEY,
+            toyz_s3_server::SECRET_KEY,
+        ),
     )
     .unwrap()
 }
@@ -237,24 +235,8 @@ fn a_plan_built_into_the_object_store_equals_a_local_build() {
 }
 
 fn replica(data: &Path, levels: &Path, db: &Path, s3: &toyz_s3_server::S3Server) -> Server {
-    let root = format!("sky={}", s(data));
-    common::start_env(
-        &[
-            "serve",
-            "--root",
-            &root,
-            "--bind",
-            "127.0.0.1:0",
-            "--cache",
-            "s3://tiles/shared",
-            "--levels",
-            s(levels),
-            "--auth",
-            "--db",
-            s(db),
-        ],
-        &s3.env(),
-    )
+    let extra = ["--levels", s(levels), "--auth", "--db", s(db)];
+    common::serve_root_env("sky", data, "s3://tiles/shared", &extra, &s3.env())
 }
 
 fn agent() -> ureq::Agent {

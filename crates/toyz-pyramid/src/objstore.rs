@@ -35,6 +35,19 @@ pub struct S3Options {
     pub secret_access_key: Option<String>,
 }
 
+impl S3Options {
+    /// A plain-HTTP endpoint with one access key (an S3 server on loopback for tests and benchmarks).
+    pub fn plain_http(endpoint: String, access_key_id: &str, secret_access_key: &str) -> S3Options {
+        S3Options {
+            endpoint: Some(endpoint),
+            region: Some("us-east-1".into()),
+            allow_http: Some(true),
+            access_key_id: Some(access_key_id.into()),
+            secret_access_key: Some(secret_access_key.into()),
+        }
+    }
+}
+
 /// Tiles in a bucket, under a prefix.
 pub struct S3Store {
     store: Arc<dyn ObjectStore>,

@@ -78,13 +78,11 @@ fn the_folder_store_keeps_the_contract() {
 fn the_s3_store_keeps_the_contract() {
     let d = tempfile::tempdir().unwrap();
     let srv = toyz_s3_server::start(&d.path().join("s3"), "127.0.0.1:0", &["tiles"]).unwrap();
-    let opts = S3Options {
-        endpoint: Some(srv.endpoint()),
-        region: Some("us-east-1".into()),
-        allow_http: Some(true),
-        access_key_id: Some(toyz_s3_server::ACCESS_KEY.into()),
-        secret_access_key: Some(toyz_s3_server::SECRET_KEY.into()),
-    };
+    let opts = S3Options::plain_http(
+        srv.endpoint(),
+        toyz_s3_server::ACCESS_KEY,
+        toyz_s3_server::SECRET_KEY,
+    );
     let s = S3Store::new("tiles", "night/1", &opts).unwrap();
     s.check().unwrap();
     contract(&s);

@@ -67,6 +67,18 @@ pub fn s(p: &Path) -> &str {
 
 /// `toyz serve` over one data root `NAME=data` on 127.0.0.1:0 with its cache, plus `extra` arguments.
 pub fn serve_root(name: &str, data: &Path, cache: &Path, extra: &[&str]) -> Server {
+    serve_root_env(name, data, s(cache), extra, &[])
+}
+
+/// `serve_root` with the cache given as text (a folder or `s3://…`) and extra environment variables
+/// (an object store's `AWS_*`).
+pub fn serve_root_env(
+    name: &str,
+    data: &Path,
+    cache: &str,
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> Server {
     let root = format!("{name}={}", s(data));
     let mut args = vec![
         "serve",
@@ -75,10 +87,10 @@ pub fn serve_root(name: &str, data: &Path, cache: &Path, extra: &[&str]) -> Serv
         "--bind",
         "127.0.0.1:0",
         "--cache",
-        s(cache),
+        cache,
     ];
     args.extend_from_slice(extra);
-    start(&args)
+    start_env(&args, env)
 }
 
 pub fn free_port() -> u16 {
