@@ -123,6 +123,13 @@ fn measure(path: &Path, sel: &HduSel) -> Result<PlanFile, Fail> {
             path.display()
         )));
     }
+    // What `tiles build` would refuse is refused here, not by a task on the batch system.
+    if matches!(sel, HduSel::Mosaic(_)) && chosen.len() < 2 {
+        return Err(Fail::input(format!(
+            "{}: not a mosaic (one image HDU; --hdu mosaic needs two or more)",
+            path.display()
+        )));
+    }
     let pixels: u64 = chosen.iter().map(|h| (h.dims[0] * h.dims[1]) as u64).sum();
     let bytes = std::fs::metadata(path)
         .map_err(|e| Fail::input(format!("{}: {e}", path.display())))?
@@ -187,8 +194,19 @@ pub fn plan_cmd(a: PlanArgs) -> Result<(), Fail> {
         return Err(Fail::input("no FITS files found under the given paths"));
     }
     let mut files = Vec::new();
-    for (p, _) in &found {
-        files.push(measure(p, &sel)?);
+    // As in `tiles build`: a file named on the command line must be usable, one found in a
+    // folder that is not is reported and left out of the plan.
+    for (p, explicit) in &found {
+        match measure(p, &sel) {
+            Ok(f) => files.push(f),
+            Err(f) if *explicit || f.code != 2 => return Err(f),
+            Err(f) => eprintln!("toyz: skipping {}", f.message),
+        }
+    }
+    if files.is_empty() {
+        return Err(Fail::input(
+            "no file under the given paths can be planned with these options",
+        ));
     }
     let mut h = Sha256::new();
     for f in &files {

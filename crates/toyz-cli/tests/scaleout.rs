@@ -225,6 +225,44 @@ fn a_plan_built_into_the_object_store_equals_a_local_build() {
         again.contains("0 written") || again.contains("0 files"),
         "{again}"
     );
+    // A folder planned as mosaics: single-image files are reported and left out (a task would fail on
+    // them); named on the command line, such a file is refused.
+    let mosaic = d.path().join("mosaic.json");
+    let out = toyz(
+        &[
+            "tiles",
+            "plan",
+            s(&data),
+            "--hdu",
+            "mosaic",
+            "--tasks",
+            "2",
+            "--out",
+            s(&mosaic),
+        ],
+        &s3,
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "nothing left to plan");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipping"));
+    let one = data.join("img0.fits");
+    let out = toyz(
+        &[
+            "tiles",
+            "plan",
+            s(&one),
+            "--hdu",
+            "mosaic",
+            "--tasks",
+            "1",
+            "--out",
+            s(&mosaic),
+        ],
+        &s3,
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a mosaic"));
     // Out of range: exit 2.
     let bad = toyz(
         &["tiles", "build", "--plan", s(&plan), "--task", "8"],
