@@ -108,7 +108,9 @@ function showUser(user, id, admin) {
 }
 const session = STATIC ? null : new Session();
 const view = { src: null, layer: null, spec: { stretch: 'linear', cut: 'zscale', cmap: 'grey', invert: false, contrast: 1, bias: 0.5 } };
-const map = L.map('map', { crs: L.CRS.Simple, zoomSnap: 1, attributionControl: false, minZoom: -3 });
+// Fractional zoom (zoomSnap 0): the wheel turns by one fixed factor per notch and the zoom menu sets exact
+// factors; Leaflet's own wheel handler (which drops notches during its animation) is replaced below.
+const map = L.map('map', { crs: L.CRS.Simple, zoomSnap: 0, zoomDelta: 1, scrollWheelZoom: false, attributionControl: false, minZoom: -3 });
 window.toyz = { map, view, session }; // for tests and the console
 
 function showError(text) {
@@ -273,7 +275,7 @@ async function doOpen({ path, hdu, center, zoom }) {
   setLayer(src.tiles);
   map.setMaxZoom(src.zmax + 6);
   if (center) map.setView(center, zoom ?? src.zmax, { animate: false });
-  else if (view.frames.length < 2) map.fitBounds(bounds(), { animate: false });
+  else if (view.frames.length < 2) fit();
   saveFrame();
   writeUrl();
   tools.sourceChanged();
@@ -349,7 +351,7 @@ async function doSwitchFrame(i) {
       const r = await session.call('image.sky_to_pixel', { path: f.src.path, hdu: f.src.selector, points: [[world.lon, world.lat]], frame: world.frame });
       const p = r.pixels[0];
       if (p) {
-        const dz = Math.round(Math.log2(f.src.wcs.pixel_scale_arcsec / prev.wcs.pixel_scale_arcsec)) || 0;
+        const dz = Math.log2(f.src.wcs.pixel_scale_arcsec / prev.wcs.pixel_scale_arcsec) || 0;
         map.setView(toLatLng(p[0], p[1]), pixelZoom + dz, { animate: false });
         placed = true;
       }
@@ -546,9 +548,7 @@ function formatWorld(w) {
   const [a, b] = { galactic: ['l', 'b'], ecliptic: ['λ', 'β'], helioecliptic: ['λ', 'β'] }[w.frame] ?? ['lon', 'lat'];
   return `  ${a} ${w.lon.toFixed(6)} ${b} ${w.lat.toFixed(6)} (${w.frame})`;
 }
-function zoomText() {
-  return `  zoom ${map.getZoom() - view.src.zmax >= 0 ? '×' + 2 ** (map.getZoom() - view.src.zmax) : '1/' + 2 ** (view.src.zmax - map.getZoom())}`;
-}
+function zoomText() { return `  zoom ${fmtZoom(zoomFactor())}`; }
 /** The standalone page's readout: position and sky from tiles.json, no values (tiles are colours). */
 function staticReadout(pos) {
   const ix = Math.round(pos.x); const iy = Math.round(pos.y);
@@ -588,9 +588,65 @@ async function readout(pos) {
   }
 }
 map.on('mousemove', (e) => { if (view.src) readout(toFits(e.latlng)); });
-map.on('zoomend', () => {
-  if (view.src) $('map').classList.toggle('crisp', map.getZoom() > view.src.zmax);
-});
+
+// ---- zoom: screen pixels per image pixel ---------------------------------------------------------------
+// One wheel notch is ×1.25 (or ÷1.25) about the cursor, applied at once, so notches in quick succession
+// all count; trackpads' small steps zoom in proportion. Past 1:1 pixels are drawn crisp, below it smooth.
+const NOTCH = Math.log2(1.25);
+const zoomFactor = () => 2 ** (map.getZoom() - view.src.zmax);
+const zoomOf = (factor) => view.src.zmax + Math.log2(factor);
+/** "×4", "×1.25", "1/2", "1/3.05": a factor as the zoom menu and the status line show it. */
+function fmtZoom(f) {
+  const r = (v) => String(+v.toPrecision(3));
+  return f >= 1 ? `×${r(f)}` : `1/${r(1 / f)}`;
+}
+$('map').addEventListener('wheel', (e) => {
+  e.preventDefault();
+  if (!view.src) return;
+  const px = e.deltaMode === 1 ? e.deltaY * 33 : e.deltaMode === 2 ? e.deltaY * 800 : e.deltaY;
+  // A mouse notch is 50–120 px of delta depending on the system: one notch each; smaller steps are
+  // a trackpad's, counted in proportion.
+  const notches = Math.abs(px) >= 50 ? Math.sign(px) * Math.max(1, Math.round(Math.abs(px) / 100)) : px / 100;
+  const z = Math.min(map.getMaxZoom(), Math.max(map.getMinZoom(), map.getZoom() - notches * NOTCH));
+  // The point under the cursor is kept from the first notch of a run: Leaflet places the map on whole
+  // screen pixels, and re-reading the point at each notch would add up those roundings as a drift.
+  const at = map.mouseEventToContainerPoint(e);
+  const a = wheelAnchor;
+  const same = a && a.at.equals(at) && a.center.equals(map.getCenter()) && a.zoom === map.getZoom();
+  const ll = same ? a.ll : map.containerPointToLatLng(at);
+  const c = map.unproject(map.project(ll, z).subtract(at.subtract(map.getSize().divideBy(2))), z);
+  map.setView(c, z, { animate: false });
+  wheelAnchor = { at, ll, center: map.getCenter(), zoom: map.getZoom() };
+}, { passive: false });
+let wheelAnchor = null;
+function fit() { if (view.src) map.fitBounds(bounds(), { animate: false, padding: [0, 0] }); }
+function showZoom() {
+  if (!view.src) return;
+  const f = zoomFactor();
+  $('map').classList.toggle('crisp', f > 1.0001);
+  const sel = $('zoom');
+  const exact = [...sel.options].find((o) => o.value !== 'fit' && o.value !== 'now' && Math.abs(Math.log2(Number(o.value)) - Math.log2(f)) < 1e-6);
+  const now = sel.querySelector('option[value=now]');
+  now.hidden = !!exact;
+  now.textContent = fmtZoom(f);
+  sel.value = exact ? exact.value : 'now';
+  $('zoom-readout').textContent = fmtZoom(f);
+  const st = $('status');
+  if (/ {2}zoom \S+$/.test(st.textContent)) st.textContent = st.textContent.replace(/ {2}zoom \S+$/, zoomText());
+}
+map.on('zoomend', showZoom);
+for (let k = -5; k <= 5; k++) {
+  const o = document.createElement('option');
+  o.value = String(2 ** k);
+  o.textContent = fmtZoom(2 ** k);
+  $('zoom').append(o);
+}
+$('zoom').onchange = (e) => {
+  if (e.target.value === 'fit') fit();
+  else if (e.target.value !== 'now') map.setZoom(zoomOf(Number(e.target.value)), { animate: false });
+  showZoom();
+};
+$('fit').onclick = fit;
 
 // ---- the URL holds the view --------------------------------------------------------------------------
 // The state is read in one synchronous step and only the newest call writes: the sky position needs a
@@ -626,7 +682,7 @@ async function writeUrlNow() {
   if (seq !== urlSeq || src !== view.src) return;
   if (world) { q.set('ra', world.lon.toFixed(7)); q.set('dec', world.lat.toFixed(7)); }
   else { q.set('x', c.x.toFixed(2)); q.set('y', c.y.toFixed(2)); }
-  q.set('zoom', map.getZoom());
+  q.set('zoom', +map.getZoom().toFixed(4));
   const sp = specParams();
   q.set('stretch', sp.stretch); q.set('cut', sp.cut); q.set('cmap', sp.cmap);
   if (sp.invert) q.set('invert', 'true');
@@ -712,8 +768,8 @@ $('detect').onclick = async () => {
 
 document.addEventListener('keydown', (e) => {
   if (!view.src || e.target.tagName === 'INPUT' || e.target.tagName === 'SELECT') return;
-  if (e.key === 'f') map.fitBounds(bounds());
-  if (e.key === '1') map.setZoom(view.src.zmax);
+  if (e.key === 'f') fit();
+  if (e.key === '1') map.setZoom(view.src.zmax, { animate: false });
 });
 
 // ---- workspaces (with accounts): the view saved by name, shared with users and groups ------------------

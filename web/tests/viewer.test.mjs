@@ -77,11 +77,11 @@ test('open a file through the panel, pan and zoom, read pixels', async () => {
   assert.match(await p.textContent('#status'), /data\/ramp\.fits: move over the image for its pixel values/);
   await settle(p);
   assert.ok(p.tiles.length > 0, 'tiles were requested');
-  // The whole image fits: low-resolution levels.
+  // The whole image fits: the tiles are of the level nearest the fitted (fractional) zoom.
   const z0 = Math.max(...p.tiles.map(tileZ));
   const zmax = await p.evaluate(() => window.toyz.view.src.zmax);
-  assert.ok(z0 < zmax, `fitted view uses a shrunk level (${z0} < ${zmax})`);
-  const before = p.tiles.length;
+  const zfit = await p.evaluate(() => window.toyz.map.getZoom());
+  assert.equal(z0, Math.min(zmax, Math.round(zfit)), `fitted view at zoom ${zfit} asks for the level nearest it`);
   // Ramp: value = (x-1) + (y-1)·1000 at FITS (x, y).
   let s = await hover(p, 101, 51);
   assert.match(s, /x 101 {2}y 51 {2}value 50100/);
@@ -91,8 +91,7 @@ test('open a file through the panel, pan and zoom, read pixels', async () => {
   // pixel still reads the same.
   await p.evaluate(() => window.toyz.map.setView(window.toyz.toLatLng(101, 51), window.toyz.view.src.zmax + 2, { animate: false }));
   await settle(p);
-  const deeper = p.tiles.slice(before);
-  assert.ok(deeper.some((u) => tileZ(u) === zmax), `full-resolution tiles after zooming (${deeper.slice(0, 3)})`);
+  assert.ok(p.tiles.some((u) => tileZ(u) === zmax), `full-resolution tiles after zooming (${p.tiles.slice(-3)})`);
   s = await hover(p, 101, 51);
   assert.match(s, /value 50100/);
   assert.ok(await p.evaluate(() => document.getElementById('map').classList.contains('crisp')), 'pixels are crisp past native zoom');
@@ -689,4 +688,82 @@ test('small things: sizes in the unit that fits, long names keep their size in v
   assert.equal(asks.length, before);
   assert.deepEqual(q.errors, []);
   await q.close();
+});
+
+/** What the map shows: zoom, and the image's box on screen against the map's size. */
+const mapState = (p) => p.evaluate(() => {
+  const m = window.toyz.map; const b = window.toyz.bounds();
+  const a = m.latLngToContainerPoint(b.getNorthWest()); const z = m.latLngToContainerPoint(b.getSouthEast());
+  const s = m.getSize();
+  return { zoom: m.getZoom(), zmax: window.toyz.view.src.zmax, w: z.x - a.x, h: z.y - a.y, W: s.x, H: s.y };
+});
+
+test('zoom: ×1.25 per wheel notch about the cursor, every notch counts, fit fills the window, exact factors from the menu, crisp past 1:1', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/ramp.fits`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  // Opening fits the image: it fills the window along one side and fits along the other.
+  const fitted = await mapState(p);
+  assert.ok(Math.abs(fitted.w - fitted.W) < 1 || Math.abs(fitted.h - fitted.H) < 1, JSON.stringify(fitted));
+  assert.ok(fitted.w <= fitted.W + 1 && fitted.h <= fitted.H + 1, JSON.stringify(fitted));
+  assert.equal(await p.inputValue('#zoom'), 'now');
+  // Five notches in quick succession: all count, each ×1.25, about the cursor.
+  const [mx, my] = [700, 300];
+  await p.mouse.move(mx, my);
+  const under = () => p.evaluate(([x, y]) => {
+    const r = document.getElementById('map').getBoundingClientRect();
+    return window.toyz.toFits(window.toyz.map.containerPointToLatLng([x - r.left, y - r.top]));
+  }, [mx, my]);
+  const before = await under();
+  for (let i = 0; i < 5; i++) await p.mouse.wheel(0, -100);
+  const want = fitted.zoom + 5 * Math.log2(1.25);
+  await p.waitForFunction((z) => Math.abs(window.toyz.map.getZoom() - z) < 1e-9, want);
+  const after = await under();
+  // Leaflet places the map on whole screen pixels: half a screen pixel is the most it may move.
+  const factor = 2 ** (want - fitted.zmax);
+  assert.ok(Math.hypot(after.x - before.x, after.y - before.y) <= 0.71 / factor, `the pixel under the cursor stays: ${JSON.stringify([before, after])}`);
+  const shown = factor >= 1 ? `×${+factor.toPrecision(3)}` : `1/${+(1 / factor).toPrecision(3)}`;
+  assert.equal(await p.textContent('#zoom-readout'), shown);
+  // Two notches back out.
+  await p.mouse.wheel(0, 100);
+  await p.mouse.wheel(0, 100);
+  await p.waitForFunction((z) => Math.abs(window.toyz.map.getZoom() - z) < 1e-9, fitted.zoom + 3 * Math.log2(1.25));
+  // Exact factors from the menu: ×2 draws pixels crisp, 1/2 smooth.
+  await p.selectOption('#zoom', '2');
+  let s = await mapState(p);
+  assert.equal(s.zoom, s.zmax + 1);
+  assert.equal(await p.textContent('#zoom-readout'), '×2');
+  await settle(p);
+  const rendering = () => p.evaluate(() => getComputedStyle(document.querySelector('#map .leaflet-tile-loaded')).imageRendering);
+  assert.equal(await rendering(), 'pixelated');
+  await p.selectOption('#zoom', '0.5');
+  s = await mapState(p);
+  assert.equal(s.zoom, s.zmax - 1);
+  assert.equal(await p.textContent('#zoom-readout'), '1/2');
+  await settle(p);
+  assert.equal(await rendering(), 'auto');
+  // The link keeps a fractional zoom; a fresh page opens at it.
+  await p.mouse.move(mx, my);
+  await p.mouse.wheel(0, -100);
+  const z1 = s.zoom + Math.log2(1.25);
+  await p.waitForFunction((z) => Math.abs(window.toyz.map.getZoom() - z) < 1e-9, z1);
+  await p.waitForFunction((z) => new URLSearchParams(location.search).get('zoom') === String(+z.toFixed(4)), z1);
+  const q = await page();
+  await q.goto(p.url());
+  await q.waitForFunction(() => window.toyz.restored);
+  assert.ok(Math.abs((await mapState(q)).zoom - z1) < 1e-4);
+  assert.equal(await q.textContent('#zoom-readout'), '1/1.6');
+  // "f" and the Fit button fit again.
+  await q.click('#map', { position: { x: 400, y: 400 } });
+  await q.keyboard.press('f');
+  assert.ok(Math.abs((await mapState(q)).zoom - fitted.zoom) < 1e-9);
+  await q.selectOption('#zoom', '32');
+  assert.equal((await mapState(q)).zoom, fitted.zmax + 5);
+  await q.click('#fit');
+  assert.ok(Math.abs((await mapState(q)).zoom - fitted.zoom) < 1e-9);
+  await q.screenshot({ path: join(SHOTS, 'zoom.png') });
+  assert.deepEqual([...p.errors, ...q.errors], []);
+  await q.close();
+  await p.close();
 });
