@@ -279,6 +279,7 @@ async function doOpen({ path, hdu, center, zoom }) {
   saveFrame();
   writeUrl();
   tools.sourceChanged();
+  if (!$('header-box').hidden) openHeader();
   if (src.levels?.state === 'building') refine(src);
 }
 
@@ -361,6 +362,7 @@ async function doSwitchFrame(i) {
   saveFrame();
   writeUrl();
   tools.sourceChanged();
+  if (!$('header-box').hidden) openHeader();
 }
 $('new-frame').onclick = () => serial(() => {
   if (!view.src) return;
@@ -533,14 +535,19 @@ $('hdu').onchange = (e) => open({ path: view.src.path, hdu: e.target.value });
 // ---- cursor readout: one request in flight, the latest position wins ---------------------------------
 let inflight = false;
 let pendingPos = null;
+/** hh:mm:ss.sss or ±dd:mm:ss.ss, for what has no server to ask (the standalone page, detected sources'
+ * popups): rounded once as a whole number of its last digit, as the server's formatter does, so never
+ * 59:60.000. The readout uses the server's text. */
 function sexa(v, hours) {
-  const sign = v < 0 ? '-' : hours ? '' : '+';
-  let a = Math.abs(hours ? v / 15 : v);
-  const d = Math.floor(a); a = (a - d) * 60;
-  const m = Math.floor(a); const s = (a - m) * 60;
-  const pad = (n, w) => String(n).padStart(w, '0');
-  return `${sign}${pad(d, 2)}:${pad(m, 2)}:${s.toFixed(hours ? 3 : 2).padStart(hours ? 6 : 5, '0')}`;
+  const per = hours ? 1000 : 100;
+  let t = Math.round(Math.abs(hours ? v / 15 : v) * 3600 * per);
+  if (hours) t %= 86400 * per;
+  const sign = hours ? '' : v < 0 && t > 0 ? '-' : '+';
+  const pad = (n) => String(n).padStart(2, '0');
+  const s = ((t % (60 * per)) / per).toFixed(hours ? 3 : 2).padStart(hours ? 6 : 5, '0');
+  return `${sign}${pad(Math.floor(t / (3600 * per)))}:${pad(Math.floor(t / (60 * per)) % 60)}:${s}`;
 }
+window.toyz.sexa = sexa;
 function formatWorld(w) {
   if (['icrs', 'fk5', 'fk4'].includes(w.frame)) {
     return `  α ${sexa(w.lon, true)} δ ${sexa(w.lat, false)}  (${w.lon.toFixed(6)}, ${w.lat.toFixed(6)} ${w.frame})`;
@@ -571,12 +578,13 @@ async function readout(pos) {
   if (inflight) { pendingPos = pos; return; }
   inflight = true;
   try {
-    const r = await session.call('image.pixels', { ...here(), points: [[pos.x, pos.y]] });
+    const r = await session.call('image.pixels', { ...here(), points: [[pos.x, pos.y]], sky: skyWanted() });
     const p = r.pixels[0];
     const ix = Math.round(p.x); const iy = Math.round(p.y);
     let text = `x ${ix}  y ${iy}  value ${p.value == null ? (p.outside ? '—' : p.ccd === null ? 'none' : 'NaN') : (p.text ?? formatValue(p.value))}${view.src.bunit ? ' ' + view.src.bunit : ''}`;
     if (p.ccd !== undefined) text += p.ccd ? `  ${p.ccd.name} [${Math.round(p.ccd.x)}, ${Math.round(p.ccd.y)}]` : '  (gap)';
-    if (p.world) text += formatWorld(p.world);
+    if (p.sky) text += `  ${p.sky.names[0]} ${p.sky.lon_text} ${p.sky.names[1]} ${p.sky.lat_text} (${p.sky.frame})`;
+    else if (p.world) text += `  (a ${p.world.frame} position has no ${skyWanted().system} coordinates here)`;
     $('status').textContent = text + zoomText();
     $('status').dataset.x = ix;
     $('status').dataset.y = iy;
@@ -587,7 +595,75 @@ async function readout(pos) {
     if (pendingPos) { const p = pendingPos; pendingPos = null; readout(p); }
   }
 }
-map.on('mousemove', (e) => { if (view.src) readout(toFits(e.latlng)); });
+map.on('mousemove', (e) => { if (view.src) readout(view.lastPos = toFits(e.latlng)); });
+
+// The readout's sky system and format: a preference of this browser, kept across pages.
+const skyWanted = () => ({ system: $('sky-system').value, format: $('sky-format').value });
+try {
+  const saved = JSON.parse(localStorage.getItem('toyz.sky') || '{}');
+  if (saved.system) $('sky-system').value = saved.system;
+  if (saved.format) $('sky-format').value = saved.format;
+} catch { /* a bad stored value: the defaults */ }
+for (const id of ['sky-system', 'sky-format']) {
+  $(id).onchange = () => {
+    localStorage.setItem('toyz.sky', JSON.stringify(skyWanted()));
+    if (view.src && view.lastPos) readout(view.lastPos);
+  };
+}
+
+// ---- the header panel: every card of the HDU, searchable -----------------------------------------------
+const header = { cards: null, key: null };
+async function openHeader() {
+  if (!view.src) return;
+  const key = `${view.src.path}@${view.src.selector}`;
+  $('header-box').hidden = false;
+  $('header-title').textContent = `${view.src.path} [${view.src.selector}]`;
+  if (header.key !== key) {
+    header.key = key;
+    header.cards = null;
+    $('header-count').textContent = 'reading…';
+    try {
+      // A focal plane's header is its first CCD's (the primary's cards are in HDU 0).
+      const sel = /^mosaic/.test(view.src.selector) ? view.src.hdus.find((h) => h.kind === 'image' && h.dims.length === 2)?.index ?? 0 : view.src.selector;
+      const r = await session.call('image.header', { path: view.src.path, hdu: String(sel) });
+      if (header.key !== key) return;
+      header.cards = r.cards;
+      header.hdu = r.hdu;
+    } catch (e) { $('header-count').textContent = e.message; return; }
+  }
+  showHeader();
+  $('header-search').focus();
+}
+function showHeader() {
+  if (!header.cards) return;
+  const q = $('header-search').value.trim().toLowerCase();
+  const text = (c) => `${c.keyword} ${c.value ?? ''} ${c.comment ?? ''}`.toLowerCase();
+  const shown = q ? header.cards.filter((c) => text(c).includes(q)) : header.cards;
+  const mark = (s) => {
+    const e = document.createElement('td');
+    const str = String(s ?? '');
+    const i = q ? str.toLowerCase().indexOf(q) : -1;
+    if (i < 0) { e.textContent = str; return e; }
+    const m = document.createElement('mark');
+    m.textContent = str.slice(i, i + q.length);
+    e.append(str.slice(0, i), m, str.slice(i + q.length));
+    return e;
+  };
+  const rows = shown.map((c) => {
+    const tr = document.createElement('tr');
+    const k = mark(c.keyword); k.className = 'k';
+    const v = mark(c.string ? `'${c.value}'` : c.value); v.className = 'v';
+    const cm = mark(c.comment); cm.className = 'c';
+    tr.append(k, v, cm);
+    return tr;
+  });
+  $('header-cards').replaceChildren(...rows);
+  $('header-count').textContent = `HDU ${header.hdu}: ${q ? `${shown.length} of ` : ''}${header.cards.length} cards`;
+}
+$('header-open').onclick = () => ($('header-box').hidden ? openHeader() : ($('header-box').hidden = true));
+$('header-close').onclick = () => { $('header-box').hidden = true; };
+$('header-search').oninput = showHeader;
+$('header-search').onkeydown = (e) => { if (e.key === 'Escape') $('header-box').hidden = true; };
 
 // ---- zoom: screen pixels per image pixel ---------------------------------------------------------------
 // One wheel notch is ×1.25 (or ÷1.25) about the cursor, applied at once, so notches in quick succession
@@ -769,6 +845,7 @@ $('detect').onclick = async () => {
 document.addEventListener('keydown', (e) => {
   if (!view.src || e.target.tagName === 'INPUT' || e.target.tagName === 'SELECT') return;
   if (e.key === 'f') fit();
+  if (e.key === 'h') { e.preventDefault(); $('header-open').onclick(); }
   if (e.key === '1') map.setZoom(view.src.zmax, { animate: false });
 });
 

@@ -767,3 +767,57 @@ test('zoom: ×1.25 per wheel notch about the cursor, every notch counts, fit fil
   await q.close();
   await p.close();
 });
+
+test('readout: sky system and format from the server\'s formatter, kept across pages; the header panel lists and searches the cards', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/sky.fits&x=300&y=250&zoom=3`);
+  await p.waitForFunction(() => window.toyz.restored);
+  let s = await hover(p, 120, 80);
+  assert.match(s, /α \d\d:\d\d:\d\d\.\d{3} δ [+-]\d\d:\d\d:\d\d\.\d\d \(icrs\)/);
+  // What the server writes for this pixel in galactic degrees is what the status line shows.
+  const ask = (system, format) => p.evaluate(([system, format]) => window.toyz.session.call('image.pixels',
+    { path: 'data/sky.fits', hdu: '0', points: [[120, 80]], sky: { system, format } }).then((r) => r.pixels[0].sky), [system, format]);
+  const g = await ask('galactic', 'degrees');
+  assert.match(g.lon_text, /^\d+\.\d{7}$/);
+  await p.selectOption('#sky-system', 'galactic');
+  await p.selectOption('#sky-format', 'degrees');
+  await p.waitForFunction((t) => document.getElementById('status').textContent.includes(t), `l ${g.lon_text} b ${g.lat_text} (galactic)`);
+  const e = await ask('ecliptic', 'sexagesimal');
+  await p.selectOption('#sky-system', 'ecliptic');
+  await p.selectOption('#sky-format', 'sexagesimal');
+  await p.waitForFunction((t) => document.getElementById('status').textContent.includes(t), `λ ${e.lon_text} β ${e.lat_text} (ecliptic)`);
+  assert.match(e.lon_text, /^\d{3}:\d\d:\d\d\.\d\d$/);
+  // The choice is this browser's preference: a new page keeps it.
+  await p.reload();
+  await p.waitForFunction(() => window.toyz.restored);
+  assert.equal(await p.inputValue('#sky-system'), 'ecliptic');
+  s = await hover(p, 120, 80);
+  assert.ok(s.includes(`λ ${e.lon_text} β ${e.lat_text} (ecliptic)`), s);
+  // Where no server answers (standalone page, popups), the same rounding: never 59:60.000.
+  assert.deepEqual(await p.evaluate(() => [window.toyz.sexa(150 - 1e-9, true), window.toyz.sexa(29.999999999, false), window.toyz.sexa(-1e-9, false)]),
+    ['10:00:00.000', '+30:00:00.00', '+00:00:00.00']);
+  await p.selectOption('#sky-system', 'native');
+
+  // The header panel: every card, then only those matching a search, marked.
+  const cards = await p.evaluate(() => window.toyz.session.call('image.header', { path: 'data/sky.fits', hdu: '0' }).then((r) => r.cards));
+  await p.click('#header-open');
+  await p.waitForFunction((n) => document.querySelectorAll('#header-cards tr').length === n, cards.length);
+  assert.equal(await p.textContent('#header-count'), `HDU 0: ${cards.length} cards`);
+  const crval = cards.find((c) => c.keyword === 'CRVAL1');
+  assert.ok(crval, 'the generator writes a WCS');
+  await p.fill('#header-search', 'crval');
+  await p.waitForFunction(() => document.querySelectorAll('#header-cards tr').length === 2);
+  assert.deepEqual(await p.$$eval('#header-cards td.k', (t) => t.map((e) => e.textContent)), ['CRVAL1', 'CRVAL2']);
+  assert.equal(await p.$$eval('#header-cards mark', (m) => m.length), 2);
+  assert.equal(await p.textContent('#header-count'), `HDU 0: 2 of ${cards.length} cards`);
+  assert.equal(await p.textContent('#header-cards tr:first-child td.v'), crval.value);
+  await p.screenshot({ path: join(SHOTS, 'header.png') });
+  await p.press('#header-search', 'Escape');
+  assert.ok(await p.isHidden('#header-box'));
+  // "h" opens it again (with the last search).
+  await p.click('#map', { position: { x: 400, y: 400 } });
+  await p.keyboard.press('h');
+  await p.waitForSelector('#header-box:not([hidden])');
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});

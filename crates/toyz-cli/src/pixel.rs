@@ -2,7 +2,7 @@
 
 use crate::{hdu_arg, Fail};
 use std::path::PathBuf;
-use toyz_fits::{open_raster_pinned, pixel_at, sky_to_pixel};
+use toyz_fits::{open_raster_pinned, pixel_at, sky_text, sky_to_pixel, SkyFormat, SkySystem};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,6 +21,12 @@ pub struct Args {
     hdu: Option<String>,
     #[arg(long, default_value_t = 0)]
     plane: usize,
+    /// Sky system of the printed position: native (the header's), icrs, fk5, galactic or ecliptic.
+    #[arg(long, default_value = "native")]
+    system: String,
+    /// sexagesimal or degrees.
+    #[arg(long, default_value = "sexagesimal")]
+    format: String,
     #[arg(long)]
     json: bool,
 }
@@ -46,6 +52,8 @@ pub fn parse_angle(s: &str, hours: bool) -> Option<f64> {
 }
 
 pub fn run(a: Args) -> Result<(), Fail> {
+    let system: SkySystem = a.system.parse().map_err(Fail::input)?;
+    let format: SkyFormat = a.format.parse().map_err(Fail::input)?;
     let sel = hdu_arg(a.hdu.as_deref())?;
     let (file, _unpacked) = crate::open_file(&a.file)?;
     let img = open_raster_pinned(file, &sel, a.plane)?;
@@ -78,12 +86,25 @@ pub fn run(a: Args) -> Result<(), Fail> {
         }
     };
     let out = pixel_at(&*img, x, y)?;
+    let sky = out.world.as_ref().map(|w| {
+        sky_text(w, system, format).ok_or_else(|| {
+            Fail::input(format!(
+                "a {} position does not convert to {}",
+                w.frame, a.system
+            ))
+        })
+    });
+    let sky = sky.transpose()?;
     if a.json {
         // With the value's exact decimal as `text`, as the server's readout sends it: a double
         // rounds integers beyond 2^53, and JSON has no infinity (value null, text "inf").
         let mut j = serde_json::to_value(&out).expect("json");
         if let Some(v) = out.value {
             j["text"] = serde_json::json!(v.text());
+        }
+        // The written-out position when asked for a system or format (as image.pixels's `sky`).
+        if system != SkySystem::Native || format != SkyFormat::Sexagesimal {
+            j["sky"] = serde_json::json!(sky);
         }
         crate::out!("{}", serde_json::to_string(&j).expect("json"));
         return Ok(());
@@ -98,48 +119,11 @@ pub fn run(a: Args) -> Result<(), Fail> {
         Some(None) => crate::out_part!("  (in a gap between CCDs)"),
         None => {}
     }
-    if let Some(w) = &out.world {
-        if matches!(w.frame.as_str(), "icrs" | "fk5" | "fk4") {
-            crate::out_part!(
-                "  {} {}  ({:.7} {:+.7} {})",
-                sexa(w.lon / 15.0, false),
-                sexa(w.lat, true),
-                w.lon,
-                w.lat,
-                w.frame
-            );
-        } else {
-            let (a, b) = match w.frame.as_str() {
-                "galactic" => ("l", "b"),
-                "ecliptic" | "helioecliptic" => ("λ", "β"),
-                _ => ("lon", "lat"),
-            };
-            crate::out_part!("  {a} {:.7} {b} {:+.7} ({})", w.lon, w.lat, w.frame);
-        }
+    if let Some(t) = &sky {
+        crate::out_part!("  {}", t.line());
     }
     crate::out!();
     Ok(())
-}
-
-/// hh:mm:ss.sss or ±dd:mm:ss.ss.
-pub fn sexa(v: f64, signed: bool) -> String {
-    let sign = if v < 0.0 { "-" } else { "+" };
-    let a = v.abs();
-    let d = a.floor();
-    let m = ((a - d) * 60.0).floor();
-    let s = ((a - d) * 60.0 - m) * 60.0;
-    // Carry when the seconds would print as 60.
-    let limit = if signed { 59.995 } else { 59.9995 };
-    let (d, m, s) = match (s >= limit, m + 1.0 >= 60.0) {
-        (false, _) => (d, m, s),
-        (true, false) => (d, m + 1.0, 0.0),
-        (true, true) => (d + 1.0, 0.0, 0.0),
-    };
-    if signed {
-        format!("{sign}{d:02}:{m:02}:{s:05.2}")
-    } else {
-        format!("{d:02}:{m:02}:{s:06.3}")
-    }
 }
 
 #[cfg(test)]
@@ -153,7 +137,5 @@ mod tests {
         assert!((parse_angle("-02:30:00", false).unwrap() + 2.5).abs() < 1e-12);
         assert_eq!(parse_angle("1:61:00", false), None);
         assert_eq!(parse_angle("abc", false), None);
-        assert_eq!(sexa(150.0 / 15.0, false), "10:00:00.000");
-        assert_eq!(sexa(-2.5, true), "-02:30:00.00");
     }
 }

@@ -32,6 +32,56 @@ fn assert_input_error(out: &Output, needle: &str) {
 }
 
 #[test]
+fn pixel_prints_the_sky_in_the_system_and_format_asked_for() {
+    let d = tempfile::tempdir().unwrap();
+    let sky = d.path().join("sky.fits");
+    let spec = SkySpec::new(400, 300);
+    write_fits(&sky, &spec).unwrap();
+    let (ra, dec) = spec.wcs.unwrap().pixel_to_world(spec.crpix(), 10.0, 20.0);
+    let out = toyz(&["pixel", s(&sky), "10", "20"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let native = toyz_fits::sky_text(
+        &toyz_fits::World {
+            frame: "icrs".into(),
+            lon: ra,
+            lat: dec,
+        },
+        toyz_fits::SkySystem::Native,
+        toyz_fits::SkyFormat::Sexagesimal,
+    )
+    .unwrap();
+    assert!(text.contains(&format!("  {}", native.line())), "{text}");
+    assert!(text.contains("α ") && text.contains(" δ "), "{text}");
+    // Galactic in degrees, as JSON: the same conversion and writing the server's readout uses.
+    let out = toyz(&[
+        "pixel",
+        s(&sky),
+        "10",
+        "20",
+        "--system",
+        "galactic",
+        "--format",
+        "degrees",
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (l, b) = toyz_fits::convert_frame(ra, dec, "icrs", "galactic").unwrap();
+    assert_eq!(v["sky"]["frame"], "galactic");
+    assert_eq!(v["sky"]["names"], serde_json::json!(["l", "b"]));
+    assert_eq!(v["sky"]["lon_text"], toyz_fits::degrees_lon(l));
+    assert_eq!(v["sky"]["lat_text"], toyz_fits::degrees_lat(b));
+    assert_input_error(
+        &toyz(&["pixel", s(&sky), "10", "20", "--system", "supergalactic"]),
+        "unknown sky system",
+    );
+    assert_input_error(
+        &toyz(&["pixel", s(&sky), "10", "20", "--format", "radians"]),
+        "unknown sky format",
+    );
+}
+
+#[test]
 fn pixel_json_is_exactly_the_documented_shape() {
     let d = tempfile::tempdir().unwrap();
     let ramp = d.path().join("ramp.fits");

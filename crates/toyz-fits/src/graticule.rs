@@ -47,22 +47,44 @@ fn equatorial(frame: &str) -> bool {
 }
 
 /// Convert (lon, lat) in degrees between frames: equatorial ("icrs", "fk5", "j2000", treated as one —
-/// they differ by tens of milliarcseconds) and "galactic". `None` for any other pair.
+/// they differ by tens of milliarcseconds), "galactic" and "ecliptic" (mean ecliptic and equinox of J2000,
+/// IAU 2006 obliquity; without the 23 mas frame bias). `None` for any other frame (FK4, supergalactic).
 pub fn convert_frame(lon: f64, lat: f64, from: &str, to: &str) -> Option<(f64, f64)> {
     let eq = |f: &str| matches!(f, "icrs" | "fk5" | "j2000");
     if from == to || (eq(from) && eq(to)) {
         return Some((lon, lat));
     }
     let ll = LonLat::new(lon.to_radians(), lat.to_radians());
-    let out = match (from, to) {
-        (f, "galactic") if eq(f) => CooSystem::GALACTIC.from_icrs(ll),
-        ("galactic", t) if eq(t) => CooSystem::GALACTIC.to_icrs(ll),
+    let icrs = match from {
+        f if eq(f) => ll,
+        "galactic" => CooSystem::GALACTIC.to_icrs(ll),
+        "ecliptic" => ecliptic(ll, -1.0),
+        _ => return None,
+    };
+    let out = match to {
+        t if eq(t) => icrs,
+        "galactic" => CooSystem::GALACTIC.from_icrs(icrs),
+        "ecliptic" => ecliptic(icrs, 1.0),
         _ => return None,
     };
     Some((
         out.lon().to_degrees().rem_euclid(360.0),
         out.lat().to_degrees(),
     ))
+}
+
+/// Equatorial → ecliptic (`sign` 1) or back (−1): a turn about the equinox's axis by the obliquity.
+fn ecliptic(ll: LonLat, sign: f64) -> LonLat {
+    const OBLIQUITY_ARCSEC: f64 = 84_381.406;
+    let e = sign * (OBLIQUITY_ARCSEC / 3600.0).to_radians();
+    let (sl, cl) = ll.lon().sin_cos();
+    let (sb, cb) = ll.lat().sin_cos();
+    let (x, y, z) = (cb * cl, cb * sl, sb);
+    let (y2, z2) = (e.cos() * y + e.sin() * z, -e.sin() * y + e.cos() * z);
+    LonLat::new(
+        y2.atan2(x).rem_euclid(std::f64::consts::TAU),
+        z2.clamp(-1.0, 1.0).asin(),
+    )
 }
 
 /// The smallest step (from `steps`, in arcsec) giving at most `target` lines over `span` degrees.
@@ -413,6 +435,7 @@ mod tests {
             "{ra} {dec}"
         );
         assert_eq!(convert_frame(1.0, 2.0, "icrs", "fk5"), Some((1.0, 2.0)));
-        assert_eq!(convert_frame(1.0, 2.0, "ecliptic", "icrs"), None);
+        assert_eq!(convert_frame(1.0, 2.0, "fk4", "icrs"), None);
+        assert_eq!(convert_frame(1.0, 2.0, "supergalactic", "galactic"), None);
     }
 }

@@ -15,6 +15,7 @@ mod prescan;
 mod proj;
 mod raster;
 mod rice;
+mod skyfmt;
 mod tpv;
 mod wcs;
 
@@ -28,6 +29,9 @@ pub use mosaic::{parse_section, Layout, Mosaic, MosaicCcd, MosaicInfo};
 pub use pixel::{pixel_at, sky_to_pixel, PixelValue, World};
 pub use proj::{Celestial, CODES};
 pub use raster::{open_raster, open_raster_pinned, CcdPixel, Raster, RasterKey, Value};
+pub use skyfmt::{
+    degrees_lat, degrees_lon, dms, dms_lon, hms, sky_text, SkyFormat, SkySystem, SkyText,
+};
 pub use wcs::{separation, unit_vector, SkyCap, Wcs, WcsPart, WcsSummary};
 
 /// Version of the cfitsio library actually linked (fitsio's own helper always reports 4.0).

@@ -354,9 +354,19 @@ fn jobs_over_a_real_socket() {
     );
     let (_, r) = c.call(
         "image.sky_to_pixel",
-        json!({"path": "data/sky.fits", "points": [[1, 2]], "frame": "ecliptic"}),
+        json!({"path": "data/sky.fits", "points": [[1, 2]], "frame": "fk4"}),
     );
     assert_eq!(r["error"]["kind"], "bad_params", "{r}");
+    // An ecliptic position lands where its equatorial twin does.
+    let (lam, bet) = toyz_fits::convert_frame(ra, dec, "icrs", "ecliptic").unwrap();
+    let px = c.ok(
+        "image.sky_to_pixel",
+        json!({"path": "data/sky.fits", "points": [[lam, bet]], "frame": "ecliptic"}),
+    );
+    assert!(
+        (px["pixels"][0][0].as_f64().unwrap() - row0[1].as_f64().unwrap()).abs() < 1e-3,
+        "{px}"
+    );
     let g = c.ok(
         "image.graticule",
         json!({"path": "data/sky.fits", "rect": [1, 1, 1024, 1024]}),
@@ -407,6 +417,45 @@ fn jobs_over_a_real_socket() {
     assert!(
         (px["pixels"][0][1].as_f64().unwrap() - row0[2].as_f64().unwrap()).abs() < 1e-3,
         "{px}"
+    );
+    // The readout in another system, written out by the formatter `toyz pixel` uses.
+    let r = c.ok(
+        "image.pixels",
+        json!({"path": "data/sky.fits", "points": [[row0[1], row0[2]]], "sky": {"system": "galactic", "format": "degrees"}}),
+    );
+    let w = &r["pixels"][0]["world"];
+    let world = toyz_fits::World {
+        frame: "icrs".into(),
+        lon: w["lon"].as_f64().unwrap(),
+        lat: w["lat"].as_f64().unwrap(),
+    };
+    let want = toyz_fits::sky_text(
+        &world,
+        toyz_fits::SkySystem::Galactic,
+        toyz_fits::SkyFormat::Degrees,
+    );
+    // (serde_json may read the last digit of a double differently: the texts must agree exactly.)
+    let (got, want) = (&r["pixels"][0]["sky"], serde_json::to_value(want).unwrap());
+    for k in ["frame", "names", "lon_text", "lat_text"] {
+        assert_eq!(got[k], want[k], "{r}");
+    }
+    assert!((got["lon"].as_f64().unwrap() - want["lon"].as_f64().unwrap()).abs() < 1e-12);
+    let r = c.ok(
+        "image.pixels",
+        json!({"path": "data/sky.fits", "points": [[1, 1]], "sky": {}}),
+    );
+    assert_eq!(r["pixels"][0]["sky"]["names"], json!(["α", "δ"]), "{r}");
+    let (_, r) = c.call(
+        "image.pixels",
+        json!({"path": "data/sky.fits", "points": [[1, 1]], "sky": {"system": "b1950"}}),
+    );
+    assert_eq!(r["error"]["kind"], "bad_params", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown sky system"),
+        "{r}"
     );
 
     // DS9 regions round trip.

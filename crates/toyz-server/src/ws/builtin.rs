@@ -139,6 +139,38 @@ pub struct PixelsParams {
     pub src: Src,
     /// FITS pixels (1-based) [[x, y], …], at most 10 000.
     pub points: Vec<[f64; 2]>,
+    /// Also write each position out (`sky`: frame, lon, lat, names, lon_text, lat_text) in this system and
+    /// format, with the formatter `toyz pixel` uses.
+    #[serde(default)]
+    pub sky: Option<SkyReq>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SkyReq {
+    /// native (the header's frame, the default), icrs, fk5, galactic or ecliptic.
+    #[serde(default)]
+    pub system: Option<String>,
+    /// sexagesimal (the default) or degrees.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+impl SkyReq {
+    fn parse(&self) -> Result<(toyz_fits::SkySystem, toyz_fits::SkyFormat), JobError> {
+        let system = self
+            .system
+            .as_deref()
+            .map_or(Ok(Default::default()), str::parse);
+        let format = self
+            .format
+            .as_deref()
+            .map_or(Ok(Default::default()), str::parse);
+        Ok((
+            system.map_err(JobError::bad_params)?,
+            format.map_err(JobError::bad_params)?,
+        ))
+    }
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -423,6 +455,13 @@ impl JobRegistry {
                 }
                 let n = p.points.len();
                 let points = p.points.clone();
+                let sky = p.sky.as_ref().map(SkyReq::parse).transpose()?;
+                // The position in the system asked for, written out (null where it does not convert).
+                let add_sky = move |j: &mut Value, w: Option<&toyz_fits::World>| {
+                    if let Some((system, format)) = sky {
+                        j["sky"] = json!(w.and_then(|w| toyz_fits::sky_text(w, system, format)));
+                    }
+                };
                 let read = move |o: &OpenSource| -> JobResult {
                     let img = &*o.src.image;
                     let px: Vec<Value> = points
@@ -437,15 +476,20 @@ impl JobRegistry {
                                 // The value's exact decimal too: JavaScript numbers round integers
                                 // beyond 2^53, and the viewer shows this text.
                                 let text = v.value.map(toyz_fits::Value::text);
+                                let world = v.world.clone();
                                 let mut j = serde_json::to_value(v).expect("json");
                                 j["text"] = json!(text);
+                                add_sky(&mut j, world.as_ref());
                                 Ok(j)
                             }
                             Err(_) => {
-                                let world = img.wcs().and_then(|w| w.pixel_to_world(x, y)).map(|(lon, lat)| {
-                                    json!({"frame": img.wcs().map(|w| w.frame()), "lon": lon, "lat": lat})
+                                let world = img.wcs().and_then(|w| {
+                                    let (lon, lat) = w.pixel_to_world(x, y)?;
+                                    Some(toyz_fits::World { frame: w.frame().to_owned(), lon, lat })
                                 });
-                                Ok(json!({"x": x, "y": y, "value": null, "world": world, "outside": true}))
+                                let mut j = json!({"x": x, "y": y, "value": null, "world": world, "outside": true});
+                                add_sky(&mut j, world.as_ref());
+                                Ok(j)
                             }
                         })
                         .collect::<Result<_, _>>()?;
@@ -465,7 +509,7 @@ impl JobRegistry {
         );
         r.register_async(
             "image.sky_to_pixel",
-            "FITS pixels of sky positions (degrees; equatorial or galactic) through the image's WCS; null where a position does not project.",
+            "FITS pixels of sky positions (degrees; equatorial, galactic or ecliptic) through the image's WCS; null where a position does not project.",
             |ctx: JobCtx, p: SkyParams| async move {
                 if p.points.len() > 10_000 {
                     return Err(JobError::bad_params("at most 10 000 points"));
@@ -475,7 +519,7 @@ impl JobRegistry {
                     let to = wcs.frame().to_owned();
                     let from = p.frame.as_deref().map(str::to_ascii_lowercase).unwrap_or_else(|| to.clone());
                     if toyz_fits::convert_frame(0.0, 0.0, &from, &to).is_none() {
-                        return Err(JobError::bad_params(format!("cannot convert {from} positions to this image's {to} frame (icrs, fk5, j2000 and galactic are known)")));
+                        return Err(JobError::bad_params(format!("cannot convert {from} positions to this image's {to} frame (icrs, fk5, j2000, galactic and ecliptic are known)")));
                     }
                     let px: Vec<Value> = p
                         .points
