@@ -2,6 +2,7 @@
 // a cursor readout through the session WebSocket (image.pixels), and a URL that always holds the view.
 import * as L from './vendor/leaflet/leaflet-src.esm.js';
 import { installTools } from './tools.js';
+import { installNav } from './nav.js';
 
 const $ = (id) => document.getElementById(id);
 const CMAPS = ['grey', 'viridis', 'inferno', 'magma', 'plasma', 'cividis', 'twilight', 'turbo', 'hot', 'cool',
@@ -155,6 +156,7 @@ function viewPixels() {
 Object.assign(window.toyz, { toFits, toLatLng, bounds });
 const tools = STATIC ? { sourceChanged() {}, loadCatalog() {}, urlParams: () => [], async restore() {} }
   : installTools({ map, view, session, toFits, toLatLng, here, viewRect, viewPixels, busy, showError, $, changed: () => writeUrl() });
+const nav = installNav({ map, view, toFits, toLatLng, readout: (pos) => readout(pos), $ });
 
 /** Pixel → sky for a plain TAN header (tiles.json's WCS), for the standalone page; null otherwise. */
 function tanWorld(w) {
@@ -279,6 +281,7 @@ async function doOpen({ path, hdu, center, zoom }) {
   saveFrame();
   writeUrl();
   tools.sourceChanged();
+  nav.sourceChanged();
   if (!$('header-box').hidden) openHeader();
   if (src.levels?.state === 'building') refine(src);
 }
@@ -362,6 +365,7 @@ async function doSwitchFrame(i) {
   saveFrame();
   writeUrl();
   tools.sourceChanged();
+  nav.sourceChanged();
   if (!$('header-box').hidden) openHeader();
 }
 $('new-frame').onclick = () => serial(() => {
@@ -397,7 +401,7 @@ function setLayer(url) {
     noWrap: true, bounds: bounds(), keepBuffer: 4,
   });
   // The layer it replaces stays until this one has loaded (no blank flash); any older ones go with it.
-  layer.on('load', () => { if (layer === view.layer) dropOtherLayers(layer); });
+  layer.on('load', () => { if (layer === view.layer) { dropOtherLayers(layer); nav.tilesLoaded(); } });
   layer.on('tileerror', async (e) => {
     try {
       const r = await fetch(e.tile.src);
@@ -407,6 +411,7 @@ function setLayer(url) {
   });
   layer.addTo(map);
   view.layer = layer;
+  nav.sourceChanged();
 }
 
 /** Remove every tile layer from the map but `keep` (the frames keep theirs to show them again). */
@@ -595,7 +600,7 @@ async function readout(pos) {
     if (pendingPos) { const p = pendingPos; pendingPos = null; readout(p); }
   }
 }
-map.on('mousemove', (e) => { if (view.src) readout(view.lastPos = toFits(e.latlng)); });
+map.on('mousemove', (e) => { if (view.src && !nav.crosshairOn()) readout(view.lastPos = toFits(e.latlng)); });
 
 // The readout's sky system and format: a preference of this browser, kept across pages.
 const skyWanted = () => ({ system: $('sky-system').value, format: $('sky-format').value });
@@ -842,12 +847,14 @@ $('detect').onclick = async () => {
   } catch (e) { busy(''); showError(`detection: ${e.message}`); }
 };
 
-document.addEventListener('keydown', (e) => {
-  if (!view.src || e.target.tagName === 'INPUT' || e.target.tagName === 'SELECT') return;
-  if (e.key === 'f') fit();
-  if (e.key === 'h') { e.preventDefault(); $('header-open').onclick(); }
-  if (e.key === '1') map.setZoom(view.src.zmax, { animate: false });
-});
+// The keys (and what the mouse does), listed by `?`.
+nav.shortcut('f', 'fit the whole image in the window', fit);
+nav.shortcut('1', 'zoom 1:1 (one screen pixel per image pixel)', () => view.src && map.setZoom(view.src.zmax, { animate: false }));
+nav.shortcut('+ −', 'zoom in / out by ×2', null);
+nav.shortcut('wheel', 'zoom by ×1.25 a notch, about the cursor', null);
+nav.shortcut('← ↑ → ↓', 'pan; with the crosshair on, move it one image pixel (shift: ten)', null);
+nav.shortcut('h', 'the header panel (searchable)', () => $('header-open').onclick());
+nav.shortcut('right-drag', 'contrast (up/down) and bias (left/right), as in DS9', null);
 
 // ---- workspaces (with accounts): the view saved by name, shared with users and groups ------------------
 async function listWorkspaces() {

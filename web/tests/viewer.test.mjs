@@ -821,3 +821,110 @@ test('readout: sky system and format from the server\'s formatter, kept across p
   assert.deepEqual(p.errors, []);
   await p.close();
 });
+
+test('navigation: the panner shows and moves the view, the magnifier shows the pixels under the cursor, the crosshair steps by pixels with the readout, ? lists the keys', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/ramp.fits`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  // The panner: the whole 1000×800 image in 160×128 px.
+  await p.waitForSelector('#panner:not([hidden])');
+  const pr = await p.$eval('#panner', (e) => { const r = e.getBoundingClientRect(); return { left: r.left, top: r.top, width: r.width - 2, height: r.height - 2 }; });
+  assert.deepEqual([pr.width, pr.height], [160, 128]);
+  await p.waitForFunction(() => document.getElementById('panner-img').complete && document.getElementById('panner-img').naturalWidth === 256);
+  // Its box is the view: centred on (250, 200) at ×2 it is centred there in the panner.
+  await p.evaluate(() => window.toyz.map.setView(window.toyz.toLatLng(250, 200), window.toyz.view.src.zmax + 1, { animate: false }));
+  const box = await p.$eval('#panner-view', (e) => { const r = e.getBoundingClientRect(); return { x: r.left + r.width / 2, y: r.top + r.height / 2, w: r.width }; });
+  const at = (x, y) => ({ x: pr.left + 1 + ((x - 0.5) * 160) / 1000, y: pr.top + 1 + ((800 - (y - 0.5)) * 128) / 800 });
+  const c250 = at(250, 200);
+  assert.ok(Math.abs(box.x - c250.x) < 1 && Math.abs(box.y - c250.y) < 1, JSON.stringify([box, c250]));
+  const mapW = await p.evaluate(() => window.toyz.map.getSize().x);
+  assert.ok(Math.abs(box.w - (mapW / 2) * (160 / 1000)) < 1, `box width ${box.w}`);
+  // A click in the panner centres the view there; a drag follows the pointer (to a panner pixel, 6.25
+  // image pixels: the mouse moves on whole pixels).
+  const centre = () => p.evaluate(() => window.toyz.toFits(window.toyz.map.getCenter()));
+  let t = at(750, 600);
+  await p.mouse.click(t.x, t.y);
+  let c = await centre();
+  assert.ok(Math.abs(c.x - 750) < 7 && Math.abs(c.y - 600) < 7, JSON.stringify(c));
+  t = at(300, 500);
+  await p.mouse.move(t.x, t.y);
+  await p.mouse.down();
+  const t2 = at(600, 300);
+  await p.mouse.move(t2.x, t2.y, { steps: 4 });
+  await p.mouse.up();
+  c = await centre();
+  assert.ok(Math.abs(c.x - 600) < 7 && Math.abs(c.y - 300) < 7, JSON.stringify(c));
+
+  // The magnifier: its centre shows the tile pixel under the cursor, four times larger.
+  await p.evaluate(() => window.toyz.map.setView(window.toyz.toLatLng(101, 51), window.toyz.view.src.zmax + 2, { animate: false }));
+  await settle(p);
+  await hover(p, 101, 51);
+  await p.waitForSelector('#magnifier-box:not([hidden])');
+  const colours = await p.evaluate(() => {
+    const cv = document.getElementById('magnifier');
+    const mag = [...cv.getContext('2d').getImageData(cv.width / 2, cv.height / 2, 1, 1).data.slice(0, 3)];
+    const m = window.toyz.map;
+    const pt = m.latLngToContainerPoint(window.toyz.toLatLng(101, 51));
+    const mr = m.getContainer().getBoundingClientRect();
+    const sx = Math.floor(mr.left + pt.x); const sy = Math.floor(mr.top + pt.y);
+    for (const img of window.toyz.view.layer.getContainer().querySelectorAll('img.leaflet-tile-loaded')) {
+      const r = img.getBoundingClientRect();
+      if (sx < r.left || sx >= r.right || sy < r.top || sy >= r.bottom) continue;
+      const c = document.createElement('canvas');
+      c.width = c.height = 256;
+      const g = c.getContext('2d');
+      g.drawImage(img, 0, 0);
+      const px = Math.floor(((sx - r.left) * 256) / r.width); const py = Math.floor(((sy - r.top) * 256) / r.height);
+      return { mag, tile: [...g.getImageData(px, py, 1, 1).data.slice(0, 3)] };
+    }
+    return { mag, tile: null };
+  });
+  assert.deepEqual(colours.mag, colours.tile);
+  assert.ok(colours.mag.some((v) => v > 0), 'the ramp is not black there');
+
+  // The crosshair: placed by a click, moved a pixel at a time by the arrows, the readout follows it
+  // and not the mouse.
+  await p.click('#crosshair');
+  const pt = await screenAt(p, 101, 51);
+  await p.mouse.click(Math.floor(pt.x), Math.floor(pt.y));
+  const statusAt = (x, y) => p.waitForFunction(([x, y]) => {
+    const s = document.getElementById('status');
+    return s.dataset.x === String(x) && s.dataset.y === String(y);
+  }, [x, y]);
+  await statusAt(101, 51);
+  assert.equal(await p.$$eval('.crosshair-line', (l) => l.length), 2);
+  const before = await centre();
+  for (const k of ['ArrowRight', 'ArrowRight', 'ArrowRight', 'ArrowUp', 'ArrowUp']) await p.keyboard.press(k);
+  await statusAt(104, 53);
+  assert.match(await p.textContent('#status'), /value 52103\b/);
+  await p.keyboard.press('Shift+ArrowLeft');
+  await statusAt(94, 53);
+  assert.match(await p.textContent('#status'), /value 52093\b/);
+  assert.deepEqual(await centre(), before, 'the arrows moved the crosshair, not the map');
+  await p.mouse.move(Math.floor(pt.x) + 40, Math.floor(pt.y) + 40);
+  await p.mouse.move(Math.floor(pt.x) + 60, Math.floor(pt.y) + 60);
+  assert.equal(await p.$eval('#status', (s) => s.dataset.x), '94', 'the mouse does not move the readout');
+  await p.screenshot({ path: join(SHOTS, 'navigation.png') });
+  assert.ok(await p.isHidden('#error'), await p.textContent('#error'));
+  await p.keyboard.press('c');
+  assert.equal(await p.$$eval('.crosshair-line', (l) => l.length), 0);
+
+  // ? lists the shortcuts; Esc closes the list.
+  await p.keyboard.press('?');
+  await p.waitForSelector('#keys:not([hidden])');
+  const keys = await p.$$eval('#keys-list tr td:first-child', (t) => t.map((e) => e.textContent.trim()));
+  for (const k of ['f', '1', 'h', 'c', '?', 'Esc', 'wheel', '+ −', '← ↑ → ↓', 'right-drag']) assert.ok(keys.includes(k), `${k} in ${keys}`);
+  await p.screenshot({ path: join(SHOTS, 'shortcuts.png') });
+  await p.keyboard.press('Escape');
+  assert.ok(await p.isHidden('#keys'));
+  // Hiding the panner is remembered by this browser.
+  await p.uncheck('#show-panner');
+  assert.ok(await p.isHidden('#panner'));
+  await p.reload();
+  await p.waitForFunction(() => window.toyz.restored);
+  assert.ok(!(await p.isChecked('#show-panner')));
+  assert.ok(await p.isHidden('#panner'));
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});

@@ -221,6 +221,6 @@ fn viewer_in_chromium() {
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
     if only.is_none() {
-        assert!(text.contains("pass 17"), "{text}");
+        assert!(text.contains("pass 18"), "{text}");
     }
 }

@@ -15,13 +15,14 @@ macro_rules! asset {
     };
 }
 
-const ASSETS: [(&str, &[u8]); 15] = [
+const ASSETS: [(&str, &[u8]); 16] = [
     asset!("index.html"),
     asset!("login.html"),
     asset!("admin.html"),
     asset!("admin.js"),
     asset!("app.js"),
     asset!("tools.js"),
+    asset!("nav.js"),
     asset!("style.css"),
     asset!("vendor/leaflet/leaflet-src.esm.js"),
     asset!("vendor/leaflet/leaflet.css"),
