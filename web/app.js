@@ -107,6 +107,18 @@ function showUser(user, id, admin) {
     c.append(' · ', a);
   }
 }
+// Leaflet 1.9.4's redraw() takes the map's zoom unrounded as the tile zoom, so at a fractional zoom it
+// asked for tiles like z=1.91; round it as the layer's own _setView does.
+L.GridLayer.include({
+  redraw() {
+    if (!this._map) return this;
+    this._removeAllTiles();
+    const z = this._clampZoom(Math.round(this._map.getZoom()));
+    if (z !== this._tileZoom) { this._tileZoom = z; this._updateLevels(); }
+    this._update();
+    return this;
+  },
+});
 const session = STATIC ? null : new Session();
 const view = { src: null, layer: null, spec: { stretch: 'linear', cut: 'zscale', cmap: 'grey', invert: false, contrast: 1, bias: 0.5 } };
 // Fractional zoom (zoomSnap 0): the wheel turns by one fixed factor per notch and the zoom menu sets exact
@@ -140,7 +152,7 @@ function toFits(ll) { return { x: ll.lng * scale() + 0.5, y: view.src.height - (
 function toLatLng(x, y) { return L.latLng(-(view.src.height - (y - 0.5)) / scale(), (x - 0.5) / scale()); }
 function bounds() { return L.latLngBounds([[-view.src.height / scale(), 0], [0, view.src.width / scale()]]); }
 /** The image a job is about, as its parameters. */
-const here = () => ({ path: view.src.path, hdu: view.src.selector });
+const here = () => ({ path: view.src.path, hdu: view.src.selector, plane: view.src.plane });
 /** The view in FITS pixels [x1, y1, x2, y2] (may extend past the image). */
 function viewRect() {
   const b = map.getBounds();
@@ -250,7 +262,7 @@ function serial(task) {
   return queue;
 }
 function open(args) { return serial(() => doOpen(args)); }
-async function doOpen({ path, hdu, center, zoom }) {
+async function doOpen({ path, hdu, plane, center, zoom }) {
   showError('');
   busy('opening…');
   let src;
@@ -259,10 +271,10 @@ async function doOpen({ path, hdu, center, zoom }) {
     // A file of several CCDs (DECam and other mosaic cameras) opens as its whole focal plane; the
     // server says when a file is not one (bad_mosaic) and the first image HDU opens instead.
     try {
-      src = await session.call('image.open', { path, hdu: hdu ?? 'mosaic', preview: true, ...specParams() }, progress);
+      src = await session.call('image.open', { path, hdu: hdu ?? 'mosaic', plane, preview: true, ...specParams() }, progress);
     } catch (e) {
       if (hdu != null || e.kind !== 'bad_mosaic') throw e;
-      src = await session.call('image.open', { path, preview: true, ...specParams() }, progress);
+      src = await session.call('image.open', { path, plane, preview: true, ...specParams() }, progress);
     }
   } catch (e) {
     busy('');
@@ -270,9 +282,12 @@ async function doOpen({ path, hdu, center, zoom }) {
     return;
   }
   busy('');
+  const prev = view.src;
   view.src = src;
-  // The readout follows the mouse; until it moves, say what the line will show.
-  $('status').textContent = `${src.path}: move over the image for its pixel values${src.wcs ? ' and sky coordinates' : ''}.`;
+  // The readout follows the mouse; until it moves, say what the line will show (another plane of the
+  // same cube reads out where the cursor or crosshair is).
+  if (prev?.path === src.path && prev.selector === src.selector && view.lastPos && !nav.crosshairOn()) readout(view.lastPos);
+  else if (!nav.crosshairOn()) $('status').textContent = `${src.path}: move over the image for its pixel values${src.wcs ? ' and sky coordinates' : ''}.`;
   setupControls(src);
   setLayer(src.tiles);
   map.setMaxZoom(src.zmax + 6);
@@ -427,7 +442,7 @@ function rerender() {
 }
 async function doRerender() {
   if (!view.src) return;
-  const q = new URLSearchParams({ path: view.src.path, hdu: view.src.selector, ...specParams() });
+  const q = new URLSearchParams({ path: view.src.path, hdu: view.src.selector, plane: view.src.plane, ...specParams() });
   const r = await fetch(`/api/sources?${q}`);
   const j = await r.json();
   if (!r.ok) { showError(j.error.message); return; }
@@ -463,8 +478,52 @@ function setupControls(src) {
   const note = src.wcs?.note ?? (src.wcs_error ? `no sky coordinates: ${src.wcs_error}` : '');
   $('wcs-note').textContent = note;
   $('wcs-note').hidden = !note;
+  showPlane(src);
   updateLevels(src);
 }
+
+// ---- cubes: a plane slider, [ and ] step, play at a rate; the plane is in the link ----------------------
+function showPlane(src) {
+  $('cube-box').hidden = !(src.planes > 1);
+  if (src.planes <= 1) { stopPlay(); return; }
+  $('plane').max = src.planes - 1;
+  $('plane').value = src.plane;
+  $('plane-n').max = src.planes - 1;
+  $('plane-n').value = src.plane;
+  $('plane-of').textContent = `of 0–${src.planes - 1}`;
+  $('plane-wcs').textContent = src.spectral ? `${src.spectral.ctype} ${fmtSpectral(src.spectral)}` : '';
+}
+const fmtSpectral = (s) => `${+s.value.toPrecision(9)}${s.unit ? ` ${s.unit}` : ''}`;
+/** The plane shown, or asked for and on its way (so quick steps add up). */
+const planeNow = () => Number($('plane').value);
+/** Show plane `n` of the cube where the view is (same centre and zoom). */
+function setPlane(n) {
+  if (!view.src || view.src.planes <= 1) return Promise.resolve();
+  const p = ((n % view.src.planes) + view.src.planes) % view.src.planes;
+  if (p === planeNow() && p === view.src.plane) return Promise.resolve();
+  $('plane').value = p;
+  $('plane-n').value = p;
+  return open({ path: view.src.path, hdu: view.src.selector, plane: p, center: map.getCenter(), zoom: map.getZoom() });
+}
+$('plane').oninput = () => setPlane(Number($('plane').value));
+$('plane-n').onchange = () => setPlane(Math.round(Number($('plane-n').value)) || 0);
+let playTimer = null;
+function stopPlay() { clearInterval(playTimer); playTimer = null; $('play').textContent = '▶ play'; $('play').classList.remove('on'); }
+function play() {
+  if (playTimer) { stopPlay(); return; }
+  if (!view.src || view.src.planes <= 1) return;
+  $('play').textContent = '■ stop';
+  $('play').classList.add('on');
+  let pending = false;
+  const fps = Math.min(30, Math.max(0.5, Number($('play-fps').value) || 4));
+  playTimer = setInterval(async () => {
+    if (pending) return; // a slow plane skips ticks rather than queueing them
+    pending = true;
+    try { await setPlane(planeNow() + 1); } finally { pending = false; }
+  }, 1000 / fps);
+}
+$('play').onclick = play;
+$('play-fps').onchange = () => { if (playTimer) { stopPlay(); play(); } };
 
 /** The render controls show the current frame's spec. */
 function syncControls() {
@@ -588,6 +647,7 @@ async function readout(pos) {
     const ix = Math.round(p.x); const iy = Math.round(p.y);
     let text = `x ${ix}  y ${iy}  value ${p.value == null ? (p.outside ? '—' : p.ccd === null ? 'none' : 'NaN') : (p.text ?? formatValue(p.value))}${view.src.bunit ? ' ' + view.src.bunit : ''}`;
     if (p.ccd !== undefined) text += p.ccd ? `  ${p.ccd.name} [${Math.round(p.ccd.x)}, ${Math.round(p.ccd.y)}]` : '  (gap)';
+    if (view.src.planes > 1) text += `  plane ${view.src.plane}${view.src.spectral ? ` ${view.src.spectral.ctype} ${fmtSpectral(view.src.spectral)}` : ''}`;
     if (p.sky) text += `  ${p.sky.names[0]} ${p.sky.lon_text} ${p.sky.names[1]} ${p.sky.lat_text} (${p.sky.frame})`;
     else if (p.world) text += `  (a ${p.world.frame} position has no ${skyWanted().system} coordinates here)`;
     $('status').textContent = text + zoomText();
@@ -750,12 +810,13 @@ async function writeUrlNow() {
     return;
   }
   const q = new URLSearchParams({ path: src.path, hdu: src.selector });
+  if (src.planes > 1) q.set('plane', src.plane);
   // A frame switch writes the link and also moves the map (which writes it again): ask once per centre.
   const key = JSON.stringify([src.path, src.selector, c.x, c.y]);
   let world = lastCentre.key === key ? lastCentre.world : null;
   if (src.wcs && lastCentre.key !== key) {
     try {
-      const r = await session.call('image.pixels', { path: src.path, hdu: src.selector, points: [[c.x, c.y]] });
+      const r = await session.call('image.pixels', { path: src.path, hdu: src.selector, plane: src.plane, points: [[c.x, c.y]] });
       world = r.pixels[0].world;
       lastCentre = { key, world };
     } catch { world = null; }
@@ -854,6 +915,8 @@ nav.shortcut('+ −', 'zoom in / out by ×2', null);
 nav.shortcut('wheel', 'zoom by ×1.25 a notch, about the cursor', null);
 nav.shortcut('← ↑ → ↓', 'pan; with the crosshair on, move it one image pixel (shift: ten)', null);
 nav.shortcut('h', 'the header panel (searchable)', () => $('header-open').onclick());
+nav.shortcut('[ ]', 'a cube: the previous / next plane', (e) => setPlane(planeNow() + (e.key === ']' ? 1 : -1)), (e) => e.key === '[' || e.key === ']');
+nav.shortcut('space', 'a cube: play / stop', () => play(), (e) => e.key === ' ' && view.src?.planes > 1);
 nav.shortcut('right-drag', 'contrast (up/down) and bias (left/right), as in DS9', null);
 
 // ---- workspaces (with accounts): the view saved by name, shared with users and groups ------------------
@@ -926,6 +989,7 @@ async function start() {
   let center = null;
   const zoom = q.get('zoom') != null ? Number(q.get('zoom')) : undefined;
   const hdu = q.get('hdu') ?? undefined;
+  const plane = q.get('plane') != null ? Number(q.get('plane')) : undefined;
   if (q.get('ra') && q.get('dec')) {
     const r = await fetch(`/api/pixel?${new URLSearchParams({ path, hdu: hdu ?? '', ra: q.get('ra'), dec: q.get('dec') })}`.replace('hdu=&', ''));
     if (r.ok) { const p = await r.json(); center = { x: p.x, y: p.y }; }
@@ -941,7 +1005,7 @@ async function start() {
     if (i > 0) $('new-frame').onclick();
     await open(i === active ? { ...frames[i], center: null, zoom } : frames[i]);
   }
-  if (!frames.length) await open({ path, hdu, center: null, zoom });
+  if (!frames.length) await open({ path, hdu, plane, center: null, zoom });
   if (frames.length > 1) view.active !== active && (await switchFrame(active));
   if (center && view.src) map.setView(toLatLng(center.x, center.y), zoom ?? view.src.zmax, { animate: false });
   if (view.src) await tools.restore(q);

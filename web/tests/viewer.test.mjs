@@ -445,10 +445,11 @@ test('a DECam exposure opens as its whole focal plane and reads out each CCD', a
   const n4 = src.mosaic.ccds.find((c) => c.name === 'N4');
   // CCD N4's pixel (20, 30): its own value and sky position, read through the mosaic.
   const own = await (await fetch(`${URL_}/api/pixel?path=data/exposure.fits.fz&hdu=N4&x=20&y=30`)).json();
+  await p.selectOption('#sky-format', 'degrees');
   let s = await hover(p, n4.x0 + 20, n4.y0 + 30);
   assert.match(s, /N4 \[20, 30\]/, s);
   assert.ok(s.includes(`value ${own.value} `), `${s} vs ${own.value}`);
-  const deg = s.match(/\((\d+\.\d+), (-?\d+\.\d+) icrs\)/);
+  const deg = s.match(/α (\d+\.\d+) δ ([+-]\d+\.\d+) \(icrs\)/);
   assert.ok(deg && Math.abs(+deg[1] - own.world.lon) < 2e-6 && Math.abs(+deg[2] - own.world.lat) < 2e-6, `${s} vs ${JSON.stringify(own.world)}`);
   // Just right of N4's last column: a gap.
   s = await hover(p, n4.x0 + n4.datasec[1] + 2, n4.y0 + 30);
@@ -925,6 +926,59 @@ test('navigation: the panner shows and moves the view, the magnifier shows the p
   await p.waitForFunction(() => window.toyz.restored);
   assert.ok(!(await p.isChecked('#show-panner')));
   assert.ok(await p.isHidden('#panner'));
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});
+
+test('cubes: the plane slider, [ and ] step, play runs through the planes, the plane is in the link and the readout with its frequency', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/cube.fits`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await p.waitForSelector('#cube-box:not([hidden])');
+  assert.equal(await p.textContent('#plane-of'), 'of 0–4');
+  assert.equal(await p.textContent('#plane-wcs'), 'FREQ 1400000000 Hz');
+  // Ramp (x-1) + (y-1)·200, plus 30000 a plane.
+  let s = await hover(p, 10, 10);
+  assert.match(s, /value 1809(\.0)? Jy\/beam {2}plane 0 FREQ 1400000000 Hz/);
+  await p.click('#map', { position: { x: 30, y: 300 } });
+  await p.keyboard.press(']');
+  await p.keyboard.press(']');
+  await p.waitForFunction(() => window.toyz.view.src.plane === 2);
+  assert.equal(await p.inputValue('#plane'), '2');
+  assert.equal(await p.textContent('#plane-wcs'), 'FREQ 1402000000 Hz');
+  s = await hover(p, 10, 10);
+  assert.match(s, /value 61809(\.0)? Jy\/beam {2}plane 2 FREQ 1402000000 Hz/);
+  await p.waitForFunction(() => new URLSearchParams(location.search).get('plane') === '2');
+  // The link opens the same plane.
+  const q = await page();
+  await q.goto(p.url());
+  await q.waitForFunction(() => window.toyz.restored);
+  assert.equal(await q.evaluate(() => window.toyz.view.src.plane), 2);
+  assert.match(await hover(q, 10, 10), /value 61809\b/);
+  await q.close();
+  // The number box and the slider.
+  await p.fill('#plane-n', '4');
+  await p.press('#plane-n', 'Enter');
+  await p.waitForFunction(() => window.toyz.view.src.plane === 4);
+  await p.$eval('#plane', (e) => { e.value = '1'; e.dispatchEvent(new Event('input')); });
+  await p.waitForFunction(() => window.toyz.view.src.plane === 1);
+  // [ steps back; from 0 it wraps to the last plane.
+  await p.click('#map', { position: { x: 30, y: 300 } });
+  await p.keyboard.press('[');
+  await p.waitForFunction(() => window.toyz.view.src.plane === 0);
+  await p.keyboard.press('[');
+  await p.waitForFunction(() => window.toyz.view.src.plane === 4);
+  // Play visits every plane in turn (0, 1, 2, … after 4), until stopped.
+  await p.fill('#play-fps', '20');
+  await p.evaluate(() => { window.seen = []; setInterval(() => { const n = window.toyz.view.src.plane; if (window.seen.at(-1) !== n) window.seen.push(n); }, 5); });
+  await p.click('#play');
+  await p.waitForFunction(() => window.seen.length >= 7);
+  await p.click('#play');
+  const seen = await p.evaluate(() => window.seen);
+  for (let i = 1; i < seen.length; i++) assert.equal(seen[i], (seen[i - 1] + 1) % 5, `planes in turn: ${seen}`);
+  assert.equal(await p.textContent('#play'), '▶ play');
+  await p.screenshot({ path: join(SHOTS, 'cube.png') });
+  assert.ok(await p.isHidden('#error'), await p.textContent('#error'));
   assert.deepEqual(p.errors, []);
   await p.close();
 });

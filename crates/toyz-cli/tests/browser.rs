@@ -43,6 +43,14 @@ fn viewer_in_chromium() {
     let mut ramp = SkySpec::ramp(1000, 800);
     ramp.bunit = None;
     write_fits(&data.join("ramp.fits"), &ramp).unwrap();
+    // A 200×150×5 cube with a frequency axis: plane p holds the ramp plus p·30000.
+    let mut cube = SkySpec::ramp(200, 150);
+    cube.cube = Some(5);
+    cube.bunit = Some("Jy/beam".into());
+    cube.extra_cards = ["CTYPE3  = 'FREQ    '", "CRVAL3  = 1.4E9", "CDELT3  = 1.0E6", "CRPIX3  = 1.0", "CUNIT3  = 'Hz      '"]
+        .map(String::from)
+        .to_vec();
+    write_fits(&data.join("cube.fits"), &cube).unwrap();
     let mut sky = SkySpec::new(600, 500);
     sky.nan_patches = true;
     write_fits(&data.join("sky.fits"), &sky).unwrap();
@@ -221,6 +229,6 @@ fn viewer_in_chromium() {
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
     if only.is_none() {
-        assert!(text.contains("pass 18"), "{text}");
+        assert!(text.contains("pass 19"), "{text}");
     }
 }

@@ -16,6 +16,7 @@ mod proj;
 mod raster;
 mod rice;
 mod skyfmt;
+mod spectral;
 mod tpv;
 mod wcs;
 
@@ -32,6 +33,7 @@ pub use raster::{open_raster, open_raster_pinned, CcdPixel, Raster, RasterKey, V
 pub use skyfmt::{
     degrees_lat, degrees_lon, dms, dms_lon, hms, sky_text, SkyFormat, SkySystem, SkyText,
 };
+pub use spectral::SpectralAxis;
 pub use wcs::{separation, unit_vector, SkyCap, Wcs, WcsPart, WcsSummary};
 
 /// Version of the cfitsio library actually linked (fitsio's own helper always reports 4.0).

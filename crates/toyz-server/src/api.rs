@@ -259,6 +259,10 @@ pub(crate) fn describe(
         "mosaic": img.mosaic(),
         "plane": img.plane(),
         "planes": img.planes(),
+        // The third axis's world value at this plane, where the header gives one.
+        "spectral": toyz_fits::SpectralAxis::from_header(img.header()).map(|a| {
+            serde_json::json!({"ctype": a.ctype, "unit": a.unit, "value": a.value(img.plane())})
+        }),
         "hdus": img.hdus(),
         "width": img.width(),
         "height": img.height(),
