@@ -47,9 +47,15 @@ fn viewer_in_chromium() {
     let mut cube = SkySpec::ramp(200, 150);
     cube.cube = Some(5);
     cube.bunit = Some("Jy/beam".into());
-    cube.extra_cards = ["CTYPE3  = 'FREQ    '", "CRVAL3  = 1.4E9", "CDELT3  = 1.0E6", "CRPIX3  = 1.0", "CUNIT3  = 'Hz      '"]
-        .map(String::from)
-        .to_vec();
+    cube.extra_cards = [
+        "CTYPE3  = 'FREQ    '",
+        "CRVAL3  = 1.4E9",
+        "CDELT3  = 1.0E6",
+        "CRPIX3  = 1.0",
+        "CUNIT3  = 'Hz      '",
+    ]
+    .map(String::from)
+    .to_vec();
     write_fits(&data.join("cube.fits"), &cube).unwrap();
     let mut sky = SkySpec::new(600, 500);
     sky.nan_patches = true;
