@@ -3,6 +3,7 @@
 import * as L from './vendor/leaflet/leaflet-src.esm.js';
 import { installTools } from './tools.js';
 import { installNav } from './nav.js';
+import { installLive } from './live.js';
 
 const $ = (id) => document.getElementById(id);
 const CMAPS = ['grey', 'viridis', 'inferno', 'magma', 'plasma', 'cividis', 'twilight', 'turbo', 'hot', 'cool',
@@ -123,7 +124,9 @@ const session = STATIC ? null : new Session();
 const view = { src: null, layer: null, spec: { stretch: 'linear', cut: 'zscale', cmap: 'grey', invert: false, contrast: 1, bias: 0.5 } };
 // Fractional zoom (zoomSnap 0): the wheel turns by one fixed factor per notch and the zoom menu sets exact
 // factors; Leaflet's own wheel handler (which drops notches during its animation) is replaced below.
-const map = L.map('map', { crs: L.CRS.Simple, zoomSnap: 0, zoomDelta: 1, scrollWheelZoom: false, attributionControl: false, minZoom: -3 });
+// No fade-in of tiles: a new rendering replaces the old layer once loaded, and fading it in from black
+// over the old one's removal flashed the view dark.
+const map = L.map('map', { crs: L.CRS.Simple, zoomSnap: 0, zoomDelta: 1, scrollWheelZoom: false, attributionControl: false, minZoom: -3, fadeAnimation: false });
 window.toyz = { map, view, session }; // for tests and the console
 
 function showError(text) {
@@ -169,6 +172,7 @@ Object.assign(window.toyz, { toFits, toLatLng, bounds });
 const tools = STATIC ? { sourceChanged() {}, loadCatalog() {}, urlParams: () => [], async restore() {} }
   : installTools({ map, view, session, toFits, toLatLng, here, viewRect, viewPixels, busy, showError, $, changed: () => writeUrl() });
 const nav = installNav({ map, view, toFits, toLatLng, readout: (pos) => readout(pos), $ });
+const live = installLive({ view, specParams: () => specParams() });
 
 /** Pixel → sky for a plain TAN header (tiles.json's WCS), for the standalone page; null otherwise. */
 function tanWorld(w) {
@@ -416,7 +420,7 @@ function setLayer(url) {
     noWrap: true, bounds: bounds(), keepBuffer: 4,
   });
   // The layer it replaces stays until this one has loaded (no blank flash); any older ones go with it.
-  layer.on('load', () => { if (layer === view.layer) { dropOtherLayers(layer); nav.tilesLoaded(); } });
+  layer.on('load', () => { if (layer === view.layer) { dropOtherLayers(layer); live.end(); nav.tilesLoaded(); } });
   layer.on('tileerror', async (e) => {
     try {
       const r = await fetch(e.tile.src);
@@ -872,18 +876,24 @@ $('copy-image').onclick = async () => {
 };
 
 // ---- right-drag contrast/bias, as in DS9: left/right is bias, up/down contrast ------------------------
-let cbTimer = null;
+// While the button is down the loaded tiles show the change at once (live.js); the server renders the
+// new tiles when it is released.
 const mapEl = $('map');
 mapEl.addEventListener('contextmenu', (e) => e.preventDefault());
-mapEl.addEventListener('mousedown', (e) => { if (e.button === 2 && view.src && !STATIC) { view.cbDrag = true; e.preventDefault(); } });
-window.addEventListener('mouseup', (e) => { if (e.button === 2) view.cbDrag = false; });
+mapEl.addEventListener('mousedown', (e) => {
+  if (e.button === 2 && view.src && !STATIC) { view.cbDrag = true; e.preventDefault(); live.begin(); }
+});
+window.addEventListener('mouseup', (e) => {
+  if (e.button !== 2 || !view.cbDrag) return;
+  view.cbDrag = false;
+  rerender();
+});
 mapEl.addEventListener('mousemove', (e) => {
   if (!view.cbDrag) return;
   const r = mapEl.getBoundingClientRect();
   view.spec.bias = Math.min(1, Math.max(0, (e.clientX - r.left) / r.width));
   view.spec.contrast = Math.min(10, Math.max(0.1, 10 ** ((0.5 - (e.clientY - r.top) / r.height) * 2)));
-  clearTimeout(cbTimer);
-  cbTimer = setTimeout(rerender, 120);
+  live.update();
 });
 $('reset-cb').onclick = () => { view.spec.contrast = 1; view.spec.bias = 0.5; rerender(); };
 

@@ -982,3 +982,58 @@ test('cubes: the plane slider, [ and ] step, play runs through the planes, the p
   assert.deepEqual(p.errors, []);
   await p.close();
 });
+
+/** The colour on screen at page point (x, y): from the top canvas or tile image of the map there. */
+const shownColour = (p, x, y, sel) => p.evaluate(([x, y, sel]) => {
+  for (const el of [...document.querySelectorAll(sel)].reverse()) {
+    const r = el.getBoundingClientRect();
+    if (x < r.left || x >= r.right || y < r.top || y >= r.bottom) continue;
+    const w = el.naturalWidth || el.width; const h = el.naturalHeight || el.height;
+    const c = document.createElement('canvas');
+    c.width = w; c.height = h;
+    const g = c.getContext('2d');
+    g.drawImage(el, 0, 0);
+    const px = g.getImageData(Math.floor(((x - r.left) * w) / r.width), Math.floor(((y - r.top) * h) / r.height), 1, 1).data;
+    if (px[3] !== 255) throw new Error(`not an opaque pixel: ${px}`);
+    return [...px.slice(0, 3)];
+  }
+  return null;
+}, [x, y, sel]);
+
+test('contrast/bias: right-drag shows its effect on the loaded tiles while dragging, and the server\'s tiles agree', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/sky.fits&cmap=viridis&x=300&y=250&zoom=3`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  const box = await p.locator('#map').boundingBox();
+  const at = await screenAt(p, 320, 240); // sky, away from the NaN patches
+  const probe = [Math.floor(at.x), Math.floor(at.y)];
+  const tileSel = '#map .leaflet-tile-loaded:not(.live-tile)';
+  const before = await shownColour(p, ...probe, tileSel);
+  await p.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+  await p.mouse.down({ button: 'right' });
+  await p.mouse.move(box.x + box.width * 0.25, box.y + box.height * 0.15, { steps: 3 });
+  // While the button is down: the canvases over the tiles show the new contrast/bias, no new tiles yet.
+  await p.waitForFunction(() => window.toyz.live.painted > 0 && window.toyz.live.tiles.length > 0);
+  const painted = await p.evaluate(() => window.toyz.live.painted);
+  await p.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.1);
+  await p.waitForFunction((n) => window.toyz.live.painted > n, painted);
+  const preview = await shownColour(p, ...probe, '#map canvas.live-tile');
+  assert.ok(preview, 'a canvas covers the probe');
+  assert.notDeepEqual(preview, before, 'the drag changed the colours at once');
+  const spec = await p.evaluate(() => ({ ...window.toyz.view.spec }));
+  assert.ok(spec.contrast > 1 && spec.bias < 0.5, JSON.stringify(spec));
+  await p.mouse.up({ button: 'right' });
+  // Released: the server renders; its tile at the probe is the preview's colour (the preview starts from
+  // the quantised stretched value, so it may differ by a fraction of a palette step).
+  await p.waitForFunction(() => /contrast=/.test(location.search));
+  await p.waitForFunction(() => window.toyz.live.tiles.length === 0 && !document.querySelector('canvas.live-tile'));
+  await settle(p);
+  const after = await shownColour(p, ...probe, tileSel);
+  const d = Math.max(...after.map((v, i) => Math.abs(v - preview[i])));
+  assert.ok(d <= 6, `preview ${preview} vs rendered ${after}`);
+  await p.screenshot({ path: join(SHOTS, 'contrast-bias.png') });
+  assert.ok(await p.isHidden('#error'), await p.textContent('#error'));
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});

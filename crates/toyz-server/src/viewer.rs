@@ -15,7 +15,7 @@ macro_rules! asset {
     };
 }
 
-const ASSETS: [(&str, &[u8]); 16] = [
+const ASSETS: [(&str, &[u8]); 17] = [
     asset!("index.html"),
     asset!("login.html"),
     asset!("admin.html"),
@@ -23,6 +23,7 @@ const ASSETS: [(&str, &[u8]); 16] = [
     asset!("app.js"),
     asset!("tools.js"),
     asset!("nav.js"),
+    asset!("live.js"),
     asset!("style.css"),
     asset!("vendor/leaflet/leaflet-src.esm.js"),
     asset!("vendor/leaflet/leaflet.css"),
