@@ -254,6 +254,7 @@ function specParams() {
   const s = view.spec;
   const p = { stretch: s.stretch, cmap: s.cmap, invert: s.invert, contrast: +s.contrast.toFixed(3), bias: +s.bias.toFixed(3) };
   p.cut = s.cut === 'range' ? `range=${s.lo},${s.hi}` : s.cut;
+  if (s.nan) p.nan = s.nan;
   return p;
 }
 
@@ -288,6 +289,7 @@ async function doOpen({ path, hdu, plane, center, zoom }) {
   busy('');
   const prev = view.src;
   view.src = src;
+  view.goodSpec = { ...view.spec };
   // The readout follows the mouse; until it moves, say what the line will show (another plane of the
   // same cube reads out where the cursor or crosshair is).
   if (prev?.path === src.path && prev.selector === src.selector && view.lastPos && !nav.crosshairOn()) readout(view.lastPos);
@@ -449,13 +451,21 @@ async function doRerender() {
   const q = new URLSearchParams({ path: view.src.path, hdu: view.src.selector, plane: view.src.plane, ...specParams() });
   const r = await fetch(`/api/sources?${q}`);
   const j = await r.json();
-  if (!r.ok) { showError(j.error.message); return; }
+  if (!r.ok) {
+    // The server says what is wrong (a percentile out of range, …); the controls go back to the
+    // rendering still shown, so the next change does not carry the bad value along.
+    showError(j.error.message);
+    if (view.goodSpec) { view.spec = { ...view.goodSpec }; syncControls(); }
+    return;
+  }
   showError('');
   view.src = j;
+  view.goodSpec = { ...view.spec };
   updateLevels(j);
   setLayer(j.tiles);
   saveFrame();
   writeUrl();
+  if (!$('scale-box').hidden) scaleHistogram();
 }
 
 function setupControls(src) {
@@ -531,11 +541,31 @@ $('play-fps').onchange = () => { if (playTimer) { stopPlay(); play(); } };
 
 /** The render controls show the current frame's spec. */
 function syncControls() {
-  $('stretch').value = view.spec.stretch.split('=')[0];
+  showStretch();
   $('cmap').value = view.spec.cmap;
   showCut(view.spec.cut);
+  $('cut-pct-box').hidden = true;
   $('invert').checked = view.spec.invert;
+  $('nan-on').checked = !!view.spec.nan;
+  if (view.spec.nan) $('nan-color').value = view.spec.nan.slice(0, 7);
   markCmap();
+}
+// Stretch parameters (astropy's definitions, the server's defaults): the box shows the one in use.
+const STRETCH_PARAM = {
+  log: ['a', 1000, 'log(a·t + 1) / log(a + 1): larger a lifts faint values more'],
+  power: ['p', 3, 't^p'],
+  asinh: ['a', 0.1, 'softening: asinh(t/a) / asinh(1/a); smaller a is closer to a log'],
+  sinh: ['a', 1 / 3, 'sinh(t/a) / sinh(1/a)'],
+};
+function showStretch() {
+  const [name, arg] = view.spec.stretch.split('=');
+  $('stretch').value = name;
+  const d = STRETCH_PARAM[name];
+  $('stretch-param-box').hidden = !d;
+  if (!d) return;
+  $('stretch-param-name').textContent = d[0];
+  $('stretch-param').value = arg ?? +d[1].toPrecision(6);
+  $('stretch-param-box').title = d[2];
 }
 /** Select `cut` in the cut menu, adding it when it is not one of the menu's (a permalink's
  * `percentile=90`), so the menu never goes blank. */
@@ -559,12 +589,26 @@ function updateLevels(src) {
   $('cbar').src = `/api/colorbar?${new URLSearchParams({ cmap: sp.cmap, invert: sp.invert, contrast: sp.contrast, bias: sp.bias })}`;
   $('lo').value = +src.render.lo.toPrecision(6);
   $('hi').value = +src.render.hi.toPrecision(6);
-  const labels = $('cbar-labels');
-  labels.replaceChildren(...[(+src.render.lo).toPrecision(5), src.bunit ?? '', (+src.render.hi).toPrecision(5)].map((t) => {
+  // Round values where the render puts them along the bar (the server places them through the stretch).
+  // Labels that would touch the previous one are left out (a log or asinh bar crowds its top end).
+  const barW = $('cbar-ticks').clientWidth || 240;
+  let right = -Infinity;
+  $('cbar-ticks').replaceChildren(...(src.render.ticks ?? []).filter((t) => {
+    const half = (t.label.length * 6 + 6) / 2;
+    const x = t.pos * barW;
+    if (x - half < right) return false;
+    right = x + half;
+    return true;
+  }).map((t) => {
     const e = document.createElement('span');
-    e.textContent = t;
+    e.textContent = t.label;
+    e.style.left = `${(100 * t.pos).toFixed(3)}%`;
+    e.dataset.value = t.value;
     return e;
   }));
+  const unit = document.createElement('span');
+  unit.textContent = src.bunit ?? '';
+  $('cbar-labels').replaceChildren(unit);
 }
 
 for (const c of CMAPS) {
@@ -580,13 +624,34 @@ for (const c of CMAPS) {
   b.onclick = () => { $('cmap').value = c; view.spec.cmap = c; rerender(); };
   $('cmap-previews').append(b);
 }
-$('stretch').onchange = (e) => { view.spec.stretch = e.target.value; rerender(); };
+$('stretch').onchange = (e) => { view.spec.stretch = e.target.value; showStretch(); rerender(); };
+$('stretch-param').onchange = (e) => {
+  const v = Number(e.target.value);
+  if (!(v > 0)) { showError('the stretch parameter must be a number above 0'); showStretch(); return; }
+  view.spec.stretch = `${$('stretch').value}=${v}`;
+  rerender();
+};
+$('nan-on').onchange = $('nan-color').oninput = () => {
+  view.spec.nan = $('nan-on').checked ? `${$('nan-color').value}ff` : undefined;
+  rerender();
+};
 $('cmap').onchange = (e) => { view.spec.cmap = e.target.value; rerender(); };
 $('cmap').addEventListener('change', () => markCmap());
 $('invert').onchange = (e) => { view.spec.invert = e.target.checked; rerender(); };
 $('cut').onchange = (e) => {
+  $('cut-pct-box').hidden = e.target.value !== 'pct';
+  if (e.target.value === 'pct') { $('cut-pct').focus(); return; }
   view.spec.cut = e.target.value;
   if (view.spec.cut === 'range') { view.spec.lo = +$('lo').value; view.spec.hi = +$('hi').value; }
+  rerender();
+};
+// Any percentile: one central P (99.9) or LO,HI (0.5,99.8); the server checks the numbers.
+$('cut-pct').onchange = () => {
+  const v = $('cut-pct').value.trim().replace(/\s+/g, '');
+  if (!v) return;
+  view.spec.cut = `percentile=${v}`;
+  showCut(view.spec.cut);
+  $('cut-pct-box').hidden = true;
   rerender();
 };
 for (const id of ['lo', 'hi']) {
@@ -598,6 +663,93 @@ for (const id of ['lo', 'hi']) {
     rerender();
   };
 }
+// ---- the scale-limits panel: the view's histogram with the cut levels, dragged to set them ------------
+const scalePanel = { hist: null, drag: null, lo: 0, hi: 1 };
+window.toyz.scale = scalePanel;
+async function scaleHistogram() {
+  if (!view.src) return;
+  const { lo, hi } = view.src.render;
+  const span = hi - lo || Math.abs(lo) || 1;
+  let a = lo - span / 2; let b = hi + span / 2;
+  const st = view.src.stats;
+  if ($('scale-wide').checked && st?.min != null) { a = Math.min(a, st.min); b = Math.max(b, st.max); }
+  try {
+    const r = await session.call('image.histogram', { ...here(), rect: viewPixels(), bins: 256, lo: a, hi: b });
+    Object.assign(scalePanel, { hist: r, lo, hi });
+    drawScale();
+  } catch (e) { showError(`histogram: ${e.message}`); }
+}
+const scaleX = (v) => { const c = $('scale-hist'); const h = scalePanel.hist; return ((v - h.lo) / (h.hi - h.lo)) * c.clientWidth; };
+const scaleV = (x) => { const c = $('scale-hist'); const h = scalePanel.hist; return h.lo + (x / c.clientWidth) * (h.hi - h.lo); };
+function drawScale() {
+  const h = scalePanel.hist;
+  if (!h) return;
+  const cv = $('scale-hist');
+  const dpr = window.devicePixelRatio || 1;
+  const W = cv.clientWidth; const H = cv.clientHeight;
+  cv.width = W * dpr; cv.height = H * dpr;
+  const g = cv.getContext('2d');
+  g.scale(dpr, dpr);
+  g.clearRect(0, 0, W, H);
+  const top = Math.log10(Math.max(...h.counts) + 1) || 1;
+  g.fillStyle = '#58a';
+  h.counts.forEach((n, i) => {
+    if (!n) return;
+    const y = (Math.log10(n + 1) / top) * (H - 14);
+    g.fillRect((i * W) / h.bins, H - 12 - y, Math.max(1, W / h.bins), y);
+  });
+  g.fillStyle = '#999';
+  g.font = '10px system-ui, sans-serif';
+  g.textAlign = 'left'; g.fillText(String(+h.lo.toPrecision(5)), 2, H - 2);
+  g.textAlign = 'right'; g.fillText(String(+h.hi.toPrecision(5)), W - 2, H - 2);
+  for (const [k, v] of [['lo', scalePanel.lo], ['hi', scalePanel.hi]]) {
+    const x = Math.round(scaleX(v)) + 0.5;
+    g.strokeStyle = '#fd6'; g.lineWidth = 1.5;
+    g.beginPath(); g.moveTo(x, 0); g.lineTo(x, H - 12); g.stroke();
+    g.fillStyle = '#fd6'; g.fillRect(x - 4, 0, 8, 8);
+    g.textAlign = k === 'lo' ? 'right' : 'left';
+    g.fillText(String(+v.toPrecision(6)), x + (k === 'lo' ? -6 : 6), 10);
+  }
+  $('scale-lo').value = +scalePanel.lo.toPrecision(7);
+  $('scale-hi').value = +scalePanel.hi.toPrecision(7);
+}
+function applyScale() {
+  const { lo, hi } = scalePanel;
+  if (!(hi > lo)) { showError('the upper limit must be above the lower'); return; }
+  Object.assign(view.spec, { cut: 'range', lo: +lo.toPrecision(7), hi: +hi.toPrecision(7) });
+  showCut('range');
+  rerender();
+}
+$('scale-hist').addEventListener('pointerdown', (e) => {
+  if (!scalePanel.hist) return;
+  const x = e.offsetX;
+  // The nearer limit follows the pointer (a click elsewhere moves it there, as in DS9).
+  scalePanel.drag = Math.abs(x - scaleX(scalePanel.lo)) <= Math.abs(x - scaleX(scalePanel.hi)) ? 'lo' : 'hi';
+  $('scale-hist').setPointerCapture(e.pointerId);
+  scalePanel[scalePanel.drag] = scaleV(x);
+  drawScale();
+});
+$('scale-hist').addEventListener('pointermove', (e) => {
+  if (!scalePanel.drag) return;
+  scalePanel[scalePanel.drag] = scaleV(Math.min(Math.max(e.offsetX, 0), $('scale-hist').clientWidth));
+  drawScale();
+});
+$('scale-hist').addEventListener('pointerup', () => {
+  if (!scalePanel.drag) return;
+  scalePanel.drag = null;
+  applyScale();
+});
+for (const id of ['scale-lo', 'scale-hi']) {
+  $(id).onchange = () => { scalePanel.lo = Number($('scale-lo').value); scalePanel.hi = Number($('scale-hi').value); applyScale(); };
+}
+$('scale-wide').onchange = scaleHistogram;
+for (const b of $('scale-presets').children) {
+  b.onclick = () => { view.spec.cut = b.dataset.cut; showCut(view.spec.cut); rerender(); };
+}
+$('scale-open').onclick = () => { $('scale-box').hidden = !$('scale-box').hidden; if (!$('scale-box').hidden) scaleHistogram(); };
+$('scale-close').onclick = () => { $('scale-box').hidden = true; };
+map.on('moveend', () => { if (!$('scale-box').hidden) scaleHistogram(); });
+
 $('hdu').onchange = (e) => open({ path: view.src.path, hdu: e.target.value });
 
 // ---- cursor readout: one request in flight, the latest position wins ---------------------------------
@@ -832,6 +984,7 @@ async function writeUrlNow() {
   const sp = specParams();
   q.set('stretch', sp.stretch); q.set('cut', sp.cut); q.set('cmap', sp.cmap);
   if (sp.invert) q.set('invert', 'true');
+  if (sp.nan) q.set('nan', sp.nan);
   if (sp.contrast !== 1 || sp.bias !== 0.5) { q.set('contrast', sp.contrast); q.set('bias', sp.bias); }
   for (const [k, v] of tools.urlParams()) q.append(k, v);
   if (view.frames.length > 1) {
@@ -990,6 +1143,7 @@ async function start() {
     } else view.spec.cut = cut;
   }
   view.spec.invert = q.get('invert') === 'true';
+  if (q.get('nan')) view.spec.nan = q.get('nan');
   if (q.get('contrast')) view.spec.contrast = Number(q.get('contrast'));
   if (q.get('bias')) view.spec.bias = Number(q.get('bias'));
   syncControls();

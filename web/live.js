@@ -27,7 +27,7 @@ export function installLive({ view, specParams }) {
     const src = view.src; const layer = view.layer;
     if (!src || !layer) return;
     const sp = specParams();
-    const neutral = { ...sp, cmap: 'grey', contrast: 1, bias: 0.5, invert: false, cut: `range=${src.render.lo},${src.render.hi}` };
+    const neutral = { ...sp, cmap: 'grey', contrast: 1, bias: 0.5, invert: false, nan: '#00000000', cut: `range=${src.render.lo},${src.render.hi}` };
     const q = new URLSearchParams({ path: src.path, hdu: src.selector, plane: src.plane, ...neutral });
     const [r, grey, cmap] = await Promise.all([fetch(`/api/sources?${q}`).then((x) => x.json()), barColours('grey'), barColours(sp.cmap)]);
     if (gen !== live.gen || !r.tiles) return;

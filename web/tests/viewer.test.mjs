@@ -1037,3 +1037,107 @@ test('contrast/bias: right-drag shows its effect on the loaded tiles while dragg
   assert.deepEqual(p.errors, []);
   await p.close();
 });
+
+test('scale: stretch parameters, any percentile, the scale-limits histogram dragged to set the cut, a NaN colour, colour-bar ticks at round values', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/sky.fits&x=300&y=250&zoom=2`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  const rid = () => p.evaluate(() => window.toyz.view.src.render.id);
+  const q = () => p.evaluate(() => Object.fromEntries(new URLSearchParams(location.search)));
+  // Colour-bar ticks: the server's round values, placed where it says.
+  const ticks = await p.evaluate(() => window.toyz.view.src.render.ticks);
+  assert.ok(ticks.length >= 3, JSON.stringify(ticks));
+  assert.deepEqual(await p.$$eval('#cbar-ticks span', (s) => s.map((e) => e.textContent)), ticks.map((t) => t.label));
+  for (const t of ticks) assert.equal(Number(t.label), t.value);
+  // Shown labels never overlap.
+  const boxes = await p.$$eval('#cbar-ticks span', (s) => s.map((e) => e.getBoundingClientRect()).map((r) => [r.left, r.right]));
+  for (let i = 1; i < boxes.length; i++) assert.ok(boxes[i][0] >= boxes[i - 1][1], JSON.stringify(boxes));
+  // asinh with its softening parameter.
+  let id0 = await rid();
+  await p.selectOption('#stretch', 'asinh');
+  await p.waitForFunction((id) => window.toyz.view.src.render.id !== id, id0);
+  assert.equal(await p.inputValue('#stretch-param'), '0.1');
+  id0 = await rid();
+  await p.fill('#stretch-param', '0.02');
+  await p.press('#stretch-param', 'Enter');
+  await p.waitForFunction((id) => window.toyz.view.src.render.id !== id, id0);
+  assert.deepEqual(await p.evaluate(() => window.toyz.view.src.render.stretch), { name: 'asinh', a: 0.02 });
+  await p.waitForFunction(() => new URLSearchParams(location.search).get('stretch') === 'asinh=0.02');
+  const shown = await p.$$eval('#cbar-ticks span', (s) => s.map((e) => e.getBoundingClientRect()).map((r) => [r.left, r.right]));
+  for (let i = 1; i < shown.length; i++) assert.ok(shown[i][0] >= shown[i - 1][1], `asinh crowds its ticks: ${JSON.stringify(shown)}`);
+  // The ticks moved with the stretch: asinh puts a value at asinh(t/a)/asinh(1/a) of the bar.
+  const { lo, hi, ticks: t2 } = await p.evaluate(() => window.toyz.view.src.render);
+  const mid = t2[Math.floor(t2.length / 2)];
+  const tt = (mid.value - lo) / (hi - lo);
+  assert.ok(Math.abs(mid.pos - Math.asinh(tt / 0.02) / Math.asinh(1 / 0.02)) < 1e-9, JSON.stringify(mid));
+  // Any percentile: 99.9 gives the server's levels for it.
+  id0 = await rid();
+  await p.selectOption('#cut', 'pct');
+  await p.fill('#cut-pct', '99.9');
+  await p.press('#cut-pct', 'Enter');
+  await p.waitForFunction((id) => window.toyz.view.src.render.id !== id, id0);
+  assert.equal(await p.inputValue('#cut'), 'percentile=99.9');
+  const want = await (await fetch(`${URL_}/api/sources?path=data/sky.fits&cut=percentile%3D99.9`)).json();
+  assert.equal(await p.evaluate(() => window.toyz.view.src.render.hi), want.render.hi);
+  // A bad one is refused in the server's words, and the view keeps what it shows.
+  await p.selectOption('#cut', 'pct');
+  await p.fill('#cut-pct', '150');
+  await p.press('#cut-pct', 'Enter');
+  await p.waitForSelector('#error:not([hidden])');
+  assert.match(await p.textContent('#error'), /percentile/);
+  assert.equal(await p.inputValue('#cut'), 'percentile=99.9');
+  assert.equal((await q()).cut, 'percentile=99.9');
+  // A NaN colour: the NaN column turns magenta, in the link too.
+  id0 = await rid();
+  await p.check('#nan-on');
+  await p.waitForFunction((id) => window.toyz.view.src.render.id !== id, id0);
+  await settle(p);
+  assert.equal(await p.evaluate(() => window.toyz.view.src.render.nan), '#ff00ffff');
+  const nanAt = await screenAt(p, 202, 250); // the generator's NaN column starts at x = 201 (0-based 200)
+  assert.deepEqual(await shownColour(p, Math.floor(nanAt.x), Math.floor(nanAt.y), '#map .leaflet-tile-loaded'), [255, 0, 255]);
+  // Only NaN pixels: past the image's right edge the tile stays transparent.
+  const past = await screenAt(p, 603, 250);
+  assert.equal(await p.evaluate(([x, y]) => {
+    for (const el of document.querySelectorAll('#map .leaflet-tile-loaded')) {
+      const r = el.getBoundingClientRect();
+      if (x < r.left || x >= r.right || y < r.top || y >= r.bottom) continue;
+      const c = document.createElement('canvas'); c.width = c.height = 256;
+      const g = c.getContext('2d'); g.drawImage(el, 0, 0);
+      return g.getImageData(Math.floor(((x - r.left) * 256) / r.width), Math.floor(((y - r.top) * 256) / r.height), 1, 1).data[3];
+    }
+    return 0; // no tile there at all: transparent too
+  }, [Math.floor(past.x), Math.floor(past.y)]), 0);
+  assert.ok(await p.isHidden('#cut-pct-box'), 'the percentile box closes once applied');
+  assert.equal((await q()).nan, '#ff00ffff');
+  // The scale-limits panel: the view's histogram; dragging the lower limit sets a manual cut there.
+  await p.click('#scale-open');
+  await p.waitForFunction(() => window.toyz.scale.hist && window.toyz.scale.hist.bins === 256);
+  const h = await p.evaluate(() => window.toyz.scale.hist);
+  assert.ok(h.counts.reduce((a, b) => a + b, 0) > 1000);
+  const cv = await p.locator('#scale-hist').boundingBox();
+  const xOf = (v) => cv.x + ((v - h.lo) / (h.hi - h.lo)) * cv.width;
+  const s0 = await p.evaluate(() => ({ lo: window.toyz.scale.lo, hi: window.toyz.scale.hi }));
+  const target = s0.lo + (s0.hi - s0.lo) * 0.3;
+  id0 = await rid();
+  await p.mouse.move(xOf(s0.lo), cv.y + 60);
+  await p.mouse.down();
+  await p.mouse.move(xOf(target), cv.y + 60, { steps: 4 });
+  await p.mouse.up();
+  await p.waitForFunction((id) => window.toyz.view.src.render.id !== id, id0);
+  const r = await p.evaluate(() => window.toyz.view.src.render);
+  assert.equal(r.cut.name, 'range');
+  const bin = (h.hi - h.lo) / cv.width;
+  assert.ok(Math.abs(r.lo - target) <= 1.5 * bin, `${r.lo} vs ${target} (±${bin})`);
+  assert.ok(Math.abs(r.hi - s0.hi) < 1e-3 * Math.abs(s0.hi), `${r.hi} vs ${s0.hi}`);
+  assert.equal(await p.inputValue('#cut'), 'range');
+  await p.waitForFunction(() => /^range=/.test(new URLSearchParams(location.search).get('cut')));
+  await p.screenshot({ path: join(SHOTS, 'scale.png') });
+  // A preset from the panel.
+  id0 = await rid();
+  await p.click('#scale-presets [data-cut=zscale]');
+  await p.waitForFunction((id) => window.toyz.view.src.render.id !== id, id0);
+  assert.equal(await p.inputValue('#cut'), 'zscale');
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});

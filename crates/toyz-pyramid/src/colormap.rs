@@ -13,6 +13,24 @@ pub struct Colormap {
 /// Aliases astronomers type.
 const ALIASES: [(&str, &str); 2] = [("gray", "grey"), ("greys", "grey")];
 
+/// Palette steps of the colormap: index = 1 + round(s · levels) for s in [0, 1].
+pub fn levels(nan: [u8; 4]) -> u32 {
+    if nan[3] == 0 {
+        254
+    } else {
+        253
+    }
+}
+
+/// The palette index of NaN pixels: 0 (transparent, shared with the outside) or 255 with a NaN colour.
+pub fn nan_index(nan: [u8; 4]) -> u8 {
+    if nan[3] == 0 {
+        0
+    } else {
+        255
+    }
+}
+
 impl Colormap {
     /// All names (without `_r` variants).
     pub fn names() -> impl Iterator<Item = &'static str> {
@@ -71,17 +89,28 @@ impl Colormap {
     }
 
     /// PLTE and tRNS for an indexed PNG: index 0 = `nan` colour, 1..=255 = the map from 0 to 1.
+    /// PNG palette and tRNS of a tile. Without a NaN colour (transparent): index 0 is NaN and what lies
+    /// outside the image, 1..=255 the colormap. With one: index 0 stays transparent for the outside,
+    /// 1..=254 are the colormap and 255 is NaN (`nan_index`, `levels`).
     pub fn palette(&self, nan: [u8; 4]) -> (Vec<u8>, Vec<u8>) {
         let mut plte = Vec::with_capacity(256 * 3);
-        plte.extend_from_slice(&nan[..3]);
-        for i in 1..=255 {
-            plte.extend_from_slice(&self.at((i - 1) as f64 / 254.0));
+        let steps = levels(nan);
+        plte.extend_from_slice(if nan[3] == 0 { &nan[..3] } else { &[0, 0, 0] });
+        for i in 1..=steps + 1 {
+            plte.extend_from_slice(&self.at((i - 1) as f64 / steps as f64));
         }
+        if nan[3] == 0 {
+            return (plte, vec![0]);
+        }
+        plte.extend_from_slice(&nan[..3]);
         // tRNS only needs entries up to the last non-opaque one.
         let trns = if nan[3] == 255 {
-            Vec::new()
+            vec![0]
         } else {
-            vec![nan[3]]
+            let mut t = vec![255; 256];
+            t[0] = 0;
+            t[255] = nan[3];
+            t
         };
         (plte, trns)
     }

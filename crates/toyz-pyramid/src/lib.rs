@@ -20,6 +20,7 @@ pub mod source;
 pub mod spec;
 pub mod stats;
 pub mod store;
+pub mod ticks;
 pub mod tilestore;
 
 pub use build::{

@@ -15,6 +15,7 @@ struct Affine {
     b: f32,
     min: f32,
     max: f32,
+    nan: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct Renderer {
     pub hi: f64,
     scale: f32,
     lut: Vec<u8>,
+    /// Palette index of NaN (0, or 255 with a NaN colour: see `colormap::palette`).
+    nan: u8,
     /// For linear stretches the whole mapping is affine: index = clamp(a·v + b, min, max) rounded,
     /// computed directly (it vectorises) instead of through the table.
     affine: Option<Affine>,
@@ -44,6 +47,8 @@ impl Renderer {
         spec.validate()?;
         let cmap = Colormap::get(&spec.cmap)?;
         let (plte, trns) = cmap.palette(spec.nan);
+        let steps = crate::colormap::levels(spec.nan) as f64;
+        let nan = crate::colormap::nan_index(spec.nan);
         // Histogram equalisation: the stretch is the empirical CDF of the sample inside [lo, hi].
         let cdf = match (spec.stretch, sample) {
             (Stretch::Histeq, Some(s)) => {
@@ -68,12 +73,12 @@ impl Renderer {
                 if spec.invert {
                     s = 1.0 - s;
                 }
-                1 + (s * 254.0).round() as u8
+                1 + (s * steps).round() as u8
             })
             .collect();
         // Linear stretch: t = (v − lo)/(hi − lo); s = clamp(c·(t − bias) + 0.5) over clamp(t) — the
         // composition of clamps and a monotone affine map is one affine map clamped to its images of
-        // t = 0 and t = 1; invert flips it; index = 1 + round(254 s).
+        // t = 0 and t = 1; invert flips it; index = 1 + round(steps · s).
         let affine = matches!(spec.stretch, Stretch::Linear).then(|| {
             let c = spec.contrast;
             let aff = |t: f64| (t - spec.bias) * c + 0.5;
@@ -88,10 +93,11 @@ impl Renderer {
             };
             // + 0.5 so that truncation rounds.
             Affine {
-                a: (254.0 * k) as f32,
-                b: (1.0 + 254.0 * m + 0.5) as f32,
-                min: (1.0 + 254.0 * l + 0.5) as f32,
-                max: (1.0 + 254.0 * u + 0.5) as f32,
+                a: (steps * k) as f32,
+                b: (1.0 + steps * m + 0.5) as f32,
+                min: (1.0 + steps * l + 0.5) as f32,
+                max: (1.0 + steps * u + 0.5) as f32,
+                nan,
             }
         });
         Ok(Renderer {
@@ -99,6 +105,7 @@ impl Renderer {
             hi,
             scale: ((LUT_SIZE - 1) as f64 / (hi - lo)) as f32,
             lut,
+            nan,
             affine,
             plte,
             trns,
@@ -106,7 +113,7 @@ impl Renderer {
         })
     }
 
-    /// Palette index of one value: 0 for NaN/±inf, 1..=255 along the colormap.
+    /// Palette index of one value: NaN/±inf 0 (255 with a NaN colour), then along the colormap.
     #[inline]
     pub fn index(&self, v: f32) -> u8 {
         match self.affine {
@@ -123,7 +130,7 @@ impl Renderer {
         if v.is_finite() {
             i
         } else {
-            0
+            a.nan
         }
     }
 
@@ -139,7 +146,7 @@ impl Renderer {
         if v.is_finite() {
             c
         } else {
-            0
+            self.nan
         }
     }
 
@@ -409,5 +416,51 @@ mod tests {
         assert_eq!(&rgba[4..8], &[0, 0, 0, 0], "NaN is transparent");
         // Row 10 is outside the 10-row band: transparent.
         assert_eq!(rgba[10 * 256 * 4 + 3], 0);
+    }
+
+    /// A NaN colour paints NaN pixels only: what lies outside the image stays transparent, and the
+    /// colormap keeps both ends (on both the affine and the table path).
+    #[test]
+    fn nan_colour_leaves_the_outside_transparent() {
+        for stretch in ["linear", "sqrt"] {
+            let mut spec =
+                RenderSpec::parse(Some(stretch), Some("range=0,255"), Some("grey")).unwrap();
+            spec.nan = crate::spec::parse_colour("#ff00ff").unwrap();
+            let r = Renderer::new(&spec, 0.0, 255.0, None).unwrap();
+            assert_eq!(
+                (r.index(f32::NAN), r.index(0.0), r.index(255.0)),
+                (255, 1, 254),
+                "{stretch}"
+            );
+            let band: Vec<f32> = (0..300 * 10)
+                .map(|i| match i {
+                    1 => f32::NAN,
+                    2 => 0.0,
+                    _ => 255.0,
+                })
+                .collect();
+            let mut idx = vec![0u8; TILE * TILE];
+            r.tile_indices(&band, 300, 10, 0, 0, &mut idx);
+            let (rgba, _) = decode(&r.encode(&idx));
+            assert_eq!(&rgba[0..4], &[255, 255, 255, 255]);
+            assert_eq!(&rgba[4..8], &[255, 0, 255, 255], "NaN in its colour");
+            assert_eq!(&rgba[8..12], &[0, 0, 0, 255], "the colormap's low end");
+            assert_eq!(rgba[10 * 256 * 4 + 3], 0, "outside the image: transparent");
+        }
+        let mut half = RenderSpec::default();
+        half.nan = [10, 20, 30, 128];
+        let (plte, trns) = Colormap::get("grey").unwrap().palette(half.nan);
+        assert_eq!(
+            (&plte[255 * 3..], trns[0], trns[255], trns[100]),
+            (&[10, 20, 30][..], 0, 128, 255)
+        );
+        assert_ne!(
+            half.id(),
+            RenderSpec {
+                nan: [10, 20, 30, 0],
+                ..half.clone()
+            }
+            .id()
+        );
     }
 }

@@ -306,7 +306,14 @@ impl RenderSpec {
 
     /// Short stable id of the normal form, used in tile URLs and cache paths.
     pub fn id(&self) -> String {
-        let h = Sha256::digest(self.normal_form().as_bytes());
+        // With a NaN colour, NaN pixels have their own palette entry (255) so that what lies outside
+        // the image stays transparent; tiles rendered before that used index 0 for both, so these
+        // specs hash differently and never reuse such tiles from a cache.
+        let mut form = self.normal_form();
+        if self.nan[3] > 0 {
+            form.push_str(";nan-index=255");
+        }
+        let h = Sha256::digest(form.as_bytes());
         hex(&h[..6])
     }
 }

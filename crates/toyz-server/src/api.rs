@@ -289,6 +289,13 @@ pub(crate) fn describe(
             "nan": format!("#{:02x}{:02x}{:02x}{:02x}", spec.nan[0], spec.nan[1], spec.nan[2], spec.nan[3]),
             "lo": lo,
             "hi": hi,
+            // Round values along the colour bar, where the stretch puts them.
+            "ticks": toyz_pyramid::ticks::colorbar_ticks(
+                spec,
+                lo,
+                hi,
+                matches!(spec.stretch, toyz_pyramid::Stretch::Histeq).then_some(&src.sample),
+            ),
         },
         "tiles": format!("/tiles/{}/{}/{{z}}/{{x}}/{{y}}.png", src.id, rid),
         "levels": levels,
