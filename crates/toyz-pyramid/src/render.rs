@@ -447,8 +447,10 @@ mod tests {
             assert_eq!(&rgba[8..12], &[0, 0, 0, 255], "the colormap's low end");
             assert_eq!(rgba[10 * 256 * 4 + 3], 0, "outside the image: transparent");
         }
-        let mut half = RenderSpec::default();
-        half.nan = [10, 20, 30, 128];
+        let half = RenderSpec {
+            nan: [10, 20, 30, 128],
+            ..Default::default()
+        };
         let (plte, trns) = Colormap::get("grey").unwrap().palette(half.nan);
         assert_eq!(
             (&plte[255 * 3..], trns[0], trns[255], trns[100]),
