@@ -126,7 +126,7 @@ const view = { src: null, layer: null, spec: { stretch: 'linear', cut: 'zscale',
 // factors; Leaflet's own wheel handler (which drops notches during its animation) is replaced below.
 // No fade-in of tiles: a new rendering replaces the old layer once loaded, and fading it in from black
 // over the old one's removal flashed the view dark.
-const map = L.map('map', { crs: L.CRS.Simple, zoomSnap: 0, zoomDelta: 1, scrollWheelZoom: false, attributionControl: false, minZoom: -3, fadeAnimation: false });
+const map = L.map('map', { crs: L.CRS.Simple, zoomSnap: 0, zoomDelta: 1, scrollWheelZoom: false, attributionControl: false, minZoom: -3, fadeAnimation: false, inertiaMaxSpeed: 2000 });
 window.toyz = { map, view, session }; // for tests and the console
 
 function showError(text) {
@@ -134,6 +134,9 @@ function showError(text) {
   e.textContent = text;
   e.hidden = !text;
 }
+/** An error about `what` (a file): the server's messages already name their file, so it is said once. */
+const about = (what, message) => (String(message).includes(what) ? message : `${what}: ${message}`);
+window.toyz.about = about;
 /** The banner for work in progress; `cancel` adds a button that stops it. */
 function busy(text, cancel) {
   const b = $('busy');
@@ -170,7 +173,7 @@ function viewPixels() {
 }
 Object.assign(window.toyz, { toFits, toLatLng, bounds });
 const tools = STATIC ? { sourceChanged() {}, loadCatalog() {}, urlParams: () => [], async restore() {} }
-  : installTools({ map, view, session, toFits, toLatLng, here, viewRect, viewPixels, busy, showError, $, changed: () => writeUrl() });
+  : installTools({ map, view, session, toFits, toLatLng, here, viewRect, viewPixels, busy, showError, about, $, changed: () => writeUrl() });
 const nav = installNav({ map, view, toFits, toLatLng, readout: (pos) => readout(pos), $ });
 const live = installLive({ view, specParams: () => specParams() });
 
@@ -283,7 +286,7 @@ async function doOpen({ path, hdu, plane, center, zoom }) {
     }
   } catch (e) {
     busy('');
-    showError(`${path}: ${e.message}`);
+    showError(about(path, e.message));
     return;
   }
   busy('');
@@ -624,6 +627,7 @@ for (const c of CMAPS) {
   b.onclick = () => { $('cmap').value = c; view.spec.cmap = c; rerender(); };
   $('cmap-previews').append(b);
 }
+$('cmap-all').onclick = () => { $('cmap-box').open = !$('cmap-box').open; $('cmap-all').classList.toggle('on', $('cmap-box').open); };
 $('stretch').onchange = (e) => { view.spec.stretch = e.target.value; showStretch(); rerender(); };
 $('stretch-param').onchange = (e) => {
   const v = Number(e.target.value);
@@ -831,6 +835,18 @@ for (const id of ['sky-system', 'sky-format']) {
     if (view.src && view.lastPos) readout(view.lastPos);
   };
 }
+
+// The panel's sections: open or folded as this browser left them.
+try {
+  const folded = JSON.parse(localStorage.getItem('toyz.folded') || '[]');
+  for (const d of document.querySelectorAll('details.sec')) {
+    if (folded.includes(d.dataset.sec)) d.open = false;
+    d.addEventListener('toggle', () => {
+      const now = [...document.querySelectorAll('details.sec')].filter((x) => !x.open).map((x) => x.dataset.sec);
+      localStorage.setItem('toyz.folded', JSON.stringify(now));
+    });
+  }
+} catch { /* a bad stored value: all open */ }
 
 // ---- the header panel: every card of the HDU, searchable -----------------------------------------------
 const header = { cards: null, key: null };

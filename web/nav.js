@@ -8,10 +8,9 @@ export function installNav(t) {
   const { map, view, toFits, toLatLng, readout, $ } = t;
   const prefs = (() => { try { return JSON.parse(localStorage.getItem('toyz.nav') || '{}'); } catch { return {}; } })();
   const savePrefs = () => localStorage.setItem('toyz.nav', JSON.stringify({
-    panner: $('show-panner').checked, magnifier: $('show-magnifier').checked, magnify: $('magnifier-zoom').value,
+    panner: $('show-panner').checked, magnify: $('magnifier-zoom').value,
   }));
   if (prefs.panner === false) $('show-panner').checked = false;
-  if (prefs.magnifier === false) $('show-magnifier').checked = false;
   if (prefs.magnify) $('magnifier-zoom').value = prefs.magnify;
 
   // ---- panner: level 0 of the pyramid (the whole image in one tile) -------------------------------
@@ -60,7 +59,7 @@ export function installNav(t) {
   function magnify(cp) {
     lastPoint = cp;
     const box = $('magnifier-box');
-    box.hidden = !view.src || !$('show-magnifier').checked;
+    box.hidden = !view.src || $('magnifier-zoom').value === 'off';
     if (box.hidden || !cp) return;
     const cv = $('magnifier');
     const g = cv.getContext('2d');
@@ -95,7 +94,6 @@ export function installNav(t) {
   // Tiles that arrive later (a zoom, a new rendering) are shown in it too.
   map.on('zoomend moveend', () => { if (lastPoint) magnify(cross.on ? crossPoint() : lastPoint); });
   const redrawSoon = () => requestAnimationFrame(() => lastPoint && magnify(cross.on ? crossPoint() : lastPoint));
-  $('show-magnifier').onchange = () => { savePrefs(); magnify(lastPoint); };
   $('magnifier-zoom').onchange = () => { savePrefs(); magnify(lastPoint); };
 
   // ---- crosshair ------------------------------------------------------------------------------------

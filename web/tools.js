@@ -5,7 +5,7 @@
 import * as L from './vendor/leaflet/leaflet-src.esm.js';
 
 export function installTools(t) {
-  const { map, view, session, toFits, toLatLng, here: src, viewRect, viewPixels, busy, showError, $ } = t;
+  const { map, view, session, toFits, toLatLng, here: src, viewRect, viewPixels, busy, showError, about, $ } = t;
   const changed = () => t.changed && t.changed(); // the overlays are part of the link
   const px = () => 1 / 2 ** view.src.zmax; // map units per FITS pixel
   const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
@@ -39,7 +39,11 @@ export function installTools(t) {
     if (key === gridKey) return;
     gridKey = key;
     const seq = ++gridSeq;
-    if (gridAsk?.key !== ask) gridAsk = { key: ask, reply: session.call('image.graticule', { ...src(), rect, lines: 6 }) };
+    if (gridAsk?.key !== ask) {
+      gridAsk = { key: ask, reply: session.call('image.graticule', { ...src(), rect, lines: 6 }) };
+      state.gridAsked = (state.gridAsked || 0) + 1;
+      if (map._panAnim?._inProgress) state.gridGlideAsks = (state.gridGlideAsks || 0) + 1;
+    }
     let g;
     try { g = await gridAsk.reply; } catch (e) {
       if (gridAsk?.key === ask) gridAsk = null; // a failed answer is not kept
@@ -67,6 +71,13 @@ export function installTools(t) {
           icon: L.divIcon({ className: `grid-label ${edge}`, html: `<span>${esc(l.label)}</span>`, iconSize: [0, 0] }),
         }).addTo(gridLayer);
       }
+      // Labels of two axes meet near the corners: a label touching one already placed is left out.
+      const placed = [];
+      for (const el of map.getPane('grid').querySelectorAll('.grid-label span')) {
+        const r = el.getBoundingClientRect();
+        const hit = placed.some((q) => r.left < q.right + 4 && q.left < r.right + 4 && r.top < q.bottom + 2 && q.top < r.bottom + 2);
+        if (hit) el.parentElement.remove(); else placed.push(r);
+      }
     }
     const box = $('compass-box');
     box.hidden = !(compass && g.north && g.east);
@@ -83,6 +94,14 @@ export function installTools(t) {
     }
   }
   map.on('moveend', drawGrid);
+  // While the view glides after a flick (Leaflet's inertia runs on for a second or two at a crawl), the
+  // grid follows at most every 200 ms instead of waiting for the glide's end.
+  let gridLast = 0;
+  map.on('move', () => {
+    if (!map._panAnim?._inProgress || performance.now() - gridLast < 200) return;
+    gridLast = performance.now();
+    drawGrid();
+  });
   $('grid').onchange = () => { drawGrid(); changed(); };
   $('compass').onchange = () => { drawGrid(); changed(); };
 
@@ -98,7 +117,7 @@ export function installTools(t) {
     let pos = c.cache.get(key);
     if (!pos) {
       try { pos = await session.call('catalog.positions', { catalog: c.id, ...src() }); } catch (e) {
-        if (seq === c.seq) showError(`${c.path}: ${e.message}`);
+        if (seq === c.seq) showError(about(c.path, e.message));
         return;
       }
       c.cache.set(key, pos);
@@ -148,7 +167,7 @@ export function installTools(t) {
         c.id = r.catalog;
         c.cache = new Map();
         await placeCatalog(c);
-      } catch (e) { showError(`catalog ${c.path}: ${e.message}`); }
+      } catch (e) { showError(about(`catalog ${c.path}`, e.message)); }
     }
   });
   async function loadCatalog(spec) {
@@ -162,7 +181,7 @@ export function installTools(t) {
       changed();
       busy(`${c.count} of ${c.total} catalog rows on this image`);
       setTimeout(() => busy(''), 1500);
-    } catch (e) { busy(''); showError(`catalog ${path}: ${e.message}`); }
+    } catch (e) { busy(''); showError(String(e.message).includes(path) ? e.message : `catalog ${path}: ${e.message}`); }
   }
   $('catalog-load').onclick = () => { const v = $('catalog-path').value.trim(); if (v) loadCatalog(v); };
   $('catalog-path').onkeydown = (e) => { if (e.key === 'Enter') $('catalog-load').onclick(); };
@@ -242,7 +261,7 @@ export function installTools(t) {
       const r = await session.call('regions.import', { text: await f.text() });
       state.regions.push(...r.regions);
       await regionsChanged();
-    } catch (err) { showError(`${f.name}: ${err.message}`); }
+    } catch (err) { showError(about(f.name, err.message)); }
     e.target.value = '';
   };
   $('region-export').onclick = async () => {

@@ -221,7 +221,11 @@ test('an unreadable file is reported, not shown as blank tiles', async () => {
   const p = await page();
   await p.goto(`${URL_}/view?path=data/corrupt.fits`);
   await p.waitForSelector('#error:not([hidden])');
-  assert.match(await p.textContent('#error'), /not a FITS file/);
+  const text = await p.textContent('#error');
+  assert.match(text, /not a FITS file/);
+  // Said once, in words: the path once, no library status.
+  assert.equal(text.split('data/corrupt.fits').length - 1, 1, text);
+  assert.doesNotMatch(text, /status|cfitsio/i);
   await p.close();
 });
 
@@ -364,7 +368,7 @@ test('tools: a line profile reads the pixels under the line; the view histogram 
   assert.ok(total > 1000 && total <= h.sample, `${total} of ${h.sample}`);
 
   // A colormap preview switches the colormap; pre-rendering reports the tiles built.
-  await p.click('#cmap-box summary');
+  await p.click('#cmap-all');
   await p.click('#cmap-previews button[data-cmap="viridis"]');
   await p.waitForFunction(() => /cmap=viridis/.test(location.search));
   assert.equal(await p.inputValue('#cmap'), 'viridis');
@@ -1138,6 +1142,47 @@ test('scale: stretch parameters, any percentile, the scale-limits histogram drag
   await p.click('#scale-presets [data-cut=zscale]');
   await p.waitForFunction((id) => window.toyz.view.src.render.id !== id, id0);
   assert.equal(await p.inputValue('#cut'), 'zscale');
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});
+
+test('small things, continued: the panel fits a 900-px window, the grid follows a flick-pan while the view glides, grid labels never overlap', async () => {
+  const p = await page();
+  // A 900-px-high browser window leaves about 800 px of page.
+  await p.setViewportSize({ width: 1200, height: 800 });
+  await p.goto(`${URL_}/view?path=data/sky.fits&grid=1`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  await p.screenshot({ path: join(SHOTS, 'panel.png') });
+  const [sh, ch] = await p.$eval('#panel', (e) => [e.scrollHeight, e.clientHeight]);
+  assert.ok(sh <= ch, `the panel needs no scrolling: ${sh} > ${ch}`);
+  // Grid labels of the two axes never overlap, fitted or zoomed in.
+  const noOverlap = async (what) => {
+    await p.waitForFunction(() => document.querySelectorAll('.grid-label span').length > 0);
+    const r = await p.$$eval('.grid-label span', (s) => s.map((e) => e.getBoundingClientRect()).map((b) => [b.left, b.top, b.right, b.bottom]));
+    for (let i = 0; i < r.length; i++) {
+      for (let j = 0; j < i; j++) {
+        const [a, b] = [r[i], r[j]];
+        assert.ok(a[2] <= b[0] || b[2] <= a[0] || a[3] <= b[1] || b[3] <= a[1], `${what}: labels ${i} and ${j} overlap: ${JSON.stringify([a, b])}`);
+      }
+    }
+  };
+  await noOverlap('fitted');
+  // A flick: the view glides on, and the grid is asked for again during the glide, not only at its end.
+  const n0 = await p.evaluate(() => window.toyz.tools.gridGlideAsks || 0);
+  const box = await p.locator('#map').boundingBox();
+  const [cx, cy] = [box.x + box.width / 2, box.y + box.height / 2];
+  await p.mouse.move(cx, cy);
+  await p.mouse.down();
+  await p.mouse.move(cx - 60, cy - 20);
+  await p.mouse.move(cx - 160, cy - 50);
+  await p.mouse.up();
+  await p.waitForFunction((n) => (window.toyz.tools.gridGlideAsks || 0) > n, n0);
+  await p.waitForFunction(() => !window.toyz.map._panAnim?._inProgress);
+  await settle(p);
+  await p.evaluate(() => window.toyz.map.setView(window.toyz.toLatLng(60, 60), window.toyz.view.src.zmax + 2, { animate: false }));
+  await settle(p);
+  await noOverlap('zoomed into a corner');
   assert.deepEqual(p.errors, []);
   await p.close();
 });

@@ -235,6 +235,6 @@ fn viewer_in_chromium() {
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
     if only.is_none() {
-        assert!(text.contains("pass 21"), "{text}");
+        assert!(text.contains("pass 22"), "{text}");
     }
 }

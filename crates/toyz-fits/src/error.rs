@@ -67,7 +67,8 @@ pub enum FitsError {
         width: usize,
         height: usize,
     },
-    #[error("{path}: {message} (cfitsio status {status})")]
+    /// `message` is in words (see `handle::cfitsio_words`); the status is kept for logs, not shown.
+    #[error("{path}: {message}")]
     Cfitsio {
         path: PathBuf,
         status: i32,

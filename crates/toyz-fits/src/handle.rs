@@ -33,6 +33,30 @@ impl Drop for Handle {
     }
 }
 
+/// What a cfitsio status means for the person opening the file, in words; the library's own text only
+/// for codes without one here (and the status number never: it is for logs, in `FitsError::Cfitsio`).
+pub(crate) fn cfitsio_words(status: c_int, library: &str) -> String {
+    match status {
+        // FILE_NOT_OPENED
+        104 => "could not be opened (it was removed, or the server may not read it)".into(),
+        // END_OF_FILE
+        107 => "ends before its header says it should (the file is truncated)".into(),
+        // READ_ERROR, SEEK_ERROR
+        108 | 115 => "could not be read: a disk error, or the file changed while it was read".into(),
+        // ARRAY_TOO_BIG, MEMORY_ALLOCATION
+        110 | 112 => "is too large to read in the memory available".into(),
+        // header keyword and structure errors, BAD_HEADER_FILL, BAD_DATA_FILL
+        201..=222 | 252 | 253 => "has a damaged or non-standard header".into(),
+        // BAD_HDU_NUM
+        301 => "has no such HDU (it ends first)".into(),
+        // BAD_I2C … NUM_OVERFLOW
+        401..=412 => "holds a value that cannot be converted (a damaged header or table)".into(),
+        // DATA_DECOMPRESSION_ERR, NO_COMPRESSED_TILE
+        414 | 415 => "has a compressed image tile that cannot be decompressed (the file is damaged)".into(),
+        _ => format!("could not be read by the FITS library ({})", library.trim()),
+    }
+}
+
 fn cfitsio_message(status: c_int) -> String {
     let mut buf = [0 as c_char; 81];
     // SAFETY: ffgerr writes at most 31 chars + NUL; ffgmsg at most 80 + NUL.
@@ -78,7 +102,7 @@ impl Handle {
             return Err(FitsError::Cfitsio {
                 path: shown.to_owned(),
                 status,
-                message: cfitsio_message(status),
+                message: cfitsio_words(status, &cfitsio_message(status)),
             });
         }
         Ok(Handle {
@@ -91,7 +115,7 @@ impl Handle {
         FitsError::Cfitsio {
             path: self.path.clone(),
             status,
-            message: cfitsio_message(status),
+            message: cfitsio_words(status, &cfitsio_message(status)),
         }
     }
 
@@ -388,4 +412,20 @@ pub enum Exact {
     Int(i64),
     UInt(u64),
     Float(f64),
+}
+
+#[cfg(test)]
+mod words_tests {
+    use super::*;
+
+    #[test]
+    fn statuses_in_words_never_the_number() {
+        for status in [104, 107, 108, 110, 210, 252, 301, 412, 414, 999] {
+            let w = cfitsio_words(status, &cfitsio_message(status));
+            assert!(!w.contains(&status.to_string()), "{status}: {w}");
+            assert!(status == 999 || !w.contains("FITS library"), "{status}: {w}");
+        }
+        assert!(cfitsio_words(414, "").contains("cannot be decompressed"));
+        assert!(cfitsio_words(107, "").contains("truncated"));
+    }
 }
