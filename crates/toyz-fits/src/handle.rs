@@ -42,7 +42,9 @@ pub(crate) fn cfitsio_words(status: c_int, library: &str) -> String {
         // END_OF_FILE
         107 => "ends before its header says it should (the file is truncated)".into(),
         // READ_ERROR, SEEK_ERROR
-        108 | 115 => "could not be read: a disk error, or the file changed while it was read".into(),
+        108 | 115 => {
+            "could not be read: a disk error, or the file changed while it was read".into()
+        }
         // ARRAY_TOO_BIG, MEMORY_ALLOCATION
         110 | 112 => "is too large to read in the memory available".into(),
         // header keyword and structure errors, BAD_HEADER_FILL, BAD_DATA_FILL
@@ -52,7 +54,9 @@ pub(crate) fn cfitsio_words(status: c_int, library: &str) -> String {
         // BAD_I2C … NUM_OVERFLOW
         401..=412 => "holds a value that cannot be converted (a damaged header or table)".into(),
         // DATA_DECOMPRESSION_ERR, NO_COMPRESSED_TILE
-        414 | 415 => "has a compressed image tile that cannot be decompressed (the file is damaged)".into(),
+        414 | 415 => {
+            "has a compressed image tile that cannot be decompressed (the file is damaged)".into()
+        }
         _ => format!("could not be read by the FITS library ({})", library.trim()),
     }
 }
@@ -423,7 +427,10 @@ mod words_tests {
         for status in [104, 107, 108, 110, 210, 252, 301, 412, 414, 999] {
             let w = cfitsio_words(status, &cfitsio_message(status));
             assert!(!w.contains(&status.to_string()), "{status}: {w}");
-            assert!(status == 999 || !w.contains("FITS library"), "{status}: {w}");
+            assert!(
+                status == 999 || !w.contains("FITS library"),
+                "{status}: {w}"
+            );
         }
         assert!(cfitsio_words(414, "").contains("cannot be decompressed"));
         assert!(cfitsio_words(107, "").contains("truncated"));
