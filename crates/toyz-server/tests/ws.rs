@@ -215,6 +215,141 @@ fn jobs_over_a_real_socket() {
     assert_eq!(r["mean"], 154.5);
     assert_eq!(r["median"], 154.5);
 
+    // Region statistics: pixels whose centres are inside, on the 300-wide ramp (value (x-1) + (y-1)·300),
+    // checked against the same sums over the pixels a brute-force loop finds inside.
+    let text = "image\ncircle(50,40,5)\nellipse(120,80,9,4,30)\nbox(200,100,10,6,20)\n\
+                polygon(10.3,150.2,40.7,152.1,25.4,180.6)\nannulus(150,150,3,6,9)\nline(1,1,10,10)\n";
+    let regs = c.ok("regions.import", json!({"text": text}))["regions"].clone();
+    let st = c.ok(
+        "regions.stats",
+        json!({"path": "data/ramp.fits", "regions": regs}),
+    );
+    let ramp = |x: f64, y: f64| (x - 1.0) + (y - 1.0) * 300.0;
+    let turn = |dx: f64, dy: f64, deg: f64| {
+        let (s, c) = (-deg.to_radians()).sin_cos();
+        (dx * c - dy * s, dx * s + dy * c)
+    };
+    let inside: [&dyn Fn(f64, f64) -> bool; 5] = [
+        &|x, y| (x - 50.0).hypot(y - 40.0) <= 5.0,
+        &|x, y| {
+            let (u, v) = turn(x - 120.0, y - 80.0, 30.0);
+            (u / 9.0).powi(2) + (v / 4.0).powi(2) <= 1.0
+        },
+        &|x, y| {
+            let (u, v) = turn(x - 200.0, y - 100.0, 20.0);
+            u.abs() <= 5.0 && v.abs() <= 3.0
+        },
+        &|x, y| {
+            // Barycentric test of the triangle (no vertex or edge falls on a pixel centre).
+            let (a, b, c) = ([10.3, 150.2], [40.7, 152.1], [25.4, 180.6]);
+            let d = (b[1] - c[1]) * (a[0] - c[0]) + (c[0] - b[0]) * (a[1] - c[1]);
+            let l1 = ((b[1] - c[1]) * (x - c[0]) + (c[0] - b[0]) * (y - c[1])) / d;
+            let l2 = ((c[1] - a[1]) * (x - c[0]) + (a[0] - c[0]) * (y - c[1])) / d;
+            l1 >= 0.0 && l2 >= 0.0 && l1 + l2 <= 1.0
+        },
+        &|x, y| {
+            let d = (x - 150.0).hypot(y - 150.0);
+            d > 3.0 && d <= 9.0
+        },
+    ];
+    for (k, f) in inside.iter().enumerate() {
+        let mut v: Vec<f64> = Vec::new();
+        for y in 1..=200 {
+            for x in 1..=300 {
+                if f(x as f64, y as f64) {
+                    v.push(ramp(x as f64, y as f64));
+                }
+            }
+        }
+        let got = &st["regions"][k];
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        assert_eq!(got["npix"], v.len(), "region {k}: {got}");
+        assert_eq!(got["area_px"], v.len());
+        assert!(
+            (got["sum"].as_f64().unwrap() - v.iter().sum::<f64>()).abs() < 1e-6,
+            "{got}"
+        );
+        assert!((got["mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{got}");
+        let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+        assert!((got["std"].as_f64().unwrap() - std).abs() < 1e-6, "{got}");
+        v.sort_by(f64::total_cmp);
+        let median = if v.len() % 2 == 1 {
+            v[v.len() / 2]
+        } else {
+            (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+        };
+        assert_eq!(got["median"].as_f64().unwrap(), median, "{got}");
+        assert_eq!(
+            (got["min"].as_f64(), got["max"].as_f64()),
+            (v.first().copied(), v.last().copied())
+        );
+        assert!(got["area_arcsec2"].is_null(), "no WCS, no sky area: {got}");
+    }
+    // The annulus per ring, and a line has no area.
+    let rings = st["regions"][4]["rings"].as_array().unwrap();
+    assert_eq!(rings.len(), 2);
+    assert_eq!(st["regions"][4]["radii"], json!([3.0, 6.0, 9.0]));
+    assert_eq!(
+        rings[0]["npix"].as_u64().unwrap() + rings[1]["npix"].as_u64().unwrap(),
+        st["regions"][4]["npix"].as_u64().unwrap()
+    );
+    assert_eq!(st["regions"][5]["npix"], 0);
+    assert!(st["regions"][5]["note"]
+        .as_str()
+        .unwrap()
+        .contains("no area"));
+    // On a sky image a sky circle has its area in arcsec² and its surface brightness.
+    let pw = c.ok(
+        "image.pixels",
+        json!({"path": "data/sky.fits", "points": [[100, 100]]}),
+    );
+    let (lon, lat) = (
+        pw["pixels"][0]["world"]["lon"].as_f64().unwrap(),
+        pw["pixels"][0]["world"]["lat"].as_f64().unwrap(),
+    );
+    let skyreg = c.ok(
+        "regions.import",
+        json!({"text": format!("fk5\ncircle({lon},{lat},2\")")}),
+    )["regions"]
+        .clone();
+    let st = c.ok(
+        "regions.stats",
+        json!({"path": "data/sky.fits", "regions": skyreg}),
+    );
+    let g = &st["regions"][0];
+    let arcsec = c.ok("image.open", json!({"path": "data/sky.fits"}))["wcs"]["pixel_scale_arcsec"]
+        .as_f64()
+        .unwrap();
+    let npx = g["area_px"].as_f64().unwrap();
+    assert!(npx > 0.0, "{g}");
+    assert!((g["area_arcsec2"].as_f64().unwrap() - npx * arcsec * arcsec).abs() < 1e-9);
+    assert!(
+        (g["surface_brightness"].as_f64().unwrap()
+            - g["sum"].as_f64().unwrap() / (npx * arcsec * arcsec))
+            .abs()
+            < 1e-9
+    );
+    // A region larger than the image reads only the image (its box is clipped); more than 100 regions
+    // are refused.
+    let big = c.ok(
+        "regions.import",
+        json!({"text": "image\ncircle(150,100,3000)"}),
+    )["regions"]
+        .clone();
+    let r = c.ok(
+        "regions.stats",
+        json!({"path": "data/ramp.fits", "regions": big}),
+    );
+    assert_eq!(r["regions"][0]["npix"], 60000, "{r}");
+    assert_eq!(r["regions"][0]["max"], 59999.0);
+    let many: Vec<Value> = (0..101).map(|_| regs[0].clone()).collect();
+    let (_, r) = c.call(
+        "regions.stats",
+        json!({"path": "data/ramp.fits", "regions": many}),
+    );
+    assert_eq!(r["error"]["kind"], "bad_params", "{r}");
+
     let r = c.ok(
         "image.histogram",
         json!({"path": "data/ramp.fits", "bins": 10}),
@@ -752,6 +887,24 @@ fn every_image_job_works_on_a_mosaic() {
     let (ra, dec) = e.pixel_to_world(&truth[i], 40.0, 70.0);
     assert!((p["world"]["lon"].as_f64().unwrap() - ra).abs() < 1e-9);
     assert!((p["world"]["lat"].as_f64().unwrap() - dec).abs() < 1e-9);
+
+    // Region statistics on the focal plane equal those of the same box on the CCD's own HDU.
+    let boxes = |x: f64, y: f64| json!([{"shape": "box", "system": "image", "points": [[x, y]], "size": [21.0, 13.0], "angle": 0.0}]);
+    let m = c.ok(
+        "regions.stats",
+        src(json!({"regions": boxes(x0 + 40.0, y0 + 70.0)})),
+    );
+    let own = c.ok(
+        "regions.stats",
+        json!({"path": "data/exp.fits.fz", "hdu": "S5", "regions": boxes(40.0, 70.0)}),
+    );
+    assert_eq!(m["regions"][0]["npix"], 21 * 13, "{m}");
+    for k in ["npix", "sum", "mean", "median", "std", "min", "max"] {
+        assert_eq!(
+            m["regions"][0][k], own["regions"][0][k],
+            "{k}: {m} vs {own}"
+        );
+    }
 
     // Sky → pixel lands on that CCD's pixel in the mosaic.
     let r = c.ok("image.sky_to_pixel", src(json!({"points": [[ra, dec]]})));
