@@ -295,6 +295,26 @@ fn jobs_over_a_real_socket() {
         st["regions"][4]["npix"].as_u64().unwrap()
     );
     assert_eq!(st["regions"][5]["npix"], 0);
+    // With bins, a histogram of each region's values between its min and max.
+    let h = c.ok(
+        "regions.stats",
+        json!({"path": "data/ramp.fits", "regions": [regs[0].clone()], "bins": 8}),
+    );
+    let hist = &h["regions"][0]["histogram"];
+    let counts: u64 = hist["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(counts, h["regions"][0]["npix"].as_u64().unwrap(), "{h}");
+    assert_eq!(
+        (hist["lo"].clone(), hist["hi"].clone()),
+        (
+            h["regions"][0]["min"].clone(),
+            h["regions"][0]["max"].clone()
+        )
+    );
     assert!(st["regions"][5]["note"]
         .as_str()
         .unwrap()

@@ -325,6 +325,9 @@ pub struct RegionsStatsParams {
     pub src: Src,
     /// Regions as `regions.import` returns them (at most 100).
     pub regions: Vec<Region>,
+    /// Also a histogram of each region's values in this many bins (1–1024) between its min and max.
+    #[serde(default)]
+    pub bins: Option<usize>,
 }
 
 /// Pixels a region's statistics may read (its bounding box): 16 Mpixels, 128 MiB with the values.
@@ -349,7 +352,12 @@ fn summary(vals: &mut [f64]) -> Value {
 }
 
 /// Statistics of one region on the open image (see the `regions.stats` job).
-fn region_stats(state: &AppState, o: &OpenSource, r: &Region) -> Result<Value, JobError> {
+fn region_stats(
+    state: &AppState,
+    o: &OpenSource,
+    r: &Region,
+    bins: Option<usize>,
+) -> Result<Value, JobError> {
     let img = &*o.src.image;
     let wcs = img.wcs();
     let to_pixel = |p: [f64; 2]| -> Option<[f64; 2]> {
@@ -419,6 +427,20 @@ fn region_stats(state: &AppState, o: &OpenSource, r: &Region) -> Result<Value, J
     let mut all: Vec<f64> = vals.iter().flatten().copied().collect();
     let total = area_px.iter().sum();
     let mut s = with_area(summary(&mut all), total);
+    if let (Some(b), Some(&lo), Some(&hi)) = (bins, all.first(), all.last()) {
+        // `all` is sorted by summary(); one bin when every value is the same.
+        let mut counts = vec![0u64; b];
+        let span = hi - lo;
+        for v in &all {
+            let i = if span > 0.0 {
+                (((v - lo) / span) * b as f64) as usize
+            } else {
+                0
+            };
+            counts[i.min(b - 1)] += 1;
+        }
+        s["histogram"] = json!({"lo": lo, "hi": hi, "bins": b, "counts": counts});
+    }
     s["shape"] = json!(r.shape);
     if let (regions::Area::Annulus { .. }, Some(radii)) = (&area, &r.radii) {
         s["radii"] = json!(radii);
@@ -1000,6 +1022,10 @@ impl JobRegistry {
                 if p.regions.len() > 100 {
                     return Err(JobError::bad_params("at most 100 regions"));
                 }
+                if p.bins.is_some_and(|b| !(1..=1024).contains(&b)) {
+                    return Err(JobError::bad_params("bins: 1 to 1024"));
+                }
+                let bins = p.bins;
                 let cancel = ctx.cancel_flag();
                 let state = ctx.state.clone();
                 with_source(&ctx, &p.src, move |o| {
@@ -1008,7 +1034,7 @@ impl JobRegistry {
                         if cancel.load(Ordering::Relaxed) {
                             return Err(JobError::cancelled());
                         }
-                        out.push(region_stats(&state, o, r)?);
+                        out.push(region_stats(&state, o, r, bins)?);
                     }
                     Ok(json!({"regions": out, "bunit": o.src.image.bunit()}))
                 })
