@@ -106,6 +106,11 @@ fn world() -> World {
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     write_fits(&data.join("ramp.fits"), &SkySpec::ramp(300, 200)).unwrap();
+    std::fs::write(
+        data.join("marks.reg"),
+        "image\ncircle(1,2,3) # color=red\nruler(1,2,3,4)\n",
+    )
+    .unwrap();
     let mut sky = SkySpec::new(1024, 1024);
     sky.stars = Some(60);
     sky.seed = 7;
@@ -295,6 +300,16 @@ fn jobs_over_a_real_socket() {
         st["regions"][4]["npix"].as_u64().unwrap()
     );
     assert_eq!(st["regions"][5]["npix"], 0);
+    // A region file on the server reads as the same regions; a folder or a missing file is refused.
+    let dir_data = c.ok("image.open", json!({"path": "data/ramp.fits"}))["path"].clone();
+    assert_eq!(dir_data, "data/ramp.fits");
+    let r = c.ok("regions.load", json!({"path": "data/marks.reg"}));
+    assert_eq!(r["regions"][0]["props"]["color"], "red", "{r}");
+    assert_eq!(r["unknown"][0]["line"], 3, "{r}");
+    let (_, r) = c.call("regions.load", json!({"path": "data"}));
+    assert_eq!(r["error"]["kind"], "not_a_file", "{r}");
+    let (_, r) = c.call("regions.load", json!({"path": "data/none.reg"}));
+    assert_eq!(r["error"]["kind"], "not_found", "{r}");
     // With bins, a histogram of each region's values between its min and max.
     let h = c.ok(
         "regions.stats",

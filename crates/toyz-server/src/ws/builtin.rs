@@ -320,6 +320,16 @@ pub struct RegionsExportParams {
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct RegionsLoadParams {
+    /// A DS9 region file on the server, `ROOT/REL` (at most 1 MiB).
+    pub path: String,
+}
+
+/// The largest region file `regions.load` reads.
+const REGION_FILE_BYTES: u64 = 1 << 20;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RegionsStatsParams {
     #[serde(flatten)]
     pub src: Src,
@@ -1015,6 +1025,32 @@ impl JobRegistry {
             let parsed = regions::parse(&p.text).map_err(|e| JobError::new("bad_regions", e))?;
             Ok(json!({"regions": parsed.regions, "unknown": parsed.unknown}))
         });
+        r.register_async(
+            "regions.load",
+            "Read a DS9 region file from the server's roots (at most 1 MiB) as regions.import does.",
+            |ctx: JobCtx, p: RegionsLoadParams| async move {
+                let res = ctx.resolve(&p.path)?;
+                let public = res.public.clone();
+                if res.kind != crate::paths::Kind::File {
+                    return Err(crate::api::not_a_file(&public).into());
+                }
+                let file = res.open_path();
+                let text = tokio::task::spawn_blocking(move || -> Result<String, JobError> {
+                    let read = |e: std::io::Error| JobError::new("io", format!("{public}: cannot be read ({e})"));
+                    let size = std::fs::metadata(&file).map_err(read)?.len();
+                    if size > REGION_FILE_BYTES {
+                        return Err(JobError::new("too_large", format!(
+                            "{public}: {size} bytes is too large for a region file (at most {REGION_FILE_BYTES})")));
+                    }
+                    let bytes = std::fs::read(&file).map_err(read)?;
+                    Ok(String::from_utf8_lossy(&bytes).into_owned())
+                })
+                .await
+                .map_err(|_| JobError::panicked())??;
+                let parsed = regions::parse(&text).map_err(|e| JobError::new("bad_regions", format!("{}: {e}", p.path)))?;
+                Ok(json!({"path": p.path, "regions": parsed.regions, "unknown": parsed.unknown}))
+            },
+        );
         r.register_async(
             "regions.stats",
             "Statistics of the pixels whose centres fall inside each region (DS9's Analysis → Statistics): npix, sum, mean, median, std, min, max, area_px, area_arcsec2, surface_brightness; an annulus also per ring.",
