@@ -223,6 +223,14 @@ async function browse(path) {
       a.title = 'load as a catalog over the open image';
       a.onclick = () => (view.src ? tools.loadCatalog(full) : showError('open an image first, then its catalog'));
       li.append(a);
+    } else if (e.kind === 'file' && /\.reg$/i.test(e.name)) {
+      const a = document.createElement('a');
+      a.textContent = e.name;
+      a.dataset.path = full;
+      a.className = 'region-file';
+      a.title = 'load as DS9 regions over the open image';
+      a.onclick = () => (view.src ? tools.loadRegions(full) : showError('open an image first, then its regions'));
+      li.append(a);
     } else if (e.kind === 'file') {
       li.innerHTML = `<span class="file"></span>`;
       li.firstChild.textContent = e.name;
@@ -286,6 +294,8 @@ async function doOpen({ path, hdu, plane, center, zoom }) {
     }
   } catch (e) {
     busy('');
+    // A FITS file of tables only is a catalog: it goes over the open image.
+    if (e.kind === 'not_an_image' && view.src && hdu == null) { tools.loadCatalog(path); return; }
     showError(about(path, e.message));
     return;
   }
@@ -1097,6 +1107,9 @@ nav.shortcut('h', 'the header panel (searchable)', () => $('header-open').onclic
 nav.shortcut('[ ]', 'a cube: the previous / next plane', (e) => setPlane(planeNow() + (e.key === ']' ? 1 : -1)), (e) => e.key === '[' || e.key === ']');
 nav.shortcut('space', 'a cube: play / stop', () => play(), (e) => e.key === ' ' && view.src?.planes > 1);
 nav.shortcut('right-drag', 'contrast (up/down) and bias (left/right), as in DS9', null);
+nav.shortcut('click', 'select a region (its statistics); drag it to move it; double-click to edit it', null);
+nav.shortcut('Delete', 'delete the selected region', null);
+nav.shortcut('ctrl+z ctrl+y', 'undo / redo a region change', null);
 
 // ---- workspaces (with accounts): the view saved by name, shared with users and groups ------------------
 async function listWorkspaces() {

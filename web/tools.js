@@ -187,6 +187,8 @@ export function installTools(t) {
   $('catalog-path').onkeydown = (e) => { if (e.key === 'Enter') $('catalog-load').onclick(); };
 
   // ---- DS9 regions --------------------------------------------------------------------------------
+  // Every shape the server reads (regions.import): drawn, selected with a click (its statistics from
+  // regions.stats), moved by dragging, edited in a dialog, deleted with Delete; every change can be undone.
   const regionLayer = L.featureGroup().addTo(map);
   const SKY = ['fk5', 'icrs', 'j2000', 'galactic', 'fk4', 'ecliptic'];
   // Sky regions: points through the WCS, sizes from arcsec, and angles (DS9 measures them from the sky's
@@ -202,33 +204,117 @@ export function installTools(t) {
     const turn = n ? (Math.atan2(n[1] - j.pixels[0][1], n[0] - j.pixels[0][0]) * 180) / Math.PI - 90 : 0;
     return { pts: j.pixels, scale: 1 / view.src.wcs.pixel_scale_arcsec, turn };
   }
-  function boxCorners([cx, cy], [w, h], angle) {
-    const a = ((angle || 0) * Math.PI) / 180; const c = Math.cos(a); const s = Math.sin(a);
-    return [[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]].map(([u, v]) => [cx + u * c - v * s, cy + u * s + v * c]);
-  }
-  async function regionShape(r) {
-    const { pts, scale, turn } = await toPixels(r);
-    return shapeOf(r, pts, scale, turn);
-  }
-  function shapeOf(r, pts, scale, turn = 0) {
+  const rotate = ([cx, cy], pts, angle) => {
+    const a = (angle * Math.PI) / 180; const c = Math.cos(a); const s = Math.sin(a);
+    return pts.map(([u, v]) => [cx + u * c - v * s, cy + u * s + v * c]);
+  };
+  const boxCorners = (c, [w, h], angle) => rotate(c, [[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]], angle || 0);
+  const ellipsePts = (c, a, b, angle) => rotate(c, Array.from({ length: 96 }, (_, i) => {
+    const t = (i / 96) * 2 * Math.PI;
+    return [a * Math.cos(t), b * Math.sin(t)];
+  }), angle || 0);
+  // An arrow head at `to` pointing away from `from`, `len` image pixels long.
+  const arrowHead = (from, to, len) => {
+    const a = Math.atan2(to[1] - from[1], to[0] - from[0]);
+    return [[to[0] - len * Math.cos(a - 0.45), to[1] - len * Math.sin(a - 0.45)], to, [to[0] - len * Math.cos(a + 0.45), to[1] - len * Math.sin(a + 0.45)]];
+  };
+  // DS9's point kinds as small symbols in screen pixels.
+  const POINT_SVG = {
+    circle: (s) => `<circle cx="${s / 2}" cy="${s / 2}" r="${s / 2 - 1}"/>`,
+    box: (s) => `<rect x="1" y="1" width="${s - 2}" height="${s - 2}"/>`,
+    diamond: (s) => `<path d="M${s / 2} 1 L${s - 1} ${s / 2} L${s / 2} ${s - 1} L1 ${s / 2} Z"/>`,
+    cross: (s) => `<path d="M${s / 2} 0 V${s} M0 ${s / 2} H${s}"/>`,
+    x: (s) => `<path d="M1 1 L${s - 1} ${s - 1} M${s - 1} 1 L1 ${s - 1}"/>`,
+    arrow: (s) => `<path d="M1 ${s - 1} L${s - 1} 1 M${s - 1} 1 H${s / 2} M${s - 1} 1 V${s / 2}"/>`,
+    boxcircle: (s) => `<rect x="1" y="1" width="${s - 2}" height="${s - 2}"/><circle cx="${s / 2}" cy="${s / 2}" r="${s / 2 - 2}"/>`,
+  };
+  const colourOf = (r) => (/^#?[\w]+$/.test(r.props?.color || '') ? r.props.color : '#3f3');
+  function shapeOf(r, pts, scale, turn = 0, selected = false) {
     const ll = pts.map(([x, y]) => toLatLng(x, y));
-    const o = { color: r.props?.color || '#3f3', weight: Number(r.props?.width) || 1.5, fill: false, className: `region ${r.shape}` };
-    if (r.exclude) o.dashArray = '4 4';
+    const color = colourOf(r);
+    const weight = (Number(r.props?.width) || 1.5) + (selected ? 2 : 0);
+    // Filled with nothing: a click anywhere inside selects the region, as in DS9.
+    const o = { color, weight, fill: true, fillOpacity: 0, className: `region ${r.shape}${selected ? ' selected' : ''}` };
+    if (r.exclude || r.props?.dash === '1') o.dashArray = '5 4';
+    const poly = (p) => L.polygon(p.map(([x, y]) => toLatLng(x, y)), o);
+    const line = (p, extra = {}) => L.polyline(p.map(([x, y]) => toLatLng(x, y)), { ...o, fill: false, ...extra });
+    const angle = (r.angle || 0) + turn;
     switch (r.shape) {
       case 'circle': return L.circle(ll[0], { ...o, radius: r.radius * scale * px() });
-      case 'box': return L.polygon(boxCorners(pts[0], r.size.map((v) => v * scale), (r.angle || 0) + turn).map(([x, y]) => toLatLng(x, y)), o);
+      case 'ellipse': return poly(ellipsePts(pts[0], r.radii[0] * scale, r.radii[1] * scale, angle));
+      case 'box': return poly(boxCorners(pts[0], r.size.map((v) => v * scale), angle));
       case 'polygon': return L.polygon(ll, o);
-      case 'line': return L.polyline(ll, o);
-      case 'point': return L.circleMarker(ll[0], { ...o, radius: 4 });
+      case 'annulus': return L.featureGroup(r.radii.map((v) => L.circle(ll[0], { ...o, radius: v * scale * px() })));
+      case 'line': {
+        const [a, b] = pts;
+        const [s, e] = (r.props?.line || '0 0').split(/\s+/).map(Number);
+        const head = Math.max(Math.hypot(b[0] - a[0], b[1] - a[1]) * 0.08, 2);
+        const parts = [line([a, b])];
+        if (s) parts.push(line(arrowHead(b, a, head)));
+        if (e) parts.push(line(arrowHead(a, b, head)));
+        return parts.length > 1 ? L.featureGroup(parts) : parts[0];
+      }
+      case 'vector': {
+        const a = pts[0]; const len = r.length * scale; const t = (angle * Math.PI) / 180;
+        const b = [a[0] + len * Math.cos(t), a[1] + len * Math.sin(t)];
+        const parts = [line([a, b])];
+        if ((r.props?.vector ?? '1') !== '0') parts.push(line(arrowHead(a, b, Math.max(len * 0.12, 2))));
+        return L.featureGroup(parts);
+      }
+      case 'point': {
+        const [kind, size] = (r.props?.point || 'boxcircle').split(/\s+/);
+        const s = Math.min(40, Math.max(5, Number(size) || 11)) + (selected ? 4 : 0);
+        const draw = POINT_SVG[kind] || POINT_SVG.boxcircle;
+        return L.marker(ll[0], {
+          icon: L.divIcon({ className: `region point${selected ? ' selected' : ''}`, iconSize: [s, s],
+            html: `<svg width="${s}" height="${s}" stroke="${esc(color)}" stroke-width="${selected ? 2.5 : 1.5}" fill="none">${draw(s)}</svg>` }),
+          keyboard: false,
+        });
+      }
+      case 'text': {
+        const size = Number((r.props?.font || '').split(/\s+/)[1]) || 11;
+        return L.marker(ll[0], {
+          icon: L.divIcon({ className: `region text${selected ? ' selected' : ''}`, iconSize: [0, 0],
+            html: `<span style="color:${esc(color)};font-size:${size}px">${esc(r.props?.text ?? '')}</span>` }),
+          keyboard: false,
+        });
+      }
       default: throw new Error(`unknown shape ${r.shape}`);
     }
   }
+  const flag = (r, k) => r.props?.[k];
+  const fixed = (r, what) => flag(r, 'fixed') === '1' || flag(r, what) === '0';
+
+  // ---- the set of regions, with undo ----------------------------------------------------------------
+  state.undo = []; state.redo = [];
+  state.selected = null;
+  /** Replace the regions (one undoable step). */
+  async function commit(next, select = state.selected) {
+    state.undo.push(JSON.stringify(state.regions));
+    if (state.undo.length > 200) state.undo.shift();
+    state.redo = [];
+    state.regions = next;
+    state.selected = select != null && select < next.length ? select : null;
+    await regionsChanged();
+  }
+  async function undo(from, to) {
+    if (!from.length) return;
+    to.push(JSON.stringify(state.regions));
+    state.regions = JSON.parse(from.pop());
+    if (state.selected != null && state.selected >= state.regions.length) state.selected = null;
+    await regionsChanged();
+  }
+  $('region-undo').onclick = () => undo(state.undo, state.redo);
+  $('region-redo').onclick = () => undo(state.redo, state.undo);
   // The regions as DS9 text, kept for the link (short sets only: a URL is no place for thousands).
   async function regionsChanged() {
     await renderRegions();
     try {
       state.regionsText = state.regions.length ? (await session.call('regions.export', { regions: state.regions })).text : '';
     } catch { state.regionsText = ''; }
+    $('region-undo').disabled = !state.undo.length;
+    $('region-redo').disabled = !state.redo.length;
+    showSelected();
     changed();
   }
   let regionSeq = 0;
@@ -237,33 +323,55 @@ export function installTools(t) {
     const shapes = [];
     const problems = [];
     if (view.src) {
-      for (const r of state.regions) {
-        try { shapes.push([r, await regionShape(r)]); } catch (e) { problems.push(e.message); }
+      for (const [i, r] of state.regions.entries()) {
+        try {
+          const p = await toPixels(r);
+          shapes.push([i, r, p, shapeOf(r, p.pts, p.scale, p.turn, i === state.selected)]);
+        } catch (e) { problems.push(e.message); }
       }
     }
     if (seq !== regionSeq) return;
     regionLayer.clearLayers();
-    for (const [r, s] of shapes) {
-      if (r.props?.text) {
-        const color = /^#?[\w]+$/.test(r.props.color || '') ? r.props.color : '#3f3';
-        s.bindTooltip(`<span style="color:${color}">${esc(r.props.text)}</span>`, { permanent: true, direction: 'top', className: 'region-text' });
+    state.placed = new Map();
+    for (const [i, r, p, s] of shapes) {
+      if (r.props?.text && r.shape !== 'text') {
+        s.bindTooltip(`<span style="color:${esc(colourOf(r))}">${esc(r.props.text)}</span>`, { permanent: true, direction: 'top', className: 'region-text' });
       }
+      // A click selects; a drag of the selected region moves it.
+      s.on('click', (e) => { if (tool) return; L.DomEvent.stopPropagation(e); select(i); });
+      s.on('mousedown', (e) => startMove(e, i));
+      s.on('dblclick', (e) => { if (tool) return; L.DomEvent.stopPropagation(e); select(i); openEdit(); });
       regionLayer.addLayer(s);
+      state.placed.set(i, p);
     }
     $('region-count').textContent = state.regions.length ? `${state.regions.length} region${state.regions.length > 1 ? 's' : ''}` : '';
     if (problems.length) showError(`regions: ${[...new Set(problems)].join('; ')}`);
     state.regionsDrawn = shapes.length;
   }
+  /** Regions read from a file or a link: added, and what was not read is said, line by line. */
+  async function addRegions(r, what) {
+    if (r.unknown?.length) {
+      const lines = r.unknown.map((u) => `line ${u.line} (${u.reason}): ${u.text}`);
+      showError(`${what}: ${r.unknown.length} line${r.unknown.length > 1 ? 's' : ''} not read — ${lines.join('; ')}`);
+    }
+    state.unknown = r.unknown ?? [];
+    if (r.regions.length) await commit([...state.regions, ...r.regions], null);
+  }
   $('region-import').onchange = async (e) => {
     const f = e.target.files[0];
     if (!f) return;
     try {
-      const r = await session.call('regions.import', { text: await f.text() });
-      state.regions.push(...r.regions);
-      await regionsChanged();
+      await addRegions(await session.call('regions.import', { text: await f.text() }), f.name);
     } catch (err) { showError(about(f.name, err.message)); }
     e.target.value = '';
   };
+  /** A region file on the server (a .reg in the file list). */
+  async function loadRegions(path) {
+    try {
+      await addRegions(await session.call('regions.load', { path }), path);
+      busy(`${state.regions.length} regions`); setTimeout(() => busy(''), 1200);
+    } catch (err) { showError(about(path, err.message)); }
+  }
   $('region-export').onclick = async () => {
     try {
       const r = await session.call('regions.export', { regions: state.regions });
@@ -277,7 +385,204 @@ export function installTools(t) {
       setTimeout(() => URL.revokeObjectURL(a.href), 5000);
     } catch (err) { showError(`export: ${err.message}`); }
   };
-  $('region-clear').onclick = () => { state.regions = []; regionsChanged(); };
+  $('region-clear').onclick = () => commit([], null);
+
+  // ---- the selected region: statistics, histogram, profile, edit, delete ------------------------------
+  function select(i) {
+    const r = state.regions[i];
+    if (!r || flag(r, 'select') === '0') return;
+    state.selected = i;
+    renderRegions();
+    showSelected();
+  }
+  let statsSeq = 0;
+  async function showSelected() {
+    const box = $('region-box');
+    const r = state.regions[state.selected];
+    box.hidden = !r;
+    if (!r) { $('region-edit').hidden = true; return; }
+    $('region-title').textContent = `${state.selected + 1}: ${r.shape} (${r.system})${r.exclude ? ', excluded' : ''}`;
+    $('region-profile').hidden = r.shape !== 'line';
+    $('region-delete').disabled = fixed(r, 'delete');
+    $('region-edit-open').disabled = fixed(r, 'edit');
+    const seq = ++statsSeq;
+    $('region-stats').textContent = 'measuring…';
+    try {
+      const j = await session.call('regions.stats', { ...src(), regions: [r], bins: 64 });
+      if (seq !== statsSeq) return;
+      const s = j.regions[0];
+      state.stats = s;
+      const unit = j.bunit ? ` ${j.bunit}` : '';
+      const f = (v) => (v == null ? '—' : Number.isInteger(v) ? String(v) : String(+v.toPrecision(7)));
+      const rows = s.note ? [['', s.note]] : [
+        ['pixels', `${f(s.npix)}${s.area_px !== s.npix ? ` finite of ${f(s.area_px)}` : ''}`],
+        ['area', `${f(s.area_px)} px${s.area_arcsec2 != null ? `, ${f(s.area_arcsec2)} arcsec²` : ''}`],
+        ['sum', f(s.sum) + unit], ['mean', f(s.mean) + unit], ['median', f(s.median) + unit], ['std', f(s.std) + unit],
+        ['min', f(s.min) + unit], ['max', f(s.max) + unit],
+        ['surface brightness', s.surface_brightness != null ? `${f(s.surface_brightness)}${unit}/arcsec²` : '—'],
+      ];
+      for (const ring of s.rings ?? []) rows.push([`ring ${f(ring.inner)}–${f(ring.outer)}`, `${f(ring.npix)} px, mean ${f(ring.mean)}, median ${f(ring.median)}, sum ${f(ring.sum)}`]);
+      const t = document.createElement('table');
+      for (const [k, v] of rows) {
+        const tr = t.insertRow();
+        tr.insertCell().textContent = k;
+        tr.insertCell().textContent = v;
+        tr.dataset.stat = k;
+      }
+      $('region-stats').replaceChildren(t);
+    } catch (e) {
+      if (seq === statsSeq) $('region-stats').textContent = e.message;
+    }
+  }
+  $('region-close').onclick = () => { state.selected = null; renderRegions(); showSelected(); };
+  $('region-delete').onclick = () => deleteSelected();
+  async function deleteSelected() {
+    const r = state.regions[state.selected];
+    if (!r || fixed(r, 'delete')) return;
+    await commit(state.regions.filter((_, i) => i !== state.selected), null);
+  }
+  $('region-hist').onclick = () => {
+    const s = state.stats;
+    if (!s?.histogram) return;
+    const h = s.histogram; const w = (h.hi - h.lo) / h.bins || 1;
+    plot({
+      title: `histogram of region ${state.selected + 1} (${s.npix} pixels)`, xlabel: view.src.bunit || 'value', ylabel: 'pixels (log)',
+      x: h.counts.map((_, i) => h.lo + (i + 0.5) * w), y: h.counts, kind: 'bars', logy: true, marks: [s.mean],
+    });
+  };
+  $('region-profile').onclick = () => {
+    const p = state.placed.get(state.selected);
+    if (p) profile(p.pts[0], p.pts[1]);
+  };
+
+  // Moving: drag the selected region; sky regions get their new positions back through the WCS.
+  let move = null;
+  function startMove(e, i) {
+    if (tool || i !== state.selected || e.originalEvent.button !== 0) return;
+    const r = state.regions[i];
+    if (fixed(r, 'move')) return;
+    L.DomEvent.stopPropagation(e);
+    map.dragging.disable();
+    move = { i, from: fits(e), preview: null };
+  }
+  map.on('mousemove', (e) => {
+    if (!move) return;
+    const b = fits(e); const p = state.placed.get(move.i); const r = state.regions[move.i];
+    const d = [b[0] - move.from[0], b[1] - move.from[1]];
+    if (move.preview) map.removeLayer(move.preview);
+    move.preview = shapeOf(r, p.pts.map(([x, y]) => [x + d[0], y + d[1]]), p.scale, p.turn, true).addTo(map);
+    move.d = d;
+  });
+  map.on('mouseup', async () => {
+    if (!move) return;
+    const m = move; move = null;
+    map.dragging.enable();
+    if (m.preview) map.removeLayer(m.preview);
+    if (!m.d || (!m.d[0] && !m.d[1])) return;
+    const r = structuredClone(state.regions[m.i]);
+    const p = state.placed.get(m.i);
+    const moved = p.pts.map(([x, y]) => [+(x + m.d[0]).toFixed(3), +(y + m.d[1]).toFixed(3)]);
+    try {
+      r.points = SKY.includes(r.system) ? await toSky(moved, r.system) : moved;
+    } catch (err) { showError(`move: ${err.message}`); return; }
+    const next = [...state.regions];
+    next[m.i] = r;
+    await commit(next, m.i);
+  });
+  /** Pixels → sky positions in a region's system (degrees), through the server's readout. */
+  async function toSky(pts, system) {
+    const want = { j2000: 'fk5' }[system] ?? system;
+    if (!['fk5', 'icrs', 'galactic', 'ecliptic'].includes(want)) throw new Error(`a ${system} region cannot be moved here`);
+    const j = await session.call('image.pixels', { ...src(), points: pts, sky: { system: want, format: 'degrees' } });
+    return j.pixels.map((q) => {
+      if (!q.sky) throw new Error('the new position has no sky coordinates');
+      return [+q.sky.lon.toFixed(8), +q.sky.lat.toFixed(8)];
+    });
+  }
+
+  // Editing: the region's geometry in its own units and its DS9 properties.
+  const GEOM = {
+    circle: ['radius'], ellipse: ['r1', 'r2', 'angle'], box: ['width', 'height', 'angle'], annulus: ['radii'],
+    vector: ['length', 'angle'], text: ['text'], point: ['kind'], line: ['arrows'], polygon: [],
+  };
+  function openEdit() {
+    const r = state.regions[state.selected];
+    if (!r || fixed(r, 'edit')) return;
+    const f = $('region-edit');
+    f.hidden = false;
+    const v = {
+      points: r.points.map((p) => p.map((x) => +x.toFixed(8)).join(',')).join(' '),
+      radius: r.radius, r1: r.radii?.[0], r2: r.radii?.[1], radii: r.radii?.join(','), width: r.size?.[0], height: r.size?.[1],
+      angle: r.angle, length: r.length, text: r.props?.text, kind: r.props?.point, arrows: r.props?.line,
+    };
+    for (const el of f.querySelectorAll('[data-geom]')) {
+      const k = el.dataset.geom;
+      el.closest('label').hidden = k !== 'points' && !GEOM[r.shape].includes(k);
+      el.value = v[k] ?? '';
+    }
+    $('edit-color').value = /^#[0-9a-f]{6}$/i.test(r.props?.color || '') ? r.props.color : '#33ff33';
+    $('edit-colorname').value = r.props?.color ?? '';
+    $('edit-width').value = r.props?.width ?? '';
+    $('edit-dash').checked = r.props?.dash === '1';
+    $('edit-font').value = r.props?.font ?? '';
+    $('edit-tags').value = (r.tags ?? []).join(', ');
+    $('edit-include').checked = !r.exclude;
+    $('edit-role').value = (r.flags ?? []).find((x) => x === 'source' || x === 'background') ?? '';
+    for (const k of ['select', 'edit', 'move', 'delete', 'fixed']) $(`edit-${k}`).checked = k === 'fixed' ? flag(r, 'fixed') === '1' : flag(r, k) !== '0';
+  }
+  $('region-edit-open').onclick = openEdit;
+  $('edit-color').oninput = () => { $('edit-colorname').value = $('edit-color').value; };
+  $('edit-cancel').onclick = () => { $('region-edit').hidden = true; };
+  $('edit-apply').onclick = async () => {
+    const old = state.regions[state.selected];
+    if (!old) return;
+    const r = structuredClone(old);
+    const g = (k) => $('region-edit').querySelector(`[data-geom=${k}]`).value.trim();
+    const num = (k) => { const x = Number(g(k)); if (!Number.isFinite(x)) throw new Error(`${k}: not a number`); return x; };
+    try {
+      r.points = g('points').split(/\s+/).filter(Boolean).map((p) => {
+        const q = p.split(',').map(Number);
+        if (q.length !== 2 || !q.every(Number.isFinite)) throw new Error(`position '${p}': x,y`);
+        return q;
+      });
+      if (r.points.length !== old.points.length) throw new Error(`a ${r.shape} has ${old.points.length} point${old.points.length > 1 ? 's' : ''}`);
+      if (r.shape === 'circle') r.radius = num('radius');
+      if (r.shape === 'ellipse') { r.radii = [num('r1'), num('r2')]; r.angle = num('angle'); }
+      if (r.shape === 'box') { r.size = [num('width'), num('height')]; r.angle = num('angle'); }
+      if (r.shape === 'annulus') r.radii = g('radii').split(',').map(Number);
+      if (r.shape === 'vector') { r.length = num('length'); r.angle = num('angle'); }
+      const props = { ...(r.props ?? {}) };
+      const set = (k, v) => { if (v === '' || v == null) delete props[k]; else props[k] = String(v); };
+      if (r.shape === 'text') set('text', g('text')); else set('text', old.props?.text);
+      if (r.shape === 'point') set('point', g('kind'));
+      if (r.shape === 'line') set('line', g('arrows'));
+      set('color', $('edit-colorname').value.trim());
+      set('width', $('edit-width').value.trim());
+      set('dash', $('edit-dash').checked ? '1' : (old.props?.dash != null ? '0' : ''));
+      set('font', $('edit-font').value.trim());
+      for (const k of ['select', 'edit', 'move', 'delete']) set(k, $(`edit-${k}`).checked ? (old.props?.[k] != null ? '1' : '') : '0');
+      set('fixed', $('edit-fixed').checked ? '1' : (old.props?.fixed != null ? '0' : ''));
+      r.props = props;
+      r.tags = $('edit-tags').value.split(',').map((x) => x.trim()).filter(Boolean);
+      r.exclude = !$('edit-include').checked;
+      r.flags = [...(r.flags ?? []).filter((x) => x !== 'source' && x !== 'background'), ...($('edit-role').value ? [$('edit-role').value] : [])];
+      // The server checks the result as it would read it (radii increasing, a text's text, …).
+      const text = (await session.call('regions.export', { regions: [r] })).text;
+      const back = await session.call('regions.import', { text });
+      const next = [...state.regions];
+      next[state.selected] = back.regions[0];
+      $('region-edit').hidden = true;
+      await commit(next, state.selected);
+    } catch (err) { showError(`edit: ${err.message}`); }
+  };
+  document.addEventListener('keydown', (e) => {
+    if (/INPUT|SELECT|TEXTAREA/.test(e.target.tagName)) return;
+    const ctrl = e.ctrlKey || e.metaKey;
+    if (ctrl && e.key.toLowerCase() === 'z') { e.preventDefault(); undo(e.shiftKey ? state.redo : state.undo, e.shiftKey ? state.undo : state.redo); }
+    else if (ctrl && e.key.toLowerCase() === 'y') { e.preventDefault(); undo(state.redo, state.undo); }
+    else if ((e.key === 'Delete' || e.key === 'Backspace') && state.selected != null) { e.preventDefault(); deleteSelected(); }
+    else if (e.key === 'Escape' && state.selected != null && !tool) { state.selected = null; renderRegions(); showSelected(); }
+  });
 
   // ---- mouse tools: draw a region, or a profile line -------------------------------------------------
   let tool = null; // {kind: 'region'|'profile', shape, start, preview, vertices}
@@ -294,13 +599,19 @@ export function installTools(t) {
   $('profile').onclick = () => setTool(tool?.kind === 'profile' ? null : { kind: 'profile' });
   const fits = (e) => { const p = toFits(e.latlng); return [+p.x.toFixed(2), +p.y.toFixed(2)]; };
   function regionFrom(shape, a, b) {
-    const d = Math.hypot(b[0] - a[0], b[1] - a[1]);
-    if (shape === 'circle') return { shape, system: 'image', points: [a], radius: +Math.max(d, 1).toFixed(2) };
-    if (shape === 'box') {
-      return { shape, system: 'image', points: [[(a[0] + b[0]) / 2, (a[1] + b[1]) / 2]], size: [Math.max(Math.abs(b[0] - a[0]), 1), Math.max(Math.abs(b[1] - a[1]), 1)], angle: 0 };
+    const d = +Math.max(Math.hypot(b[0] - a[0], b[1] - a[1]), 1).toFixed(2);
+    const ang = +((Math.atan2(b[1] - a[1], b[0] - a[0]) * 180) / Math.PI).toFixed(2);
+    switch (shape) {
+      case 'circle': return { shape, system: 'image', points: [a], radius: d };
+      case 'ellipse': return { shape, system: 'image', points: [a], radii: [d, +Math.max(d / 2, 1).toFixed(2)], angle: ang };
+      case 'annulus': return { shape, system: 'image', points: [a], radii: [+(d / 2).toFixed(2), d] };
+      case 'box':
+        return { shape, system: 'image', points: [[(a[0] + b[0]) / 2, (a[1] + b[1]) / 2]], size: [Math.max(Math.abs(b[0] - a[0]), 1), Math.max(Math.abs(b[1] - a[1]), 1)], angle: 0 };
+      case 'line': return { shape, system: 'image', points: [a, b] };
+      case 'vector': return { shape, system: 'image', points: [a], length: d, angle: ang, props: { vector: '1' } };
+      case 'text': return { shape, system: 'image', points: [b], props: { text: 'text' } };
+      default: return { shape: 'point', system: 'image', points: [b] };
     }
-    if (shape === 'line') return { shape, system: 'image', points: [a, b] };
-    return { shape: 'point', system: 'image', points: [b] };
   }
   map.on('mousedown', (e) => {
     if (!tool || !view.src || e.originalEvent.button !== 0) return;
@@ -320,8 +631,9 @@ export function installTools(t) {
     tool.start = null;
     if (tool.preview) { map.removeLayer(tool.preview); tool.preview = null; }
     if (tool.kind === 'profile') { await profile(a, b); return; }
-    state.regions.push(regionFrom(tool.shape, a, b));
-    await regionsChanged();
+    const r = regionFrom(tool.shape, a, b);
+    await commit([...state.regions, r], state.regions.length);
+    if (r.shape === 'text') openEdit();
   });
   map.on('click', (e) => {
     if (tool?.kind !== 'region' || tool.shape !== 'polygon' || !view.src) return;
@@ -335,7 +647,7 @@ export function installTools(t) {
     const v = tool.vertices.filter((p, i, a) => i === 0 || p[0] !== a[i - 1][0] || p[1] !== a[i - 1][1]);
     if (tool.preview) { map.removeLayer(tool.preview); tool.preview = null; }
     tool.vertices = [];
-    if (v.length >= 3) { state.regions.push({ shape: 'polygon', system: 'image', points: v }); await regionsChanged(); }
+    if (v.length >= 3) await commit([...state.regions, { shape: 'polygon', system: 'image', points: v }], state.regions.length);
   });
   document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && tool) setTool(null); });
 
@@ -439,6 +751,7 @@ export function installTools(t) {
       profileLayer.clearLayers();
     },
     loadCatalog,
+    loadRegions,
     /** Every region as DS9 text (a workspace keeps them all, a link only a small set). */
     regionsText() {
       return (state.regionsText || '').split('\n').filter((l) => l && !l.startsWith('#')).join('\n');
@@ -461,9 +774,7 @@ export function installTools(t) {
       for (const c of q.getAll('catalog')) await loadCatalog(c);
       if (q.get('regions')) {
         try {
-          const r = await session.call('regions.import', { text: q.get('regions') });
-          state.regions.push(...r.regions);
-          await regionsChanged();
+          await addRegions(await session.call('regions.import', { text: q.get('regions') }), 'regions in the link');
         } catch (e) { showError(`regions in the link: ${e.message}`); }
       }
     },

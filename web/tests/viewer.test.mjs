@@ -1186,3 +1186,111 @@ test('small things, continued: the panel fits a 900-px window, the grid follows 
   assert.deepEqual(p.errors, []);
   await p.close();
 });
+
+test('regions: every shape from a .reg in the file list, what is not read named, export round trip, select with statistics equal to numpy, move, edit, delete, undo/redo; a FITS table opens as a catalog', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/sky.fits`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  const tools = () => p.evaluate(() => ({ n: window.toyz.tools.regions.length, drawn: window.toyz.tools.regionsDrawn, sel: window.toyz.tools.selected }));
+  // The .reg file from the list: ten regions, and the banner names the two lines not read.
+  await p.click('a.region-file[data-path="data/shapes.reg"]');
+  await p.waitForFunction(() => window.toyz.tools.regionsDrawn === 10);
+  const banner = await p.textContent('#error');
+  assert.match(banner, /2 lines not read/);
+  assert.match(banner, /line 14 \(the shape 'ruler' is not read\)/);
+  assert.match(banner, /line 15 \(a composite is not kept/);
+  for (const shape of ['circle', 'ellipse', 'box', 'polygon', 'annulus', 'line', 'vector', 'point', 'text']) {
+    assert.ok(await p.locator(`.region.${shape}`).count() > 0, `${shape} drawn`);
+  }
+  // Export → import → export: the same file, every property kept.
+  const exported = await p.evaluate(async () => (await window.toyz.session.call('regions.export', { regions: window.toyz.tools.regions })).text);
+  const again = await p.evaluate(async (t) => {
+    const r = await window.toyz.session.call('regions.import', { text: t });
+    return (await window.toyz.session.call('regions.export', { regions: r.regions })).text;
+  }, exported);
+  assert.equal(again, exported);
+  for (const bit of ['tag={group 1}', 'dashlist=8 3', ' background', 'font="helvetica 12 bold roman"', 'line=1 0',
+    'point=diamond 15', '# text(80,450) color=white text={Hello there}', '# vector(200,450,40,30) color=orange vector=1',
+    '-circle(560,470,10) # delete=0 move=0', 'annulus(300,300,5,12,20)', 'ellipse(300,120,25,10,30)']) {
+    assert.ok(exported.includes(bit), `${bit} in\n${exported}`);
+  }
+  // Statistics of every shape with an area against numpy on the same pixels.
+  const regions = await p.evaluate(() => window.toyz.tools.regions);
+  const areas = regions.filter((r) => ['circle', 'ellipse', 'box', 'polygon', 'annulus'].includes(r.shape) && !r.exclude);
+  const ours = await p.evaluate(async (rs) => (await window.toyz.session.call('regions.stats', { path: 'data/sky.fits', hdu: '0', regions: rs })).regions, areas);
+  const numpy = JSON.parse(execFileSync('python3', [join(process.cwd(), 'region_stats.py'), join(process.env.TOYZ_DATA, 'sky.fits'), JSON.stringify(areas)]).toString());
+  numpy.forEach((want, i) => {
+    for (const k of ['npix', 'area_px', 'min', 'max', 'median']) assert.equal(ours[i][k], want[k], `${areas[i].shape} ${k}`);
+    for (const k of ['sum', 'mean', 'std']) assert.ok(Math.abs(ours[i][k] - want[k]) <= 1e-9 * Math.abs(want[k]) + 1e-9, `${areas[i].shape} ${k}: ${ours[i][k]} vs ${want[k]}`);
+  });
+  // A click inside the circle selects it: its statistics are shown (numpy's mean).
+  await p.evaluate(() => window.toyz.map.setView(window.toyz.toLatLng(150, 120), window.toyz.view.src.zmax + 1, { animate: false }));
+  await settle(p);
+  let at = await screenAt(p, 150, 123);
+  await p.mouse.click(at.x, at.y);
+  await p.waitForFunction(() => window.toyz.tools.selected === 0 && window.toyz.tools.stats);
+  await p.waitForSelector('#region-box:not([hidden])');
+  assert.match(await p.textContent('#region-title'), /^1: circle \(image\)/);
+  assert.equal(await p.textContent('#region-stats tr[data-stat=mean] td:last-child'), `${+numpy[0].mean.toPrecision(7)} ADU`);
+  assert.equal(await p.textContent('#region-stats tr[data-stat=pixels] td:last-child'), String(numpy[0].npix));
+  // Its histogram.
+  await p.click('#region-hist');
+  await p.waitForSelector('#plot-box:not([hidden])');
+  assert.match(await p.textContent('#plot-title'), /histogram of region 1/);
+  await p.screenshot({ path: join(SHOTS, 'regions.png') });
+  // Drag it by (+20, +10) pixels; undo puts it back, redo moves it again.
+  const centre = () => p.evaluate(() => window.toyz.tools.regions[0].points[0]);
+  at = await screenAt(p, 150, 123);
+  const to = await screenAt(p, 170, 133);
+  await p.mouse.move(at.x, at.y);
+  await p.mouse.down();
+  await p.mouse.move(to.x, to.y, { steps: 4 });
+  await p.mouse.up();
+  await p.waitForFunction(() => window.toyz.tools.regions[0].points[0][0] !== 150);
+  let c = await centre();
+  assert.ok(Math.abs(c[0] - 170) < 0.6 && Math.abs(c[1] - 130) < 0.6, JSON.stringify(c));
+  await p.keyboard.press('Control+z');
+  await p.waitForFunction(() => window.toyz.tools.regions[0].points[0][0] === 150);
+  await p.keyboard.press('Control+y');
+  await p.waitForFunction(() => window.toyz.tools.regions[0].points[0][0] !== 150);
+  // Edit: radius 12, red, a second tag.
+  await p.click('#region-edit-open');
+  await p.waitForSelector('#region-edit:not([hidden])');
+  await p.fill('[data-geom=radius]', '12');
+  await p.fill('#edit-colorname', 'red');
+  await p.fill('#edit-tags', 'group 1, mine');
+  await p.click('#edit-apply');
+  await p.waitForFunction(() => window.toyz.tools.regions[0].radius === 12);
+  const r0 = await p.evaluate(() => window.toyz.tools.regions[0]);
+  assert.equal(r0.props.color, 'red');
+  assert.deepEqual(r0.tags, ['group 1', 'mine']);
+  assert.equal(r0.props.width, '2', 'other properties stay');
+  // Delete, and undo it; a region marked delete=0 stays.
+  await p.click('#map', { position: { x: 5, y: 300 } }); // focus the map, not a form field
+  await p.evaluate(() => { window.toyz.tools.selected = 0; });
+  await p.keyboard.press('Delete');
+  await p.waitForFunction(() => window.toyz.tools.regions.length === 9);
+  await p.keyboard.press('Control+z');
+  await p.waitForFunction(() => window.toyz.tools.regions.length === 10);
+  const fixedAt = regions.findIndex((r) => r.exclude);
+  await p.evaluate((i) => { window.toyz.tools.selected = i; }, fixedAt);
+  await p.keyboard.press('Delete');
+  assert.equal((await tools()).n, 10, 'delete=0 keeps it');
+  // A line region gives its profile.
+  const lineAt = regions.findIndex((r) => r.shape === 'line');
+  await p.evaluate((i) => { window.toyz.tools.selected = i; }, lineAt);
+  await p.evaluate(() => window.toyz.map.setView(window.toyz.toLatLng(460, 290), window.toyz.view.src.zmax, { animate: false }));
+  await settle(p);
+  at = await screenAt(p, 460, 290);
+  await p.mouse.click(at.x, at.y);
+  await p.waitForSelector('#region-profile:not([hidden])');
+  await p.click('#region-profile');
+  await p.waitForFunction(() => /profile/.test(document.getElementById('plot-title').textContent));
+  // A FITS file of tables only, from the list, goes over the image as a catalog.
+  await p.click('a[data-path="data/stars-table.fits"]');
+  await p.waitForFunction(() => window.toyz.tools.catalogs.length === 1 && window.toyz.tools.catalogs[0].count > 0);
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});

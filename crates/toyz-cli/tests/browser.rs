@@ -16,6 +16,23 @@ fn have(cmd: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+const SHAPES_REG: &str = r#"# Region file format: DS9 version 4.1
+global color=green width=1
+image
+circle(150,120,15) # color=cyan width=2 tag={group 1}
+ellipse(300,120,25,10,30) # dash=1 dashlist=8 3
+box(450,120,40,20,20) # color=yellow background
+polygon(100.3,300.2,180.7,310.1,140.4,380.6) # font="helvetica 12 bold roman" text={tri}
+annulus(300,300,5,12,20) # color=magenta
+line(400,250,520,330) # line=1 0 color=red
+point(450,400) # point=diamond 15
+# text(80,450) text={Hello there} color=white
+# vector(200,450,40,30) vector=1 color=orange
+-circle(560,470,10) # move=0 delete=0
+ruler(10,10,50,50) # ruler=image
+# composite(300,420,0) || composite=1
+"#;
+
 #[test]
 fn viewer_in_chromium() {
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/tests");
@@ -61,6 +78,10 @@ fn viewer_in_chromium() {
     sky.nan_patches = true;
     write_fits(&data.join("sky.fits"), &sky).unwrap();
     write_catalog(&data.join("stars.csv"), &sky).unwrap();
+    // The same stars as a FITS table (a file of tables only opens as a catalog), and a region file with
+    // every shape toyz reads, properties, and two lines it does not read (14 and 15).
+    toyz_skygen::write_table_fits(&data.join("stars-table.fits"), &sky).unwrap();
+    std::fs::write(data.join("shapes.reg"), SHAPES_REG).unwrap();
     sky.seed = 2;
     write_fits(&data.join("sky2.fits"), &sky).unwrap();
     // A name too long for the file panel: it is cut with an ellipsis, its size stays in view.
@@ -224,6 +245,7 @@ fn viewer_in_chromium() {
         .env("CHROMIUM", &chromium)
         .env("TOYZ_LB_URL", &lb.url)
         .env("TOYZ_KILL_URL", &kill_url)
+        .env("TOYZ_DATA", &data)
         .output()
         .unwrap();
     drop((server, auth_server, lb));
@@ -235,6 +257,6 @@ fn viewer_in_chromium() {
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
     if only.is_none() {
-        assert!(text.contains("pass 22"), "{text}");
+        assert!(text.contains("pass 23"), "{text}");
     }
 }

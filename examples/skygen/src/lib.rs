@@ -8,7 +8,7 @@ mod writer;
 
 pub use decam::{Ccd, Exposure, SkyStar};
 pub use fz::{write_fz, Compression};
-pub use writer::{write_fits, write_mef, Extension};
+pub use writer::{write_fits, write_mef, write_table_fits, Extension};
 
 use rayon::prelude::*;
 

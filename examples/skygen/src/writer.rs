@@ -1,7 +1,7 @@
 //! Plain FITS writing (optionally gzip'd): headers as 2880-byte blocks, pixels streamed in row bands so
 //! memory does not grow with the image. Single images, cubes and multi-extension files with a table.
 
-use crate::{card_i, card_l, card_s, pad80, SkySpec};
+use crate::{card_i, card_l, card_s, pad80, SkySpec, Star};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -135,32 +135,56 @@ pub fn write_mef(path: &Path, exts: &[Extension], table: bool) -> io::Result<()>
     }
     if table {
         let stars = exts.first().map(|e| e.spec.star_list()).unwrap_or_default();
-        let cols = ["X", "Y", "FLUX", "FWHM"];
-        let mut cards = vec![
-            card_s("XTENSION", "BINTABLE", "binary table extension"),
-            card_i("BITPIX", 8, ""),
-            card_i("NAXIS", 2, ""),
-            card_i("NAXIS1", 8 * cols.len() as i64, "bytes per row"),
-            card_i("NAXIS2", stars.len() as i64, "rows"),
-            card_i("PCOUNT", 0, ""),
-            card_i("GCOUNT", 1, ""),
-            card_i("TFIELDS", cols.len() as i64, ""),
-        ];
-        for (i, c) in cols.iter().enumerate() {
-            cards.push(card_s(&format!("TTYPE{}", i + 1), c, ""));
-            cards.push(card_s(&format!("TFORM{}", i + 1), "1D", ""));
-        }
-        cards.push(card_s("EXTNAME", "STARS", ""));
-        write_header(&mut *out, &cards)?;
-        let mut n = 0;
-        for s in &stars {
-            for v in [s.x, s.y, s.flux, s.fwhm] {
-                out.write_all(&v.to_be_bytes())?;
-                n += 8;
-            }
-        }
-        out.write_all(&vec![0u8; (BLOCK - n % BLOCK) % BLOCK])?;
+        write_star_table(&mut *out, &stars)?;
     }
+    out.flush()?;
+    drop(out);
+    std::fs::rename(tmp, path)
+}
+
+/// The binary table `STARS` (X, Y, FLUX, FWHM as doubles) of `stars`.
+fn write_star_table(out: &mut dyn Write, stars: &[Star]) -> io::Result<()> {
+    let cols = ["X", "Y", "FLUX", "FWHM"];
+    let mut cards = vec![
+        card_s("XTENSION", "BINTABLE", "binary table extension"),
+        card_i("BITPIX", 8, ""),
+        card_i("NAXIS", 2, ""),
+        card_i("NAXIS1", 8 * cols.len() as i64, "bytes per row"),
+        card_i("NAXIS2", stars.len() as i64, "rows"),
+        card_i("PCOUNT", 0, ""),
+        card_i("GCOUNT", 1, ""),
+        card_i("TFIELDS", cols.len() as i64, ""),
+    ];
+    for (i, c) in cols.iter().enumerate() {
+        cards.push(card_s(&format!("TTYPE{}", i + 1), c, ""));
+        cards.push(card_s(&format!("TFORM{}", i + 1), "1D", ""));
+    }
+    cards.push(card_s("EXTNAME", "STARS", ""));
+    write_header(out, &cards)?;
+    let mut n = 0;
+    for s in stars {
+        for v in [s.x, s.y, s.flux, s.fwhm] {
+            out.write_all(&v.to_be_bytes())?;
+            n += 8;
+        }
+    }
+    out.write_all(&vec![0u8; (BLOCK - n % BLOCK) % BLOCK])
+}
+
+/// A FITS file of tables only: an empty primary HDU and the `STARS` table of `spec`'s stars (a catalog
+/// as a FITS file).
+pub fn write_table_fits(path: &Path, spec: &SkySpec) -> io::Result<()> {
+    let (mut out, tmp) = open_out(path)?;
+    write_header(
+        &mut *out,
+        &[
+            card_l("SIMPLE", true, "conforms to FITS standard"),
+            card_i("BITPIX", 8, ""),
+            card_i("NAXIS", 0, ""),
+            card_l("EXTEND", true, ""),
+        ],
+    )?;
+    write_star_table(&mut *out, &spec.star_list())?;
     out.flush()?;
     drop(out);
     std::fs::rename(tmp, path)
