@@ -344,6 +344,16 @@ export function installTools(t) {
       regionLayer.addLayer(s);
       state.placed.set(i, p);
     }
+    const sel = state.regions[state.selected];
+    if (sel && state.placed.has(state.selected) && !fixed(sel, 'edit')) {
+      for (const h of handles(pix(sel, state.placed.get(state.selected)))) {
+        const m = L.marker(toLatLng(...h.at), {
+          icon: L.divIcon({ className: `region-handle ${h.kind}`, iconSize: [9, 9] }), keyboard: false, zIndexOffset: 1000,
+        });
+        m.on('mousedown', (e) => startHandle(e, h));
+        regionLayer.addLayer(m);
+      }
+    }
     $('region-count').textContent = state.regions.length ? `${state.regions.length} region${state.regions.length > 1 ? 's' : ''}` : '';
     if (problems.length) showError(`regions: ${[...new Set(problems)].join('; ')}`);
     state.regionsDrawn = shapes.length;
@@ -499,6 +509,87 @@ export function installTools(t) {
       return [+q.sky.lon.toFixed(8), +q.sky.lat.toFixed(8)];
     });
   }
+
+  // Resizing and rotating: handles on the selected region, worked in image pixels (`pix`) and turned
+  // back into the region's own system and units (`unpix`).
+  function pix(r, p) {
+    const k = p.scale;
+    return {
+      ...structuredClone(r), system: 'image', points: p.pts,
+      radius: r.radius != null ? r.radius * k : undefined, radii: r.radii?.map((v) => v * k),
+      size: r.size?.map((v) => v * k), length: r.length != null ? r.length * k : undefined,
+      angle: r.angle != null ? r.angle + p.turn : undefined,
+    };
+  }
+  async function unpix(r0, rp, p) {
+    const out = structuredClone(rp);
+    out.system = r0.system;
+    for (const k of ['radius', 'radii', 'size', 'length', 'angle']) if (out[k] === undefined) delete out[k];
+    const round = (v) => +v.toFixed(SKY.includes(r0.system) ? 4 : 3);
+    if (out.radius != null) out.radius = round(out.radius / p.scale);
+    if (out.radii) out.radii = out.radii.map((v) => round(v / p.scale));
+    if (out.size) out.size = out.size.map((v) => round(v / p.scale));
+    if (out.length != null) out.length = round(out.length / p.scale);
+    if (out.angle != null) out.angle = +(((out.angle - p.turn) % 360 + 360) % 360).toFixed(3);
+    out.points = SKY.includes(r0.system) ? await toSky(rp.points, r0.system) : rp.points.map(([x, y]) => [+x.toFixed(3), +y.toFixed(3)]);
+    return out;
+  }
+  const dist = (a, b) => Math.hypot(a[0] - b[0], a[1] - b[1]);
+  const deg = (a, b) => (Math.atan2(b[1] - a[1], b[0] - a[0]) * 180) / Math.PI;
+  /** The handles of a region in image pixels: where each sits and the region it makes when dragged to q. */
+  function handles(rp) {
+    const c = rp.points[0];
+    const at = (u, v, angle = rp.angle || 0) => rotate(c, [[u, v]], angle)[0];
+    switch (rp.shape) {
+      case 'circle': return [{ kind: 'size', at: [c[0] + rp.radius, c[1]], drag: (q) => ({ ...rp, radius: Math.max(dist(q, c), 0.5) }) }];
+      case 'annulus': {
+        const out = rp.radii[rp.radii.length - 1];
+        return [{ kind: 'size', at: [c[0] + out, c[1]], drag: (q) => ({ ...rp, radii: rp.radii.map((v) => (v * Math.max(dist(q, c), 0.5)) / out) }) }];
+      }
+      case 'ellipse': return [
+        { kind: 'rotate', at: at(rp.radii[0], 0), drag: (q) => ({ ...rp, radii: [Math.max(dist(q, c), 0.5), rp.radii[1]], angle: deg(c, q) }) },
+        { kind: 'size', at: at(0, rp.radii[1]), drag: (q) => ({ ...rp, radii: [rp.radii[0], Math.max(dist(q, c), 0.5)] }) },
+      ];
+      case 'box': {
+        const [w, h] = rp.size;
+        const local = (q) => rotate([0, 0], [[q[0] - c[0], q[1] - c[1]]], -(rp.angle || 0))[0];
+        return [
+          { kind: 'size', at: at(w / 2, h / 2), drag: (q) => { const [u, v] = local(q); return { ...rp, size: [Math.max(2 * Math.abs(u), 1), Math.max(2 * Math.abs(v), 1)] }; } },
+          { kind: 'rotate', at: at(0, h / 2 + Math.max(h * 0.25, 3)), drag: (q) => ({ ...rp, angle: deg(c, q) - 90 }) },
+        ];
+      }
+      case 'vector': return [{ kind: 'rotate', at: at(rp.length, 0), drag: (q) => ({ ...rp, length: Math.max(dist(q, c), 0.5), angle: deg(c, q) }) }];
+      case 'line':
+      case 'polygon':
+        return rp.points.map((v, i) => ({ kind: 'size', at: v, drag: (q) => ({ ...rp, points: rp.points.map((w, j) => (j === i ? q : w)) }) }));
+      default: return [];
+    }
+  }
+  let handleDrag = null;
+  function startHandle(e, h) {
+    if (tool || e.originalEvent.button !== 0) return;
+    L.DomEvent.stopPropagation(e);
+    map.dragging.disable();
+    handleDrag = { h, i: state.selected, preview: null, rp: null };
+  }
+  map.on('mousemove', (e) => {
+    if (!handleDrag) return;
+    handleDrag.rp = handleDrag.h.drag(fits(e));
+    if (handleDrag.preview) map.removeLayer(handleDrag.preview);
+    handleDrag.preview = shapeOf(handleDrag.rp, handleDrag.rp.points, 1, 0, true).addTo(map);
+  });
+  map.on('mouseup', async () => {
+    if (!handleDrag) return;
+    const d = handleDrag; handleDrag = null;
+    map.dragging.enable();
+    if (d.preview) map.removeLayer(d.preview);
+    if (!d.rp) return;
+    try {
+      const next = [...state.regions];
+      next[d.i] = await unpix(state.regions[d.i], d.rp, state.placed.get(d.i));
+      await commit(next, d.i);
+    } catch (err) { showError(`resize: ${err.message}`); }
+  });
 
   // Editing: the region's geometry in its own units and its DS9 properties.
   const GEOM = {

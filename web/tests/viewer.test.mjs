@@ -1267,6 +1267,34 @@ test('regions: every shape from a .reg in the file list, what is not read named,
   assert.equal(r0.props.color, 'red');
   assert.deepEqual(r0.tags, ['group 1', 'mine']);
   assert.equal(r0.props.width, '2', 'other properties stay');
+  // Resize by the handle: the radius follows the pointer.
+  const c0 = await centre();
+  await p.waitForSelector('.region-handle.size');
+  let hb = await p.locator('.region-handle.size').first().boundingBox();
+  let target = await screenAt(p, c0[0] + 20, c0[1]);
+  await p.mouse.move(hb.x + hb.width / 2, hb.y + hb.height / 2);
+  await p.mouse.down();
+  await p.mouse.move(target.x, target.y, { steps: 3 });
+  await p.mouse.up();
+  await p.waitForFunction(() => Math.abs(window.toyz.tools.regions[0].radius - 20) < 0.6);
+  // Rotate the box by its round handle: to 60°.
+  await p.evaluate(() => window.toyz.map.setView(window.toyz.toLatLng(450, 120), window.toyz.view.src.zmax + 1, { animate: false }));
+  await settle(p);
+  at = await screenAt(p, 450, 120);
+  await p.mouse.click(at.x, at.y);
+  await p.waitForFunction(() => window.toyz.tools.selected === 2 && document.querySelector('.region-handle.rotate'));
+  hb = await p.locator('.region-handle.rotate').boundingBox();
+  const a = (150 * Math.PI) / 180; // the handle sits 90° from the box's angle
+  target = await screenAt(p, 450 + 30 * Math.cos(a), 120 + 30 * Math.sin(a));
+  await p.mouse.move(hb.x + hb.width / 2, hb.y + hb.height / 2);
+  await p.mouse.down();
+  await p.mouse.move(target.x, target.y, { steps: 3 });
+  await p.mouse.up();
+  await p.waitForFunction(() => Math.abs(window.toyz.tools.regions[2].angle - 60) < 2);
+  await p.screenshot({ path: join(SHOTS, 'regions-edit.png') });
+  await p.keyboard.press('Control+z');
+  await p.waitForFunction(() => window.toyz.tools.regions[2].angle === 20);
+
   // Delete, and undo it; a region marked delete=0 stays.
   await p.click('#map', { position: { x: 5, y: 300 } }); // focus the map, not a form field
   await p.evaluate(() => { window.toyz.tools.selected = 0; });
