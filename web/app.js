@@ -397,11 +397,30 @@ async function doSwitchFrame(i) {
   }
   if (!placed && lock !== 'none') map.setView(toLatLng(c.x, c.y), pixelZoom, { animate: false });
   saveFrame();
+  // A frame whose rendering a locked one changed meanwhile is rendered again now.
+  if (f.stale) { f.stale = false; await doRerender(); }
   writeUrl();
   tools.sourceChanged();
   nav.sourceChanged();
   if (!$('header-box').hidden) openHeader();
 }
+/** DS9's lock scale (stretch and the same limits) and lock colorbar (colormap, invert, contrast/bias,
+ * NaN colour): the shown frame's rendering is given to the others, which render it when next shown. */
+function lockRendering() {
+  const scale = $('lock-scale').checked; const colours = $('lock-colours').checked;
+  if (!scale && !colours) return;
+  view.frames.forEach((f, i) => {
+    if (i === view.active || !f?.src) return;
+    const s = { ...f.spec };
+    if (scale) Object.assign(s, { stretch: view.spec.stretch, cut: 'range', lo: view.src.render.lo, hi: view.src.render.hi });
+    if (colours) Object.assign(s, { cmap: view.spec.cmap, invert: view.spec.invert, contrast: view.spec.contrast, bias: view.spec.bias, nan: view.spec.nan });
+    if (JSON.stringify(s) === JSON.stringify(f.spec)) return;
+    f.spec = s;
+    f.stale = true;
+    f.layer = null;
+  });
+}
+$('lock-scale').onchange = $('lock-colours').onchange = () => lockRendering();
 $('new-frame').onclick = () => serial(() => {
   if (!view.src) return;
   saveFrame();
@@ -477,6 +496,7 @@ async function doRerender() {
   updateLevels(j);
   setLayer(j.tiles);
   saveFrame();
+  lockRendering();
   writeUrl();
   if (!$('scale-box').hidden) scaleHistogram();
 }
@@ -1104,6 +1124,8 @@ nav.shortcut('+ −', 'zoom in / out by ×2', null);
 nav.shortcut('wheel', 'zoom by ×1.25 a notch, about the cursor', null);
 nav.shortcut('← ↑ → ↓', 'pan; with the crosshair on, move it one image pixel (shift: ten)', null);
 nav.shortcut('h', 'the header panel (searchable)', () => $('header-open').onclick());
+nav.shortcut('Tab', 'the next frame (shift: the previous)', (e) => switchFrame((view.active + (e.shiftKey ? view.frames.length - 1 : 1)) % view.frames.length),
+  (e) => e.key === 'Tab' && view.frames.length > 1 && (e.target === document.body || e.target.classList?.contains('leaflet-container')));
 nav.shortcut('[ ]', 'a cube: the previous / next plane', (e) => setPlane(planeNow() + (e.key === ']' ? 1 : -1)), (e) => e.key === '[' || e.key === ']');
 nav.shortcut('space', 'a cube: play / stop', () => play(), (e) => e.key === ' ' && view.src?.planes > 1);
 nav.shortcut('right-drag', 'contrast (up/down) and bias (left/right), as in DS9', null);

@@ -192,6 +192,24 @@ test('frames: two images, blink alternates them, the link restores both', async 
   await p.click('#frames button >> nth=1');
   await p.waitForFunction(() => window.toyz.view.active === 1);
   assert.equal(await p.inputValue('#cmap'), 'heat');
+  // Tab cycles the frames (from the map, not from a form field).
+  await p.click('#map', { position: { x: 400, y: 300 } });
+  await p.keyboard.press('Tab');
+  await p.waitForFunction(() => window.toyz.view.active === 0);
+  await p.keyboard.press('Tab');
+  await p.waitForFunction(() => window.toyz.view.active === 1);
+  // Lock colours and scale: frame 1's colormap and cut limits go to frame 0, which renders them when shown.
+  await p.check('#lock-scale');
+  await p.check('#lock-colours');
+  await p.selectOption('#cmap', 'viridis');
+  await p.waitForFunction(() => window.toyz.view.frames[0].spec.cmap === 'viridis');
+  const limits = await p.evaluate(() => [window.toyz.view.src.render.lo, window.toyz.view.src.render.hi]);
+  await p.click('#frames button >> nth=0');
+  await p.waitForFunction(() => window.toyz.view.active === 0 && window.toyz.view.src.render.cmap === 'viridis');
+  assert.deepEqual(await p.evaluate(() => [window.toyz.view.src.render.lo, window.toyz.view.src.render.hi]), limits);
+  assert.equal(await p.inputValue('#cmap'), 'viridis');
+  await p.uncheck('#lock-scale');
+  await p.uncheck('#lock-colours');
   await p.fill('#blink-ms', '150');
   await p.check('#blink');
   const seen = new Set();
