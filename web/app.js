@@ -4,6 +4,7 @@ import * as L from './vendor/leaflet/leaflet-src.esm.js';
 import { installTools } from './tools.js';
 import { installNav } from './nav.js';
 import { installLive } from './live.js';
+import { installTile } from './tile.js';
 
 const $ = (id) => document.getElementById(id);
 const CMAPS = ['grey', 'viridis', 'inferno', 'magma', 'plasma', 'cividis', 'twilight', 'turbo', 'hot', 'cool',
@@ -345,6 +346,7 @@ function saveFrame() {
 }
 function renderFrames() {
   $('frames-box').hidden = !view.src;
+  if ($('tile').checked) queueMicrotask(() => tiles.layout());
   const box = $('frames');
   box.innerHTML = '';
   view.frames.forEach((f, i) => {
@@ -357,6 +359,7 @@ function renderFrames() {
   });
 }
 function switchFrame(i) { return serial(() => doSwitchFrame(i)); }
+const tiles = STATIC ? { layout() {} } : installTile({ map, view, session, switchFrame: (i) => switchFrame(i), $ });
 async function doSwitchFrame(i) {
   if (i === view.active || !view.frames[i] || !view.frames[i].src) return;
   const lock = $('lock').value;
@@ -399,6 +402,7 @@ async function doSwitchFrame(i) {
   saveFrame();
   // A frame whose rendering a locked one changed meanwhile is rendered again now.
   if (f.stale) { f.stale = false; await doRerender(); }
+  tiles.layout();
   writeUrl();
   tools.sourceChanged();
   nav.sourceChanged();
@@ -639,9 +643,9 @@ function updateLevels(src) {
     e.dataset.value = t.value;
     return e;
   }));
-  const unit = document.createElement('span');
-  unit.textContent = src.bunit ?? '';
-  $('cbar-labels').replaceChildren(unit);
+  // The unit (BUNIT) beside the cut levels, which are in it.
+  $('bunit').textContent = src.bunit ?? '';
+  $('cbar-labels').replaceChildren();
 }
 
 for (const c of CMAPS) {

@@ -1071,6 +1071,7 @@ test('scale: stretch parameters, any percentile, the scale-limits histogram drag
   const ticks = await p.evaluate(() => window.toyz.view.src.render.ticks);
   assert.ok(ticks.length >= 3, JSON.stringify(ticks));
   assert.deepEqual(await p.$$eval('#cbar-ticks span', (s) => s.map((e) => e.textContent)), ticks.map((t) => t.label));
+  assert.equal(await p.textContent('#bunit'), 'ADU');
   for (const t of ticks) assert.equal(Number(t.label), t.value);
   // Shown labels never overlap.
   const boxes = await p.$$eval('#cbar-ticks span', (s) => s.map((e) => e.getBoundingClientRect()).map((r) => [r.left, r.right]));
@@ -1337,6 +1338,54 @@ test('regions: every shape from a .reg in the file list, what is not read named,
   // A FITS file of tables only, from the list, goes over the image as a catalog.
   await p.click('a[data-path="data/stars-table.fits"]');
   await p.waitForFunction(() => window.toyz.tools.catalogs.length === 1 && window.toyz.tools.catalogs[0].count > 0);
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});
+
+test('tile mode: two frames side by side, the other follows the shown one through the lock, a click shows it', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/sky.fits`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  await p.click('#new-frame');
+  await p.click('a[data-path="data/sky2.fits"]');
+  await p.waitForFunction(() => window.toyz.view.frames.length === 2 && window.toyz.view.frames[1].src?.path === 'data/sky2.fits');
+  await p.selectOption('#lock', 'pixel');
+  await p.check('#tile');
+  await p.waitForFunction(() => window.toyz.tile.maps.size === 1);
+  const area = await p.evaluate(() => { const r = document.querySelector('main').getBoundingClientRect(); return { x: r.left, w: r.width }; });
+  const box = (sel) => p.$eval(sel, (e) => { const r = e.getBoundingClientRect(); return { x: r.left, w: r.width }; });
+  let main = await box('#map');
+  let other = await box('.tile-frame');
+  assert.ok(Math.abs(main.w - area.w / 2) < 2 && Math.abs(other.w - area.w / 2) < 2, JSON.stringify([area, main, other]));
+  assert.ok(main.x > other.x, 'frame 2 (shown) on the right, frame 1 on the left');
+  await p.waitForSelector('.tile-frame img.leaflet-tile-loaded');
+  const srcOf = (u) => u.split('/tiles/')[1].split('/')[0];
+  const otherSrc = await p.$eval('.tile-frame img.leaflet-tile-loaded', (i) => i.src);
+  assert.equal(srcOf(otherSrc), await p.evaluate(() => window.toyz.view.frames[0].src.id));
+  // Pan and zoom the shown frame: the other follows to the same pixel and zoom.
+  const n = await p.evaluate(() => window.toyz.tile.followed || 0);
+  await p.evaluate(() => window.toyz.map.setView(window.toyz.toLatLng(200, 150), window.toyz.view.src.zmax + 1, { animate: false }));
+  await p.waitForFunction((k) => (window.toyz.tile.followed || 0) > k, n);
+  const follower = await p.evaluate(() => {
+    const m = window.toyz.tile.maps.get(0).map; const src = window.toyz.view.frames[0].src; const s = 2 ** src.zmax;
+    const c = m.getCenter();
+    return { x: c.lng * s + 0.5, y: src.height + c.lat * s + 0.5, z: m.getZoom() - src.zmax };
+  });
+  assert.ok(Math.abs(follower.x - 200) < 0.5 && Math.abs(follower.y - 150) < 0.5 && Math.abs(follower.z - 1) < 1e-9, JSON.stringify(follower));
+  await p.screenshot({ path: join(SHOTS, 'tile.png') });
+  // A click in the other pane shows that frame in the main map, in its own (left) pane.
+  await p.click('.tile-frame');
+  await p.waitForFunction(() => window.toyz.view.active === 0);
+  main = await box('#map');
+  other = await box('.tile-frame');
+  assert.ok(main.x < other.x, 'frame 1 now shown in the left pane');
+  // Off again: one map over the whole area.
+  await p.uncheck('#tile');
+  await p.waitForFunction(() => !document.querySelector('.tile-frame'));
+  main = await box('#map');
+  assert.ok(Math.abs(main.w - area.w) < 2);
+  assert.ok(await p.isHidden('#error'), await p.textContent('#error'));
   assert.deepEqual(p.errors, []);
   await p.close();
 });

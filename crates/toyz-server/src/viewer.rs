@@ -15,7 +15,7 @@ macro_rules! asset {
     };
 }
 
-const ASSETS: [(&str, &[u8]); 17] = [
+const ASSETS: [(&str, &[u8]); 18] = [
     asset!("index.html"),
     asset!("login.html"),
     asset!("admin.html"),
@@ -24,6 +24,7 @@ const ASSETS: [(&str, &[u8]); 17] = [
     asset!("tools.js"),
     asset!("nav.js"),
     asset!("live.js"),
+    asset!("tile.js"),
     asset!("style.css"),
     asset!("vendor/leaflet/leaflet-src.esm.js"),
     asset!("vendor/leaflet/leaflet.css"),

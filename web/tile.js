@@ -1,0 +1,118 @@
+// Frames side by side (DS9's tile mode): the shown frame keeps the main map with every tool, in its own
+// pane; each other frame gets a small map of its own in the next panes, following the main map's view
+// through the frame lock (the same sky position and arcsec per screen pixel, the same pixel and zoom,
+// or nothing). A click in another frame's pane shows that frame in the main map.
+import * as L from './vendor/leaflet/leaflet-src.esm.js';
+
+export function installTile({ map, view, session, switchFrame, $ }) {
+  const maps = new Map(); // frame index → {el, map, layer, url}
+  const tile = { on: false, maps };
+  window.toyz.tile = tile;
+  /** Pane rectangles (percent of the area above the status line) for n frames: 2 side by side, 3–4 in a
+   * 2×2 grid. */
+  function panes(n) {
+    if (n <= 2) return [[0, 0, 50, 100], [50, 0, 50, 100]];
+    return [[0, 0, 50, 50], [50, 0, 50, 50], [0, 50, 50, 50], [50, 50, 50, 50]];
+  }
+  // The area above the 24-px status line, as the main map's own CSS (inset: 0 0 24px 0).
+  const place = (el, [x, y, w, h]) => Object.assign(el.style, {
+    left: `${x}%`, width: `${w}%`, top: `calc((100% - 24px) * ${y / 100})`, height: `calc((100% - 24px) * ${h / 100})`,
+    right: 'auto', bottom: 'auto',
+  });
+  function boundsOf(src) {
+    const s = 2 ** src.zmax;
+    return L.latLngBounds([[-src.height / s, 0], [0, src.width / s]]);
+  }
+  function layout() {
+    const frames = view.frames.filter((f) => f?.src);
+    tile.on = $('tile').checked && frames.length > 1;
+    const main = $('map');
+    main.classList.toggle('tiled', tile.on);
+    if (!tile.on) {
+      for (const m of maps.values()) { m.map.remove(); m.el.remove(); }
+      maps.clear();
+      main.removeAttribute('style');
+      map.invalidateSize();
+      return;
+    }
+    const n = Math.min(view.frames.length, 4);
+    const rects = panes(n);
+    place(main, rects[view.active % 4]);
+    for (const [i, m] of maps) if (i >= n || i === view.active || !view.frames[i]?.src) { m.map.remove(); m.el.remove(); maps.delete(i); }
+    for (let i = 0; i < n; i++) {
+      if (i === view.active || !view.frames[i]?.src) continue;
+      let m = maps.get(i);
+      if (!m) {
+        const el = document.createElement('div');
+        el.className = 'tile-frame';
+        el.dataset.frame = i;
+        main.parentElement.append(el);
+        const lm = L.map(el, { crs: L.CRS.Simple, zoomSnap: 0, attributionControl: false, zoomControl: false, minZoom: -3,
+          dragging: false, scrollWheelZoom: false, doubleClickZoom: false, boxZoom: false, keyboard: false, touchZoom: false,
+          fadeAnimation: false });
+        const label = document.createElement('div');
+        label.className = 'tile-label';
+        el.append(label);
+        el.addEventListener('click', () => switchFrame(Number(el.dataset.frame)));
+        m = { el, map: lm, layer: null, url: null, label };
+        maps.set(i, m);
+      }
+      m.el.dataset.frame = i;
+      place(m.el, rects[i]);
+      const f = view.frames[i];
+      m.label.textContent = `${i + 1}: ${f.src.path.split('/').pop()}`;
+      m.map.invalidateSize();
+      if (m.url !== f.src.tiles) {
+        if (m.layer) m.map.removeLayer(m.layer);
+        m.layer = L.tileLayer(f.src.tiles, {
+          tileSize: 256, minZoom: -3, maxNativeZoom: f.src.zmax, minNativeZoom: 0, maxZoom: f.src.zmax + 6,
+          noWrap: true, bounds: boundsOf(f.src), keepBuffer: 2,
+        }).addTo(m.map);
+        m.map.setMaxZoom(f.src.zmax + 6);
+        m.url = f.src.tiles;
+      }
+    }
+    map.invalidateSize();
+    follow();
+  }
+  // The other frames follow the main map's view through the lock.
+  let followSeq = 0;
+  async function follow() {
+    if (!tile.on || !view.src) return;
+    const seq = ++followSeq;
+    const lock = $('lock').value;
+    const src = view.src;
+    const s = 2 ** src.zmax;
+    const ll = map.getCenter();
+    const c = { x: ll.lng * s + 0.5, y: src.height + ll.lat * s + 0.5 };
+    const zoom = map.getZoom();
+    let world = null;
+    if (lock === 'wcs' && src.wcs) {
+      try {
+        world = (await session.call('image.pixels', { path: src.path, hdu: src.selector, points: [[c.x, c.y]] })).pixels[0].world;
+      } catch { world = null; }
+    }
+    for (const [i, m] of maps) {
+      const f = view.frames[i];
+      if (seq !== followSeq || !f?.src) return;
+      const fs = 2 ** f.src.zmax;
+      const at = (x, y) => L.latLng(-(f.src.height - (y - 0.5)) / fs, (x - 0.5) / fs);
+      let p = lock === 'none' ? null : [c.x, c.y];
+      let z = zoom - src.zmax + f.src.zmax;
+      if (world && f.src.wcs) {
+        try {
+          const r = await session.call('image.sky_to_pixel', { path: f.src.path, hdu: f.src.selector, points: [[world.lon, world.lat]], frame: world.frame });
+          if (r.pixels[0]) { p = r.pixels[0]; z += Math.log2(f.src.wcs.pixel_scale_arcsec / src.wcs.pixel_scale_arcsec) || 0; }
+        } catch { /* the pixel lock's position then */ }
+      }
+      if (seq !== followSeq) return;
+      if (p) m.map.setView(at(p[0], p[1]), z, { animate: false });
+      else if (!m.placed) m.map.fitBounds(boundsOf(f.src), { animate: false });
+      m.placed = true;
+    }
+    tile.followed = (tile.followed || 0) + 1;
+  }
+  map.on('moveend', follow);
+  $('tile').onchange = () => { if ($('tile').checked) $('blink').checked = false; layout(); };
+  return { layout };
+}
