@@ -154,17 +154,58 @@ function busy(text, cancel) {
 }
 
 // ---- geometry: FITS pixels ↔ map coordinates (display row 0 at the top, FITS (1,1) bottom-left) ------
-const scale = () => 2 ** view.src.zmax;
-function toFits(ll) { return { x: ll.lng * scale() + 0.5, y: view.src.height - (-ll.lat * scale()) + 0.5 }; }
-function toLatLng(x, y) { return L.latLng(-(view.src.height - (y - 0.5)) / scale(), (x - 0.5) / scale()); }
-function bounds() { return L.latLngBounds([[-view.src.height / scale(), 0], [0, view.src.width / scale()]]); }
+// A turned or flipped view (`orient`, one of the 8 flips of x and quarter turns counter-clockwise) shows
+// the oriented image the server tiles; every position goes through these two maps, so the grid,
+// regions, catalogs and readouts follow the view.
+const ORIENTS = ['none', 'r90', 'r180', 'r270', 'fx', 'fx+r90', 'fy', 'fx+r270'];
+const orientCode = (src) => Math.max(0, ORIENTS.indexOf(src?.orient ?? 'none'));
+const dispSize = (src) => ({ w: src.display?.width ?? src.width, h: src.display?.height ?? src.height });
+/** FITS (x, y) → the oriented image's (x, y), both 1-based with y up. */
+function toDisplay(src, x, y) {
+  const o = orientCode(src);
+  let [W, H] = [src.width, src.height];
+  if (o & 4) x = W + 1 - x;
+  for (let k = 0; k < (o & 3); k++) { [x, y] = [H + 1 - y, x]; [W, H] = [H, W]; }
+  return [x, y];
+}
+function fromDisplay(src, x, y) {
+  const o = orientCode(src);
+  let [W, H] = o & 1 ? [src.height, src.width] : [src.width, src.height];
+  for (let k = 0; k < (o & 3); k++) { [x, y] = [y, W + 1 - x]; [W, H] = [H, W]; }
+  if (o & 4) x = W + 1 - x;
+  return [x, y];
+}
+/** The same turn for a direction (a vector in FITS pixels). */
+function turnVec(src, [vx, vy]) {
+  const o = orientCode(src);
+  if (o & 4) vx = -vx;
+  for (let k = 0; k < (o & 3); k++) [vx, vy] = [-vy, vx];
+  return [vx, vy];
+}
+function fitsOf(src, ll) {
+  const s = 2 ** src.zmax;
+  const [x, y] = fromDisplay(src, ll.lng * s + 0.5, dispSize(src).h + ll.lat * s + 0.5);
+  return { x, y };
+}
+function latLngOf(src, x, y) {
+  const s = 2 ** src.zmax;
+  const [dx, dy] = toDisplay(src, x, y);
+  return L.latLng(-(dispSize(src).h - (dy - 0.5)) / s, (dx - 0.5) / s);
+}
+function boundsOf(src) {
+  const s = 2 ** src.zmax; const d = dispSize(src);
+  return L.latLngBounds([[-d.h / s, 0], [0, d.w / s]]);
+}
+const toFits = (ll) => fitsOf(view.src, ll);
+const toLatLng = (x, y) => latLngOf(view.src, x, y);
+const bounds = () => boundsOf(view.src);
 /** The image a job is about, as its parameters. */
 const here = () => ({ path: view.src.path, hdu: view.src.selector, plane: view.src.plane });
 /** The view in FITS pixels [x1, y1, x2, y2] (may extend past the image). */
 function viewRect() {
   const b = map.getBounds();
   const a = toFits(b.getSouthWest()); const z = toFits(b.getNorthEast());
-  return [a.x, a.y, z.x, z.y];
+  return [Math.min(a.x, z.x), Math.min(a.y, z.y), Math.max(a.x, z.x), Math.max(a.y, z.y)];
 }
 /** The part of the image in view, in whole FITS pixels (inclusive), as jobs take rectangles. */
 function viewPixels() {
@@ -172,7 +213,7 @@ function viewPixels() {
   const c = (v, hi) => Math.min(hi, Math.max(1, Math.round(v)));
   return [c(x1, view.src.width), c(y1, view.src.height), c(x2, view.src.width), c(y2, view.src.height)];
 }
-Object.assign(window.toyz, { toFits, toLatLng, bounds });
+Object.assign(window.toyz, { toFits, toLatLng, bounds, toDisplay, fromDisplay });
 const tools = STATIC ? { sourceChanged() {}, loadCatalog() {}, urlParams: () => [], async restore() {} }
   : installTools({ map, view, session, toFits, toLatLng, here, viewRect, viewPixels, busy, showError, about, $, changed: () => writeUrl() });
 const nav = installNav({ map, view, toFits, toLatLng, readout: (pos) => readout(pos), $ });
@@ -267,6 +308,7 @@ function specParams() {
   const p = { stretch: s.stretch, cmap: s.cmap, invert: s.invert, contrast: +s.contrast.toFixed(3), bias: +s.bias.toFixed(3) };
   p.cut = s.cut === 'range' ? `range=${s.lo},${s.hi}` : s.cut;
   if (s.nan) p.nan = s.nan;
+  if (s.orient && s.orient !== 'none') p.orient = s.orient;
   return p;
 }
 
@@ -359,7 +401,7 @@ function renderFrames() {
   });
 }
 function switchFrame(i) { return serial(() => doSwitchFrame(i)); }
-const tiles = STATIC ? { layout() {} } : installTile({ map, view, session, switchFrame: (i) => switchFrame(i), $ });
+const tiles = STATIC ? { layout() {} } : installTile({ map, view, session, switchFrame: (i) => switchFrame(i), fitsOf, latLngOf, boundsOf, $ });
 async function doSwitchFrame(i) {
   if (i === view.active || !view.frames[i] || !view.frames[i].src) return;
   const lock = $('lock').value;
@@ -584,6 +626,7 @@ function syncControls() {
   $('cut-pct-box').hidden = true;
   $('invert').checked = view.spec.invert;
   $('nan-on').checked = !!view.spec.nan;
+  $('orient').value = view.spec.orient || 'none';
   if (view.spec.nan) $('nan-color').value = view.spec.nan.slice(0, 7);
   markCmap();
 }
@@ -787,6 +830,41 @@ for (const b of $('scale-presets').children) {
 $('scale-open').onclick = () => { $('scale-box').hidden = !$('scale-box').hidden; if (!$('scale-box').hidden) scaleHistogram(); };
 $('scale-close').onclick = () => { $('scale-box').hidden = true; };
 map.on('moveend', () => { if (!$('scale-box').hidden) scaleHistogram(); });
+
+// ---- orientation: flips and quarter turns, and north up by the WCS --------------------------------------
+/** Show the view turned or flipped as `o`, keeping the FITS pixel at the centre and the zoom. */
+async function setOrient(o) {
+  if (!view.src) return;
+  const c = toFits(map.getCenter()); const z = map.getZoom();
+  view.spec.orient = o;
+  $('orient').value = o;
+  await rerender();
+  map.setView(toLatLng(c.x, c.y), z, { animate: false });
+  // Everything placed on the image is placed again through the new orientation.
+  await tools.sourceChanged();
+  nav.sourceChanged();
+  view.orientSet = (view.orientSet || 0) + 1;
+}
+$('orient').onchange = (e) => setOrient(e.target.value);
+// North up: of the 8 orientations, the one that puts north nearest straight up with east to the left;
+// what is left of the image's rotation is said.
+$('north-up').onclick = async () => {
+  if (!view.src?.wcs) { showError('north up needs an image with a WCS'); return; }
+  try {
+    const g = await session.call('image.graticule', { ...here(), rect: viewPixels(), lines: 2 });
+    if (!g.north || !g.east) throw new Error('no north at the centre of the view');
+    let best = null;
+    ORIENTS.forEach((name) => {
+      const src = { ...view.src, orient: name };
+      const [nx, ny] = turnVec(src, g.north); const [ex] = turnVec(src, g.east);
+      const off = Math.abs(Math.atan2(nx, ny)) + (ex < 0 ? 0 : 10);
+      if (!best || off < best.off) best = { name, off, deg: (Math.atan2(nx, ny) * 180) / Math.PI };
+    });
+    await setOrient(best.name);
+    busy(`north up (${best.name}), east left${Math.abs(best.deg) > 0.05 ? `; north is ${Math.abs(best.deg).toFixed(1)}° ${best.deg > 0 ? 'right' : 'left'} of straight up` : ''}`);
+    setTimeout(() => busy(''), 2500);
+  } catch (e) { showError(`north up: ${e.message}`); }
+};
 
 $('hdu').onchange = (e) => open({ path: view.src.path, hdu: e.target.value });
 
@@ -1035,6 +1113,7 @@ async function writeUrlNow() {
   q.set('stretch', sp.stretch); q.set('cut', sp.cut); q.set('cmap', sp.cmap);
   if (sp.invert) q.set('invert', 'true');
   if (sp.nan) q.set('nan', sp.nan);
+  if (sp.orient) q.set('orient', sp.orient);
   if (sp.contrast !== 1 || sp.bias !== 0.5) { q.set('contrast', sp.contrast); q.set('bias', sp.bias); }
   for (const [k, v] of tools.urlParams()) q.append(k, v);
   if (view.frames.length > 1) {
@@ -1199,6 +1278,7 @@ async function start() {
   }
   view.spec.invert = q.get('invert') === 'true';
   if (q.get('nan')) view.spec.nan = q.get('nan');
+  if (q.get('orient')) view.spec.orient = q.get('orient');
   if (q.get('contrast')) view.spec.contrast = Number(q.get('contrast'));
   if (q.get('bias')) view.spec.bias = Number(q.get('bias'));
   syncControls();

@@ -21,7 +21,8 @@ export function installNav(t) {
     box.hidden = !view.src || !$('show-panner').checked;
     if (box.hidden) return;
     const s = 2 ** view.src.zmax;
-    const w0 = view.src.width / s; const h0 = view.src.height / s; // the image's size in tile 0/0/0
+    // The (oriented) image's size in tile 0/0/0.
+    const w0 = (view.src.display?.width ?? view.src.width) / s; const h0 = (view.src.display?.height ?? view.src.height) / s;
     pan.k = PANNER / Math.max(w0, h0);
     box.style.width = `${Math.round(w0 * pan.k)}px`;
     box.style.height = `${Math.round(h0 * pan.k)}px`;

@@ -4,7 +4,7 @@
 // or nothing). A click in another frame's pane shows that frame in the main map.
 import * as L from './vendor/leaflet/leaflet-src.esm.js';
 
-export function installTile({ map, view, session, switchFrame, $ }) {
+export function installTile({ map, view, session, switchFrame, fitsOf, latLngOf, boundsOf, $ }) {
   const maps = new Map(); // frame index → {el, map, layer, url}
   const tile = { on: false, maps };
   window.toyz.tile = tile;
@@ -19,10 +19,6 @@ export function installTile({ map, view, session, switchFrame, $ }) {
     left: `${x}%`, width: `${w}%`, top: `calc((100% - 24px) * ${y / 100})`, height: `calc((100% - 24px) * ${h / 100})`,
     right: 'auto', bottom: 'auto',
   });
-  function boundsOf(src) {
-    const s = 2 ** src.zmax;
-    return L.latLngBounds([[-src.height / s, 0], [0, src.width / s]]);
-  }
   function layout() {
     const frames = view.frames.filter((f) => f?.src);
     tile.on = $('tile').checked && frames.length > 1;
@@ -82,9 +78,7 @@ export function installTile({ map, view, session, switchFrame, $ }) {
     const seq = ++followSeq;
     const lock = $('lock').value;
     const src = view.src;
-    const s = 2 ** src.zmax;
-    const ll = map.getCenter();
-    const c = { x: ll.lng * s + 0.5, y: src.height + ll.lat * s + 0.5 };
+    const c = fitsOf(src, map.getCenter());
     const zoom = map.getZoom();
     let world = null;
     if (lock === 'wcs' && src.wcs) {
@@ -95,8 +89,7 @@ export function installTile({ map, view, session, switchFrame, $ }) {
     for (const [i, m] of maps) {
       const f = view.frames[i];
       if (seq !== followSeq || !f?.src) return;
-      const fs = 2 ** f.src.zmax;
-      const at = (x, y) => L.latLng(-(f.src.height - (y - 0.5)) / fs, (x - 0.5) / fs);
+      const at = (x, y) => latLngOf(f.src, x, y);
       let p = lock === 'none' ? null : [c.x, c.y];
       let z = zoom - src.zmax + f.src.zmax;
       if (world && f.src.wcs) {

@@ -35,7 +35,7 @@ export function installTools(t) {
     const hw = Math.min((x2 - x1) / 2, 8 * view.src.width); const hh = Math.min((y2 - y1) / 2, 8 * view.src.height);
     const rect = [cx - hw, cy - hh, cx + hw, cy + hh];
     const ask = JSON.stringify([view.src.path, view.src.selector, rect]);
-    const key = JSON.stringify([ask, want, compass]);
+    const key = JSON.stringify([ask, want, compass, view.src.orient]);
     if (key === gridKey) return;
     gridKey = key;
     const seq = ++gridSeq;
@@ -64,8 +64,11 @@ export function installTools(t) {
         }
         if (!l.label_at) continue;
         const [x, y] = l.label_at;
-        const near = (a, b) => Math.abs(a - b) < 1e-6 * Math.max(1, Math.abs(b));
-        const edge = near(y, rect[1]) ? 'bottom' : near(x, rect[0]) ? 'left' : near(y, rect[3]) ? 'top' : near(x, rect[2]) ? 'right' : 'inside';
+        // Which side of the screen the label sits on (the view may be turned or flipped).
+        const sp = map.latLngToContainerPoint(toLatLng(x, y)); const size = map.getSize();
+        const gaps = { left: sp.x, right: size.x - sp.x, top: sp.y, bottom: size.y - sp.y };
+        const side = Object.entries(gaps).sort((a, b) => a[1] - b[1])[0];
+        const edge = side[1] < 3 ? side[0] : 'inside';
         L.marker(toLatLng(x, y), {
           pane: 'grid', interactive: false, keyboard: false,
           icon: L.divIcon({ className: `grid-label ${edge}`, html: `<span>${esc(l.label)}</span>`, iconSize: [0, 0] }),
@@ -82,15 +85,25 @@ export function installTools(t) {
     const box = $('compass-box');
     box.hidden = !(compass && g.north && g.east);
     if (!box.hidden) {
-      // FITS y grows upwards, the screen's downwards.
+      // The arrows as they point on screen (the view may be turned or flipped).
+      const at = toLatLng((rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2);
+      const onScreen = (v) => {
+        const c = (rect[0] + rect[2]) / 2; const d = (rect[1] + rect[3]) / 2; const k = (rect[2] - rect[0]) / 100 || 1;
+        const a = map.latLngToContainerPoint(at); const b = map.latLngToContainerPoint(toLatLng(c + v[0] * k, d + v[1] * k));
+        const n = Math.hypot(b.x - a.x, b.y - a.y) || 1;
+        return [(b.x - a.x) / n, (b.y - a.y) / n];
+      };
       const arrow = (v, name) => {
-        const [dx, dy] = [v[0] * 24, -v[1] * 24];
+        const [dx, dy] = onScreen(v).map((u) => u * 24);
         return `<line x1="40" y1="40" x2="${40 + dx}" y2="${40 + dy}" marker-end="url(#tip)"/>` +
           `<text x="${40 + dx * 1.42}" y="${40 + dy * 1.42}">${name}</text>`;
       };
       box.innerHTML = `<svg width="80" height="80" viewBox="0 0 80 80"><defs><marker id="tip" viewBox="0 0 6 6" refX="5" refY="3" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0 L6,3 L0,6 z" fill="#fd6"/></marker></defs>${arrow(g.north, 'N')}${arrow(g.east, 'E')}</svg>`;
       box.dataset.north = g.north.map((v) => v.toFixed(4)).join(',');
       box.dataset.east = g.east.map((v) => v.toFixed(4)).join(',');
+      // Screen directions (x right, y down).
+      box.dataset.screenNorth = onScreen(g.north).map((v) => v.toFixed(4)).join(',');
+      box.dataset.screenEast = onScreen(g.east).map((v) => v.toFixed(4)).join(',');
     }
   }
   map.on('moveend', drawGrid);

@@ -1389,3 +1389,63 @@ test('tile mode: two frames side by side, the other follows the shown one throug
   assert.deepEqual(p.errors, []);
   await p.close();
 });
+
+test('orientation: flips and quarter turns keep readouts, regions and the compass where they belong; north up by the WCS', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/ramp.fits&cut=range%3D0,799999`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  // The same FITS pixel reads the same and shows the same colour however the view is turned.
+  const colourOf = async () => { const at = await screenAt(p, 101, 51); return shownColour(p, Math.floor(at.x), Math.floor(at.y), '#map .leaflet-tile-loaded'); };
+  assert.match(await hover(p, 101, 51), /x 101 {2}y 51 {2}value 50100/);
+  const plain = await colourOf();
+  const before = await p.evaluate(() => window.toyz.view.src.render.id);
+  for (const o of ['r90', 'fx', 'fy', 'r180', 'fx+r270']) {
+    const n = await p.evaluate(() => window.toyz.view.orientSet || 0);
+    await p.selectOption('#orient', o);
+    await p.waitForFunction((k) => (window.toyz.view.orientSet || 0) > k, n);
+    assert.equal(await p.evaluate(() => window.toyz.view.src.orient), o);
+    const d = await p.evaluate(() => window.toyz.view.src.display);
+    assert.deepEqual([d.width, d.height], ['r90', 'fx+r270'].includes(o) ? [800, 1000] : [1000, 800], o);
+    assert.match(await hover(p, 101, 51), /x 101 {2}y 51 {2}value 50100/, o);
+    await settle(p);
+    assert.deepEqual(await colourOf(), plain, `${o}: the pixel's colour`);
+  }
+  assert.notEqual(await p.evaluate(() => window.toyz.view.src.render.id), before, 'oriented tiles have their own id');
+  // A turned view's link reopens it turned.
+  await p.waitForFunction(() => new URLSearchParams(location.search).get('orient') === 'fx+r270');
+  const q = await page();
+  await q.goto(p.url());
+  await q.waitForFunction(() => window.toyz.restored);
+  assert.equal(await q.evaluate(() => window.toyz.view.src.orient), 'fx+r270');
+  assert.match(await hover(q, 101, 51), /value 50100/);
+  await q.close();
+  await p.close();
+
+  // On a sky image: a region stays on its pixel and the compass turns with the view; north up.
+  const s = await page();
+  await s.goto(`${URL_}/view?path=data/sky.fits&regions=${encodeURIComponent('image\ncircle(150,120,15)')}`);
+  await s.waitForFunction(() => window.toyz.restored && window.toyz.tools.regionsDrawn === 1);
+  await s.waitForSelector('#compass-box:not([hidden])');
+  const dirs = () => s.evaluate(() => ({ n: document.getElementById('compass-box').dataset.screenNorth.split(',').map(Number), e: document.getElementById('compass-box').dataset.screenEast.split(',').map(Number) }));
+  const up = await dirs();
+  assert.ok(up.n[1] < -0.99 && up.e[0] < -0.99, `the generator's image is north up, east left: ${JSON.stringify(up)}`);
+  const circleAt = () => s.evaluate(() => { const r = document.querySelector('path.region.circle').getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; });
+  let n = await s.evaluate(() => window.toyz.view.orientSet || 0);
+  await s.selectOption('#orient', 'r90');
+  await s.waitForFunction((k) => (window.toyz.view.orientSet || 0) > k, n);
+  await s.waitForFunction(() => Number(document.getElementById('compass-box').dataset.screenNorth.split(',')[0]) < -0.99);
+  const turned = await dirs();
+  assert.ok(turned.n[0] < -0.99 && turned.e[1] > 0.99, `a quarter turn counter-clockwise: north points left, east down: ${JSON.stringify(turned)}`);
+  const want = await screenAt(s, 150, 120);
+  const got = await circleAt();
+  assert.ok(Math.hypot(got[0] - want.x, got[1] - want.y) < 1.5, `the circle stays on its pixel: ${got} vs ${JSON.stringify(want)}`);
+  await s.screenshot({ path: join(SHOTS, 'orientation.png') });
+  n = await s.evaluate(() => window.toyz.view.orientSet || 0);
+  await s.click('#north-up');
+  await s.waitForFunction((k) => (window.toyz.view.orientSet || 0) > k, n);
+  assert.equal(await s.evaluate(() => window.toyz.view.src.orient), 'none');
+  await s.waitForFunction(() => Number(document.getElementById('compass-box').dataset.screenNorth.split(',')[1]) < -0.99);
+  assert.deepEqual(s.errors, []);
+  await s.close();
+});

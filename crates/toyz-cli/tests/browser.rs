@@ -257,6 +257,6 @@ fn viewer_in_chromium() {
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
     if only.is_none() {
-        assert!(text.contains("pass 24"), "{text}");
+        assert!(text.contains("pass 25"), "{text}");
     }
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod geometry;
 pub mod levels;
 pub mod objstore;
+pub mod orient;
 pub mod overview;
 pub mod rect_stats;
 pub mod render;

@@ -82,6 +82,10 @@ pub struct RenderSpec {
     pub invert: bool,
     /// RGBA of NaN and blank pixels (transparent by default).
     pub nan: [u8; 4],
+    /// The view's orientation: one of the 8 flips and quarter turns (`orient::NAMES`); 0 is the image as
+    /// stored. Tiles are addressed in the oriented image.
+    #[serde(default, skip_serializing_if = "crate::orient::is_none")]
+    pub orient: u8,
 }
 
 impl Default for RenderSpec {
@@ -94,6 +98,7 @@ impl Default for RenderSpec {
             bias: 0.5,
             invert: false,
             nan: [0, 0, 0, 0],
+            orient: 0,
         }
     }
 }
@@ -282,6 +287,12 @@ impl RenderSpec {
             )));
         }
         crate::colormap::Colormap::normalise_name(&self.cmap)?;
+        if self.orient >= 8 {
+            return Err(SpecError(format!(
+                "orient must be 0 to 7, got {}",
+                self.orient
+            )));
+        }
         Ok(())
     }
 
@@ -298,10 +309,15 @@ impl RenderSpec {
             Stretch::Sinh { a } => format!("sinh={a}"),
         };
         let [r, g, b, a] = self.nan;
-        format!(
+        let mut form = format!(
             "stretch={st};cut={};cmap={};contrast={};bias={};invert={};nan=#{r:02x}{g:02x}{b:02x}{a:02x}",
             self.cut, self.cmap, self.contrast, self.bias, self.invert as u8
-        )
+        );
+        // Only a turned or flipped view says so: the ids of every other spec stay as they were.
+        if self.orient != 0 {
+            form.push_str(&format!(";orient={}", crate::orient::name(self.orient)));
+        }
+        form
     }
 
     /// Short stable id of the normal form, used in tile URLs and cache paths.

@@ -46,7 +46,7 @@ impl LevelStore {
     }
 
     /// Row `y` of level `z` from column `x0`, `out.len()` values.
-    fn read_row(
+    pub(crate) fn read_row(
         &self,
         z: u32,
         lw: usize,
@@ -73,7 +73,7 @@ impl LevelStore {
     }
 
     /// After reading level `z` through its map: an error if the file was cut short under the read.
-    fn check(&self, z: u32) -> Result<()> {
+    pub(crate) fn check(&self, z: u32) -> Result<()> {
         match &self.files[z as usize] {
             (_, path, Some(m)) if m.faulted() => Err(crate::error::EngineError::Io {
                 path: path.clone(),

@@ -145,6 +145,8 @@ pub struct SourceQuery {
     pub bias: Option<f64>,
     pub invert: Option<bool>,
     pub nan: Option<String>,
+    /// The view's orientation: none, fx, fy, r90, r180, r270, fx+r90, fx+r270.
+    pub orient: Option<String>,
 }
 
 impl SourceQuery {
@@ -163,6 +165,9 @@ impl SourceQuery {
         }
         if let Some(i) = self.invert {
             s.invert = i;
+        }
+        if let Some(o) = &self.orient {
+            s.orient = toyz_pyramid::orient::parse(o).map_err(spec_error)?;
         }
         if let Some(n) = &self.nan {
             s.nan = spec::parse_colour(n).map_err(spec_error)?;
@@ -266,6 +271,12 @@ pub(crate) fn describe(
         "hdus": img.hdus(),
         "width": img.width(),
         "height": img.height(),
+        // The oriented image the tiles show (width and height swap for a quarter turn).
+        "orient": toyz_pyramid::orient::name(spec.orient),
+        "display": {
+            "width": toyz_pyramid::orient::size(spec.orient, img.width(), img.height()).0,
+            "height": toyz_pyramid::orient::size(spec.orient, img.width(), img.height()).1,
+        },
         "bitpix": img.bitpix(),
         "bscale": bscale,
         "bzero": bzero,

@@ -181,6 +181,8 @@ pub async fn cutout(
         bias: q.bias,
         invert: q.invert,
         nan: q.nan.clone(),
+        // A cutout is north-up as displayed without a turn: the image as stored.
+        orient: None,
     }
     .spec()?;
     let state = state.into_inner();

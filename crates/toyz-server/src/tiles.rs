@@ -115,13 +115,14 @@ pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     let (sid, rid) = (sid.to_owned(), rid.to_owned());
     let state = state.into_inner();
     let open = state.source_by_id(&who, &sid).await?;
-    let t = open.src.geometry.tile(z, x, y).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "tile {z}/{x}/{y} is outside the pyramid (zmax {})",
-            open.src.geometry.zmax
-        ))
-    })?;
     let spec = find_spec(&state, &open, &rid).await?;
+    let t =
+        toyz_pyramid::orient::tile(&open.src.geometry, spec.orient, z, x, y).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "tile {z}/{x}/{y} is outside the pyramid (zmax {})",
+                open.src.geometry.zmax
+            ))
+        })?;
 
     // One render per key: later requests for the same tile await the first one's result.
     let cell = {
@@ -208,7 +209,8 @@ async fn fetch_or_render(
         // The first view of a never-seen image comes from the overview; levels between it and full
         // resolution wait for the float levels.
         let ov = open.overview().await?;
-        if t.z <= ov.z {
+        // (The overview is not oriented: a turned or flipped view waits for the levels.)
+        if t.z <= ov.z && spec.orient == 0 {
             let (op, rid2, spec2) = (open.clone(), rid.clone(), spec.clone());
             let bytes = web::block(move || -> Result<Option<Vec<u8>>, ApiError> {
                 let renderer = op.renderer(&rid2, &spec2)?;
@@ -249,17 +251,27 @@ async fn fetch_or_render(
             } else {
                 None
             };
-            let bytes = toyz_pyramid::render_tile(&op.src, store.as_deref(), &renderer, t)
-                .map_err(|e| match e {
-                    // A level file that no longer holds what was built (truncated or rewritten in
-                    // place): build the levels again rather than fail every tile until a restart.
-                    toyz_pyramid::EngineError::Io { .. } if t.z < op.src.geometry.zmax => {
-                        tracing::warn!("levels of {} are damaged ({e}): rebuilding", op.public);
-                        st.rebuild_levels(&op);
-                        ApiError::busy(format!("{} is being prepared again", op.public))
-                    }
-                    e => op.read_error(e),
-                })?;
+            let bytes = if spec.orient == 0 {
+                toyz_pyramid::render_tile(&op.src, store.as_deref(), &renderer, t)
+            } else {
+                toyz_pyramid::orient::render_tile(
+                    &op.src,
+                    store.as_deref(),
+                    &renderer,
+                    t,
+                    spec.orient,
+                )
+            };
+            let bytes = bytes.map_err(|e| match e {
+                // A level file that no longer holds what was built (truncated or rewritten in
+                // place): build the levels again rather than fail every tile until a restart.
+                toyz_pyramid::EngineError::Io { .. } if t.z < op.src.geometry.zmax => {
+                    tracing::warn!("levels of {} are damaged ({e}): rebuilding", op.public);
+                    st.rebuild_levels(&op);
+                    ApiError::busy(format!("{} is being prepared again", op.public))
+                }
+                e => op.read_error(e),
+            })?;
             st.metrics.render_time(t0.elapsed().as_secs_f64());
             Ok((Bytes::from(bytes), true))
         }))

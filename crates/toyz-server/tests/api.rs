@@ -1153,3 +1153,86 @@ async fn a_slow_open_never_blocks_another_file() {
     assert_eq!((s_slow, s_fast), (StatusCode::OK, StatusCode::OK));
     assert!(still, "the small file waited for the big one");
 }
+
+/// The whole level `z` of a source's (oriented) image, assembled from its tiles: RGBA rows from the top.
+async fn level_image<S, B>(app: &S, src: &Value, z: u32) -> (Vec<u8>, usize, usize)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let s = 1usize << (src["zmax"].as_u64().unwrap() as u32 - z);
+    let (dw, dh) = (
+        src["display"]["width"].as_u64().unwrap() as usize,
+        src["display"]["height"].as_u64().unwrap() as usize,
+    );
+    let (lw, lh) = (dw.div_ceil(s), dh.div_ceil(s));
+    let mut out = vec![0u8; lw * lh * 4];
+    for ty in 0..lh.div_ceil(256) {
+        for tx in 0..lw.div_ceil(256) {
+            let (st, _, b) = get(app, &tile_url(src, z, tx as u32, ty as u32)).await;
+            assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+            let (px, _, _) = decode_png(&b);
+            for r in 0..256.min(lh - ty * 256) {
+                for c in 0..256.min(lw - tx * 256) {
+                    let (y, x) = (ty * 256 + r, tx * 256 + c);
+                    out[(y * lw + x) * 4..][..4].copy_from_slice(&px[(r * 256 + c) * 4..][..4]);
+                }
+            }
+        }
+    }
+    (out, lw, lh)
+}
+
+#[actix_web::test]
+async fn oriented_tiles_are_the_image_turned_and_flipped() {
+    let f = fixture();
+    let (app, _state) = service!(config(&f, None));
+    let base = "/api/sources?path=data/ramp.fits&cut=range%3D0,59999";
+    let (_, _, b) = get(&app, base).await;
+    let plain = json(&b);
+    assert_eq!(plain["orient"], "none");
+    for z in [1, 0] {
+        let (img, w, h) = level_image(&app, &plain, z).await;
+        for o in 1..8u8 {
+            let name = toyz_pyramid::orient::name(o);
+            let (_, _, b) = get(&app, &format!("{base}&orient={}", enc(name))).await;
+            let src = json(&b);
+            assert_eq!(src["orient"], name);
+            let (dw, dh) = toyz_pyramid::orient::size(o, 300, 200);
+            assert_eq!(
+                (
+                    src["display"]["width"].as_u64(),
+                    src["display"]["height"].as_u64()
+                ),
+                (Some(dw as u64), Some(dh as u64))
+            );
+            assert_ne!(src["render"]["id"], plain["render"]["id"], "its own tiles");
+            let (turned, tw, th) = level_image(&app, &src, z).await;
+            assert_eq!(
+                (tw, th),
+                toyz_pyramid::orient::size(o, w, h),
+                "{name} level {z}"
+            );
+            for r in 0..th {
+                for c in 0..tw {
+                    let (sr, sc) = toyz_pyramid::orient::source_of(o, w, h, r, c);
+                    assert_eq!(
+                        turned[(r * tw + c) * 4..][..4],
+                        img[(sr * w + sc) * 4..][..4],
+                        "{name} z {z} at ({r}, {c})"
+                    );
+                }
+            }
+            // Past the oriented image: no tile.
+            let nx = tw.div_ceil(256) as u32;
+            let (st, _, _) = get(&app, &tile_url(&src, z, nx, 0)).await;
+            assert_eq!(st, 404, "{name}");
+        }
+    }
+    let (st, _, b) = get(&app, &format!("{base}&orient=r45")).await;
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&b));
+}

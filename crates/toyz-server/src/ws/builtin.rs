@@ -1091,6 +1091,11 @@ impl JobRegistry {
             "Pre-generate a source's tiles into the server cache for a render spec, with progress; cancel stops it.",
             |ctx: JobCtx, p: TilesBuildParams| async move {
                 let spec = p.source.spec()?;
+                if spec.orient != 0 {
+                    return Err(JobError::bad_params(
+                        "a turned or flipped view is rendered as it is looked at; pre-render the image as stored",
+                    ));
+                }
                 let s = Src { path: p.source.path.clone().unwrap_or_default(), hdu: p.source.hdu.clone(), plane: p.source.plane };
                 let o = open(&ctx, &s).await?;
                 o.remember_spec(&spec);

@@ -1,0 +1,179 @@
+//! A view's orientation: a flip of x, then 0–3 quarter turns counter-clockwise on screen — the 8 ways a
+//! pixel grid maps onto itself. Tiles of an oriented view are addressed in the oriented image; each
+//! display pixel is read from the level pixel it comes from.
+
+use crate::error::Result;
+use crate::geometry::{Geometry, TileCoord, TILE};
+use crate::render::Renderer;
+use crate::source::Source;
+use crate::spec::SpecError;
+use crate::store::LevelStore;
+
+/// Names in code order: bit 2 flips x, bits 0–1 count quarter turns counter-clockwise.
+pub const NAMES: [&str; 8] = [
+    "none", "r90", "r180", "r270", "fx", "fx+r90", "fy", "fx+r270",
+];
+
+pub fn is_none(o: &u8) -> bool {
+    *o == 0
+}
+
+pub fn name(o: u8) -> &'static str {
+    NAMES[(o & 7) as usize]
+}
+
+/// `none`, `r90`, `r180`, `r270`, `fx`, `fy` (= `fx+r180`), `fx+r90`, `fx+r270`.
+pub fn parse(s: &str) -> Result<u8, SpecError> {
+    let t = s.trim().to_ascii_lowercase();
+    if t.is_empty() {
+        return Ok(0);
+    }
+    let alias = if t == "fx+r180" { "fy" } else { t.as_str() };
+    NAMES
+        .iter()
+        .position(|n| *n == alias)
+        .map(|i| i as u8)
+        .ok_or_else(|| {
+            SpecError(format!(
+                "orient '{s}': none, fx, fy, r90, r180, r270, fx+r90 or fx+r270"
+            ))
+        })
+}
+
+/// Width and height of a `w`×`h` image as oriented.
+pub fn size(o: u8, w: usize, h: usize) -> (usize, usize) {
+    if o & 1 == 1 {
+        (h, w)
+    } else {
+        (w, h)
+    }
+}
+
+/// The level pixel (row, column from the top-left, 0-based) shown at display pixel (`r`, `c`) of a
+/// level of `w`×`h` pixels.
+pub fn source_of(o: u8, w: usize, h: usize, r: usize, c: usize) -> (usize, usize) {
+    // Undo the turns: one counter-clockwise turn of an image X (w×h) shows X[c][w-1-r] at (r, c).
+    let (rr, cc) = match o & 3 {
+        0 => (r, c),
+        1 => (c, w - 1 - r),
+        2 => (h - 1 - r, w - 1 - c),
+        _ => (h - 1 - c, r),
+    };
+    if o & 4 != 0 {
+        (rr, w - 1 - cc)
+    } else {
+        (rr, cc)
+    }
+}
+
+/// Tile (`z`, `x`, `y`) of the oriented image, if it exists.
+pub fn tile(g: &Geometry, o: u8, z: u32, x: u32, y: u32) -> Option<TileCoord> {
+    if z > g.zmax {
+        return None;
+    }
+    let (lw, lh) = g.level_size(z);
+    let (dw, dh) = size(o, lw, lh);
+    (x < dw.div_ceil(TILE) as u32 && y < dh.div_ceil(TILE) as u32).then_some(TileCoord { z, x, y })
+}
+
+/// Level `z`'s pixels in the rectangle (`x0`, `top`, `w`, `h`), rows from the top.
+fn level_rect(
+    src: &Source,
+    store: Option<&LevelStore>,
+    z: u32,
+    (x0, top, w, h): (usize, usize, usize, usize),
+    out: &mut Vec<f32>,
+) -> Result<()> {
+    let g = src.geometry;
+    let (lw, lh) = g.level_size(z);
+    out.clear();
+    out.resize(w * h, 0.0);
+    if z == g.zmax {
+        let mut fits = vec![0f32; w * h];
+        src.image.read_rect(x0, lh - top - h, w, h, &mut fits)?;
+        for r in 0..h {
+            out[r * w..(r + 1) * w].copy_from_slice(&fits[(h - 1 - r) * w..(h - r) * w]);
+        }
+    } else {
+        let store = store.expect("lower levels need the level store");
+        let mut bytes = vec![0u8; w * 4];
+        for r in 0..h {
+            store.read_row(z, lw, x0, top + r, &mut bytes, &mut out[r * w..(r + 1) * w])?;
+        }
+        store.check(z)?;
+    }
+    Ok(())
+}
+
+/// Render tile `t` of the oriented image to PNG bytes.
+pub fn render_tile(
+    src: &Source,
+    store: Option<&LevelStore>,
+    renderer: &Renderer,
+    t: TileCoord,
+    o: u8,
+) -> Result<Vec<u8>> {
+    let (lw, lh) = src.geometry.level_size(t.z);
+    let (dw, dh) = size(o, lw, lh);
+    let (x0, top) = (t.x as usize * TILE, t.y as usize * TILE);
+    let (w, h) = (TILE.min(dw - x0), TILE.min(dh - top));
+    // The level rectangle the display tile comes from: the box of its corners' sources.
+    let corners = [
+        (top, x0),
+        (top, x0 + w - 1),
+        (top + h - 1, x0),
+        (top + h - 1, x0 + w - 1),
+    ]
+    .map(|(r, c)| source_of(o, lw, lh, r, c));
+    let (r0, r1) = (
+        corners.iter().map(|p| p.0).min().unwrap_or(0),
+        corners.iter().map(|p| p.0).max().unwrap_or(0),
+    );
+    let (c0, c1) = (
+        corners.iter().map(|p| p.1).min().unwrap_or(0),
+        corners.iter().map(|p| p.1).max().unwrap_or(0),
+    );
+    let sw = c1 - c0 + 1;
+    let mut buf = Vec::new();
+    level_rect(src, store, t.z, (c0, r0, sw, r1 - r0 + 1), &mut buf)?;
+    let mut px = vec![0f32; w * h];
+    for r in 0..h {
+        for c in 0..w {
+            let (sr, sc) = source_of(o, lw, lh, top + r, x0 + c);
+            px[r * w + c] = buf[(sr - r0) * sw + (sc - c0)];
+        }
+    }
+    Ok(renderer.tile_png(&px, w, h, 0, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every orientation maps the display grid one-to-one onto the image, and the turns and flips
+    /// compose as they should.
+    #[test]
+    fn bijections() {
+        let (w, h) = (5, 3);
+        for o in 0..8u8 {
+            let (dw, dh) = size(o, w, h);
+            let mut seen = vec![false; w * h];
+            for r in 0..dh {
+                for c in 0..dw {
+                    let (sr, sc) = source_of(o, w, h, r, c);
+                    assert!(sr < h && sc < w, "{o}");
+                    assert!(!seen[sr * w + sc], "{o}: ({sr}, {sc}) twice");
+                    seen[sr * w + sc] = true;
+                }
+            }
+            assert_eq!(parse(name(o)).unwrap(), o);
+        }
+        // A quarter turn counter-clockwise puts the top-right corner at the top-left.
+        assert_eq!(source_of(1, w, h, 0, 0), (0, w - 1));
+        // fx mirrors columns; fy (fx + r180) mirrors rows.
+        assert_eq!(source_of(4, w, h, 0, 0), (0, w - 1));
+        assert_eq!(source_of(6, w, h, 0, 0), (h - 1, 0));
+        assert_eq!(parse("fx+r180").unwrap(), 6);
+        assert!(parse("r45").is_err());
+    }
+}
