@@ -1424,8 +1424,12 @@ test('orientation: flips and quarter turns keep readouts, regions and the compas
 
   // On a sky image: a region stays on its pixel and the compass turns with the view; north up.
   const s = await page();
-  await s.goto(`${URL_}/view?path=data/sky.fits&regions=${encodeURIComponent('image\ncircle(150,120,15)')}`);
+  await s.goto(`${URL_}/view?path=data/sky.fits&grid=1&regions=${encodeURIComponent('image\ncircle(150,120,15)')}`);
   await s.waitForFunction(() => window.toyz.restored && window.toyz.tools.regionsDrawn === 1);
+  // The grid's right-ascension labels (10h00m…) sit on the top or bottom edge of a north-up view.
+  const raSides = () => s.$$eval('.grid-label', (ls) => ls.filter((l) => /h\d\dm/.test(l.textContent)).map((l) => l.className.replace('grid-label', '').replace('leaflet-marker-icon', '').trim().split(/\s+/)[0]));
+  await s.waitForFunction(() => document.querySelectorAll('.grid-label').length > 0);
+  assert.ok((await raSides()).every((c) => c === 'top' || c === 'bottom' || c === 'inside'), `${await raSides()}`);
   await s.waitForSelector('#compass-box:not([hidden])');
   const dirs = () => s.evaluate(() => ({ n: document.getElementById('compass-box').dataset.screenNorth.split(',').map(Number), e: document.getElementById('compass-box').dataset.screenEast.split(',').map(Number) }));
   const up = await dirs();
@@ -1437,6 +1441,9 @@ test('orientation: flips and quarter turns keep readouts, regions and the compas
   await s.waitForFunction(() => Number(document.getElementById('compass-box').dataset.screenNorth.split(',')[0]) < -0.99);
   const turned = await dirs();
   assert.ok(turned.n[0] < -0.99 && turned.e[1] > 0.99, `a quarter turn counter-clockwise: north points left, east down: ${JSON.stringify(turned)}`);
+  // Turned a quarter: lines of constant right ascension run across, their labels on the left or right.
+  await s.waitForFunction(() => [...document.querySelectorAll('.grid-label')].some((l) => /h\d\dm/.test(l.textContent) && /\b(left|right)\b/.test(l.className)));
+  assert.ok((await raSides()).every((c) => c === 'left' || c === 'right' || c === 'inside'), `${await raSides()}`);
   const want = await screenAt(s, 150, 120);
   const got = await circleAt();
   assert.ok(Math.hypot(got[0] - want.x, got[1] - want.y) < 1.5, `the circle stays on its pixel: ${got} vs ${JSON.stringify(want)}`);
