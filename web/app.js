@@ -160,17 +160,28 @@ function busy(text, cancel) {
 const ORIENTS = ['none', 'r90', 'r180', 'r270', 'fx', 'fx+r90', 'fy', 'fx+r270'];
 const orientCode = (src) => Math.max(0, ORIENTS.indexOf(src?.orient ?? 'none'));
 const dispSize = (src) => ({ w: src.display?.width ?? src.width, h: src.display?.height ?? src.height });
-/** FITS (x, y) → the oriented image's (x, y), both 1-based with y up. */
+// A further turn by `angle` degrees counter-clockwise about the image's centre (north up at any angle):
+// the display is the turned image's bounding box, as the server draws it.
+const rot = (a, [x, y]) => { const t = (a * Math.PI) / 180; return [x * Math.cos(t) - y * Math.sin(t), x * Math.sin(t) + y * Math.cos(t)]; };
+/** FITS (x, y) → the displayed image's (x, y), both 1-based with y up. */
 function toDisplay(src, x, y) {
   const o = orientCode(src);
   let [W, H] = [src.width, src.height];
   if (o & 4) x = W + 1 - x;
   for (let k = 0; k < (o & 3); k++) { [x, y] = [H + 1 - y, x]; [W, H] = [H, W]; }
-  return [x, y];
+  if (!src.angle) return [x, y];
+  const d = dispSize(src);
+  const [u, v] = rot(src.angle, [x - (W + 1) / 2, y - (H + 1) / 2]);
+  return [u + (d.w + 1) / 2, v + (d.h + 1) / 2];
 }
 function fromDisplay(src, x, y) {
   const o = orientCode(src);
   let [W, H] = o & 1 ? [src.height, src.width] : [src.width, src.height];
+  if (src.angle) {
+    const d = dispSize(src);
+    const [u, v] = rot(-src.angle, [x - (d.w + 1) / 2, y - (d.h + 1) / 2]);
+    [x, y] = [u + (W + 1) / 2, v + (H + 1) / 2];
+  }
   for (let k = 0; k < (o & 3); k++) { [x, y] = [y, W + 1 - x]; [W, H] = [H, W]; }
   if (o & 4) x = W + 1 - x;
   return [x, y];
@@ -180,7 +191,7 @@ function turnVec(src, [vx, vy]) {
   const o = orientCode(src);
   if (o & 4) vx = -vx;
   for (let k = 0; k < (o & 3); k++) [vx, vy] = [-vy, vx];
-  return [vx, vy];
+  return src.angle ? rot(src.angle, [vx, vy]) : [vx, vy];
 }
 function fitsOf(src, ll) {
   const s = 2 ** src.zmax;
@@ -309,6 +320,7 @@ function specParams() {
   p.cut = s.cut === 'range' ? `range=${s.lo},${s.hi}` : s.cut;
   if (s.nan) p.nan = s.nan;
   if (s.orient && s.orient !== 'none') p.orient = s.orient;
+  if (s.angle) p.angle = s.angle;
   return p;
 }
 
@@ -627,6 +639,7 @@ function syncControls() {
   $('invert').checked = view.spec.invert;
   $('nan-on').checked = !!view.spec.nan;
   $('orient').value = view.spec.orient || 'none';
+  $('angle').value = view.spec.angle || 0;
   if (view.spec.nan) $('nan-color').value = view.spec.nan.slice(0, 7);
   markCmap();
 }
@@ -833,11 +846,13 @@ map.on('moveend', () => { if (!$('scale-box').hidden) scaleHistogram(); });
 
 // ---- orientation: flips and quarter turns, and north up by the WCS --------------------------------------
 /** Show the view turned or flipped as `o`, keeping the FITS pixel at the centre and the zoom. */
-async function setOrient(o) {
+async function setOrient(o, angle = view.spec.angle || 0) {
   if (!view.src) return;
   const c = toFits(map.getCenter()); const z = map.getZoom();
   view.spec.orient = o;
+  view.spec.angle = +(((angle + 180) % 360 + 360) % 360 - 180).toFixed(4);
   $('orient').value = o;
+  $('angle').value = view.spec.angle;
   await rerender();
   map.setView(toLatLng(c.x, c.y), z, { animate: false });
   // Everything placed on the image is placed again through the new orientation.
@@ -846,6 +861,7 @@ async function setOrient(o) {
   view.orientSet = (view.orientSet || 0) + 1;
 }
 $('orient').onchange = (e) => setOrient(e.target.value);
+$('angle').onchange = (e) => setOrient(view.spec.orient || 'none', Number(e.target.value) || 0);
 // North up: of the 8 orientations, the one that puts north nearest straight up with east to the left;
 // what is left of the image's rotation is said.
 $('north-up').onclick = async () => {
@@ -855,13 +871,15 @@ $('north-up').onclick = async () => {
     if (!g.north || !g.east) throw new Error('no north at the centre of the view');
     let best = null;
     ORIENTS.forEach((name) => {
-      const src = { ...view.src, orient: name };
+      const src = { ...view.src, orient: name, angle: 0 };
       const [nx, ny] = turnVec(src, g.north); const [ex] = turnVec(src, g.east);
       const off = Math.abs(Math.atan2(nx, ny)) + (ex < 0 ? 0 : 10);
       if (!best || off < best.off) best = { name, off, deg: (Math.atan2(nx, ny) * 180) / Math.PI };
     });
-    await setOrient(best.name);
-    busy(`north up (${best.name}), east left${Math.abs(best.deg) > 0.05 ? `; north is ${Math.abs(best.deg).toFixed(1)}° ${best.deg > 0 ? 'right' : 'left'} of straight up` : ''}`);
+    // The nearest of the eight, then the rest of the way by turning the pixels (nearest pixel).
+    const rest = Math.abs(best.deg) > 0.01 ? best.deg : 0;
+    await setOrient(best.name, rest);
+    busy(`north up, east left (${best.name}${rest ? `, turned ${rest.toFixed(2)}°` : ''})`);
     setTimeout(() => busy(''), 2500);
   } catch (e) { showError(`north up: ${e.message}`); }
 };
@@ -1114,6 +1132,7 @@ async function writeUrlNow() {
   if (sp.invert) q.set('invert', 'true');
   if (sp.nan) q.set('nan', sp.nan);
   if (sp.orient) q.set('orient', sp.orient);
+  if (sp.angle) q.set('angle', sp.angle);
   if (sp.contrast !== 1 || sp.bias !== 0.5) { q.set('contrast', sp.contrast); q.set('bias', sp.bias); }
   for (const [k, v] of tools.urlParams()) q.append(k, v);
   if (view.frames.length > 1) {
@@ -1279,6 +1298,7 @@ async function start() {
   view.spec.invert = q.get('invert') === 'true';
   if (q.get('nan')) view.spec.nan = q.get('nan');
   if (q.get('orient')) view.spec.orient = q.get('orient');
+  if (q.get('angle')) view.spec.angle = Number(q.get('angle')) || 0;
   if (q.get('contrast')) view.spec.contrast = Number(q.get('contrast'));
   if (q.get('bias')) view.spec.bias = Number(q.get('bias'));
   syncControls();

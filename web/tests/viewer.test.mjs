@@ -1455,4 +1455,30 @@ test('orientation: flips and quarter turns keep readouts, regions and the compas
   await s.waitForFunction(() => Number(document.getElementById('compass-box').dataset.screenNorth.split(',')[1]) < -0.99);
   assert.deepEqual(s.errors, []);
   await s.close();
+
+  // A field turned by 30° on the sky: north up turns the pixels the rest of the way.
+  const t = await page();
+  await t.goto(`${URL_}/view?path=data/tilted.fits`);
+  await t.waitForFunction(() => window.toyz.restored);
+  await t.waitForSelector('#compass-box:not([hidden])');
+  const north = () => t.evaluate(() => document.getElementById('compass-box').dataset.screenNorth.split(',').map(Number));
+  const n0 = await north();
+  assert.ok(Math.abs(Math.atan2(n0[0], -n0[1]) * 180 / Math.PI) > 20, `north starts off straight up: ${n0}`);
+  n = await t.evaluate(() => window.toyz.view.orientSet || 0);
+  await t.click('#north-up');
+  await t.waitForFunction((k) => (window.toyz.view.orientSet || 0) > k, n);
+  const angle = await t.evaluate(() => window.toyz.view.src.angle);
+  assert.ok(Math.abs(Math.abs(angle) - 30) < 0.5, `turned by about 30°: ${angle}`);
+  await t.waitForFunction(() => {
+    const v = document.getElementById('compass-box').dataset.screenNorth.split(',').map(Number);
+    return Math.abs(v[0]) < 0.01 && v[1] < -0.999;
+  });
+  // The readout still names the FITS pixel under the cursor, with its value.
+  const own = await (await fetch(`${URL_}/api/pixel?path=data/tilted.fits&x=200&y=150`)).json();
+  const r = await hover(t, 200, 150);
+  assert.ok(r.includes(`x 200  y 150  value ${own.value}`), r);
+  await t.waitForFunction(() => new URLSearchParams(location.search).get('angle') !== null);
+  await t.screenshot({ path: join(SHOTS, 'north-up.png') });
+  assert.deepEqual(t.errors, []);
+  await t.close();
 });

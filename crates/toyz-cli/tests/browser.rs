@@ -82,6 +82,12 @@ fn viewer_in_chromium() {
     // every shape toyz reads, properties, and two lines it does not read (14 and 15).
     toyz_skygen::write_table_fits(&data.join("stars-table.fits"), &sky).unwrap();
     std::fs::write(data.join("shapes.reg"), SHAPES_REG).unwrap();
+    // A field whose WCS is turned by 30°: north up needs a turn by an arbitrary angle.
+    let mut tilted = SkySpec::new(400, 300);
+    if let Some(w) = tilted.wcs.as_mut() {
+        w.rotation_deg = 30.0;
+    }
+    write_fits(&data.join("tilted.fits"), &tilted).unwrap();
     sky.seed = 2;
     write_fits(&data.join("sky2.fits"), &sky).unwrap();
     // A name too long for the file panel: it is cut with an ellipsis, its size stays in view.

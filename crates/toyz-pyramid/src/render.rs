@@ -172,6 +172,27 @@ impl Renderer {
 
     /// The PNG of the tile whose top-left is at (`x0`, `row0`) of a band (as `tile_indices`); a tile
     /// without a single value is the same bytes every time and is encoded once.
+    /// A `w`×`h` tile of values whose pixels where `inside` is false are transparent (the outside of a
+    /// turned image), whatever the NaN colour.
+    pub fn tile_png_masked(
+        &self,
+        px: &[f32],
+        w: usize,
+        h: usize,
+        inside: impl Fn(usize) -> bool,
+    ) -> Vec<u8> {
+        let mut idx = vec![0u8; TILE * TILE];
+        for r in 0..h {
+            self.indices(&px[r * w..(r + 1) * w], &mut idx[r * TILE..r * TILE + w]);
+            for c in 0..w {
+                if !inside(r * w + c) {
+                    idx[r * TILE + c] = 0;
+                }
+            }
+        }
+        self.encode(&idx)
+    }
+
     pub fn tile_png(
         &self,
         band: &[f32],

@@ -86,6 +86,10 @@ pub struct RenderSpec {
     /// stored. Tiles are addressed in the oriented image.
     #[serde(default, skip_serializing_if = "crate::orient::is_none")]
     pub orient: u8,
+    /// A further turn of the view, degrees counter-clockwise, about the image's centre (after `orient`):
+    /// the display is the turned image's bounding box, each pixel the nearest image pixel.
+    #[serde(default, skip_serializing_if = "crate::orient::is_zero")]
+    pub angle: f64,
 }
 
 impl Default for RenderSpec {
@@ -99,6 +103,7 @@ impl Default for RenderSpec {
             invert: false,
             nan: [0, 0, 0, 0],
             orient: 0,
+            angle: 0.0,
         }
     }
 }
@@ -287,6 +292,12 @@ impl RenderSpec {
             )));
         }
         crate::colormap::Colormap::normalise_name(&self.cmap)?;
+        if !(self.angle.is_finite() && self.angle.abs() <= 360.0) {
+            return Err(SpecError(format!(
+                "angle must be in [-360, 360] degrees, got {}",
+                self.angle
+            )));
+        }
         if self.orient >= 8 {
             return Err(SpecError(format!(
                 "orient must be 0 to 7, got {}",
@@ -316,6 +327,9 @@ impl RenderSpec {
         // Only a turned or flipped view says so: the ids of every other spec stay as they were.
         if self.orient != 0 {
             form.push_str(&format!(";orient={}", crate::orient::name(self.orient)));
+        }
+        if self.angle != 0.0 {
+            form.push_str(&format!(";angle={}", self.angle));
         }
         form
     }

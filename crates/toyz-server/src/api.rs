@@ -147,6 +147,8 @@ pub struct SourceQuery {
     pub nan: Option<String>,
     /// The view's orientation: none, fx, fy, r90, r180, r270, fx+r90, fx+r270.
     pub orient: Option<String>,
+    /// A further turn of the view, degrees counter-clockwise (north up at any angle).
+    pub angle: Option<f64>,
 }
 
 impl SourceQuery {
@@ -168,6 +170,9 @@ impl SourceQuery {
         }
         if let Some(o) = &self.orient {
             s.orient = toyz_pyramid::orient::parse(o).map_err(spec_error)?;
+        }
+        if let Some(a) = self.angle {
+            s.angle = a;
         }
         if let Some(n) = &self.nan {
             s.nan = spec::parse_colour(n).map_err(spec_error)?;
@@ -273,9 +278,10 @@ pub(crate) fn describe(
         "height": img.height(),
         // The oriented image the tiles show (width and height swap for a quarter turn).
         "orient": toyz_pyramid::orient::name(spec.orient),
+        "angle": spec.angle,
         "display": {
-            "width": toyz_pyramid::orient::size(spec.orient, img.width(), img.height()).0,
-            "height": toyz_pyramid::orient::size(spec.orient, img.width(), img.height()).1,
+            "width": toyz_pyramid::orient::display_size(spec.orient, spec.angle, img.width(), img.height()).0,
+            "height": toyz_pyramid::orient::display_size(spec.orient, spec.angle, img.width(), img.height()).1,
         },
         "bitpix": img.bitpix(),
         "bscale": bscale,

@@ -183,6 +183,7 @@ pub async fn cutout(
         nan: q.nan.clone(),
         // A cutout is north-up as displayed without a turn: the image as stored.
         orient: None,
+        angle: None,
     }
     .spec()?;
     let state = state.into_inner();

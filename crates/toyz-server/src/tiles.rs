@@ -116,8 +116,8 @@ pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     let state = state.into_inner();
     let open = state.source_by_id(&who, &sid).await?;
     let spec = find_spec(&state, &open, &rid).await?;
-    let t =
-        toyz_pyramid::orient::tile(&open.src.geometry, spec.orient, z, x, y).ok_or_else(|| {
+    let t = toyz_pyramid::orient::tile(&open.src.geometry, spec.orient, spec.angle, z, x, y)
+        .ok_or_else(|| {
             ApiError::not_found(format!(
                 "tile {z}/{x}/{y} is outside the pyramid (zmax {})",
                 open.src.geometry.zmax
@@ -210,7 +210,7 @@ async fn fetch_or_render(
         // resolution wait for the float levels.
         let ov = open.overview().await?;
         // (The overview is not oriented: a turned or flipped view waits for the levels.)
-        if t.z <= ov.z && spec.orient == 0 {
+        if t.z <= ov.z && spec.orient == 0 && spec.angle == 0.0 {
             let (op, rid2, spec2) = (open.clone(), rid.clone(), spec.clone());
             let bytes = web::block(move || -> Result<Option<Vec<u8>>, ApiError> {
                 let renderer = op.renderer(&rid2, &spec2)?;
@@ -251,15 +251,16 @@ async fn fetch_or_render(
             } else {
                 None
             };
-            let bytes = if spec.orient == 0 {
+            let bytes = if spec.orient == 0 && spec.angle == 0.0 {
                 toyz_pyramid::render_tile(&op.src, store.as_deref(), &renderer, t)
             } else {
-                toyz_pyramid::orient::render_tile(
+                toyz_pyramid::orient::render_tile_turned(
                     &op.src,
                     store.as_deref(),
                     &renderer,
                     t,
                     spec.orient,
+                    spec.angle,
                 )
             };
             let bytes = bytes.map_err(|e| match e {

@@ -1235,4 +1235,50 @@ async fn oriented_tiles_are_the_image_turned_and_flipped() {
     }
     let (st, _, b) = get(&app, &format!("{base}&orient=r45")).await;
     assert_eq!(st, 400, "{}", String::from_utf8_lossy(&b));
+
+    // Any angle: a turn by 90° is the quarter turn, pixel for pixel, at both levels.
+    let (_, _, b) = get(&app, &format!("{base}&orient=r90")).await;
+    let quarter = json(&b);
+    let (_, _, b) = get(&app, &format!("{base}&angle=90")).await;
+    let ninety = json(&b);
+    assert_eq!(
+        (
+            ninety["display"]["width"].as_u64(),
+            ninety["display"]["height"].as_u64()
+        ),
+        (Some(200), Some(300))
+    );
+    for z in [1, 0] {
+        assert_eq!(
+            level_image(&app, &ninety, z).await,
+            level_image(&app, &quarter, z).await,
+            "level {z}"
+        );
+    }
+    // 30°: the display is the turned image's bounding box; its centre shows the image's centre pixel,
+    // and its corners, outside the turned image, are transparent.
+    let (_, _, b) = get(&app, &format!("{base}&angle=30")).await;
+    let turned = json(&b);
+    let (s30, c30) = (0.5f64, 3f64.sqrt() / 2.0);
+    let (bw, bh) = (
+        (300.0 * c30 + 200.0 * s30).ceil() as usize,
+        (300.0 * s30 + 200.0 * c30).ceil() as usize,
+    );
+    assert_eq!(
+        (
+            turned["display"]["width"].as_u64(),
+            turned["display"]["height"].as_u64()
+        ),
+        (Some(bw as u64), Some(bh as u64))
+    );
+    let (img, w, _) = level_image(&app, &turned, 1).await;
+    let (plain_img, pw, _) = level_image(&app, &plain, 1).await;
+    let centre = |im: &[u8], w: usize, r: usize, c: usize| im[(r * w + c) * 4..][..4].to_vec();
+    assert_eq!(
+        centre(&img, w, bh / 2, bw / 2),
+        centre(&plain_img, pw, 100, 150)
+    );
+    assert_eq!(img[3], 0, "the top-left corner is outside the turned image");
+    let (st, _, b) = get(&app, &format!("{base}&angle=400")).await;
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&b));
 }

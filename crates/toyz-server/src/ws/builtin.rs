@@ -1091,7 +1091,7 @@ impl JobRegistry {
             "Pre-generate a source's tiles into the server cache for a render spec, with progress; cancel stops it.",
             |ctx: JobCtx, p: TilesBuildParams| async move {
                 let spec = p.source.spec()?;
-                if spec.orient != 0 {
+                if spec.orient != 0 || spec.angle != 0.0 {
                     return Err(JobError::bad_params(
                         "a turned or flipped view is rendered as it is looked at; pre-render the image as stored",
                     ));
