@@ -268,23 +268,19 @@ async function browse(path) {
   for (const e of j.entries) {
     const li = document.createElement('li');
     const full = path ? `${path}/${e.name}` : e.name;
-    if (e.kind === 'file' && /\.(csv|tsv|txt|cat)$/i.test(e.name)) {
+    // Catalogs and region files load over the open image.
+    const over = (cls, what, load) => {
       const a = document.createElement('a');
       a.textContent = e.name;
       a.dataset.path = full;
-      a.className = 'catalog-file';
-      a.title = 'load as a catalog over the open image';
-      a.onclick = () => (view.src ? tools.loadCatalog(full) : showError('open an image first, then its catalog'));
+      a.className = cls;
+      a.title = `load as ${what} over the open image`;
+      a.onclick = () => (view.src ? load(full) : showError(`open an image first, then its ${what}`));
       li.append(a);
-    } else if (e.kind === 'file' && /\.reg$/i.test(e.name)) {
-      const a = document.createElement('a');
-      a.textContent = e.name;
-      a.dataset.path = full;
-      a.className = 'region-file';
-      a.title = 'load as DS9 regions over the open image';
-      a.onclick = () => (view.src ? tools.loadRegions(full) : showError('open an image first, then its regions'));
-      li.append(a);
-    } else if (e.kind === 'file') {
+    };
+    if (e.kind === 'file' && /\.(csv|tsv|txt|cat)$/i.test(e.name)) over('catalog-file', 'catalog', tools.loadCatalog);
+    else if (e.kind === 'file' && /\.reg$/i.test(e.name)) over('region-file', 'DS9 regions', tools.loadRegions);
+    else if (e.kind === 'file') {
       li.innerHTML = `<span class="file"></span>`;
       li.firstChild.textContent = e.name;
     } else {

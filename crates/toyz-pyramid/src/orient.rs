@@ -7,7 +7,7 @@ use crate::geometry::{Geometry, TileCoord, TILE};
 use crate::render::Renderer;
 use crate::source::Source;
 use crate::spec::SpecError;
-use crate::store::LevelStore;
+use crate::store::{level_rect, LevelStore};
 
 /// Names in code order: bit 2 flips x, bits 0–1 count quarter turns counter-clockwise.
 pub const NAMES: [&str; 8] = [
@@ -128,35 +128,6 @@ pub fn tile(g: &Geometry, o: u8, angle: f64, z: u32, x: u32, y: u32) -> Option<T
     }
     let (dw, dh) = level_display(g, o, angle, z);
     (x < dw.div_ceil(TILE) as u32 && y < dh.div_ceil(TILE) as u32).then_some(TileCoord { z, x, y })
-}
-
-/// Level `z`'s pixels in the rectangle (`x0`, `top`, `w`, `h`), rows from the top.
-fn level_rect(
-    src: &Source,
-    store: Option<&LevelStore>,
-    z: u32,
-    (x0, top, w, h): (usize, usize, usize, usize),
-    out: &mut Vec<f32>,
-) -> Result<()> {
-    let g = src.geometry;
-    let (lw, lh) = g.level_size(z);
-    out.clear();
-    out.resize(w * h, 0.0);
-    if z == g.zmax {
-        let mut fits = vec![0f32; w * h];
-        src.image.read_rect(x0, lh - top - h, w, h, &mut fits)?;
-        for r in 0..h {
-            out[r * w..(r + 1) * w].copy_from_slice(&fits[(h - 1 - r) * w..(h - r) * w]);
-        }
-    } else {
-        let store = store.expect("lower levels need the level store");
-        let mut bytes = vec![0u8; w * 4];
-        for r in 0..h {
-            store.read_row(z, lw, x0, top + r, &mut bytes, &mut out[r * w..(r + 1) * w])?;
-        }
-        store.check(z)?;
-    }
-    Ok(())
 }
 
 /// Render tile `t` of the oriented image turned by `angle` degrees (nearest pixel) to PNG bytes.

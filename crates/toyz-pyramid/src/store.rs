@@ -46,7 +46,7 @@ impl LevelStore {
     }
 
     /// Row `y` of level `z` from column `x0`, `out.len()` values.
-    pub(crate) fn read_row(
+    fn read_row(
         &self,
         z: u32,
         lw: usize,
@@ -73,7 +73,7 @@ impl LevelStore {
     }
 
     /// After reading level `z` through its map: an error if the file was cut short under the read.
-    pub(crate) fn check(&self, z: u32) -> Result<()> {
+    fn check(&self, z: u32) -> Result<()> {
         match &self.files[z as usize] {
             (_, path, Some(m)) if m.faulted() => Err(crate::error::EngineError::Io {
                 path: path.clone(),
@@ -85,6 +85,36 @@ impl LevelStore {
             _ => Ok(()),
         }
     }
+}
+
+/// Level `z`'s pixels in the rectangle (`x0`, `top`, `w`, `h`), rows from the top: from the FITS file
+/// at full resolution, from the level store below it.
+pub(crate) fn level_rect(
+    src: &Source,
+    store: Option<&LevelStore>,
+    z: u32,
+    (x0, top, w, h): (usize, usize, usize, usize),
+    out: &mut Vec<f32>,
+) -> Result<()> {
+    let g = src.geometry;
+    let (lw, lh) = g.level_size(z);
+    out.clear();
+    out.resize(w * h, 0.0);
+    if z == g.zmax {
+        let mut fits = vec![0f32; w * h];
+        src.image.read_rect(x0, lh - top - h, w, h, &mut fits)?;
+        for r in 0..h {
+            out[r * w..(r + 1) * w].copy_from_slice(&fits[(h - 1 - r) * w..(h - r) * w]);
+        }
+    } else {
+        let store = store.expect("lower levels need the level store");
+        let mut bytes = vec![0u8; w * 4];
+        for r in 0..h {
+            store.read_row(z, lw, x0, top + r, &mut bytes, &mut out[r * w..(r + 1) * w])?;
+        }
+        store.check(z)?;
+    }
+    Ok(())
 }
 
 /// The float pixels of a tile: up to 256×256 values of level `t.z`, top row first; returns (w, h).
@@ -101,29 +131,7 @@ pub fn tile_pixels(
     let top = t.y as usize * TILE;
     let w = TILE.min(lw - x0);
     let h = TILE.min(lh - top);
-    out.clear();
-    out.resize(w * h, 0.0);
-    if t.z == g.zmax {
-        let mut fits = vec![0f32; w * h];
-        src.image.read_rect(x0, lh - top - h, w, h, &mut fits)?;
-        for r in 0..h {
-            out[r * w..(r + 1) * w].copy_from_slice(&fits[(h - 1 - r) * w..(h - r) * w]);
-        }
-    } else {
-        let store = store.expect("lower levels need the level store");
-        let mut bytes = vec![0u8; w * 4];
-        for r in 0..h {
-            store.read_row(
-                t.z,
-                lw,
-                x0,
-                top + r,
-                &mut bytes,
-                &mut out[r * w..(r + 1) * w],
-            )?;
-        }
-        store.check(t.z)?;
-    }
+    level_rect(src, store, t.z, (x0, top, w, h), out)?;
     Ok((w, h))
 }
 

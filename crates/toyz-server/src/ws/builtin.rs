@@ -358,7 +358,10 @@ fn summary(vals: &mut [f64]) -> Value {
     } else {
         (vals[n / 2 - 1] + vals[n / 2]) / 2.0
     };
-    json!({"npix": n, "sum": sum, "mean": mean, "median": median, "std": var.sqrt(), "min": vals[0], "max": vals[n - 1]})
+    json!({
+        "npix": n, "sum": sum, "mean": mean, "median": median, "std": var.sqrt(),
+        "min": vals[0], "max": vals[n - 1],
+    })
 }
 
 /// Statistics of one region on the open image (see the `regions.stats` job).
@@ -609,10 +612,8 @@ impl JobRegistry {
                 let points = p.points.clone();
                 let sky = p.sky.as_ref().map(SkyReq::parse).transpose()?;
                 // The position in the system asked for, written out (null where it does not convert).
-                let add_sky = move |j: &mut Value, w: Option<&toyz_fits::World>| {
-                    if let Some((system, format)) = sky {
-                        j["sky"] = json!(w.and_then(|w| toyz_fits::sky_text(w, system, format)));
-                    }
+                let sky_of = move |w: Option<&toyz_fits::World>| {
+                    sky.map(|(system, format)| json!(w.and_then(|w| toyz_fits::sky_text(w, system, format))))
                 };
                 let read = move |o: &OpenSource| -> JobResult {
                     let img = &*o.src.image;
@@ -628,10 +629,12 @@ impl JobRegistry {
                                 // The value's exact decimal too: JavaScript numbers round integers
                                 // beyond 2^53, and the viewer shows this text.
                                 let text = v.value.map(toyz_fits::Value::text);
-                                let world = v.world.clone();
+                                let sky = sky_of(v.world.as_ref());
                                 let mut j = serde_json::to_value(v).expect("json");
                                 j["text"] = json!(text);
-                                add_sky(&mut j, world.as_ref());
+                                if let Some(sky) = sky {
+                                    j["sky"] = sky;
+                                }
                                 Ok(j)
                             }
                             Err(_) => {
@@ -640,7 +643,9 @@ impl JobRegistry {
                                     Some(toyz_fits::World { frame: w.frame().to_owned(), lon, lat })
                                 });
                                 let mut j = json!({"x": x, "y": y, "value": null, "world": world, "outside": true});
-                                add_sky(&mut j, world.as_ref());
+                                if let Some(sky) = sky_of(world.as_ref()) {
+                                    j["sky"] = sky;
+                                }
                                 Ok(j)
                             }
                         })
@@ -661,7 +666,8 @@ impl JobRegistry {
         );
         r.register_async(
             "image.sky_to_pixel",
-            "FITS pixels of sky positions (degrees; equatorial, galactic or ecliptic) through the image's WCS; null where a position does not project.",
+            "FITS pixels of sky positions (degrees; equatorial, galactic or ecliptic) through the image's WCS; \
+             null where a position does not project.",
             |ctx: JobCtx, p: SkyParams| async move {
                 if p.points.len() > 10_000 {
                     return Err(JobError::bad_params("at most 10 000 points"));
@@ -671,7 +677,10 @@ impl JobRegistry {
                     let to = wcs.frame().to_owned();
                     let from = p.frame.as_deref().map(str::to_ascii_lowercase).unwrap_or_else(|| to.clone());
                     if toyz_fits::convert_frame(0.0, 0.0, &from, &to).is_none() {
-                        return Err(JobError::bad_params(format!("cannot convert {from} positions to this image's {to} frame (icrs, fk5, j2000, galactic and ecliptic are known)")));
+                        return Err(JobError::bad_params(format!(
+                            "cannot convert {from} positions to this image's {to} frame \
+                             (icrs, fk5, j2000, galactic and ecliptic are known)"
+                        )));
                     }
                     let px: Vec<Value> = p
                         .points
