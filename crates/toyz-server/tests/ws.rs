@@ -591,7 +591,11 @@ fn jobs_over_a_real_socket() {
     // The readout in another system, written out by the formatter `toyz pixel` uses.
     let r = c.ok(
         "image.pixels",
-        json!({"path": "data/sky.fits", "points": [[row0[1], row0[2]]], "sky": {"system": "galactic", "format": "degrees"}}),
+        json!({
+            "path": "data/sky.fits",
+            "points": [[row0[1], row0[2]]],
+            "sky": {"system": "galactic", "format": "degrees"}
+        }),
     );
     let w = &r["pixels"][0]["world"];
     let world = toyz_fits::World {
@@ -924,7 +928,11 @@ fn every_image_job_works_on_a_mosaic() {
     assert!((p["world"]["lat"].as_f64().unwrap() - dec).abs() < 1e-9);
 
     // Region statistics on the focal plane equal those of the same box on the CCD's own HDU.
-    let boxes = |x: f64, y: f64| json!([{"shape": "box", "system": "image", "points": [[x, y]], "size": [21.0, 13.0], "angle": 0.0}]);
+    let boxes = |x: f64, y: f64| {
+        let b =
+            json!({"shape": "box", "system": "image", "points": [[x, y]], "size": [21.0, 13.0]});
+        json!([b])
+    };
     let m = c.ok(
         "regions.stats",
         src(json!({"regions": boxes(x0 + 40.0, y0 + 70.0)})),

@@ -1030,10 +1030,17 @@ impl JobRegistry {
                 .await
             },
         );
-        r.register_async("regions.import", "Parse a DS9 region file (circle, ellipse, box, polygon, line, point, annulus, text, vector; image or sky coordinates); lines not read are listed in `unknown`.", |_ctx: JobCtx, p: RegionsImportParams| async move {
-            let parsed = regions::parse(&p.text).map_err(|e| JobError::new("bad_regions", e))?;
-            Ok(json!({"regions": parsed.regions, "unknown": parsed.unknown}))
-        });
+        const IMPORT: &str = "Parse a DS9 region file (circle, ellipse, box, polygon, line, point, annulus, \
+                              text, vector; image or sky coordinates); lines not read are listed in `unknown`.";
+        r.register_async(
+            "regions.import",
+            IMPORT,
+            |_ctx: JobCtx, p: RegionsImportParams| async move {
+                let parsed =
+                    regions::parse(&p.text).map_err(|e| JobError::new("bad_regions", e))?;
+                Ok(json!({"regions": parsed.regions, "unknown": parsed.unknown}))
+            },
+        );
         r.register_async(
             "regions.load",
             "Read a DS9 region file from the server's roots (at most 1 MiB) as regions.import does.",
@@ -1056,13 +1063,15 @@ impl JobRegistry {
                 })
                 .await
                 .map_err(|_| JobError::panicked())??;
-                let parsed = regions::parse(&text).map_err(|e| JobError::new("bad_regions", format!("{}: {e}", p.path)))?;
+                let parsed = regions::parse(&text)
+                    .map_err(|e| JobError::new("bad_regions", format!("{}: {e}", p.path)))?;
                 Ok(json!({"path": p.path, "regions": parsed.regions, "unknown": parsed.unknown}))
             },
         );
         r.register_async(
             "regions.stats",
-            "Statistics of the pixels whose centres fall inside each region (DS9's Analysis → Statistics): npix, sum, mean, median, std, min, max, area_px, area_arcsec2, surface_brightness; an annulus also per ring.",
+            "Statistics of the pixels whose centres fall inside each region (DS9's Analysis → Statistics): npix, \
+             sum, mean, median, std, min, max, area_px, area_arcsec2, surface_brightness; an annulus also per ring.",
             |ctx: JobCtx, p: RegionsStatsParams| async move {
                 if p.regions.len() > 100 {
                     return Err(JobError::bad_params("at most 100 regions"));

@@ -850,7 +850,10 @@ annulus(150.3,2.4,1",2",3")
 
     #[test]
     fn what_is_not_read_is_reported_with_its_line() {
-        let text = "image\ncircle(1,2,3)\nruler(1,2,3,4) # ruler=image\n# composite(5,5,0) || composite=1\ncircle(5,5,2) ||\nnonsense here\nbox(1,1,2,2,4,4,0)\n# just a comment\n";
+        let text = concat!(
+            "image\ncircle(1,2,3)\nruler(1,2,3,4) # ruler=image\n# composite(5,5,0) || composite=1\n",
+            "circle(5,5,2) ||\nnonsense here\nbox(1,1,2,2,4,4,0)\n# just a comment\n"
+        );
         let p = parse(text).unwrap();
         assert_eq!(p.regions.len(), 2, "the composite's member is read alone");
         let lines: Vec<usize> = p.unknown.iter().map(|u| u.line).collect();
