@@ -343,8 +343,8 @@ pub struct Image {
     raw: Option<RawLayout>,
     /// The file, read and reopened only through its descriptor.
     file: Arc<Pinned>,
-    /// A RICE-compressed image's tiles, checked before cfitsio decodes them (see `rice`).
-    rice: Option<crate::rice::RiceTiles>,
+    /// A tile-compressed image's tiles, decoded here rather than by cfitsio (see `tiled`).
+    tiled: Option<crate::tiled::Tiled>,
 }
 
 impl Image {
@@ -445,13 +445,23 @@ impl Image {
                 });
             }
         }
-        let rice = if compressed && !gz {
-            crate::rice::RiceTiles::from_header(&header, data_start, planes).map_err(|message| {
-                FitsError::Corrupt {
+        let tiled = if compressed {
+            if gz {
+                // Tiles are read at their offsets: the server and `tiles build` unpack a gzip'd file
+                // first (`Pinned::open_unpacked`).
+                return Err(FitsError::Corrupt {
                     path: path.to_owned(),
-                    message,
-                }
-            })?
+                    message: "a tile-compressed image inside a gzip'd file: gunzip it first".into(),
+                });
+            }
+            Some(
+                crate::tiled::Tiled::from_header(&header, data_start, file_len).map_err(
+                    |message| FitsError::Corrupt {
+                        path: path.to_owned(),
+                        message: format!("HDU {hdu}: {message}"),
+                    },
+                )?,
+            )
         } else {
             None
         };
@@ -493,7 +503,7 @@ impl Image {
             wcs_error,
             raw,
             file: file.clone(),
-            rice,
+            tiled,
         })
     }
 
@@ -549,10 +559,11 @@ impl Image {
         )
     }
 
-    /// Read through cfitsio even where the direct big-endian path applies: for comparing the two paths
-    /// (tests and benches/engine.rs).
+    /// Read through cfitsio even where the direct big-endian path or the Rust tile decoders apply:
+    /// for comparing the paths on trusted files (tests and benches/engine.rs).
     pub fn force_cfitsio(&mut self) {
         self.raw = None;
+        self.tiled = None;
     }
 
     /// Bring the image's data into memory ahead of tile reads: into the page cache
@@ -622,9 +633,12 @@ impl Image {
     ) -> Result<()> {
         check_rect((x0, y0, w, h), (self.width, self.height), out.len())?;
         let out = &mut out[..w * h];
-        match &self.raw {
-            Some(raw) => self.read_raw(raw, x0, y0, w, h, out),
-            None => self.read_cfitsio(x0, y0, w, h, out),
+        match (&self.raw, &self.tiled) {
+            (Some(raw), _) => self.read_raw(raw, x0, y0, w, h, out),
+            (None, Some(t)) => t
+                .read_rect(&self.file, self.plane, x0, y0, w, h, out)
+                .map_err(|message| self.corrupt(message)),
+            (None, None) => self.read_cfitsio(x0, y0, w, h, out),
         }
     }
 
@@ -726,23 +740,33 @@ impl Image {
                 }
             });
         }
-        // gzip'd and tile-compressed files: cfitsio applies the (Z)BSCALE/(Z)BZERO and (Z)BLANK.
-        let mut first: Vec<c_long> = vec![x as c_long + 1, y as c_long + 1];
-        let mut p = self.plane;
-        for &d in self.dims.iter().skip(2) {
-            first.push((p % d as usize) as c_long + 1);
-            p /= d as usize;
-        }
-        first.truncate(self.dims.len().max(1));
         let unsigned = zero >= 9.2e18;
-        // cfitsio decompresses tiles only into types up to 32-bit integers and doubles: a double holds
-        // any value those can (tile-compressed data is at most 32-bit, or GZIP'd 64-bit below 2^53).
-        let as_int = (integral && !self.compressed).then_some(unsigned);
-        self.check_tiles(y, 1)?;
-        let v = with_handle(self, |h| {
-            h.move_to(self.hdu)?;
-            h.read_pixel_exact(&first, as_int)
-        })?;
+        // Tile-compressed images decode to doubles (as cfitsio reads them: the data is at most
+        // 32-bit, or GZIP'd 64-bit below 2^53); gzip'd plain files go through cfitsio, which applies
+        // BSCALE/BZERO and BLANK.
+        let v = match &self.tiled {
+            Some(t) => {
+                let f = t
+                    .value(&self.file, self.plane, x, y)
+                    .map_err(|message| self.corrupt(message))?;
+                (!f.is_nan()).then_some(Exact::Float(f))
+            }
+            None => {
+                let mut first: Vec<c_long> = vec![x as c_long + 1, y as c_long + 1];
+                let mut p = self.plane;
+                for &d in self.dims.iter().skip(2) {
+                    first.push((p % d as usize) as c_long + 1);
+                    p /= d as usize;
+                }
+                first.truncate(self.dims.len().max(1));
+                // cfitsio decompresses tiles only into types up to 32-bit integers and doubles.
+                let as_int = (integral && !self.compressed).then_some(unsigned);
+                with_handle(self, |h| {
+                    h.move_to(self.hdu)?;
+                    h.read_pixel_exact(&first, as_int)
+                })?
+            }
+        };
         Ok(v.and_then(|v| match v {
             Exact::Int(i) => Some(Value::Int(i)),
             Exact::UInt(u) => Some(match i64::try_from(u) {
@@ -870,16 +894,10 @@ impl Image {
         Ok(())
     }
 
-    /// Check the compressed tiles holding FITS rows `y0..y0+h` before cfitsio decodes them.
-    fn check_tiles(&self, y0: usize, h: usize) -> Result<()> {
-        match &self.rice {
-            Some(r) => r
-                .check_rows(&self.file, self.plane, y0, h)
-                .map_err(|message| FitsError::Corrupt {
-                    path: self.path.clone(),
-                    message,
-                }),
-            None => Ok(()),
+    fn corrupt(&self, message: String) -> FitsError {
+        FitsError::Corrupt {
+            path: self.path.clone(),
+            message,
         }
     }
 
@@ -957,7 +975,6 @@ impl Image {
             first.truncate(1);
             last.truncate(1);
         }
-        self.check_tiles(y0, h)?;
         with_handle(self, |h| {
             h.move_to(self.hdu)?;
             h.read_subset(&first, &last, out)

@@ -14,9 +14,9 @@ mod pixel;
 mod prescan;
 mod proj;
 mod raster;
-mod rice;
 mod skyfmt;
 mod spectral;
+mod tiled;
 mod tpv;
 mod wcs;
 
