@@ -56,7 +56,13 @@ pub(crate) fn check(status: c_int, what: &str) -> io::Result<()> {
 /// values (BSCALE/BZERO of the spec are not used here; 16-bit data above 32767 is written as unsigned).
 /// PLIO needs non-negative integers below 2^24.
 pub fn write_fz(path: &Path, spec: &SkySpec, comp: Compression) -> io::Result<()> {
-    with_new_fits(path, |f| write_body(f, spec, comp))
+    with_new_fits(path, |f| write_body(f, spec, comp, false))
+}
+
+/// [`write_fz`], with float images quantised and dithered (SUBTRACTIVE_DITHER_1) whatever the
+/// compression: GZIP'd floats too (fpack `-g -q 4`).
+pub fn write_fz_quantised(path: &Path, spec: &SkySpec, comp: Compression) -> io::Result<()> {
+    with_new_fits(path, |f| write_body(f, spec, comp, true))
 }
 
 /// Create `path` through cfitsio: `body` writes into a temporary file that replaces `path` only once
@@ -82,7 +88,12 @@ pub(crate) fn with_new_fits(
     std::fs::rename(&tmp, path)
 }
 
-fn write_body(f: *mut sys::fitsfile, spec: &SkySpec, comp: Compression) -> io::Result<()> {
+fn write_body(
+    f: *mut sys::fitsfile,
+    spec: &SkySpec,
+    comp: Compression,
+    quantise: bool,
+) -> io::Result<()> {
     let mut st = 0;
     unsafe { sys::ffcrim(f, 8, 0, std::ptr::null_mut(), &mut st) };
     check(st, "primary")?;
@@ -97,7 +108,7 @@ fn write_body(f: *mut sys::fitsfile, spec: &SkySpec, comp: Compression) -> io::R
         ];
         sys::fits_set_tile_dim(f, 2, tile.as_mut_ptr(), &mut st);
         if spec.bitpix < 0 {
-            if comp == Compression::Gzip {
+            if comp == Compression::Gzip && !quantise {
                 // Quantize level 0: floats stored losslessly.
                 sys::fits_set_quantize_level(f, 0.0, &mut st);
             } else {

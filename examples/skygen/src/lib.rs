@@ -4,10 +4,11 @@
 
 mod decam;
 mod fz;
+pub mod hostile;
 mod writer;
 
 pub use decam::{Ccd, Exposure, SkyStar};
-pub use fz::{write_fz, Compression};
+pub use fz::{write_fz, write_fz_quantised, Compression};
 pub use writer::{write_fits, write_mef, write_table_fits, Extension};
 
 use rayon::prelude::*;

@@ -55,10 +55,20 @@ struct Args {
     /// DECam CCDs left out, comma-separated (N30 is dead in most exposures; "" writes all 62).
     #[arg(long, default_value = "N30")]
     missing: String,
+    /// Write the hostile tile-compressed files the mutation test uses (docs/security.md) into the
+    /// folder OUT instead.
+    #[arg(long)]
+    hostile: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
+    if a.hostile {
+        for p in toyz_skygen::hostile::write_all(&a.out)? {
+            println!("{}", p.display());
+        }
+        return Ok(());
+    }
     if a.decam {
         let mut e = Exposure::decam_scaled(a.shrink);
         e.seed = a.seed;
