@@ -135,6 +135,19 @@ fn mutants(originals: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
             }
             out.push((format!("{stem}-flip{k}.fits"), b));
         }
+        // Bytes flipped inside the compressed streams of HCOMPRESS and PLIO tiles, as often as in the
+        // whole file (RICE streams have their own property test against cfitsio's walk).
+        if name.starts_with("hcomp") || name.starts_with("plio") {
+            let heap = toyz_skygen::hostile::heap_range(orig);
+            for k in 0..FLIPS {
+                let mut b = orig.clone();
+                for _ in 0..1 + rng.below(4) {
+                    let i = heap.start + rng.below(heap.len());
+                    b[i] ^= 1 << rng.below(8);
+                }
+                out.push((format!("{stem}-stream{k}.fits"), b));
+            }
+        }
         // Size cards rewritten to impossible or hostile values.
         for (k, (key, value)) in [
             ("NAXIS1", "0"),
@@ -154,6 +167,8 @@ fn mutants(originals: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
             ("ZBITPIX", "-64"),
             ("NAXIS1", "'abc'"),
             ("PCOUNT", "99999999"),
+            ("ZDITHER0", "-2147483648"),
+            ("ZDITHER0", "0"),
             ("BSCALE", "0"),
             ("BLANK", "1e400"),
         ]
@@ -284,6 +299,53 @@ fn mutated_files_never_crash_the_cli_or_the_server() {
                     );
                 }
             }
+        }
+    }
+    assert_eq!(
+        get(&format!("{}/healthz", srv.url)).0,
+        200,
+        "the server is up"
+    );
+}
+
+/// The crafted files that killed cfitsio (docs/security.md): each is refused in one line with exit 2
+/// by every command, and with a JSON `bad_fits` by every route of a running server, which stays up.
+#[test]
+fn hostile_tile_compressed_files_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let files = toyz_skygen::hostile::write_all(&data).unwrap();
+    assert!(files.len() >= 12);
+    for p in &files {
+        let f = s(p);
+        assert_eq!(run_cli(&["info", f], &format!("info {f}")), 2, "info {f}");
+        assert_eq!(
+            run_cli(&["pixel", f, "3", "4"], &format!("pixel {f}")),
+            2,
+            "pixel {f}"
+        );
+        let out = d.path().join("out").join(p.file_name().unwrap());
+        let code = run_cli(
+            &["tiles", "build", f, "--out", s(&out)],
+            &format!("tiles build {f}"),
+        );
+        assert_eq!(code, 2, "tiles build {f}");
+        assert!(!out.exists(), "a failed build left {}", out.display());
+    }
+    let srv = serve_root("h", &data, &d.path().join("cache"), &[]);
+    for p in &files {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        for q in [
+            format!("/api/sources?path=h/{name}"),
+            format!("/api/pixel?path=h/{name}&x=3&y=4"),
+            format!("/api/cutout?path=h/{name}&x=20&y=20&w=16&h=16"),
+            format!("/api/histogram?path=h/{name}"),
+        ] {
+            let (st, body) = get(&format!("{}{q}", srv.url));
+            let v: serde_json::Value = serde_json::from_slice(&body)
+                .unwrap_or_else(|_| panic!("{q}: {st} {}", String::from_utf8_lossy(&body)));
+            assert_eq!(st, 422, "{q}: {v}");
+            assert_eq!(v["error"]["kind"], "bad_fits", "{q}: {v}");
         }
     }
     assert_eq!(

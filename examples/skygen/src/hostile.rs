@@ -175,6 +175,16 @@ fn empty_extensions(b: &[u8], n: usize) -> Vec<u8> {
     out
 }
 
+/// Where the compressed tiles of a `.fz` file's first extension are (its heap, without the padding):
+/// the bytes a stream mutation flips.
+pub fn heap_range(b: &[u8]) -> std::ops::Range<usize> {
+    let all = hdus(b);
+    let h = &all[1];
+    let start = h.heap();
+    let end = h.data + h.num("NAXIS1") * h.num("NAXIS2") + h.num("PCOUNT");
+    start..end.min(b.len())
+}
+
 /// Write every hostile file into `dir`; their paths, named by what they hold.
 pub fn write_all(dir: &Path) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
@@ -220,14 +230,15 @@ pub fn write_all(dir: &Path) -> io::Result<Vec<PathBuf>> {
         files.push((name, b));
     }
 
-    // PLIO: a stream whose own length words promise far more than the tile holds.
+    // PLIO: a stream whose own length words (4 and 5 of its 7-word header) promise about 2^30 words
+    // where the tile holds a few hundred.
     let pl = fz(dir, "plio", &ints, Compression::Plio, false)?;
     let h = hdus(&pl).remove(1);
     let (_, off, _) = h.descriptor(&pl, 0);
     let mut b = pl.clone();
     let s = h.heap() + off;
-    for w in 0..7 {
-        b[s + 2 * w..s + 2 * w + 2].copy_from_slice(&0x7fffu16.to_be_bytes());
+    for (w, v) in [(3, 0x7fffu16), (4, 0x7fff)] {
+        b[s + 2 * w..s + 2 * w + 2].copy_from_slice(&v.to_be_bytes());
     }
     files.push(("plio-lying-header.fits", b));
 
