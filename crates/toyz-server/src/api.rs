@@ -50,15 +50,16 @@ pub async fn files(
     }
     let r = state.resolve_for(&who, &q.path)?;
     let public = r.public.clone();
-    let root_path = roots[r.root].path.clone();
+    let root = roots[r.root].clone();
     let st = state.clone().into_inner();
     let entries = web::block(move || {
-        list_dir(&r, &root_path, &|name, is_dir| {
+        // An entry is listed when its name and what it leads to (through links) may be seen.
+        list_dir(&r, &root, &|name, target, is_dir| {
             let p = format!("{}/{name}", r.public);
             if is_dir {
-                st.access.may_see(&who, &p)
+                st.access.may_see(&who, &p) && st.access.may_see(&who, target)
             } else {
-                st.access.may_read(&who, &p)
+                st.access.may_read(&who, &p) && st.access.may_read(&who, target)
             }
         })
     })
@@ -77,12 +78,14 @@ fn mtime(p: &std::path::Path) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
-/// The entries of folder `r` that `visible(name, is_dir)` lets through.
+/// The entries of folder `r` that `visible(name, target, is_dir)` lets through (`target`: the public
+/// path the entry leads to).
 fn list_dir(
     r: &Resolved,
-    root: &std::path::Path,
-    visible: &dyn Fn(&str, bool) -> bool,
+    root_cfg: &crate::config::Root,
+    visible: &dyn Fn(&str, &str, bool) -> bool,
 ) -> Result<Vec<Entry>, ApiError> {
+    let root = root_cfg.path.as_path();
     if r.kind != Kind::Dir {
         return Err(ApiError::bad_request(format!(
             "{} is not a directory",
@@ -106,10 +109,11 @@ fn list_dir(
         // the root, and nothing but a regular file is opened (a FIFO would block the listing).
         let mut parts: Vec<&str> = rel.iter().map(String::as_str).collect();
         parts.push(&name);
-        let Ok(Some((fd, _, kind))) = crate::paths::walk(root, &parts) else {
+        let Ok(Some((fd, abs, kind))) = crate::paths::walk(root, &parts) else {
             continue;
         };
-        if !visible(&name, kind == Kind::Dir) {
+        let target = crate::paths::target_public(root_cfg, &abs);
+        if !visible(&name, &target, kind == Kind::Dir) {
             continue;
         }
         let p = std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));

@@ -26,8 +26,11 @@ pub enum Kind {
 
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// The normalised public path, `ROOT/REL`.
+    /// The normalised public path, `ROOT/REL`, as requested.
     pub public: String,
+    /// The public path of what it leads to, every link resolved (`ROOT/REL` inside the same root):
+    /// what is read, and so what grants are checked on as well.
+    pub target: String,
     /// The file's path with every link resolved (inside `root`): for keys and messages, never opened.
     pub abs: PathBuf,
     pub root: usize,
@@ -195,13 +198,25 @@ pub(crate) fn resolve(roots: &[Root], path: &str) -> Result<Resolved, ApiError> 
             missing(path)
         })?
         .ok_or_else(|| missing(path))?;
+    let target = target_public(root, &abs);
     Ok(Resolved {
         public: parts.join("/"),
+        target,
         abs,
         root: ri,
         kind,
         fd: Arc::new(fd),
     })
+}
+
+/// The public path of `abs`, a walked path inside `root` (so always under its canonical path).
+pub(crate) fn target_public(root: &Root, abs: &Path) -> String {
+    match abs.strip_prefix(&root.path) {
+        Ok(rel) if rel.as_os_str().is_empty() => root.name.clone(),
+        Ok(rel) => format!("{}/{}", root.name, rel.to_string_lossy()),
+        // Not reached: a walk never leaves its root. Named so no grant can match it.
+        Err(_) => String::from("/"),
+    }
 }
 
 /// The public path of a canonical file path, if it lies inside a root.

@@ -30,7 +30,10 @@ pub enum Levels {
 /// An opened source: the engine's `Source` plus what serving it needs.
 pub struct OpenSource {
     pub src: Source,
+    /// The path it was first opened by (shown in messages).
     pub public: String,
+    /// The path of the file it reads, every link resolved (grants are checked on it).
+    pub target: String,
     pub levels: watch::Receiver<Levels>,
     store: OnceLock<Option<Arc<LevelStore>>>,
     /// Colour tables of the render specs in use: one least-recently-used map for the whole server
@@ -543,7 +546,8 @@ impl AppState {
         key: OpenKey,
     ) -> Result<Arc<OpenSource>, ApiError> {
         // Opened through the descriptor the path was resolved to, never by name again.
-        let (file, public, sel) = (r.clone(), r.public.clone(), hdu.clone());
+        let (file, public, target, sel) =
+            (r.clone(), r.public.clone(), r.target.clone(), hdu.clone());
         let shown = public.clone();
         let layout = self.layout.clone();
         let store = self.tiles_store.clone();
@@ -562,7 +566,7 @@ impl AppState {
         let sid = src.id.clone();
         let s = match self.source(&sid) {
             Some(s) => s,
-            None => self.register(src, public),
+            None => self.register(src, public, target),
         };
         self.by_request.lock().expect("by_request").put(key, sid);
         Ok(s)
@@ -577,9 +581,13 @@ impl AppState {
         path: &str,
     ) -> Result<crate::paths::Resolved, ApiError> {
         let r = crate::paths::resolve(&self.config.roots, path)?;
+        // The path asked for and the one it leads to (through links) must both be granted: what is
+        // read is what is authorised.
         let ok = match r.kind {
-            crate::paths::Kind::Dir => self.access.may_see(who, &r.public),
-            _ => self.access.may_read(who, &r.public),
+            crate::paths::Kind::Dir => {
+                self.access.may_see(who, &r.public) && self.access.may_see(who, &r.target)
+            }
+            _ => self.access.may_read(who, &r.public) && self.access.may_read(who, &r.target),
         };
         if ok {
             Ok(r)
@@ -589,8 +597,9 @@ impl AppState {
     }
 
     /// May `who` read the open source `s` (a tile URL, a source id from a client)?
+    /// Checked on the file it reads (every link resolved), whatever name opened it first.
     pub fn may_read_source(&self, who: &crate::auth::Principal, s: &OpenSource) -> bool {
-        self.access.may_read(who, &s.public)
+        self.access.may_read(who, &s.target)
     }
 
     /// Find a source by id after a restart (or on another replica): its manifest in the shared cache says
@@ -667,7 +676,7 @@ impl AppState {
         }
     }
 
-    fn register(self: &Arc<Self>, src: Source, public: String) -> Arc<OpenSource> {
+    fn register(self: &Arc<Self>, src: Source, public: String, target: String) -> Arc<OpenSource> {
         let ready = src.geometry.zmax == 0 || toyz_pyramid::levels_complete(&self.layout, &src);
         let total = src.geometry.height as u64;
         let bytes = source_bytes(&src);
@@ -679,6 +688,7 @@ impl AppState {
         let open = Arc::new(OpenSource {
             src,
             public,
+            target,
             levels: rx,
             store: OnceLock::new(),
             renderers: self.renderers.clone(),

@@ -853,3 +853,98 @@ fn secure_cookies_behind_tls_and_listed_origins() {
         Err(403)
     );
 }
+
+/// Grants are checked on where a path leads as well as on the path asked for: a link in a folder the
+/// class may read, to a file or a folder it may not, gives nothing by HTTP, by WebSocket jobs, in
+/// listings or by a tile URL someone else opened; a link to something granted still works.
+#[test]
+fn links_are_checked_where_they_lead() {
+    let w = world();
+    let public = w.data.join("public");
+    std::os::unix::fs::symlink("../private/b.fits", public.join("alias.fits")).unwrap();
+    std::os::unix::fs::symlink("../private", public.join("linked")).unwrap();
+    std::os::unix::fs::symlink("../private/ok/c.fits", public.join("granted.fits")).unwrap();
+    let addr = start(&w);
+    let ada = login(addr, "ada", "ada password");
+    let root = login(addr, "root", "root password");
+    for p in [
+        "data/public/alias.fits",
+        "data/public/linked/b.fits",
+        "data/public/linked/cat.csv",
+    ] {
+        for route in ["sources", "header", "histogram"] {
+            let r = http(
+                addr,
+                "GET",
+                &format!("/api/{route}?path={p}"),
+                Some(&ada),
+                None,
+            );
+            assert_eq!(r.status, 404, "{route} {p}: {}", r.json());
+        }
+        let r = http(
+            addr,
+            "GET",
+            &format!("/api/pixel?path={p}&x=3&y=4"),
+            Some(&ada),
+            None,
+        );
+        assert_eq!(r.status, 404, "pixel {p}");
+        for job in [
+            json!({"job": "image.header", "params": {"path": p}}),
+            json!({"job": "image.open", "params": {"path": p}}),
+            json!({"job": "catalog.load", "params": {"path": p}}),
+        ] {
+            let v = ws_job(addr, Some(&ada), None, job.clone()).unwrap();
+            assert_eq!(v["status"], "error", "{job}: {v}");
+            assert_eq!(v["error"]["kind"], "not_found", "{job}: {v}");
+        }
+    }
+    let names = |path: &str| -> Vec<String> {
+        let r = http(
+            addr,
+            "GET",
+            &format!("/api/files?path={path}"),
+            Some(&ada),
+            None,
+        );
+        assert_eq!(r.status, 200, "{path}");
+        r.json()["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let listed = names("data/public");
+    assert!(listed.contains(&"a.fits".to_owned()), "{listed:?}");
+    assert!(listed.contains(&"granted.fits".to_owned()), "{listed:?}");
+    assert!(!listed.contains(&"alias.fits".to_owned()), "{listed:?}");
+    // The linked folder lists as the folder it leads to does for ada: only the granted part.
+    assert_eq!(names("data/public/linked"), vec!["ok".to_owned()]);
+    assert_eq!(names("data/private"), vec!["ok".to_owned()]);
+    // A link to what the class may read is read.
+    let r = http(
+        addr,
+        "GET",
+        "/api/sources?path=data/public/granted.fits",
+        Some(&ada),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.json());
+    // The admin opens the secret through the link; its tile URL gives ada nothing.
+    let r = http(
+        addr,
+        "GET",
+        "/api/sources?path=data/public/alias.fits",
+        Some(&root),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    let tile = r.json()["tiles"]
+        .as_str()
+        .unwrap()
+        .replace("{z}/{x}/{y}", "0/0/0");
+    assert_eq!(http(addr, "GET", &tile, Some(&root), None).status, 200);
+    assert_eq!(http(addr, "GET", &tile, Some(&ada), None).status, 404);
+}
