@@ -157,6 +157,9 @@ struct Shared {
     /// One reload at a time (the thread's and one after a change made here), so that an older
     /// reload never replaces a newer one.
     reloading: Mutex<()>,
+    /// Moves on whenever the accounts changed (a user deleted, a password changed, admin rights or
+    /// groups changed, sessions ended): open WebSocket sessions look their login up again.
+    epoch: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -180,8 +183,9 @@ impl Shared {
             Ok(list) => *self.grants.write().expect("grants") = (g, Arc::new(Grants::new(list))),
             Err(e) => tracing::error!("cannot reload grants: {e}"),
         }
-        // Users and groups may have changed too: sessions are looked up again.
+        // Users and groups may have changed too: sessions are looked up again, open sockets too.
         self.sessions.lock().expect("sessions").clear();
+        self.epoch.send_modify(|e| *e += 1);
     }
 }
 
@@ -249,6 +253,7 @@ impl Access {
                     std::num::NonZeroUsize::new(SESSION_CACHE).expect("nonzero"),
                 )),
                 reloading: Mutex::new(()),
+                epoch: tokio::sync::watch::Sender::new(0),
             }),
             settings,
             throttle: Throttle::new(),
@@ -356,6 +361,13 @@ impl Access {
     /// Forget a session here (logout); the caller deletes it from the store.
     pub fn forget_session(&self, token: &str) {
         self.shared.sessions.lock().expect("sessions").pop(token);
+        self.shared.epoch.send_modify(|e| *e += 1);
+    }
+
+    /// Changes when the accounts did (see `Shared::epoch`): a long-lived session checks its login
+    /// again then.
+    pub fn accounts_changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.epoch.subscribe()
     }
 }
 
@@ -417,6 +429,11 @@ impl actix_web::FromRequest for Principal {
     fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         std::future::ready(principal_of(req))
     }
+}
+
+/// The session token a request carries, if any.
+pub fn token_of(req: &actix_web::HttpRequest) -> Option<String> {
+    req.cookie(COOKIE).map(|c| c.value().to_owned())
 }
 
 /// The principal of a request (see the `FromRequest` impl); also used outside extractors.

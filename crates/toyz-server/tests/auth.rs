@@ -948,3 +948,72 @@ fn links_are_checked_where_they_lead() {
     assert_eq!(http(addr, "GET", &tile, Some(&root), None).status, 200);
     assert_eq!(http(addr, "GET", &tile, Some(&ada), None).status, 404);
 }
+
+/// An open socket whose login ends (the user deleted in the console or by the CLI, the password
+/// changed) or whose account changes under it (groups) is closed with code 1008, its jobs with it.
+#[test]
+fn open_sockets_close_when_their_login_ends() {
+    use tungstenite::client::IntoClientRequest;
+    let w = world();
+    let addr = start(&w);
+    let store = w.db.open();
+    store.add_user("cy", "cy password", false).unwrap();
+    store.set_members("class", &["cy".into()], true).unwrap();
+    let open = |cookie: &str| {
+        let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+        req.headers_mut()
+            .insert("Cookie", format!("toyz_session={cookie}").parse().unwrap());
+        let (mut ws, _) = tungstenite::connect(req).unwrap();
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+            s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        }
+        ws.send(tungstenite::Message::text(
+            json!({"id": 1, "job": "session.info", "params": {}}).to_string(),
+        ))
+        .unwrap();
+        loop {
+            let m = ws.read().unwrap();
+            let v: Value = serde_json::from_str(m.to_text().unwrap_or("{}")).unwrap_or(Value::Null);
+            if v["id"] == 1 {
+                assert_eq!(v["status"], "ok", "{v}");
+                return ws;
+            }
+        }
+    };
+    // Waits for the close frame (a state, not a time): any other message before it is a job's.
+    let closes = |mut ws: tungstenite::WebSocket<_>, what: &str| loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(Some(f))) => {
+                assert_eq!(u16::from(f.code), 1008, "{what}: {f:?}");
+                break;
+            }
+            Ok(tungstenite::Message::Close(None)) => panic!("{what}: closed without a reason"),
+            Ok(_) => continue,
+            Err(e) => panic!("{what}: {e}"),
+        }
+    };
+    let root = login(addr, "root", "root password");
+
+    let bob_cookie = login(addr, "bob", "bob password");
+    let ada = open(&login(addr, "ada", "ada password"));
+    let bob = open(&bob_cookie);
+    let cy = open(&login(addr, "cy", "cy password"));
+    // Deleted in the console: at once.
+    let r = http(addr, "DELETE", "/api/admin/users/ada", Some(&root), None);
+    assert_eq!(r.status, 200, "{}", r.json());
+    closes(ada, "ada deleted");
+    // A new password set by the CLI (another process: seen within the reload second).
+    store.set_password("bob", "bob's new password").unwrap();
+    closes(bob, "bob's password changed");
+    // Taken out of a group: the session's rights changed; it reconnects with the new ones.
+    store.set_members("class", &["cy".into()], false).unwrap();
+    closes(cy, "cy left the class");
+    // A login that ended cannot open a new socket; a login that still holds can.
+    let info = json!({"job": "session.info", "params": {}});
+    assert_eq!(
+        ws_job(addr, Some(&bob_cookie), None, info.clone()),
+        Err(401)
+    );
+    let v = ws_job(addr, Some(&login(addr, "cy", "cy password")), None, info).unwrap();
+    assert_eq!(v["status"], "ok");
+}

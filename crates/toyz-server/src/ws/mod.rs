@@ -24,6 +24,7 @@ pub async fn ws(
     // page must be this server's own (or a configured origin): another site's page in the same
     // browser must not open a session with the user's cookie.
     let principal = crate::auth::principal_of(&req)?;
+    let token = crate::auth::token_of(&req);
     check_origin(&req, &state)?;
     // A plain GET (no Upgrade) gets a JSON error like every other route, not actix's text.
     let (resp, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
@@ -43,6 +44,7 @@ pub async fn ws(
         session,
         stream,
         principal,
+        token,
     ));
     Ok(resp)
 }

@@ -88,8 +88,10 @@ pub async fn run(
     mut ws: actix_ws::Session,
     mut stream: actix_ws::AggregatedMessageStream,
     principal: crate::auth::Principal,
+    token: Option<String>,
 ) {
     let session = Arc::new(SessionState::new(principal));
+    let mut accounts = state.access.accounts_changed();
     state.sessions.open.fetch_add(1, Ordering::Relaxed);
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
     let running: Arc<Mutex<HashMap<String, Running>>> = Arc::new(Mutex::new(HashMap::new()));
@@ -139,6 +141,14 @@ pub async fn run(
                     break None;
                 }
             }
+            Ok(()) = accounts.changed(), if state.access.enabled() => {
+                // The login may have ended (user deleted, password changed, sessions ended) or the
+                // account changed under it (admin rights, groups): the socket closes at once, and
+                // its jobs with it. A client reconnects with a login it still has.
+                if let Some(reason) = login_gone(&state, token.as_deref(), &session.principal).await {
+                    break Some(CloseReason { code: CloseCode::Policy, description: Some(reason.into()) });
+                }
+            }
             _ = heartbeat.tick() => {
                 if last_seen.elapsed() > IDLE_TIMEOUT {
                     break Some(CloseReason { code: CloseCode::Away, description: Some("idle timeout".into()) });
@@ -164,6 +174,34 @@ pub async fn run(
         // SAFETY: malloc_trim only returns free memory to the system.
         unsafe { libc::malloc_trim(0) }
     }));
+}
+
+/// Why a session's login no longer holds, if it does not: looked up in the store again.
+async fn login_gone(
+    state: &Arc<AppState>,
+    token: Option<&str>,
+    had: &crate::auth::Principal,
+) -> Option<&'static str> {
+    let Some(token) = token else {
+        return Some("the login ended");
+    };
+    let (st, token) = (state.clone(), token.to_owned());
+    let now = tokio::task::spawn_blocking(move || st.access.session(&token)).await;
+    match now {
+        Ok(Ok(Some(p))) => {
+            let same = match (p.user(), had.user()) {
+                (Some(a), Some(b)) => {
+                    a.name == b.name && a.admin == b.admin && a.groups == b.groups
+                }
+                _ => false,
+            };
+            (!same).then_some("the account changed: reconnect")
+        }
+        Ok(Ok(None)) => Some("the login ended"),
+        // The store cannot answer now: the session keeps its login until it can (as the gate
+        // answers 500 rather than logging people out).
+        _ => None,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
