@@ -128,20 +128,46 @@ pub async fn login(
             "this server has no accounts (started without --auth)",
         ));
     };
+    // No account has a longer name or password (checked before anything is hashed or kept: a
+    // 4 MB name no longer becomes a throttle key and a hash input).
+    if body.user.len() > 64 || body.password.len() > 1024 {
+        return Err(ApiError::bad_request(
+            "a user name has at most 64 bytes and a password at most 1024",
+        ));
+    }
     let (ukey, akey) = (
         format!("user:{}", body.user),
         format!("addr:{}", peer(&req)),
     );
     let throttle = &state.access.throttle;
-    let wait = throttle.wait(&ukey).max(throttle.wait(&akey));
-    if !wait.is_zero() {
+    if let Err(wait) = throttle.attempt(&[&ukey, &akey]) {
         return Ok(too_many(wait));
     }
     let LoginBody { user, password } = body.into_inner();
-    let found = db(move || store.verify(&user, &password)).await?;
+    let found = {
+        let Ok(_slot) = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            state.access.hashing.acquire(),
+        )
+        .await
+        else {
+            return Err(ApiError::busy("too many logins at once: try again"));
+        };
+        let st = state.clone();
+        db(move || {
+            let r = store.verify(&user, &password);
+            // The last hash in flight gives its memory back (glibc keeps freed arenas otherwise).
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            if st.access.hashing.available_permits() == crate::auth::Access::HASHING - 1 {
+                // SAFETY: malloc_trim only returns free memory to the system.
+                unsafe { libc::malloc_trim(0) };
+            }
+            r
+        })
+        .await?
+    };
     let Some(user) = found else {
-        throttle.failed(&ukey);
-        throttle.failed(&akey);
+        // Counted already, when the attempt began.
         state.access.failed_logins.fetch_add(1, Relaxed);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

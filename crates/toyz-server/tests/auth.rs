@@ -1017,3 +1017,41 @@ fn open_sockets_close_when_their_login_ends() {
     let v = ws_job(addr, Some(&login(addr, "cy", "cy password")), None, info).unwrap();
     assert_eq!(v["status"], "ok");
 }
+
+/// Wrong passwords sent all at once are counted before any is checked: of 40 concurrent attempts
+/// for one user, only the 5 free ones are tried (401), the rest wait (429).
+#[test]
+fn concurrent_wrong_passwords_are_throttled_like_sequential_ones() {
+    let w = world();
+    let addr = start(&w);
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let all: Vec<_> = (0..40)
+            .map(|_| {
+                s.spawn(|| {
+                    http(
+                        addr,
+                        "POST",
+                        "/api/login",
+                        None,
+                        Some(&json!({"user": "ada", "password": "wrong password"})),
+                    )
+                    .status
+                })
+            })
+            .collect();
+        all.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let tried = statuses.iter().filter(|&&s| s == 401).count();
+    let waited = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((tried, waited), (5, 35), "{statuses:?}");
+    // A name no account can have is refused before anything is hashed or remembered.
+    let huge = "x".repeat(1 << 20);
+    let r = http(
+        addr,
+        "POST",
+        "/api/login",
+        None,
+        Some(&json!({"user": huge, "password": "wrong password"})),
+    );
+    assert_eq!(r.status, 400, "{}", r.json());
+}
