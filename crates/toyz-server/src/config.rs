@@ -48,6 +48,9 @@ pub struct Config {
     /// file, or in the working directory): a SQLite file, or a `postgres://` URL kept as it is.
     pub database: PathBuf,
     pub auth_settings: crate::auth::AuthSettings,
+    /// Host names requests may name (`Host`), config `hosts`; empty: IP addresses and `localhost`
+    /// without accounts, anything with them (see `host_allowed`).
+    pub hosts: Vec<String>,
 }
 
 /// Bounds on what one client, one session and all of them together can make the server hold.
@@ -116,6 +119,7 @@ pub struct FileConfig {
     pub session_idle_hours: Option<u64>,
     pub session_max_hours: Option<u64>,
     pub origins: Option<Vec<String>>,
+    pub hosts: Option<Vec<String>>,
     pub roots: Option<BTreeMap<String, PathBuf>>,
 }
 
@@ -306,7 +310,42 @@ impl Config {
             public: cli.public || fc.public.unwrap_or(false),
             database,
             auth_settings,
+            hosts: fc
+                .hosts
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .collect(),
         })
+    }
+}
+
+impl Config {
+    /// May a request name `host` (its `Host` header, port and all)? A page on another site that
+    /// rebinds its own DNS name to this server's address (DNS rebinding) sends that name: without
+    /// accounts, only IP addresses, `localhost` and the configured `hosts` are answered, so such a
+    /// page reaches nothing. With accounts any name is (the page has no login cookie for it) unless
+    /// `hosts` lists them.
+    pub fn host_allowed(&self, host: Option<&str>) -> bool {
+        let Some(host) = host else {
+            return true;
+        };
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+        }
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+        if self.hosts.iter().any(|h| *h == name) {
+            return true;
+        }
+        if !self.hosts.is_empty() || !self.auth {
+            return name == "localhost"
+                || name.ends_with(".localhost")
+                || name.parse::<std::net::IpAddr>().is_ok();
+        }
+        true
     }
 }
 

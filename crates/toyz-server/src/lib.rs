@@ -167,6 +167,25 @@ async fn front(
         use actix_web::ResponseError;
         return Ok(req.into_response(e.error_response()).map_into_right_body());
     }
+    // Only the host names this server answers to (DNS rebinding: see `Config::host_allowed`).
+    if let Some(s) = req.app_data::<web::Data<AppState>>() {
+        let host = req
+            .headers()
+            .get(actix_web::http::header::HOST)
+            .map(|h| h.to_str().unwrap_or("?"));
+        if !s.config.host_allowed(host) {
+            let e = ApiError::new(
+                actix_web::http::StatusCode::MISDIRECTED_REQUEST,
+                "bad_host",
+                format!(
+                    "this server does not answer to the host name {}: use its address, or list the name in the config's hosts",
+                    host.unwrap_or("")
+                ),
+            );
+            use actix_web::ResponseError;
+            return Ok(req.into_response(e.error_response()).map_into_right_body());
+        }
+    }
     // With --auth, only logged-in requests go further (login, health and static files excepted).
     if let Some(refusal) = login::gate(req.request()).await {
         return Ok(req.into_response(refusal).map_into_right_body());

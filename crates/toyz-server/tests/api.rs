@@ -1282,3 +1282,64 @@ async fn oriented_tiles_are_the_image_turned_and_flipped() {
     let (st, _, b) = get(&app, &format!("{base}&angle=400")).await;
     assert_eq!(st, 400, "{}", String::from_utf8_lossy(&b));
 }
+
+/// DNS rebinding: a page on another site whose name now resolves to this server sends that name as
+/// `Host`. Without accounts only IP addresses, `localhost` and the configured `hosts` are answered
+/// (421 JSON otherwise), WebSocket upgrades included.
+#[actix_web::test]
+async fn only_the_servers_own_host_names_are_answered() {
+    let f = fixture();
+    let mut c = config(&f, None);
+    c.hosts = vec!["toyz.example.org".into()];
+    let (app, _) = service!(c);
+    let ask = |host: &'static str, uri: &'static str| {
+        test::TestRequest::get()
+            .uri(uri)
+            .insert_header(("Host", host))
+            .to_request()
+    };
+    for host in [
+        "127.0.0.1:8080",
+        "localhost:8080",
+        "[::1]:8080",
+        "10.1.2.3",
+        "toyz.example.org",
+        "TOYZ.example.org.:443",
+    ] {
+        let res = test::call_service(&app, ask(host, "/api/files?path=")).await;
+        assert_eq!(res.status(), 200, "{host}");
+    }
+    for host in [
+        "evil.example",
+        "evil.example:8080",
+        "127.0.0.1.evil.example",
+    ] {
+        let res = test::call_service(&app, ask(host, "/api/files?path=")).await;
+        assert_eq!(res.status(), 421, "{host}");
+        let v = json(&test::read_body(res).await);
+        assert_eq!(v["error"]["kind"], "bad_host", "{host}");
+        let res = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/ws")
+                .insert_header(("Host", host))
+                .insert_header(("Origin", format!("http://{host}")))
+                .insert_header(("Upgrade", "websocket"))
+                .insert_header(("Connection", "Upgrade"))
+                .insert_header(("Sec-WebSocket-Version", "13"))
+                .insert_header(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), 421, "ws {host}");
+    }
+    // With accounts (and no hosts listed) any name is answered: such a page holds no login.
+    let mut c = config(&f, None);
+    c.auth = false;
+    assert!(!c.host_allowed(Some("evil.example")));
+    c.auth = true;
+    assert!(c.host_allowed(Some("evil.example")));
+    c.hosts = vec!["toyz.example.org".into()];
+    assert!(!c.host_allowed(Some("evil.example")));
+    assert!(c.host_allowed(None));
+}
