@@ -57,6 +57,20 @@ pub(crate) const GZIP_MAX_RATIO: u64 = 1100;
 
 const PROC_FD: &str = "/proc/self/fd/";
 
+/// The lock of one unpacked copy (see `open_unpacked_within`); forgotten when nobody holds it.
+fn unpack_lock(target: &Path) -> std::sync::Arc<std::sync::Mutex<()>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let mut m = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    // Only locks someone else still holds are kept: the map stays as small as the opens in flight.
+    m.retain(|_, l| Arc::strong_count(l) > 1);
+    m.entry(target.to_owned()).or_default().clone()
+}
+
 impl Pinned {
     /// Open `path` (`O_NONBLOCK`, so a FIFO or device never blocks the caller) and refuse anything but
     /// a regular file. A path `/proc/self/fd/N` (how the server hands over a file it resolved inside a
@@ -93,6 +107,17 @@ impl Pinned {
     /// would otherwise decompress the whole file into memory again for every thread that reads it.
     /// The copy keeps the original's name and version, so ids and messages are the original's.
     pub fn open_unpacked(path: &Path, dir: &Path) -> Result<Pinned> {
+        Pinned::open_unpacked_within(path, dir, u64::MAX)
+    }
+
+    /// [`Pinned::open_unpacked`] writing at most `limit` bytes (a cache's size limit): a file that
+    /// decompresses to more is refused as `TooLarge` and nothing of it stays on disk.
+    ///
+    /// Concurrent opens of one file in this process unpack it once: the others wait for that copy
+    /// (two first opens at once used to write the same temp file, and one renamed it half written).
+    /// Temp files are named `.NAME.<pid>.<n>.tmp`, so a copy cut short by a killed process is swept
+    /// by the cache's collector.
+    pub fn open_unpacked_within(path: &Path, dir: &Path, limit: u64) -> Result<Pinned> {
         let p = Pinned::open(path)?;
         if !p.is_gzip() {
             return Ok(p);
@@ -118,23 +143,36 @@ impl Pinned {
             path: shown.clone(),
             message: e.to_string(),
         };
+        let lock = unpack_lock(&target);
+        let _one = lock.lock().unwrap_or_else(|e| e.into_inner());
         if !target.exists() {
             std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-            let tmp = dir.join(format!(".{h:016x}.fits.{}.tmp", std::process::id()));
+            static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = dir.join(format!(".{h:016x}.fits.{}.{n}.tmp", std::process::id()));
             let r = (|| -> Result<()> {
                 let mut out = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-                let limit = v.size.saturating_mul(GZIP_MAX_RATIO);
-                let mut gz = flate2::read::MultiGzDecoder::new(p.reader()).take(limit + 1);
+                let ratio = v.size.saturating_mul(GZIP_MAX_RATIO);
+                let most = ratio.min(limit);
+                let mut gz = flate2::read::MultiGzDecoder::new(p.reader()).take(most + 1);
                 let n = std::io::copy(&mut gz, &mut out).map_err(|e| match e.kind() {
                     std::io::ErrorKind::InvalidInput
                     | std::io::ErrorKind::InvalidData
                     | std::io::ErrorKind::UnexpectedEof => bad(e),
                     _ => io_err(&tmp, e),
                 })?;
-                if n > limit {
+                if n > ratio {
                     return Err(bad(std::io::Error::other(format!(
-                        "decompresses to more than {limit} bytes"
+                        "decompresses to more than {ratio} bytes"
                     ))));
+                }
+                if n > limit {
+                    return Err(FitsError::TooLarge {
+                        path: shown.clone(),
+                        message: format!(
+                            "decompresses to more than the cache may hold ({limit} bytes)"
+                        ),
+                    });
                 }
                 std::fs::rename(&tmp, &target).map_err(|e| io_err(&target, e))
             })();

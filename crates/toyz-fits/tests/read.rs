@@ -372,3 +372,47 @@ fn bad_input_gets_a_clear_error() {
     // A directory.
     assert!(Image::open(d.path(), &HduSel::Auto, 0).is_err());
 }
+
+/// Concurrent first opens of one gzip'd file unpack it once: every thread reads the whole file
+/// (two at once used to share a temp file and one renamed it half written); a limit refuses a file
+/// that would unpack to more, leaving nothing behind.
+#[test]
+fn gzip_files_unpack_once_whoever_asks() {
+    let d = tmp();
+    let plain = d.path().join("sky.fits");
+    let spec = SkySpec::new(1500, 1400);
+    write_fits(&plain, &spec).unwrap();
+    let bytes = std::fs::read(&plain).unwrap();
+    let gz = d.path().join("sky.fits.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut e, &bytes).unwrap();
+    std::fs::write(&gz, e.finish().unwrap()).unwrap();
+    let dir = d.path().join("unpacked");
+    let copies: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let all: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    let p = toyz_fits::Pinned::open_unpacked(&gz, &dir).unwrap();
+                    let mut b = vec![0u8; p.len() as usize];
+                    assert_eq!(p.read_at(&mut b, 0).unwrap(), b.len());
+                    b
+                })
+            })
+            .collect();
+        all.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for c in copies {
+        assert!(c == bytes, "a thread read a copy that is not the file");
+    }
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "one copy and no temp file: {names:?}");
+    // Over a limit: refused, nothing written.
+    let other = d.path().join("other");
+    let e = toyz_fits::Pinned::open_unpacked_within(&gz, &other, 1 << 20).unwrap_err();
+    assert_eq!(e.kind(), "too_large", "{e}");
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 0);
+}

@@ -85,11 +85,12 @@ fn is_orphan_temp(p: &Path, meta: &std::fs::Metadata) -> bool {
         .ok()
         .and_then(|t| t.elapsed().ok())
         .is_some_and(|age| age > Duration::from_secs(86_400));
-    let pid: Option<i32> = name
-        .trim_end_matches(".tmp")
-        .rsplit('.')
-        .nth(1)
-        .and_then(|s| s.parse().ok());
+    // `.NAME.<pid>.<n>.tmp`; unpacked copies written before 0.1 were `.NAME.<pid>.tmp`.
+    let mut parts = name.trim_end_matches(".tmp").rsplit('.');
+    let (last, before) = (parts.next(), parts.next());
+    let pid: Option<i32> = before
+        .and_then(|s| s.parse().ok())
+        .or_else(|| last.and_then(|s| s.parse().ok()));
     let gone = pid.is_some_and(|pid| {
         // SAFETY: signal 0 only asks whether the process exists.
         pid > 0
@@ -289,16 +290,25 @@ mod tests {
             .source_dir(&sa.id)
             .join(format!(".8.png.{}.1.tmp", std::process::id()));
         std::fs::write(&live, b"being written").unwrap();
+        // An unpacked .gz copy cut short by a killed process, in both namings.
+        std::fs::create_dir_all(layout.unpacked()).unwrap();
+        for name in [
+            ".00aa11bb22cc33dd.fits.999999999.0.tmp",
+            ".00aa11bb22cc33de.fits.999999999.tmp",
+        ] {
+            std::fs::write(layout.unpacked().join(name), b"half a file").unwrap();
+        }
         // c changes: its cached tiles are for pixels that no longer exist.
         std::thread::sleep(Duration::from_millis(5));
         write_fits(&c, &SkySpec::ramp(700, 600)).unwrap();
 
         let s = stats(&layout);
-        assert_eq!((s.sources, s.stale_sources, s.orphan_temp_files), (3, 1, 1));
-        let per_source = s.bytes / 3;
+        assert_eq!((s.sources, s.stale_sources, s.orphan_temp_files), (3, 1, 3));
+        let per_source = (s.bytes - 22) / 3;
 
         let r = prune(&layout, 0, &|_| false);
-        assert_eq!((r.stale_removed, r.temp_removed, r.evicted), (1, 1, 0));
+        assert_eq!((r.stale_removed, r.temp_removed, r.evicted), (1, 3, 0));
+        assert_eq!(std::fs::read_dir(layout.unpacked()).unwrap().count(), 0);
         assert!(!layout.source_dir(&sc.id).exists() && !dead.exists() && live.exists());
 
         // Room for one source: a (oldest) goes, b stays.

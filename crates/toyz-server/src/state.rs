@@ -551,9 +551,15 @@ impl AppState {
         let shown = public.clone();
         let layout = self.layout.clone();
         let store = self.tiles_store.clone();
+        let cache_max = self.config.cache_max;
         let src = actix_web::web::block(move || {
             // A gzip'd file is decompressed once into the cache and read from there by every thread.
-            let pinned = toyz_fits::Pinned::open_unpacked(&file.open_path(), &layout.unpacked())?;
+            // Never more than the cache may hold (0: no limit).
+            let pinned = toyz_fits::Pinned::open_unpacked_within(
+                &file.open_path(),
+                &layout.unpacked(),
+                if cache_max == 0 { u64::MAX } else { cache_max },
+            )?;
             let src = Source::open_pinned(Arc::new(pinned), &sel, plane)?;
             // The manifest lets any server sharing this cache find the file from the id alone.
             toyz_pyramid::build::write_source_manifest(&layout, &src, false)?;
