@@ -337,7 +337,7 @@ impl Config {
         }
         .trim_end_matches('.')
         .to_ascii_lowercase();
-        if self.hosts.iter().any(|h| *h == name) {
+        if self.hosts.contains(&name) {
             return true;
         }
         if !self.hosts.is_empty() || !self.auth {
