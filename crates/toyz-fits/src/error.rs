@@ -44,6 +44,8 @@ pub enum FitsError {
     },
     #[error("{path}: the file holds no image")]
     NoImage { path: PathBuf },
+    #[error("{path}: the file holds no table")]
+    NoTable { path: PathBuf },
     #[error("{path}: HDU {hdu} has {planes} plane(s); plane {plane} does not exist")]
     PlaneOutOfRange {
         path: PathBuf,
@@ -99,6 +101,7 @@ impl FitsError {
             | FitsError::NoSuchExtname { path, .. }
             | FitsError::NotAnImage { path, .. }
             | FitsError::NoImage { path }
+            | FitsError::NoTable { path }
             | FitsError::PlaneOutOfRange { path, .. }
             | FitsError::Cfitsio { path, .. }
             | FitsError::Mosaic { path, .. }
@@ -120,6 +123,7 @@ impl FitsError {
             FitsError::Truncated { .. } => "truncated",
             FitsError::HduOutOfRange { .. } | FitsError::NoSuchExtname { .. } => "no_such_hdu",
             FitsError::NotAnImage { .. } | FitsError::NoImage { .. } => "not_an_image",
+            FitsError::NoTable { .. } => "not_a_table",
             FitsError::PlaneOutOfRange { .. } => "no_such_plane",
             FitsError::OutOfBounds { .. } | FitsError::PixelOutside { .. } => "out_of_bounds",
             FitsError::Cfitsio { .. } | FitsError::BadGzip { .. } | FitsError::Corrupt { .. } => {

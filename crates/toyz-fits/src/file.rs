@@ -249,6 +249,25 @@ impl Pinned {
         self.read_at(&mut magic, 0).is_ok_and(|n| n == 2) && magic == [0x1f, 0x8b]
     }
 
+    /// The bytes a reader of the whole file gets: its length, or for a gzip'd file what it
+    /// decompresses to, counted (nothing kept) up to `limit` (past it: `limit + 1`). A corrupt gzip
+    /// stream counts what it gave before the damage.
+    pub fn inflated_len(&self, limit: u64) -> u64 {
+        if !self.is_gzip() {
+            return self.len;
+        }
+        let mut gz = flate2::read::MultiGzDecoder::new(self.reader()).take(limit.saturating_add(1));
+        let mut n = 0u64;
+        let mut buf = vec![0u8; 1 << 16];
+        while let Ok(k) = gz.read(&mut buf) {
+            if k == 0 {
+                break;
+            }
+            n += k as u64;
+        }
+        n
+    }
+
     /// A reader from the start of the file that leaves the descriptor's own offset alone.
     pub fn reader(&self) -> impl Read + '_ {
         struct At<'a>(&'a Pinned, u64);

@@ -234,7 +234,10 @@ pub fn read_table(path: &Path, sel: &HduSel, max_rows: usize) -> Result<Table> {
     let path = p.shown();
     let mut h = Handle::open_pinned(&p)?;
     let hdus = list_with(&mut h)?;
-    let hdu = select(path, &hdus, sel, |s| s.kind == HduKind::Table)?;
+    let hdu = select(path, &hdus, sel, |s| s.kind == HduKind::Table).map_err(|e| match e {
+        FitsError::NoImage { path } => FitsError::NoTable { path },
+        e => e,
+    })?;
     if hdus[hdu].kind != HduKind::Table {
         return Err(FitsError::NotAnImage {
             path: path.to_owned(),

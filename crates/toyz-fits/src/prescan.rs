@@ -86,10 +86,18 @@ fn walk(src: &mut dyn Blocks) -> std::result::Result<(), String> {
     loop {
         let mut records = Vec::new();
         let mut ended = false;
+        let mut blocks = 0usize;
         while !ended {
             if !src.block(at, &mut buf).unwrap_or(false) {
-                return Ok(());
+                // The end of the file between HDUs is the end; inside a header it is a cut.
+                return match blocks {
+                    0 => Ok(()),
+                    _ => Err(format!(
+                        "HDU {hdu}: the file ends inside its header (it is truncated)"
+                    )),
+                };
             }
+            blocks += 1;
             at += BLOCK as u64;
             for rec in buf.chunks_exact(80) {
                 ended = rec.starts_with(b"END     ") || rec.trim_ascii_end() == b"END";

@@ -1389,3 +1389,60 @@ fn unreadable_request_heads_get_json_errors() {
     assert_eq!(r.matches("HTTP/1.1 ").count(), 2, "{r}");
     assert!(r.ends_with("{\"status\":\"ok\"}"), "{r}");
 }
+
+/// Catalogs: a gzip'd FITS file that inflates far beyond its size is refused before it is read
+/// (its inflated size counted against the memory budget), a file without a table says so, and a
+/// header cut short says the file is truncated.
+#[test]
+fn catalog_loads_are_bounded_by_what_files_inflate_to() {
+    let w = world();
+    // 40 MiB of zeros (an image) before a small table: about 40 KB gzip'd.
+    let fits = w.data.join("padded.fits");
+    let mut pad = SkySpec::ramp(2560, 4096);
+    pad.bitpix = 32;
+    write_fits(&fits, &pad).unwrap();
+    let mut bytes = std::fs::read(&fits).unwrap();
+    let data_at = bytes.len() - 2560 * 4096 * 4;
+    bytes[data_at..].fill(0);
+    let table = w.data.join("t.fits");
+    toyz_skygen::write_table_fits(&table, &w.sky).unwrap();
+    let t = std::fs::read(&table).unwrap();
+    bytes.extend_from_slice(&t[2880..]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &bytes).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(gz.len() < 200_000, "{}", gz.len());
+    std::fs::write(w.data.join("bomb.fits.gz"), gz).unwrap();
+    std::fs::write(
+        w.data.join("cut.fits"),
+        &std::fs::read(w.data.join("ramp.fits")).unwrap()[..2000 + 2880],
+    )
+    .unwrap();
+    let addr = start_cfg(JobRegistry::with_builtins(), &w.data, &w.cache, |c| {
+        c.limits.memory_budget = 64 << 20;
+    });
+    let mut a = Client::connect(addr);
+    let (_, r) = a.call("catalog.load", json!({"path": "data/bomb.fits.gz"}));
+    assert_eq!(r["error"]["kind"], "too_large", "{r}");
+    let (_, r) = a.call("catalog.load", json!({"path": "data/ramp.fits"}));
+    assert_eq!(r["error"]["kind"], "not_a_table", "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("no table"),
+        "{r}"
+    );
+    let (_, r) = a.call("image.open", json!({"path": "data/cut.fits"}));
+    assert_eq!(r["status"], "error", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("truncated"),
+        "{r}"
+    );
+    // The small table itself loads.
+    let r = a.ok("catalog.load", json!({"path": "data/t.fits"}));
+    assert!(
+        r["rows"].as_u64().unwrap_or(0) > 0 || r["total"].as_u64().unwrap_or(0) > 0,
+        "{r}"
+    );
+}

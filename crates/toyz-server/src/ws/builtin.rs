@@ -894,9 +894,18 @@ impl JobRegistry {
                     return Err(JobError::new("too_large", format!(
                         "this session already holds {held} catalog rows (at most {})", limits.catalog_rows_session)));
                 }
-                // Parsing holds the text and the cells: reserve about ten times the file's size.
-                let size = std::fs::metadata(res.open_path()).map(|m| m.len()).unwrap_or(0);
-                let mem = ctx.state.reserve(size.saturating_mul(10), "catalog.load")?;
+                // Parsing holds the text and the cells: reserve about ten times the file's size; a
+                // gzip'd file is held whole once decompressed (by cfitsio), so three times what it
+                // inflates to, counted first (a 2 MB file of 2 GiB is refused, not read).
+                let (file, budget) = (res.open_path(), limits.memory_budget);
+                let (size, inflated) = tokio::task::spawn_blocking(move || {
+                    toyz_fits::Pinned::open(&file).map(|p| (p.len(), p.inflated_len(budget)))
+                })
+                .await
+                .map_err(|_| JobError::panicked())?
+                .map_err(|e| fits_error(e, &public))?;
+                let need = size.saturating_mul(10).max(inflated.saturating_mul(3));
+                let mem = ctx.state.reserve(need, "catalog.load")?;
                 let cat = tokio::task::spawn_blocking(move || -> Result<Catalog, JobError> {
                     let _mem = mem;
                     let file = res.open_path();
