@@ -70,6 +70,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/api/cutout", web::get().to(cutout::cutout))
     .route("/api/colorbar", web::get().to(api::colorbar))
     .route("/tiles/{sid}/{rid}/{z}/{x}/{y}", web::get().to(tiles::tile))
+    // HEAD as GET without the body (actix-http leaves it out): caches and link checkers ask so.
+    .route(
+        "/tiles/{sid}/{rid}/{z}/{x}/{y}",
+        web::head().to(tiles::tile),
+    )
+    .route("/healthz", web::head().to(api::healthz))
     .route("/ws", web::get().to(ws::ws))
     .route("/login", web::get().to(login::page))
     .route("/api/login", web::post().to(login::login))

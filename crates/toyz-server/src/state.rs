@@ -549,6 +549,7 @@ impl AppState {
         let (file, public, target, sel) =
             (r.clone(), r.public.clone(), r.target.clone(), hdu.clone());
         let shown = public.clone();
+        let shown_log = public.clone();
         let layout = self.layout.clone();
         let store = self.tiles_store.clone();
         let cache_max = self.config.cache_max;
@@ -561,9 +562,14 @@ impl AppState {
                 if cache_max == 0 { u64::MAX } else { cache_max },
             )?;
             let src = Source::open_pinned(Arc::new(pinned), &sel, plane)?;
-            // The manifest lets any server sharing this cache find the file from the id alone.
-            toyz_pyramid::build::write_source_manifest(&layout, &src, false)?;
-            toyz_pyramid::build::publish_manifest(&layout, &*store, &src.id)?;
+            // The manifest lets any server sharing this cache find the file from the id alone. A
+            // cache that cannot be written (made read-only, full) must not stop what needs no
+            // cache (header, pixels, statistics): the level build that needs it reports it.
+            if let Err(e) = toyz_pyramid::build::write_source_manifest(&layout, &src, false)
+                .and_then(|()| toyz_pyramid::build::publish_manifest(&layout, &*store, &src.id))
+            {
+                tracing::warn!("cannot write the manifest of {shown_log}: {e}");
+            }
             Ok::<_, toyz_pyramid::EngineError>(src)
         })
         .await

@@ -1343,3 +1343,37 @@ async fn only_the_servers_own_host_names_are_answered() {
     assert!(!c.host_allowed(Some("evil.example")));
     assert!(c.host_allowed(None));
 }
+
+/// What needs no cache works without one: a cache that became unwritable (here its folder replaced
+/// by a file, which stops root too) still lets headers, pixels and histograms of new files answer.
+/// And HEAD on a tile answers as GET does, without the body.
+#[actix_web::test]
+async fn an_unwritable_cache_and_head_requests() {
+    let f = fixture();
+    let (app, _) = service!(config(&f, None));
+    let (st, _, b) = get(&app, "/api/sources?path=data/ramp.fits").await;
+    assert_eq!(st, 200);
+    let tile = tile_url(&json(&b), 0, 0, 0);
+    let (st, _, _) = get(&app, &tile).await;
+    assert_eq!(st, 200);
+    let res = test::call_service(
+        &app,
+        test::TestRequest::default()
+            .method(actix_web::http::Method::HEAD)
+            .uri(&tile)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers().get("content-type").unwrap(), "image/png");
+    std::fs::remove_dir_all(&f.cache).unwrap();
+    std::fs::write(&f.cache, b"not a folder").unwrap();
+    for uri in [
+        "/api/header?path=data/sky.fits",
+        "/api/pixel?path=data/sky.fits&x=10&y=10",
+        "/api/histogram?path=data/sky.fits",
+    ] {
+        let (st, _, b) = get(&app, uri).await;
+        assert_eq!(st, 200, "{uri}: {}", String::from_utf8_lossy(&b));
+    }
+}
