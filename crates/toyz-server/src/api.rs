@@ -481,6 +481,14 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
                 .open
                 .load(std::sync::atomic::Ordering::Relaxed),
         ),
+        (
+            "toyz_ws_replies_waiting",
+            "job replies waiting for room in a session whose client is not reading",
+            state
+                .sessions
+                .replies_waiting
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ),
         ("toyz_sources", "open sources", sources as u64),
         (
             "toyz_sources_bytes",

@@ -1446,3 +1446,46 @@ fn catalog_loads_are_bounded_by_what_files_inflate_to() {
         "{r}"
     );
 }
+
+/// A client that sends jobs and never reads their replies makes them wait (backpressure): once the
+/// session's reply room is full and every running slot holds a finished reply, no further job runs,
+/// however many were sent. When the client reads, every reply arrives.
+#[test]
+fn unread_replies_hold_back_the_jobs_of_their_session() {
+    let w = world();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let mut reg = JobRegistry::with_builtins();
+    let r2 = runs.clone();
+    reg.register_async(
+        "test.big",
+        "a reply of 3 MiB",
+        move |_: JobCtx, _: Empty| {
+            let r2 = r2.clone();
+            async move {
+                r2.fetch_add(1, Ordering::SeqCst);
+                Ok(json!("x".repeat(3 << 20)))
+            }
+        },
+    );
+    let addr = start_cfg(reg, &w.data, &w.cache, |c| c.limits.reply_bytes = 4 << 20);
+    let mut a = Client::connect(addr);
+    for id in 1..=64u64 {
+        a.send(json!({"id": id, "job": "test.big", "params": {}}));
+    }
+    // The state to wait for: every running slot of the session holds a reply waiting for room.
+    while metric(addr, "toyz_ws_replies_waiting") < 4.0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ran = runs.load(Ordering::SeqCst);
+    // 4 waiting, 1 queued, a few in the sockets' buffers: nowhere near 64.
+    assert!(ran <= 16, "{ran} jobs ran for a client that reads nothing");
+    let mut seen = 0;
+    while seen < 64 {
+        let m = a.recv().expect("a reply");
+        if m["status"] == "ok" {
+            assert_eq!(m["result"].as_str().unwrap().len(), 3 << 20);
+            seen += 1;
+        }
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 64);
+}

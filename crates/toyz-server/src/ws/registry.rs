@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc::UnboundedSender;
 
 use super::session::SessionState;
 
@@ -60,7 +59,7 @@ pub struct JobCtx {
     pub registry: Arc<JobRegistry>,
     pub session: Arc<SessionState>,
     pub id: Value,
-    pub(crate) out: UnboundedSender<String>,
+    pub(crate) out: super::session::Outbox,
     pub(crate) cancel: Arc<AtomicBool>,
 }
 
@@ -75,14 +74,15 @@ impl JobCtx {
     pub fn progress(&self, done: u64, total: u64) {
         let msg =
             serde_json::json!({"id": self.id, "status": "progress", "done": done, "total": total});
-        let _ = self.out.send(msg.to_string());
+        // Dropped when the client is not reading: the next one says more.
+        self.out.try_send(msg.to_string());
     }
 
-    /// Send an event (no id) to this session: `{"event": name, "data": …}`.
-    pub fn event(&self, name: &str, data: Value) {
-        let _ = self
-            .out
-            .send(serde_json::json!({"event": name, "data": data}).to_string());
+    /// Send an event (no id) to this session: `{"event": name, "data": …}`. False when it was
+    /// dropped because the client has left its session's replies unread (see `Outbox`).
+    pub fn event(&self, name: &str, data: Value) -> bool {
+        self.out
+            .try_send(serde_json::json!({"event": name, "data": data}).to_string())
     }
 
     /// True once the client cancelled this job or closed the session: long jobs check it and stop.

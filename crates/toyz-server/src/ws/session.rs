@@ -69,6 +69,57 @@ impl SessionState {
 #[derive(Default)]
 pub struct Sessions {
     pub open: AtomicU64,
+    /// Finished jobs whose reply waits for room in its session's `Outbox`.
+    pub replies_waiting: AtomicU64,
+}
+
+/// What a session sends, bounded in bytes: a client that stops reading makes its jobs wait (replies)
+/// or lose what a later message replaces (progress, events), never grows a queue. Each message
+/// holds its size (at most the whole room) from when it is queued until it is written.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<(String, u32)>,
+    room: Arc<Semaphore>,
+    limit: u32,
+}
+
+impl Outbox {
+    fn new(limit: usize) -> (Outbox, mpsc::UnboundedReceiver<(String, u32)>) {
+        let limit = limit.clamp(1 << 16, u32::MAX as usize >> 4) as u32;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let room = Arc::new(Semaphore::new(limit as usize));
+        (Outbox { tx, room, limit }, rx)
+    }
+
+    fn cost(&self, s: &str) -> u32 {
+        s.len().min(self.limit as usize).max(1) as u32
+    }
+
+    /// Send if there is room now (progress, events, refusals of bad requests); false if dropped.
+    pub(crate) fn try_send(&self, s: String) -> bool {
+        let n = self.cost(&s);
+        match self.room.clone().try_acquire_many_owned(n) {
+            Ok(p) => {
+                p.forget();
+                self.tx.send((s, n)).is_ok()
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Send once there is room (a job's reply: the job keeps its running slot until then).
+    pub(crate) async fn send(&self, s: String) {
+        let n = self.cost(&s);
+        if let Ok(p) = self.room.clone().acquire_many_owned(n).await {
+            p.forget();
+            let _ = self.tx.send((s, n));
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.limit as usize - self.room.available_permits()
+    }
 }
 
 fn error(id: &Value, kind: &str, message: impl Into<String>) -> String {
@@ -93,12 +144,12 @@ pub async fn run(
     let session = Arc::new(SessionState::new(principal));
     let mut accounts = state.access.accounts_changed();
     state.sessions.open.fetch_add(1, Ordering::Relaxed);
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
+    let (out_tx, mut out_rx) = Outbox::new(state.config.limits.reply_bytes);
     let running: Arc<Mutex<HashMap<String, Running>>> = Arc::new(Mutex::new(HashMap::new()));
     let slots = Arc::new(Semaphore::new(MAX_RUNNING));
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut last_seen = Instant::now();
-    let _ = out_tx.send(
+    out_tx.try_send(
         json!({"event": "session.ready", "data": {
             "session": session.id,
             "user": session.principal.user().map(|u| &u.name),
@@ -125,7 +176,7 @@ pub async fn run(
                         handle_text(&text, &state, &registry, &session, &out_tx, &running, &slots);
                     }
                     Some(Ok(AggregatedMessage::Binary(_))) => {
-                        let _ = out_tx.send(error(&Value::Null, "bad_message", "binary frames are not supported: send JSON text"));
+                        out_tx.try_send(error(&Value::Null, "bad_message", "binary frames are not supported: send JSON text"));
                     }
                     Some(Ok(AggregatedMessage::Ping(b))) => {
                         if ws.pong(&b).await.is_err() {
@@ -136,9 +187,14 @@ pub async fn run(
                     Some(Ok(AggregatedMessage::Close(_))) => break None,
                 }
             }
-            Some(out) = out_rx.recv() => {
-                if ws.text(out).await.is_err() {
-                    break None;
+            Some((out, n)) = out_rx.recv() => {
+                // A client that reads nothing for a whole idle period is gone.
+                let sent = tokio::time::timeout(IDLE_TIMEOUT, ws.text(out)).await;
+                out_tx.room.add_permits(n as usize);
+                match sent {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break None,
+                    Err(_) => break Some(CloseReason { code: CloseCode::Away, description: Some("replies left unread".into()) }),
                 }
             }
             Ok(()) = accounts.changed(), if state.access.enabled() => {
@@ -210,19 +266,19 @@ fn handle_text(
     state: &Arc<AppState>,
     registry: &Arc<JobRegistry>,
     session: &Arc<SessionState>,
-    out: &mpsc::UnboundedSender<String>,
+    out: &Outbox,
     running: &Arc<Mutex<HashMap<String, Running>>>,
     slots: &Arc<Semaphore>,
 ) {
     let msg: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            let _ = out.send(error(&Value::Null, "bad_message", format!("not JSON: {e}")));
+            out.try_send(error(&Value::Null, "bad_message", format!("not JSON: {e}")));
             return;
         }
     };
     let Some(obj) = msg.as_object() else {
-        let _ = out.send(error(
+        out.try_send(error(
             &Value::Null,
             "bad_message",
             "a message is a JSON object",
@@ -232,7 +288,7 @@ fn handle_text(
     let id = match obj.get("id") {
         Some(v @ (Value::Number(_) | Value::String(_))) => v.clone(),
         _ => {
-            let _ = out.send(error(
+            out.try_send(error(
                 &Value::Null,
                 "bad_message",
                 "every request needs an \"id\" (number or string)",
@@ -246,20 +302,20 @@ fn handle_text(
             Some(r) => {
                 r.cancel.store(true, Ordering::Relaxed);
                 r.abort.abort();
-                let _ = out.send(error(&id, "cancelled", "cancelled by the client"));
+                out.try_send(error(&id, "cancelled", "cancelled by the client"));
             }
             None => {
-                let _ = out.send(error(&id, "unknown_id", "no running job has this id"));
+                out.try_send(error(&id, "unknown_id", "no running job has this id"));
             }
         }
         return;
     }
     let Some(name) = obj.get("job").and_then(Value::as_str) else {
-        let _ = out.send(error(&id, "bad_message", "a request names its \"job\""));
+        out.try_send(error(&id, "bad_message", "a request names its \"job\""));
         return;
     };
     let Some(job) = registry.get(name) else {
-        let _ = out.send(error(
+        out.try_send(error(
             &id,
             "unknown_job",
             format!("no job named '{name}' (session.jobs lists them)"),
@@ -279,7 +335,7 @@ fn handle_text(
     };
     let mut map = running.lock().expect("running");
     if map.contains_key(&key) {
-        let _ = out.send(error(
+        out.try_send(error(
             &id,
             "duplicate_id",
             "a job with this id is still running",
@@ -287,7 +343,7 @@ fn handle_text(
         return;
     }
     if map.len() >= MAX_PENDING {
-        let _ = out.send(error(
+        out.try_send(error(
             &id,
             "busy",
             format!("{MAX_PENDING} jobs are already running or waiting in this session"),
@@ -302,6 +358,7 @@ fn handle_text(
         session.clone(),
     );
     let max_reply = state.config.limits.reply_bytes;
+    let state2 = state.clone();
     let task = actix_web::rt::spawn(async move {
         let _permit = slots2.acquire_owned().await;
         let result = job.run(ctx, params).await;
@@ -325,7 +382,19 @@ fn handle_text(
             } else {
                 reply
             };
-            let _ = out2.send(reply);
+            // Counted while it waits (a guard: an aborted task stops waiting too).
+            struct Waiting<'a>(&'a AtomicU64);
+            impl Drop for Waiting<'_> {
+                fn drop(&mut self) {
+                    self.0.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+            state2
+                .sessions
+                .replies_waiting
+                .fetch_add(1, Ordering::Relaxed);
+            let _waiting = Waiting(&state2.sessions.replies_waiting);
+            out2.send(reply).await;
         }
     });
     map.insert(
