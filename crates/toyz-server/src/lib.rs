@@ -173,8 +173,13 @@ async fn front(
         use actix_web::ResponseError;
         return Ok(req.into_response(e.error_response()).map_into_right_body());
     }
-    // Only the host names this server answers to (DNS rebinding: see `Config::host_allowed`).
-    if let Some(s) = req.app_data::<web::Data<AppState>>() {
+    // Only the host names this server answers to (DNS rebinding: see `Config::host_allowed`). The
+    // head guard's refusals (a head too large to read) and the health check (no data; load
+    // balancers ask it by address or any name) answer whatever the host.
+    if let Some(s) = req
+        .app_data::<web::Data<AppState>>()
+        .filter(|_| req.path() != guard::REFUSED_PATH && req.path() != "/healthz")
+    {
         let host = req
             .headers()
             .get(actix_web::http::header::HOST)

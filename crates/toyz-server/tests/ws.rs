@@ -1489,3 +1489,39 @@ fn unread_replies_hold_back_the_jobs_of_their_session() {
     }
     assert_eq!(runs.load(Ordering::SeqCst), 64);
 }
+
+/// Every job stops when its socket closes: a region's statistics over a polygon of 20,000 vertices
+/// (minutes of work) give back their share of the memory budget soon after the client leaves.
+#[test]
+fn jobs_stop_when_their_socket_closes() {
+    let w = world();
+    let addr = start(JobRegistry::with_builtins(), &w.data, &w.cache);
+    let mut a = Client::connect(addr);
+    let n = 20_000;
+    let pts: Vec<String> = (0..n)
+        .map(|i| {
+            let t = i as f64 / n as f64 * std::f64::consts::TAU;
+            format!(
+                "{:.3},{:.3}",
+                2048.0 + 1900.0 * t.cos(),
+                2048.0 + 1900.0 * t.sin()
+            )
+        })
+        .collect();
+    let text = format!("image\npolygon({})\n", pts.join(","));
+    let regs = a.ok("regions.import", json!({"text": text}))["regions"].clone();
+    a.send(json!({"id": 99, "job": "regions.stats", "params": {"path": "data/big.fits", "regions": regs}}));
+    // Running: it holds its pixels' share of the budget.
+    while metric(addr, "toyz_memory_reserved_bytes") == 0.0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(a);
+    let t0 = Instant::now();
+    while metric(addr, "toyz_memory_reserved_bytes") > 0.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the job still runs after its client left"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

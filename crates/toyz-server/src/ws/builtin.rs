@@ -12,7 +12,7 @@ use crate::AppState;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Which image: a public path `ROOT/REL`, an HDU (index or EXTNAME) and a plane.
@@ -370,6 +370,7 @@ fn region_stats(
     o: &OpenSource,
     r: &Region,
     bins: Option<usize>,
+    cancel: &AtomicBool,
 ) -> Result<Value, JobError> {
     let img = &*o.src.image;
     let wcs = img.wcs();
@@ -417,6 +418,11 @@ fn region_stats(
         img.read_rect(x0 as usize - 1, y0 as usize - 1, cw, ch, &mut buf)
             .map_err(|e| o.read_error(toyz_pyramid::EngineError::Fits(e)))?;
         for j in 0..ch {
+            // A polygon of many vertices costs seconds per row: a job whose client left stops here
+            // (one abandoned for 30 minutes held its budget and a core).
+            if cancel.load(Ordering::Relaxed) {
+                return Err(JobError::cancelled());
+            }
             for i in 0..cw {
                 if let Some(k) = area.ring(x0 + i as f64, y0 + j as f64) {
                     area_px[k] += 1;
@@ -514,7 +520,7 @@ impl JobRegistry {
                 "jobs_run": s.jobs_run.load(Ordering::Relaxed),
                 "sources": s.sources.lock().expect("sources").iter().map(|(id, p)| json!({"id": id, "path": p})).collect::<Vec<_>>(),
                 "catalogs": s.catalogs.lock().expect("catalogs").iter().map(|c| json!({"catalog": c.id, "path": c.path, "rows": c.rows.len()})).collect::<Vec<_>>(),
-                "values": *s.values.lock().expect("values"),
+                "values": &*s.values.lock().expect("values"),
                 "server": {"version": env!("CARGO_PKG_VERSION"), "sessions": ctx.state.sessions.open.load(Ordering::Relaxed)},
             }))
         });
@@ -528,30 +534,36 @@ impl JobRegistry {
             "Store a value in the session (frames, selections, …); null removes it.",
             |ctx: JobCtx, p: SetParams| async move {
                 let max = ctx.state.config.limits.session_state;
-                let mut v = ctx.session.values.lock().expect("values");
-                if p.value.is_null() {
-                    v.remove(&p.key);
+                // Stored as its JSON text, which is what is counted (the key's bytes too).
+                let raw = if p.value.is_null() {
+                    None
                 } else {
-                    // Bounded per session: the bytes of every stored value (as JSON) and its key.
-                    let size = |k: &str, x: &Value| {
-                        k.len() + serde_json::to_string(x).map_or(0, |s| s.len())
-                    };
-                    let others: usize = v
-                        .iter()
-                        .filter(|(k, _)| **k != p.key)
-                        .map(|(k, x)| size(k, x))
-                        .sum();
-                    let new = size(&p.key, &p.value);
-                    if others + new > max {
-                        return Err(JobError::new(
-                            "too_large",
-                            format!(
-                                "a session keeps at most {max} bytes of values; this would make {}",
-                                others + new
-                            ),
-                        ));
+                    Some(serde_json::value::to_raw_value(&p.value).map_err(|e| JobError::bad_params(e.to_string()))?)
+                };
+                drop(p.value);
+                let mut v = ctx.session.values.lock().expect("values");
+                match raw {
+                    None => {
+                        v.remove(&p.key);
                     }
-                    v.insert(p.key, p.value);
+                    Some(raw) => {
+                        let others: usize = v
+                            .iter()
+                            .filter(|(k, _)| **k != p.key)
+                            .map(|(k, x)| k.len() + x.get().len())
+                            .sum();
+                        let new = p.key.len() + raw.get().len();
+                        if others + new > max {
+                            return Err(JobError::new(
+                                "too_large",
+                                format!(
+                                    "a session keeps at most {max} bytes of values; this would make {}",
+                                    others + new
+                                ),
+                            ));
+                        }
+                        v.insert(p.key, raw);
+                    }
                 }
                 Ok(json!({"keys": v.keys().collect::<Vec<_>>()}))
             },
@@ -1097,7 +1109,7 @@ impl JobRegistry {
                         if cancel.load(Ordering::Relaxed) {
                             return Err(JobError::cancelled());
                         }
-                        out.push(region_stats(&state, o, r, bins)?);
+                        out.push(region_stats(&state, o, r, bins, &cancel)?);
                     }
                     Ok(json!({"regions": out, "bunit": o.src.image.bunit()}))
                 })
