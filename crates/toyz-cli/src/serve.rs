@@ -76,7 +76,7 @@ fn init_logs() {
 fn run_server(config: Config, banner: impl FnOnce(&str)) -> Result<(), Fail> {
     init_logs();
     let sys = actix_web::rt::System::new();
-    sys.block_on(async move {
+    let r = sys.block_on(async move {
         // The cache must be a folder the server can write (a read-only file system said "cannot
         // listen" before): checked with a probe file, removed at once.
         let cache = config.cache_dir.clone();
@@ -103,7 +103,12 @@ fn run_server(config: Config, banner: impl FnOnce(&str)) -> Result<(), Fail> {
             code: 1,
             message: format!("server failed: {e}"),
         })
-    })
+    });
+    // Stopped (SIGTERM, Ctrl-C): the connections had their grace period; the runtime is not torn
+    // down, which would wait for every blocking task (renders, level builds, jobs) to finish and
+    // took SIGTERM under load to 9 s. The process ends with them.
+    std::mem::forget(sys);
+    r
 }
 
 pub fn serve(a: ServeArgs) -> Result<(), Fail> {

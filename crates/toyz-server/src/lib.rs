@@ -236,7 +236,8 @@ pub fn start_with(
     let registry = web::Data::new(registry);
     // actix-web's HttpServer cannot wrap a connection, so the server is assembled from its parts
     // (as HttpServer does) with each accepted stream behind a `HeadGuard`.
-    let mut builder = actix_server::Server::build().shutdown_timeout(5);
+    // Requests in flight get 4 s to finish after SIGTERM (the docs promise an exit within 5 s).
+    let mut builder = actix_server::Server::build().shutdown_timeout(4);
     for lst in listeners {
         let local = lst.local_addr()?;
         let (state, registry) = (state.clone(), registry.clone());
