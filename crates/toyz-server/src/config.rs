@@ -72,6 +72,9 @@ pub struct Limits {
     /// Render specs' colour tables (about 70 KiB each) kept by the whole server; the least recently
     /// used are dropped first (and made again when needed).
     pub renderers: usize,
+    /// Connections open at once, in all and from one client address (see `guard::ConnLimits`).
+    pub connections: usize,
+    pub connections_per_address: usize,
 }
 
 impl Default for Limits {
@@ -84,11 +87,29 @@ impl Default for Limits {
             catalog_rows_server: 10_000_000,
             renderers: 1024,
             sources_memory: 512 << 20,
+            connections: default_connections(),
+            connections_per_address: 256,
         }
     }
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+/// 10,000 connections, or half the open files the process may have if that is less (each
+/// connection is a descriptor; files, the cache and the database need the rest).
+fn default_connections() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given.
+    let files = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur as usize
+    } else {
+        1024
+    };
+    (files / 2).clamp(64, 10_000)
+}
 
 /// The `toyz.toml` file.
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +132,8 @@ pub struct FileConfig {
     pub catalog_rows_session: Option<usize>,
     pub catalog_rows_server: Option<usize>,
     pub renderers: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_address: Option<usize>,
     pub sources_memory: Option<String>,
     pub cache_max: Option<String>,
     pub auth: Option<bool>,
@@ -228,6 +251,11 @@ impl Config {
             catalog_rows_session: fc.catalog_rows_session.unwrap_or(d.catalog_rows_session),
             catalog_rows_server: fc.catalog_rows_server.unwrap_or(d.catalog_rows_server),
             renderers: fc.renderers.unwrap_or(d.renderers).max(1),
+            connections: fc.max_connections.unwrap_or(d.connections).max(1),
+            connections_per_address: fc
+                .max_connections_per_address
+                .unwrap_or(d.connections_per_address)
+                .max(1),
             sources_memory: size_or(fc.sources_memory, d.sources_memory)?,
         };
         if limits.memory_budget < 64 << 20 {

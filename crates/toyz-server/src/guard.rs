@@ -11,6 +11,7 @@
 //! protocol upgrade (WebSockets) the connection passes through unchecked.
 
 use actix_web::http::StatusCode;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -34,10 +35,85 @@ enum State {
     Drain,
 }
 
+/// A body must arrive within this long plus a second per [`BODY_RATE`] bytes, as a head must within
+/// actix-http's 5 s: a client sending a byte every two seconds held its connection for ever (19,990 of
+/// them took every file descriptor).
+pub const BODY_GRACE: std::time::Duration = std::time::Duration::from_secs(8);
+pub const BODY_RATE: u64 = 64 * 1024;
+
+/// Connections held open at once, in all and per client address; beyond either a new connection is
+/// closed as soon as it is accepted. Each admitted connection holds a [`Ticket`].
+pub struct ConnLimits {
+    max_total: usize,
+    max_per_address: usize,
+    open: std::sync::Mutex<(usize, std::collections::HashMap<std::net::IpAddr, usize>)>,
+}
+
+/// One admitted connection (given back when the connection ends).
+pub struct Ticket {
+    limits: std::sync::Arc<ConnLimits>,
+    ip: Option<std::net::IpAddr>,
+}
+
+impl ConnLimits {
+    pub fn new(max_total: usize, max_per_address: usize) -> std::sync::Arc<ConnLimits> {
+        std::sync::Arc::new(ConnLimits {
+            max_total: max_total.max(1),
+            max_per_address: max_per_address.max(1),
+            open: Default::default(),
+        })
+    }
+
+    /// Admit a connection from `ip`, or None when a limit is reached.
+    pub fn admit(self: &std::sync::Arc<Self>, ip: Option<std::net::IpAddr>) -> Option<Ticket> {
+        let mut g = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if g.0 >= self.max_total {
+            return None;
+        }
+        if let Some(ip) = ip {
+            let n = g.1.entry(ip).or_insert(0);
+            if *n >= self.max_per_address {
+                return None;
+            }
+            *n += 1;
+        }
+        g.0 += 1;
+        Some(Ticket {
+            limits: self.clone(),
+            ip,
+        })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).0
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut g = self.limits.open.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 -= 1;
+        if let Some(ip) = self.ip {
+            if let Some(n) = g.1.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    g.1.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
 /// An accepted connection whose request heads are checked (see the module).
 pub struct HeadGuard<T> {
     io: T,
     state: State,
+    /// When the body being read must be complete (see [`BODY_GRACE`]), and its timer (made when
+    /// first waited on, inside the runtime).
+    body_deadline: Option<std::time::Instant>,
+    body_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    _ticket: Option<Ticket>,
     /// Bytes read from the client and not yet handed on: a head being read, or what followed a body.
     held: Vec<u8>,
     /// Bytes ready to hand on to actix-http.
@@ -50,8 +126,16 @@ pub struct HeadGuard<T> {
 
 impl<T> HeadGuard<T> {
     pub fn new(io: T) -> HeadGuard<T> {
+        HeadGuard::with_ticket(io, None)
+    }
+
+    /// A guard holding its connection's place in the [`ConnLimits`].
+    pub fn with_ticket(io: T, ticket: Option<Ticket>) -> HeadGuard<T> {
         HeadGuard {
             io,
+            body_deadline: None,
+            body_timer: None,
+            _ticket: ticket,
             state: State::Head,
             held: Vec::new(),
             out: Vec::new(),
@@ -81,6 +165,8 @@ impl<T> HeadGuard<T> {
                     self.out.extend(self.held.drain(..k));
                     let left = n - k as u64;
                     self.state = if left == 0 {
+                        self.body_deadline = None;
+                        self.body_timer = None;
                         State::Head
                     } else {
                         State::Body(left)
@@ -115,6 +201,11 @@ impl<T> HeadGuard<T> {
                     match check_head(&self.held[..end]) {
                         Ok(next) => {
                             self.out.extend(self.held.drain(..end));
+                            if let State::Body(n) = next {
+                                let t = BODY_GRACE + std::time::Duration::from_secs(n / BODY_RATE);
+                                self.body_deadline = Some(std::time::Instant::now() + t);
+                                self.body_timer = None;
+                            }
                             self.state = next;
                         }
                         Err(status) => {
@@ -212,7 +303,21 @@ impl<T: AsyncRead + Unpin> AsyncRead for HeadGuard<T> {
             let mut chunk = [0u8; 16 * 1024];
             let mut rb = ReadBuf::new(&mut chunk);
             match Pin::new(&mut this.io).poll_read(cx, &mut rb) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    // A body that comes too slowly ends the connection.
+                    if let (State::Body(_), Some(at)) = (&this.state, this.body_deadline) {
+                        let timer = this.body_timer.get_or_insert_with(|| {
+                            Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(at)))
+                        });
+                        if timer.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "the request body came too slowly",
+                            )));
+                        }
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(())) if rb.filled().is_empty() => {
                     // End of input: whatever was held goes on as it is (actix-http sees the

@@ -238,9 +238,13 @@ pub fn start_with(
     // (as HttpServer does) with each accepted stream behind a `HeadGuard`.
     // Requests in flight get 4 s to finish after SIGTERM (the docs promise an exit within 5 s).
     let mut builder = actix_server::Server::build().shutdown_timeout(4);
+    let conns = guard::ConnLimits::new(
+        state.config.limits.connections,
+        state.config.limits.connections_per_address,
+    );
     for lst in listeners {
         let local = lst.local_addr()?;
-        let (state, registry) = (state.clone(), registry.clone());
+        let (state, registry, conns) = (state.clone(), registry.clone(), conns.clone());
         builder = builder.listen(format!("toyz-{local}"), lst, move || {
             let app = app_with(state.clone(), registry.clone())
                 .into_factory()
@@ -253,10 +257,23 @@ pub fn start_with(
                 .client_disconnect_timeout(std::time::Duration::from_secs(1))
                 .local_addr(local)
                 .h1(map_config(app, |_| actix_web::dev::AppConfig::default()));
-            fn_service(|io: tokio::net::TcpStream| async move {
-                let peer = io.peer_addr().ok();
-                let _ = io.set_nodelay(true);
-                Ok::<_, actix_http::error::DispatchError>((guard::HeadGuard::new(io), peer))
+            let conns = conns.clone();
+            fn_service(move |io: tokio::net::TcpStream| {
+                let conns = conns.clone();
+                async move {
+                    let peer = io.peer_addr().ok();
+                    // Over the connection limits: closed at once (dropped), nothing read.
+                    let Some(ticket) = conns.admit(peer.map(|p| p.ip())) else {
+                        return Err(actix_http::error::DispatchError::Io(std::io::Error::other(
+                            "too many connections",
+                        )));
+                    };
+                    let _ = io.set_nodelay(true);
+                    Ok::<_, actix_http::error::DispatchError>((
+                        guard::HeadGuard::with_ticket(io, Some(ticket)),
+                        peer,
+                    ))
+                }
             })
             .and_then(http)
         })?;

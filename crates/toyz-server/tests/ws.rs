@@ -1525,3 +1525,52 @@ fn jobs_stop_when_their_socket_closes() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Connections are bounded: per client address (here 8), beyond which a new connection is closed
+/// as soon as it is accepted; and a body that comes too slowly (a byte now and then) ends its
+/// connection instead of holding it open.
+#[test]
+fn connections_are_capped_and_slow_bodies_time_out() {
+    use std::io::{Read, Write};
+    let w = world();
+    let addr = start_cfg(JobRegistry::with_builtins(), &w.data, &w.cache, |c| {
+        c.limits.connections_per_address = 8;
+    });
+    let held: Vec<Client> = (0..8).map(|_| Client::connect(addr)).collect();
+    // The ninth is closed at once: nothing comes back but the end of the stream.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    // One leaves: a new connection is served once the server has seen it go (a state to wait for).
+    drop(held);
+    loop {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let _ =
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        if out.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A body that trickles: the connection ends (the read sees its end) without an answer.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    s.write_all(
+        b"POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    let r = s.read_to_end(&mut out);
+    assert!(r.is_ok() || out.is_empty(), "{r:?}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(110),
+        "the slow body held its connection"
+    );
+}
