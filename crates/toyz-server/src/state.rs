@@ -751,6 +751,21 @@ impl AppState {
                 self.builds.clone(),
                 self.gc_kick.clone(),
             );
+            // Levels that could never fit the cache are not written at all (a sparse 65536² file
+            // wrote 5.4 GB under a 512 MiB limit, then the collector removed them while in use).
+            let need = level_bytes(&o.src.geometry);
+            let max = self.config.cache_max;
+            if max > 0 && need > max / 10 * 9 {
+                let m = format!(
+                    "the float levels of {} need {} MiB, more than the cache may hold (cache_max {} MiB)",
+                    o.public,
+                    need >> 20,
+                    max >> 20
+                );
+                *o.failed_at.lock().expect("failed_at") = Some(std::time::Instant::now());
+                tx.send_replace(Levels::Failed(m));
+                return open;
+            }
             std::thread::spawn(move || {
                 if !slots.acquire(&o.cancel) {
                     tx.send_replace(Levels::Failed("stopped".into()));
@@ -790,4 +805,14 @@ impl AppState {
         }
         open
     }
+}
+
+/// Bytes of the float levels below full resolution (f32, each half the size of the one above).
+fn level_bytes(g: &toyz_pyramid::Geometry) -> u64 {
+    (0..g.zmax)
+        .map(|z| {
+            let f = 1u64 << (g.zmax - z);
+            (g.width as u64).div_ceil(f) * (g.height as u64).div_ceil(f) * 4
+        })
+        .sum()
 }

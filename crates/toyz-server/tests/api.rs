@@ -1385,3 +1385,23 @@ async fn an_unwritable_cache_and_head_requests() {
         assert_eq!(st, 200, "{uri}: {}", String::from_utf8_lossy(&b));
     }
 }
+
+/// Float levels that could never fit the cache are not written: the source says why, and nothing
+/// is left on disk for the collector to fight over.
+#[actix_web::test]
+async fn levels_larger_than_the_cache_are_not_built() {
+    let f = fixture();
+    let mut c = config(&f, None);
+    c.cache_max = 256 << 10;
+    let (app, _) = service!(c);
+    let (st, _, b) = get(&app, "/api/sources?path=data/sky.fits").await;
+    assert_eq!(st, 200);
+    let v = json(&b);
+    assert_eq!(v["levels"]["state"], "failed", "{v}");
+    assert!(v["levels"].to_string().contains("more than the cache may hold"), "{v}");
+    // Full-resolution tiles need no levels and are still served.
+    let (st, _, _) = get(&app, &tile_url(&v, v["zmax"].as_u64().unwrap() as u32, 0, 0)).await;
+    assert_eq!(st, 200);
+    let levels = f.cache.join(v["id"].as_str().unwrap()).join("levels");
+    assert!(!levels.exists() || std::fs::read_dir(&levels).unwrap().count() == 0);
+}
