@@ -7,7 +7,9 @@ catalog. Starts target/release/toyz serve on a free loopback port with a fresh t
 SOAK_SECONDS (default 1800), threads of: warm tiles (200 fixed URLs over keep-alive, latency kept); cold
 renders (new stretch/cut/cmap/contrast specs, random tiles); WebSocket sessions (image.pixels, image.stats,
 image.histogram, session.set of ~100 KB, catalog.load, image.cutout; sometimes dropping the socket
-mid-job); file changes (rewrite, touch, re-open via /api/sources); PNG cutouts (/api/cutout).
+mid-job); file changes (rewrite, touch, re-open via /api/sources); PNG cutouts (/api/cutout); a client
+sending 64 jobs of large replies it never reads; sessions holding session.set values at their limit;
+connections sending a body a byte every 2 s (the server must time them out).
 Every 10 s: elapsed s, server RSS, tile cache size, requests, errors, busy, warm p99 of the interval; at
 the end a summary and one JSON line. Errors: connection failures, 5xx other than 503, a 4xx the request
 should not get, WebSocket errors other than busy/cancelled/too_large/not_found, worker exceptions (503 and
@@ -63,7 +65,7 @@ SERVE_ARGS = shlex.split(os.environ.get("TOYZ_SERVE_ARGS", "--memory-cache 256Mi
 RSS_BUDGET = float(os.environ.get("RSS_BUDGET_MIB", 1536))
 DISK_BUDGET = float(os.environ.get("DISK_BUDGET_MIB", 1024))
 BIG, CHANGING, TOUCHED, CATALOG = "soak/big.fits", "soak/changing.fits", "soak/touched.fits", "soak/catalog.csv"
-THREADS = {"change": 1, "warm": 2, "cold": 1, "ws": 2, "cutout": 1}
+THREADS = {"change": 1, "warm": 2, "cold": 1, "ws": 2, "cutout": 1, "unread": 1, "state": 1, "slow": 1}
 REPORT_EVERY, CHANGE_EVERY, WARM_URLS = 10, 20, 200
 STRETCHES = ["linear", "sqrt", "squared", "log", "asinh%3D0.1", "power%3D2", "sinh", "histeq"]
 CUTS = ["zscale", "minmax", "percentile%3D99.5", "percentile%3D1,99"]
@@ -321,6 +323,77 @@ def ws_loop(port, big):
             ws.shutdown()
 
 
+def unread_loop(port, big):
+    """A client that sends 64 jobs with large replies and never reads them, holds the socket ~20 s,
+    then leaves: the server must hold back its jobs (replies wait under the session's byte limit)."""
+    rng = random.Random()
+    w, h = big["width"], big["height"]
+    while not stop.is_set():
+        try:
+            ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=30)
+        except (OSError, websocket.WebSocketException) as e:
+            stats.error("unread connection", repr(e))
+            stop.wait(1)
+            continue
+        try:
+            for n in range(64):
+                pts = [[rng.uniform(1, w), rng.uniform(1, h)] for _ in range(10000)]
+                ws.send(json.dumps({"id": n, "job": "image.pixels", "params": {"path": BIG, "points": pts}}))
+            stats.request("unread")
+            stop.wait(20)
+        except (OSError, websocket.WebSocketException):
+            pass  # the server may close a socket that reads nothing: that is its right
+        finally:
+            ws.shutdown()
+
+
+def state_loop(port):
+    """Sessions that keep their session.set values at the limit (1 MiB of JSON in a few keys of many
+    small numbers, the form that costs most once parsed) and stay open."""
+    rng = random.Random()
+    while not stop.is_set():
+        try:
+            ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=60)
+            json.loads(ws.recv())
+            for k in range(4):
+                value = [round(rng.random(), 6) for _ in range(28000)]  # ~250 KB of JSON
+                ws.send(json.dumps({"id": k, "job": "session.set", "params": {"key": f"k{k}", "value": value}}))
+                while json.loads(ws.recv()).get("id") != k:
+                    pass
+                stats.request("state")
+            stop.wait(15)
+            ws.close(timeout=2)
+        except (OSError, websocket.WebSocketException) as e:
+            stats.error("state connection", repr(e))
+            stop.wait(1)
+
+
+def slow_loop(port):
+    """Connections that send a request body a byte every 2 s: the server must close them (it times
+    bodies out), not keep them."""
+    while not stop.is_set():
+        conns = []
+        for _ in range(20):
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                s.sendall(b"POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 1000\r\n\r\n{")
+                conns.append(s)
+            except OSError as e:
+                stats.error("slow connection", repr(e))
+        stats.request("slow")
+        for _ in range(15):
+            if stop.wait(2):
+                break
+            for s in list(conns):
+                try:
+                    s.sendall(b" ")
+                except OSError:
+                    conns.remove(s)  # closed by the server: as it should
+        for s in conns:
+            s.close()
+
+
 def prepare_data():
     os.makedirs(DATA, exist_ok=True)
     gen = os.path.join(BIN, "toyz-skygen")
@@ -431,7 +504,8 @@ def soak(proc, port):
     with stats.lock:  # the clock (and the "first minute") starts once the warm set is in memory
         stats.t0 = time.monotonic()
     loops = {"change": (change_loop, port), "warm": (warm_loop, port, urls), "cold": (cold_loop, port),
-             "ws": (ws_loop, port, big), "cutout": (cutout_loop, port, big)}
+             "ws": (ws_loop, port, big), "cutout": (cutout_loop, port, big), "unread": (unread_loop, port, big),
+             "state": (state_loop, port), "slow": (slow_loop, port)}
     workers = [worker(f"{name}{i}", *loops[name]) for name, n in THREADS.items() for i in range(n)]
     crashed, interrupted, max_rss, max_file, max_disk, next_report = False, False, 0.0, 0.0, 0.0, REPORT_EVERY
 
