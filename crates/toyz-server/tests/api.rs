@@ -1398,9 +1398,18 @@ async fn levels_larger_than_the_cache_are_not_built() {
     assert_eq!(st, 200);
     let v = json(&b);
     assert_eq!(v["levels"]["state"], "failed", "{v}");
-    assert!(v["levels"].to_string().contains("more than the cache may hold"), "{v}");
+    assert!(
+        v["levels"]
+            .to_string()
+            .contains("more than the cache may hold"),
+        "{v}"
+    );
     // Full-resolution tiles need no levels and are still served.
-    let (st, _, _) = get(&app, &tile_url(&v, v["zmax"].as_u64().unwrap() as u32, 0, 0)).await;
+    let (st, _, _) = get(
+        &app,
+        &tile_url(&v, v["zmax"].as_u64().unwrap() as u32, 0, 0),
+    )
+    .await;
     assert_eq!(st, 200);
     let levels = f.cache.join(v["id"].as_str().unwrap()).join("levels");
     assert!(!levels.exists() || std::fs::read_dir(&levels).unwrap().count() == 0);

@@ -631,9 +631,9 @@ fn hsmooth(a: &mut [i64], nxtop: usize, nytop: usize, ny: usize, scale: i64) {
 mod tests {
     //! Streams below were made by cfitsio's fpack 4.2 from the images `f16` / `g32` (40×30,
     //! 16×12 tiles, so the last tile column/row is 8 wide / 6 high) and the expected pixels come
-    //! from funpack (with ZVAL2 set to 1 for the smoothed cases). Generator: /tmp/gen/gen.py
-    //! (`cd /tmp/gen && /usr/bin/python3 gen.py`, needs libcfitsio-bin and python3-astropy);
-    //! it prints these constants to embedded.rs.txt.
+    //! from funpack (with ZVAL2 set to 1 for the smoothed cases). Generator:
+    //! `tools/tile_streams/gen.py` (needs libcfitsio-bin and python3-astropy); it prints these
+    //! constants to embedded.rs.txt.
 
     use super::decode;
 

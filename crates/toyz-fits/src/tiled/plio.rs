@@ -110,7 +110,7 @@ mod tests {
     //! `P16_*` were made by cfitsio's fpack 4.2 (`fpack -p -t 40,3`) from the 40×30 16-bit image
     //! `p16`, `P32_*` by astropy 5.2 (which calls cfitsio's `pl_p2li`) from 9000×1 tiles of a
     //! 32-bit image; the expected pixels are what funpack / astropy decode. Generator:
-    //! /tmp/gen/gen.py (`cd /tmp/gen && /usr/bin/python3 gen.py`), output in embedded.rs.txt.
+    //! `tools/tile_streams/gen.py`, output in embedded.rs.txt.
 
     use super::decode;
 

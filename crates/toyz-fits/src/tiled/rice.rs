@@ -20,19 +20,9 @@ pub(crate) fn check_stream(
     nblock: usize,
     bytepix: usize,
 ) -> Result<(), &'static str> {
-    let (fsbits, fsmax): (usize, i64) = match bytepix {
-        1 => (3, 6),
-        2 => (4, 14),
-        4 => (5, 25),
-        _ => return Err("RICE BYTEPIX must be 1, 2 or 4"),
-    };
-    if nblock == 0 {
-        return Err("RICE block size 0");
-    }
+    let (fsbits, fsmax) = codes(c, nblock, bytepix)?;
+    let (fsbits, fsmax) = (fsbits as usize, fsmax as i64);
     let short = Err("the compressed tile ends too soon");
-    if c.len() < bytepix + 1 {
-        return short;
-    }
     let bits = c.len() * 8;
     let bbits = 8 * bytepix;
     let mut pos = bytepix * 8;
@@ -94,6 +84,24 @@ fn window(c: &[u8], pos: usize) -> u64 {
     w << (pos % 8)
 }
 
+/// The bits of a block code and its escape value for `bytepix`-byte pixels, once the stream is long
+/// enough to hold its first value and a byte of codes.
+fn codes(c: &[u8], nblock: usize, bytepix: usize) -> Result<(u32, u32), &'static str> {
+    let codes = match bytepix {
+        1 => (3, 6),
+        2 => (4, 14),
+        4 => (5, 25),
+        _ => return Err("RICE BYTEPIX must be 1, 2 or 4"),
+    };
+    if nblock == 0 {
+        return Err("RICE block size 0");
+    }
+    if c.len() < bytepix + 1 {
+        return Err("the compressed tile ends too soon");
+    }
+    Ok(codes)
+}
+
 /// Decode a RICE_1 tile of `out.len()` pixels of `bytepix` bytes (1, 2 or 4) in blocks of `nblock`,
 /// as `fits_rdecomp`, `_short` and `_byte` do: each value wraps at its width, and is returned as
 /// that width's bits (the caller reads them as u8, i16 or i32). Err when the stream would have to be
@@ -104,19 +112,8 @@ pub(crate) fn decode(
     bytepix: usize,
     out: &mut [u32],
 ) -> Result<(), &'static str> {
-    let (fsbits, fsmax): (u32, u32) = match bytepix {
-        1 => (3, 6),
-        2 => (4, 14),
-        4 => (5, 25),
-        _ => return Err("RICE BYTEPIX must be 1, 2 or 4"),
-    };
-    if nblock == 0 {
-        return Err("RICE block size 0");
-    }
+    let (fsbits, fsmax) = codes(c, nblock, bytepix)?;
     let short = Err("the compressed tile ends too soon");
-    if c.len() < bytepix + 1 {
-        return short;
-    }
     let bbits = 8 * bytepix as u32;
     let mask: u32 = if bytepix == 4 {
         u32::MAX
