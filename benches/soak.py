@@ -9,7 +9,10 @@ renders (new stretch/cut/cmap/contrast specs, random tiles); WebSocket sessions 
 image.histogram, session.set of ~100 KB, catalog.load, image.cutout; sometimes dropping the socket
 mid-job); file changes (rewrite, touch, re-open via /api/sources); PNG cutouts (/api/cutout); a client
 sending 64 jobs of large replies it never reads; sessions holding session.set values at their limit;
-connections sending a body a byte every 2 s (the server must time them out).
+connections sending a body a byte every 2 s (the server must time them out); the hostile compressed
+files of toyz-skygen --hostile (each must be 422); and, against a second
+server with accounts (--auth), bursts of 200 concurrent failed logins (some with 4 MB user names), whose
+peak memory is judged apart against LOGIN_BUDGET_MIB (256).
 Every 10 s: elapsed s, server RSS, tile cache size, requests, errors, busy, warm p99 of the interval; at
 the end a summary and one JSON line. Errors: connection failures, 5xx other than 503, a 4xx the request
 should not get, WebSocket errors other than busy/cancelled/too_large/not_found, worker exceptions (503 and
@@ -65,7 +68,8 @@ SERVE_ARGS = shlex.split(os.environ.get("TOYZ_SERVE_ARGS", "--memory-cache 256Mi
 RSS_BUDGET = float(os.environ.get("RSS_BUDGET_MIB", 1536))
 DISK_BUDGET = float(os.environ.get("DISK_BUDGET_MIB", 1024))
 BIG, CHANGING, TOUCHED, CATALOG = "soak/big.fits", "soak/changing.fits", "soak/touched.fits", "soak/catalog.csv"
-THREADS = {"change": 1, "warm": 2, "cold": 1, "ws": 2, "cutout": 1, "unread": 1, "state": 1, "slow": 1}
+THREADS = {"change": 1, "warm": 2, "cold": 1, "ws": 2, "cutout": 1, "unread": 1, "state": 1, "slow": 1,
+           "hostile": 1}
 REPORT_EVERY, CHANGE_EVERY, WARM_URLS = 10, 20, 200
 STRETCHES = ["linear", "sqrt", "squared", "log", "asinh%3D0.1", "power%3D2", "sinh", "histeq"]
 CUTS = ["zscale", "minmax", "percentile%3D99.5", "percentile%3D1,99"]
@@ -323,6 +327,17 @@ def ws_loop(port, big):
             ws.shutdown()
 
 
+def hostile_loop(port):
+    """The crafted tile-compressed files that killed cfitsio (toyz-skygen --hostile): each must be
+    answered 422 bad_fits, and the server must stay up."""
+    h, rng = Http(port), random.Random()
+    names = sorted(os.listdir(os.path.join(DATA, "hostile")))
+    while not stop.wait(rng.uniform(1, 3)):
+        name = rng.choice(names)
+        for q in [f"/api/sources?path=soak/hostile/{name}", f"/api/pixel?path=soak/hostile/{name}&x=3&y=4"]:
+            fetch(h, "hostile", q, soft=(422,))
+
+
 def unread_loop(port, big):
     """A client that sends 64 jobs with large replies and never reads them, holds the socket ~20 s,
     then leaves: the server must hold back its jobs (replies wait under the session's byte limit)."""
@@ -394,9 +409,73 @@ def slow_loop(port):
             s.close()
 
 
+LOGIN_BUDGET_MIB = 256
+login_peak = [0.0]
+
+
+def start_auth_server():
+    """A second server, with accounts, for the failed-login bursts (the main one runs without)."""
+    adir = os.path.join(WORK, "auth")
+    shutil.rmtree(adir, ignore_errors=True)
+    os.makedirs(adir)
+    db = os.path.join(adir, "toyz.sqlite")
+    subprocess.run([os.path.join(BIN, "toyz"), "user", "add", "soak", "--admin", "--db", db],
+                   input=b"soak password\n", check=True, stdout=subprocess.DEVNULL)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(os.path.join(adir, "serve.log"), "w")
+    proc = subprocess.Popen([os.path.join(BIN, "toyz"), "serve", "--auth", "--db", db, "--root", f"soak={DATA}",
+                             "--bind", f"127.0.0.1:{port}", "--cache", os.path.join(adir, "cache")],
+                            stdout=log, stderr=log, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if Http(port).get("/healthz")[0] == 200:
+                return proc, port
+        except OSError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    sys.exit("toyz serve --auth did not answer /healthz within 60 s")
+
+
+def login_loop(port, pid):
+    """Bursts of 200 concurrent failed logins: 401, 429 (throttled), 400 (a 4 MB name), 503 (all
+    hashing slots busy for 10 s) are answers; the memory of the accounts server is watched."""
+    rng = random.Random()
+    huge = "x" * (4 << 20)
+
+    def one(i):
+        name = huge if i % 10 == 0 else f"user{rng.randrange(100)}"
+        body = json.dumps({"user": name, "password": "wrong password"}).encode()
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            c.request("POST", "/api/login", body, {"Content-Type": "application/json"})
+            st = c.getresponse().status
+            c.close()
+            stats.request("login")
+            if st not in (400, 401, 429, 503):
+                stats.error(f"login http {st}", "")
+        except (OSError, http.client.HTTPException) as e:
+            stats.error("login connection", repr(e))
+
+    while not stop.is_set():
+        ts = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(200)]
+        for t in ts:
+            t.start()
+        while any(t.is_alive() for t in ts):
+            login_peak[0] = max(login_peak[0], rss_mib(pid)[0])
+            time.sleep(0.05)
+        login_peak[0] = max(login_peak[0], rss_mib(pid)[0])
+        stop.wait(10)
+
+
 def prepare_data():
     os.makedirs(DATA, exist_ok=True)
     gen = os.path.join(BIN, "toyz-skygen")
+    if not os.path.isdir(os.path.join(DATA, "hostile")):
+        subprocess.run([gen, "--hostile", os.path.join(DATA, "hostile")], check=True, stdout=subprocess.DEVNULL)
     for out, size, seed in [(os.path.join(DATA, "big.fits"), 4096, 1), (os.path.join(WORK, "changing-0.fits"), 2048, 2),
                             (os.path.join(WORK, "changing-1.fits"), 2048, 3)]:
         if not os.path.exists(out):
@@ -505,7 +584,7 @@ def soak(proc, port):
         stats.t0 = time.monotonic()
     loops = {"change": (change_loop, port), "warm": (warm_loop, port, urls), "cold": (cold_loop, port),
              "ws": (ws_loop, port, big), "cutout": (cutout_loop, port, big), "unread": (unread_loop, port, big),
-             "state": (state_loop, port), "slow": (slow_loop, port)}
+             "state": (state_loop, port), "slow": (slow_loop, port), "hostile": (hostile_loop, port)}
     workers = [worker(f"{name}{i}", *loops[name]) for name, n in THREADS.items() for i in range(n)]
     crashed, interrupted, max_rss, max_file, max_disk, next_report = False, False, 0.0, 0.0, 0.0, REPORT_EVERY
 
@@ -561,12 +640,15 @@ def summary(seconds, crashed, max_rss, max_file, max_disk):
         print("  tolerated    " + (", ".join(f"{k} {v}" for k, v in sorted(stats.refused.items())) or "none"))
     print(f"  peak RSS     {max_rss:.1f} MiB own (budget {RSS_BUDGET:.0f}), {max_file:.1f} MiB of mapped files")
     print(f"  peak cache   {max_disk:.1f} MiB (budget {DISK_BUDGET:.0f})")
+    print(f"  logins       peak {login_peak[0]:.1f} MiB own of the accounts server under failed-login bursts "
+          f"(budget {LOGIN_BUDGET_MIB})")
     print(f"  warm p99     first minute {first} ms, last minute {last} ms")
     result = {"seconds": round(seconds, 1), "crashes": int(crashed), "errors": errors, "busy": stats.busy,
               "max_rss_mib": round(max_rss, 1), "rss_budget_mib": RSS_BUDGET, "max_rss_file_mib": round(max_file, 1), "max_disk_mib": round(max_disk, 1),
               "disk_budget_mib": DISK_BUDGET, "warm_p99_ms_first_minute": first, "warm_p99_ms_last_minute": last,
-              "requests": requests}
-    ok = not crashed and errors == 0 and max_rss <= RSS_BUDGET and max_disk <= DISK_BUDGET
+              "requests": requests, "login_peak_mib": round(login_peak[0], 1)}
+    ok = (not crashed and errors == 0 and max_rss <= RSS_BUDGET and max_disk <= DISK_BUDGET
+          and login_peak[0] <= LOGIN_BUDGET_MIB)
     print("  verdict      " + ("PASS" if ok else "FAIL"))
     print(json.dumps(result), flush=True)
     return ok
@@ -577,12 +659,15 @@ def main():
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     prepare_data()
     proc, port = start_server()
+    aproc, aport = start_auth_server()
+    worker("login0", login_loop, aport, aproc.pid)
     try:
         ok, interrupted = soak(proc, port)
     except KeyboardInterrupt:
         ok, interrupted = False, True
     finally:
         stop.set()
+        aproc.terminate()
         proc.terminate()
         try:
             proc.wait(10)
