@@ -263,6 +263,9 @@ pub(crate) fn describe(
             serde_json::json!({"state": "building", "done": done, "total": total})
         }
         Levels::Failed(e) => serde_json::json!({"state": "failed", "error": e}),
+        Levels::TooLarge(e) => {
+            serde_json::json!({"state": "failed", "error": e, "permanent": true})
+        }
     };
     let rid = spec.id();
     serde_json::json!({

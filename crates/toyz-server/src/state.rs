@@ -25,6 +25,8 @@ pub enum Levels {
     },
     Ready,
     Failed(String),
+    /// Never built: they could not fit the cache (`cache_max`); not tried again.
+    TooLarge(String),
 }
 
 /// An opened source: the engine's `Source` plus what serving it needs.
@@ -762,8 +764,7 @@ impl AppState {
                     need >> 20,
                     max >> 20
                 );
-                *o.failed_at.lock().expect("failed_at") = Some(std::time::Instant::now());
-                tx.send_replace(Levels::Failed(m));
+                tx.send_replace(Levels::TooLarge(m));
                 return open;
             }
             std::thread::spawn(move || {

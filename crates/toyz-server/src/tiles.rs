@@ -326,6 +326,12 @@ async fn wait_for_levels(state: &AppState, open: &OpenSource) -> Result<(), ApiE
                 "building the levels of {} failed: {e}",
                 open.public
             ))),
+            // Never built (too large for the cache): a request to ask again would get the same.
+            Levels::TooLarge(e) => Err(ApiError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                e.clone(),
+            )),
             Levels::Building { .. } => unreachable!("waited for a final state"),
         },
         Ok(Err(_)) => Err(ApiError::internal("level builder stopped")),

@@ -1404,6 +1404,16 @@ async fn levels_larger_than_the_cache_are_not_built() {
             .contains("more than the cache may hold"),
         "{v}"
     );
+    assert_eq!(v["levels"]["permanent"], true, "{v}");
+    // Tiles between the overview and full resolution: a lasting 413, never a 503 to retry.
+    for z in 0..v["zmax"].as_u64().unwrap() as u32 {
+        let (st, _, b) = get(&app, &tile_url(&v, z, 0, 0)).await;
+        assert!(
+            st == 200 || st == 413,
+            "z={z}: {st} {}",
+            String::from_utf8_lossy(&b)
+        );
+    }
     // Full-resolution tiles need no levels and are still served.
     let (st, _, _) = get(
         &app,

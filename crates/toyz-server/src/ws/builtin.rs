@@ -80,6 +80,7 @@ async fn wait_levels(ctx: &JobCtx, o: &OpenSource) -> Result<(), JobError> {
         match l {
             Levels::Ready => return Ok(()),
             Levels::Failed(e) => return Err(JobError::new("levels_failed", e)),
+            Levels::TooLarge(e) => return Err(JobError::new("too_large", e)),
             Levels::Building { done, total } => {
                 ctx.progress(done, total);
                 if rx.changed().await.is_err() {
