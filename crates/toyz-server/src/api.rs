@@ -262,9 +262,13 @@ pub(crate) fn describe(
         Levels::Building { done, total } => {
             serde_json::json!({"state": "building", "done": done, "total": total})
         }
-        Levels::Failed(e) => serde_json::json!({"state": "failed", "error": e}),
-        Levels::TooLarge(e) => {
-            serde_json::json!({"state": "failed", "error": e, "permanent": true})
+        // Both failures read alike; one that is never retried says so.
+        l @ (Levels::Failed(e) | Levels::TooLarge(e)) => {
+            let mut v = serde_json::json!({"state": "failed", "error": e});
+            if matches!(l, Levels::TooLarge(_)) {
+                v["permanent"] = true.into();
+            }
+            v
         }
     };
     let rid = spec.id();

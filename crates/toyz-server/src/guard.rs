@@ -83,11 +83,6 @@ impl ConnLimits {
             ip,
         })
     }
-
-    /// Connections open now.
-    pub fn open(&self) -> usize {
-        self.open.lock().unwrap_or_else(|e| e.into_inner()).0
-    }
 }
 
 impl Drop for Ticket {

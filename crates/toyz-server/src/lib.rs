@@ -189,7 +189,8 @@ async fn front(
                 actix_web::http::StatusCode::MISDIRECTED_REQUEST,
                 "bad_host",
                 format!(
-                    "this server does not answer to the host name {}: use its address, or list the name in the config's hosts",
+                    "this server does not answer to the host name {}: use its address, \
+                     or list the name in the config's hosts",
                     host.unwrap_or("")
                 ),
             );

@@ -812,8 +812,8 @@ impl AppState {
 fn level_bytes(g: &toyz_pyramid::Geometry) -> u64 {
     (0..g.zmax)
         .map(|z| {
-            let f = 1u64 << (g.zmax - z);
-            (g.width as u64).div_ceil(f) * (g.height as u64).div_ceil(f) * 4
+            let (w, h) = g.level_size(z);
+            w as u64 * h as u64 * 4
         })
         .sum()
 }

@@ -636,13 +636,7 @@ mod tests {
     //! constants to embedded.rs.txt.
 
     use super::decode;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::tiled::testing::{hex, Rng};
 
     fn f16(x: i64, y: i64) -> i64 {
         let base = 3 * x - 2 * y;
@@ -910,22 +904,6 @@ mod tests {
             assert!(out.iter().any(|&v| v != 0));
         }
         assert!(run(&s[..s.len() - 1], 8, 8, true).is_err());
-    }
-
-    /// xorshift64
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
     }
 
     #[test]

@@ -10,6 +10,8 @@ mod decode;
 mod hcompress;
 mod plio;
 mod rice;
+#[cfg(test)]
+mod testing;
 
 use crate::file::Pinned;
 use crate::header::Header;
@@ -154,14 +156,13 @@ impl Tiled {
             // A tile larger than its axis holds the whole axis.
             ztile.push(t.min(n) as usize);
         }
-        let tile_pixels = ztile
+        ztile
             .iter()
             .try_fold(1usize, |a, &t| a.checked_mul(t))
             .filter(|n| *n <= MAX_TILE_PIXELS)
             .ok_or_else(|| {
                 format!("compression tiles of {ztile:?} pixels (at most {MAX_TILE_PIXELS})")
             })?;
-        let _ = tile_pixels;
         let ntiles: Vec<usize> = znaxis
             .iter()
             .zip(&ztile)
@@ -326,28 +327,17 @@ impl Tiled {
             return Ok(());
         }
         let (tw, th) = (self.ztile[0], self.ztile.get(1).copied().unwrap_or(1));
-        let (ntx, nty) = (self.ntiles[0], self.ntiles.get(1).copied().unwrap_or(1));
+        let ntx = self.ntiles[0];
         let (base, coords) = self.plane_part(plane);
         let (tx0, tx1) = (x0 / tw, (x0 + w - 1) / tw);
         let (ty0, ty1) = (y0 / th, (y0 + h - 1) / th);
         let tiles: Vec<(usize, usize, usize)> = (ty0..=ty1)
             .flat_map(|ty| (tx0..=tx1).map(move |tx| (base + ty * ntx + tx, tx, ty)))
             .collect();
-        let _ = nty;
-        // Where in its tile the plane's pixels start (axes 3… inside the tile).
-        let in_tile_plane = |dims: &[usize]| -> usize {
-            let mut off = 0usize;
-            let mut stride = dims[0] * dims.get(1).copied().unwrap_or(1);
-            for (i, &k) in coords.iter().enumerate() {
-                off += (k % self.ztile[i + 2]) * stride;
-                stride *= dims[i + 2];
-            }
-            off
-        };
         let copy = |t: usize, tx: usize, ty: usize, vals: &[f64], out: &mut [f32]| {
             let dims = self.tile_dims(t);
             let dw = dims[0];
-            let off = in_tile_plane(&dims);
+            let off = self.in_tile(&dims, &coords, 0, 0);
             let (ax0, ay0) = (tx * tw, ty * th);
             let (cx0, cx1) = (x0.max(ax0), (x0 + w).min(ax0 + dw));
             let (cy0, cy1) = (
@@ -372,8 +362,7 @@ impl Tiled {
             }
             return Ok(());
         }
-        // Many tiles (a band of fpack's one-row tiles): fetched in runs of table rows, decoded in
-        // parallel, then copied.
+        // Many tiles (a band of fpack's one-row tiles): fetched and decoded in parallel, then copied.
         let decoded: Vec<Vec<f64>> = tiles
             .par_iter()
             .map(|&(t, _, _)| self.tile(file, t))
@@ -392,26 +381,32 @@ impl Tiled {
         x: usize,
         y: usize,
     ) -> Result<f64, String> {
-        let mut v = [0f64];
         let (tw, th) = (self.ztile[0], self.ztile.get(1).copied().unwrap_or(1));
         let (base, coords) = self.plane_part(plane);
         let (tx, ty) = (x / tw, y / th);
         let t = base + ty * self.ntiles[0] + tx;
         let vals = self.tile(file, t)?;
-        let dims = self.tile_dims(t);
-        let mut off = (y - ty * th) * dims[0] + (x - tx * tw);
+        let off = self.in_tile(&self.tile_dims(t), &coords, x - tx * tw, y - ty * th);
+        vals.get(off)
+            .copied()
+            .ok_or_else(|| "pixel outside its tile".into())
+    }
+
+    /// Index in a tile of `dims` of its pixel (`x`, `y`) on the plane at `coords` (axes 3…).
+    fn in_tile(&self, dims: &[usize], coords: &[usize], x: usize, y: usize) -> usize {
+        let mut off = y * dims[0] + x;
         let mut stride = dims[0] * dims.get(1).copied().unwrap_or(1);
         for (i, &k) in coords.iter().enumerate() {
             off += (k % self.ztile[i + 2]) * stride;
             stride *= dims[i + 2];
         }
-        v[0] = *vals.get(off).ok_or("pixel outside its tile")?;
-        Ok(v[0])
+        off
     }
 
     /// Tile `t` (0-based table row) decoded and scaled: its pixels in FITS order, NaN for nulls.
     fn tile(&self, file: &Pinned, t: usize) -> Result<Vec<f64>, String> {
-        let npix: usize = self.tile_dims(t).iter().product();
+        let dims = self.tile_dims(t);
+        let npix: usize = dims.iter().product();
         let nrow = t as u64 + 1;
         if nrow > self.rows {
             return Err(format!("tile {nrow} has no table row"));
@@ -448,7 +443,7 @@ impl Tiled {
         };
         let ctx = decode::Tile {
             nrow,
-            dims: self.tile_dims(t),
+            dims,
             npix,
             zbitpix: self.zbitpix,
             quantize: self.quantize,

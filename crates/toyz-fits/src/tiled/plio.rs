@@ -113,13 +113,7 @@ mod tests {
     //! `tools/tile_streams/gen.py`, output in embedded.rs.txt.
 
     use super::decode;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::tiled::testing::{hex, Rng};
 
     fn p16(x: i32, y: i32) -> i32 {
         if (x + 3 * y) % 17 < 6 {
@@ -344,22 +338,6 @@ mod tests {
                     }
                 }
             }
-        }
-    }
-
-    /// xorshift64
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
         }
     }
 

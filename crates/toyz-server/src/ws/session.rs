@@ -117,11 +117,6 @@ impl Outbox {
             let _ = self.tx.send((s, n));
         }
     }
-
-    /// Bytes queued and not yet written.
-    pub fn queued(&self) -> usize {
-        self.limit as usize - self.room.available_permits()
-    }
 }
 
 fn error(id: &Value, kind: &str, message: impl Into<String>) -> String {
@@ -206,7 +201,8 @@ pub async fn run(
                         handle_text(&text, &state, &registry, &session, &out_tx, &running, &slots);
                     }
                     Some(Ok(AggregatedMessage::Binary(_))) => {
-                        out_tx.try_send(error(&Value::Null, "bad_message", "binary frames are not supported: send JSON text"));
+                        let m = "binary frames are not supported: send JSON text";
+                        out_tx.try_send(error(&Value::Null, "bad_message", m));
                     }
                     Some(Ok(AggregatedMessage::Ping(b))) => {
                         // Never waits: when the queue to the socket is full the client is not
