@@ -5,6 +5,10 @@ import { installTools } from './tools.js';
 import { installNav } from './nav.js';
 import { installLive } from './live.js';
 import { installTile } from './tile.js';
+import * as geo from './lib/geometry.js';
+import { formatWorld, formatValue, fmtSize, fmtZoom, fmtSpectral, cutLabel, fittingTicks, sexa } from './lib/format.js';
+import { specParams as renderParams, STRETCH_PARAM, dragContrastBias } from './lib/render.js';
+import * as link from './lib/url.js';
 
 const $ = (id) => document.getElementById(id);
 const CMAPS = ['grey', 'viridis', 'inferno', 'magma', 'plasma', 'cividis', 'twilight', 'turbo', 'hot', 'cool',
@@ -154,59 +158,12 @@ function busy(text, cancel) {
 }
 
 // ---- geometry: FITS pixels ↔ map coordinates (display row 0 at the top, FITS (1,1) bottom-left) ------
-// A turned or flipped view (`orient`, one of the 8 flips of x and quarter turns counter-clockwise) shows
-// the oriented image the server tiles; every position goes through these two maps, so the grid,
-// regions, catalogs and readouts follow the view.
-const ORIENTS = ['none', 'r90', 'r180', 'r270', 'fx', 'fx+r90', 'fy', 'fx+r270'];
-const orientCode = (src) => Math.max(0, ORIENTS.indexOf(src?.orient ?? 'none'));
-const dispSize = (src) => ({ w: src.display?.width ?? src.width, h: src.display?.height ?? src.height });
-// A further turn by `angle` degrees counter-clockwise about the image's centre (north up at any angle):
-// the display is the turned image's bounding box, as the server draws it.
-const rot = (a, [x, y]) => { const t = (a * Math.PI) / 180; return [x * Math.cos(t) - y * Math.sin(t), x * Math.sin(t) + y * Math.cos(t)]; };
-/** FITS (x, y) → the displayed image's (x, y), both 1-based with y up. */
-function toDisplay(src, x, y) {
-  const o = orientCode(src);
-  let [W, H] = [src.width, src.height];
-  if (o & 4) x = W + 1 - x;
-  for (let k = 0; k < (o & 3); k++) { [x, y] = [H + 1 - y, x]; [W, H] = [H, W]; }
-  if (!src.angle) return [x, y];
-  const d = dispSize(src);
-  const [u, v] = rot(src.angle, [x - (W + 1) / 2, y - (H + 1) / 2]);
-  return [u + (d.w + 1) / 2, v + (d.h + 1) / 2];
-}
-function fromDisplay(src, x, y) {
-  const o = orientCode(src);
-  let [W, H] = o & 1 ? [src.height, src.width] : [src.width, src.height];
-  if (src.angle) {
-    const d = dispSize(src);
-    const [u, v] = rot(-src.angle, [x - (d.w + 1) / 2, y - (d.h + 1) / 2]);
-    [x, y] = [u + (W + 1) / 2, v + (H + 1) / 2];
-  }
-  for (let k = 0; k < (o & 3); k++) { [x, y] = [y, W + 1 - x]; [W, H] = [H, W]; }
-  if (o & 4) x = W + 1 - x;
-  return [x, y];
-}
-/** The same turn for a direction (a vector in FITS pixels). */
-function turnVec(src, [vx, vy]) {
-  const o = orientCode(src);
-  if (o & 4) vx = -vx;
-  for (let k = 0; k < (o & 3); k++) [vx, vy] = [-vy, vx];
-  return src.angle ? rot(src.angle, [vx, vy]) : [vx, vy];
-}
-function fitsOf(src, ll) {
-  const s = 2 ** src.zmax;
-  const [x, y] = fromDisplay(src, ll.lng * s + 0.5, dispSize(src).h + ll.lat * s + 0.5);
-  return { x, y };
-}
-function latLngOf(src, x, y) {
-  const s = 2 ** src.zmax;
-  const [dx, dy] = toDisplay(src, x, y);
-  return L.latLng(-(dispSize(src).h - (dy - 0.5)) / s, (dx - 0.5) / s);
-}
-function boundsOf(src) {
-  const s = 2 ** src.zmax; const d = dispSize(src);
-  return L.latLngBounds([[-d.h / s, 0], [0, d.w / s]]);
-}
+// Every position goes through lib/geometry.js (FITS pixels ↔ the displayed, possibly turned image ↔ the
+// map); these wrap its results as Leaflet's objects for the source shown.
+const { toDisplay, fromDisplay, ORIENTS, turnVec } = geo;
+const fitsOf = geo.fitsOf;
+const latLngOf = (src, x, y) => L.latLng(geo.latLngOf(src, x, y));
+const boundsOf = (src) => L.latLngBounds(geo.boundsOf(src));
 const toFits = (ll) => fitsOf(view.src, ll);
 const toLatLng = (x, y) => latLngOf(view.src, x, y);
 const bounds = () => boundsOf(view.src);
@@ -219,31 +176,12 @@ function viewRect() {
   return [Math.min(a.x, z.x), Math.min(a.y, z.y), Math.max(a.x, z.x), Math.max(a.y, z.y)];
 }
 /** The part of the image in view, in whole FITS pixels (inclusive), as jobs take rectangles. */
-function viewPixels() {
-  const [x1, y1, x2, y2] = viewRect();
-  const c = (v, hi) => Math.min(hi, Math.max(1, Math.round(v)));
-  return [c(x1, view.src.width), c(y1, view.src.height), c(x2, view.src.width), c(y2, view.src.height)];
-}
+function viewPixels() { return geo.clampRect(view.src, viewRect()); }
 Object.assign(window.toyz, { toFits, toLatLng, bounds, toDisplay, fromDisplay });
-const tools = STATIC ? { sourceChanged() {}, loadCatalog() {}, urlParams: () => [], async restore() {} }
+const tools = STATIC ? { sourceChanged() {}, loadCatalog() {}, overlays: () => ({}), async restore() {} }
   : installTools({ map, view, session, toFits, toLatLng, here, viewRect, viewPixels, busy, showError, about, $, changed: () => writeUrl() });
 const nav = installNav({ map, view, toFits, toLatLng, readout: (pos) => readout(pos), $ });
 const live = installLive({ view, specParams: () => specParams() });
-
-/** Pixel → sky for a plain TAN header (tiles.json's WCS), for the standalone page; null otherwise. */
-function tanWorld(w) {
-  if (!w || w.note || !w.ctype.every((c) => /-TAN$/.test(c))) return null;
-  const [a0, d0] = w.crval.map((v) => (v * Math.PI) / 180);
-  return (x, y) => {
-    const u = x - w.crpix[0]; const v = y - w.crpix[1];
-    const xi = ((w.cd[0][0] * u + w.cd[0][1] * v) * Math.PI) / 180;
-    const eta = ((w.cd[1][0] * u + w.cd[1][1] * v) * Math.PI) / 180;
-    const den = Math.cos(d0) - eta * Math.sin(d0);
-    const lon = ((((a0 + Math.atan2(xi, den)) * 180) / Math.PI) % 360 + 360) % 360;
-    const lat = (Math.atan2(Math.sin(d0) + eta * Math.cos(d0), Math.hypot(xi, den)) * 180) / Math.PI;
-    return { frame: w.frame, lon, lat };
-  };
-}
 
 // ---- file browser -----------------------------------------------------------------------------------
 async function browse(path) {
@@ -301,24 +239,8 @@ async function browse(path) {
   }
 }
 
-/** A file size in the unit that fits (binary units): "812 B", "5.6 KiB", "61 MiB", "1.9 GiB". */
-function fmtSize(n) {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let u = 0;
-  while (n >= 1024 && u < units.length - 1) { n /= 1024; u += 1; }
-  return u === 0 ? `${n} B` : `${n < 10 ? n.toFixed(1) : Math.round(n)} ${units[u]}`;
-}
-
 // ---- opening a source and swapping tile layers without flashing -------------------------------------
-function specParams() {
-  const s = view.spec;
-  const p = { stretch: s.stretch, cmap: s.cmap, invert: s.invert, contrast: +s.contrast.toFixed(3), bias: +s.bias.toFixed(3) };
-  p.cut = s.cut === 'range' ? `range=${s.lo},${s.hi}` : s.cut;
-  if (s.nan) p.nan = s.nan;
-  if (s.orient && s.orient !== 'none') p.orient = s.orient;
-  if (s.angle) p.angle = s.angle;
-  return p;
-}
+function specParams() { return renderParams(view.spec); }
 
 // ---- one change of the shown image at a time ---------------------------------------------------------
 // Opening, re-rendering and frame switches all wait for the server; run one after another, a blink tick
@@ -594,7 +516,6 @@ function showPlane(src) {
   $('plane-of').textContent = `of 0–${src.planes - 1}`;
   $('plane-wcs').textContent = src.spectral ? `${src.spectral.ctype} ${fmtSpectral(src.spectral)}` : '';
 }
-const fmtSpectral = (s) => `${+s.value.toPrecision(9)}${s.unit ? ` ${s.unit}` : ''}`;
 /** The plane shown, or asked for and on its way (so quick steps add up). */
 const planeNow = () => Number($('plane').value);
 /** Show plane `n` of the cube where the view is (same centre and zoom). */
@@ -640,12 +561,6 @@ function syncControls() {
   markCmap();
 }
 // Stretch parameters (astropy's definitions, the server's defaults): the box shows the one in use.
-const STRETCH_PARAM = {
-  log: ['a', 1000, 'log(a·t + 1) / log(a + 1): larger a lifts faint values more'],
-  power: ['p', 3, 't^p'],
-  asinh: ['a', 0.1, 'softening: asinh(t/a) / asinh(1/a); smaller a is closer to a log'],
-  sinh: ['a', 1 / 3, 'sinh(t/a) / sinh(1/a)'],
-};
 function showStretch() {
   const [name, arg] = view.spec.stretch.split('=');
   $('stretch').value = name;
@@ -663,8 +578,7 @@ function showCut(cut) {
   if (![...sel.options].some((o) => o.value === cut)) {
     const o = document.createElement('option');
     o.value = cut;
-    const m = /^percentile=([\d.]+)(?:,([\d.]+))?$/.exec(cut);
-    o.textContent = m ? (m[2] ? `${m[1]}–${m[2]} %` : `${m[1]} %`) : cut;
+    o.textContent = cutLabel(cut);
     sel.insertBefore(o, sel.querySelector('option[value=range]'));
   }
   sel.value = cut;
@@ -678,17 +592,10 @@ function updateLevels(src) {
   $('cbar').src = `/api/colorbar?${new URLSearchParams({ cmap: sp.cmap, invert: sp.invert, contrast: sp.contrast, bias: sp.bias })}`;
   $('lo').value = +src.render.lo.toPrecision(6);
   $('hi').value = +src.render.hi.toPrecision(6);
-  // Round values where the render puts them along the bar (the server places them through the stretch).
-  // Labels that would touch the previous one are left out (a log or asinh bar crowds its top end).
+  // Round values where the render puts them along the bar (the server places them through the stretch),
+  // those that fit.
   const barW = $('cbar-ticks').clientWidth || 240;
-  let right = -Infinity;
-  $('cbar-ticks').replaceChildren(...(src.render.ticks ?? []).filter((t) => {
-    const half = (t.label.length * 6 + 6) / 2;
-    const x = t.pos * barW;
-    if (x - half < right) return false;
-    right = x + half;
-    return true;
-  }).map((t) => {
+  $('cbar-ticks').replaceChildren(...fittingTicks(src.render.ticks ?? [], barW).map((t) => {
     const e = document.createElement('span');
     e.textContent = t.label;
     e.style.left = `${(100 * t.pos).toFixed(3)}%`;
@@ -885,26 +792,7 @@ $('hdu').onchange = (e) => open({ path: view.src.path, hdu: e.target.value });
 // ---- cursor readout: one request in flight, the latest position wins ---------------------------------
 let inflight = false;
 let pendingPos = null;
-/** hh:mm:ss.sss or ±dd:mm:ss.ss, for what has no server to ask (the standalone page, detected sources'
- * popups): rounded once as a whole number of its last digit, as the server's formatter does, so never
- * 59:60.000. The readout uses the server's text. */
-function sexa(v, hours) {
-  const per = hours ? 1000 : 100;
-  let t = Math.round(Math.abs(hours ? v / 15 : v) * 3600 * per);
-  if (hours) t %= 86400 * per;
-  const sign = hours ? '' : v < 0 && t > 0 ? '-' : '+';
-  const pad = (n) => String(n).padStart(2, '0');
-  const s = ((t % (60 * per)) / per).toFixed(hours ? 3 : 2).padStart(hours ? 6 : 5, '0');
-  return `${sign}${pad(Math.floor(t / (3600 * per)))}:${pad(Math.floor(t / (60 * per)) % 60)}:${s}`;
-}
 window.toyz.sexa = sexa;
-function formatWorld(w) {
-  if (['icrs', 'fk5', 'fk4'].includes(w.frame)) {
-    return `  α ${sexa(w.lon, true)} δ ${sexa(w.lat, false)}  (${w.lon.toFixed(6)}, ${w.lat.toFixed(6)} ${w.frame})`;
-  }
-  const [a, b] = { galactic: ['l', 'b'], ecliptic: ['λ', 'β'], helioecliptic: ['λ', 'β'] }[w.frame] ?? ['lon', 'lat'];
-  return `  ${a} ${w.lon.toFixed(6)} ${b} ${w.lat.toFixed(6)} (${w.frame})`;
-}
 function zoomText() { return `  zoom ${fmtZoom(zoomFactor())}`; }
 /** The standalone page's readout: position and sky from tiles.json, no values (tiles are colours). */
 function staticReadout(pos) {
@@ -916,13 +804,6 @@ function staticReadout(pos) {
   $('status').dataset.x = ix;
   $('status').dataset.y = iy;
 }
-/** A value with the digits its type holds: integers whole, float32 to 9 and doubles to 17 significant
- * digits (readouts carry the server's exact text, used instead where present). */
-function formatValue(v) {
-  if (Number.isInteger(v)) return String(v);
-  const digits = view.src.bitpix === -32 ? 9 : 17;
-  return String(+v.toPrecision(digits));
-}
 async function readout(pos) {
   if (STATIC) { staticReadout(pos); return; }
   if (inflight) { pendingPos = pos; return; }
@@ -931,7 +812,7 @@ async function readout(pos) {
     const r = await session.call('image.pixels', { ...here(), points: [[pos.x, pos.y]], sky: skyWanted() });
     const p = r.pixels[0];
     const ix = Math.round(p.x); const iy = Math.round(p.y);
-    let text = `x ${ix}  y ${iy}  value ${p.value == null ? (p.outside ? '—' : p.ccd === null ? 'none' : 'NaN') : (p.text ?? formatValue(p.value))}${view.src.bunit ? ' ' + view.src.bunit : ''}`;
+    let text = `x ${ix}  y ${iy}  value ${p.value == null ? (p.outside ? '—' : p.ccd === null ? 'none' : 'NaN') : (p.text ?? formatValue(p.value, view.src.bitpix))}${view.src.bunit ? ' ' + view.src.bunit : ''}`;
     if (p.ccd !== undefined) text += p.ccd ? `  ${p.ccd.name} [${Math.round(p.ccd.x)}, ${Math.round(p.ccd.y)}]` : '  (gap)';
     if (view.src.planes > 1) text += `  plane ${view.src.plane}${view.src.spectral ? ` ${view.src.spectral.ctype} ${fmtSpectral(view.src.spectral)}` : ''}`;
     if (p.sky) text += `  ${p.sky.names[0]} ${p.sky.lon_text} ${p.sky.names[1]} ${p.sky.lat_text} (${p.sky.frame})`;
@@ -1034,11 +915,6 @@ $('header-search').onkeydown = (e) => { if (e.key === 'Escape') $('header-box').
 const NOTCH = Math.log2(1.25);
 const zoomFactor = () => 2 ** (map.getZoom() - view.src.zmax);
 const zoomOf = (factor) => view.src.zmax + Math.log2(factor);
-/** "×4", "×1.25", "1/2", "1/3.05": a factor as the zoom menu and the status line show it. */
-function fmtZoom(f) {
-  const r = (v) => String(+v.toPrecision(3));
-  return f >= 1 ? `×${r(f)}` : `1/${r(1 / f)}`;
-}
 $('map').addEventListener('wheel', (e) => {
   e.preventDefault();
   if (!view.src) return;
@@ -1103,12 +979,9 @@ async function writeUrlNow() {
   const src = view.src;
   const c = toFits(map.getCenter());
   if (STATIC) {
-    const q = new URLSearchParams({ x: c.x.toFixed(2), y: c.y.toFixed(2), zoom: map.getZoom() });
-    history.replaceState(null, '', `${location.pathname}?${q}`);
+    history.replaceState(null, '', `${location.pathname}?${link.encode({ center: c, zoom: map.getZoom() })}`);
     return;
   }
-  const q = new URLSearchParams({ path: src.path, hdu: src.selector });
-  if (src.planes > 1) q.set('plane', src.plane);
   // A frame switch writes the link and also moves the map (which writes it again): ask once per centre.
   const key = JSON.stringify([src.path, src.selector, c.x, c.y]);
   let world = lastCentre.key === key ? lastCentre.world : null;
@@ -1120,21 +993,12 @@ async function writeUrlNow() {
     } catch { world = null; }
   }
   if (seq !== urlSeq || src !== view.src) return;
-  if (world) { q.set('ra', world.lon.toFixed(7)); q.set('dec', world.lat.toFixed(7)); }
-  else { q.set('x', c.x.toFixed(2)); q.set('y', c.y.toFixed(2)); }
-  q.set('zoom', +map.getZoom().toFixed(4));
-  const sp = specParams();
-  q.set('stretch', sp.stretch); q.set('cut', sp.cut); q.set('cmap', sp.cmap);
-  if (sp.invert) q.set('invert', 'true');
-  if (sp.nan) q.set('nan', sp.nan);
-  if (sp.orient) q.set('orient', sp.orient);
-  if (sp.angle) q.set('angle', sp.angle);
-  if (sp.contrast !== 1 || sp.bias !== 0.5) { q.set('contrast', sp.contrast); q.set('bias', sp.bias); }
-  for (const [k, v] of tools.urlParams()) q.append(k, v);
-  if (view.frames.length > 1) {
-    q.set('frames', view.frames.map((f) => `${encodeURIComponent(f.src.path)}@${f.src.selector}`).join(','));
-    q.set('active', view.active);
-  }
+  const q = link.encode({
+    path: src.path, hdu: src.selector, plane: src.planes > 1 ? src.plane : undefined,
+    center: world ? { ra: world.lon, dec: world.lat } : c, zoom: map.getZoom(), spec: view.spec,
+    overlays: tools.overlays(),
+    frames: view.frames.map((f) => ({ path: f.src.path, hdu: f.src.selector })), active: view.active,
+  });
   history.replaceState(null, '', `/view?${q}`);
 }
 map.on('moveend', () => writeUrl());
@@ -1188,8 +1052,7 @@ window.addEventListener('mouseup', (e) => {
 mapEl.addEventListener('mousemove', (e) => {
   if (!view.cbDrag) return;
   const r = mapEl.getBoundingClientRect();
-  view.spec.bias = Math.min(1, Math.max(0, (e.clientX - r.left) / r.width));
-  view.spec.contrast = Math.min(10, Math.max(0.1, 10 ** ((0.5 - (e.clientY - r.top) / r.height) * 2)));
+  Object.assign(view.spec, dragContrastBias((e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height));
   live.update();
 });
 $('reset-cb').onclick = () => { view.spec.contrast = 1; view.spec.bias = 0.5; rerender(); };
@@ -1282,40 +1145,20 @@ async function workspaceQuery(q) {
 
 // ---- start: restore the view from the URL, or show the roots ------------------------------------------
 async function start() {
-  const q = await workspaceQuery(new URLSearchParams(location.search));
-  for (const k of ['stretch', 'cmap']) if (q.get(k)) view.spec[k] = q.get(k);
-  if (q.get('cut')) {
-    const cut = q.get('cut');
-    if (cut.startsWith('range=')) {
-      const [lo, hi] = cut.slice(6).split(',').map(Number);
-      Object.assign(view.spec, { cut: 'range', lo, hi });
-    } else view.spec.cut = cut;
-  }
-  view.spec.invert = q.get('invert') === 'true';
-  if (q.get('nan')) view.spec.nan = q.get('nan');
-  if (q.get('orient')) view.spec.orient = q.get('orient');
-  if (q.get('angle')) view.spec.angle = Number(q.get('angle')) || 0;
-  if (q.get('contrast')) view.spec.contrast = Number(q.get('contrast'));
-  if (q.get('bias')) view.spec.bias = Number(q.get('bias'));
+  const v = link.decode(await workspaceQuery(new URLSearchParams(location.search)));
+  Object.assign(view.spec, v.spec, { invert: v.spec?.invert ?? false });
   syncControls();
-  const path = q.get('path');
+  const { path, hdu, plane, zoom } = v;
   await browse(path ? path.split('/').slice(0, -1).join('/') : '');
   if (!path) return;
   let center = null;
-  const zoom = q.get('zoom') != null ? Number(q.get('zoom')) : undefined;
-  const hdu = q.get('hdu') ?? undefined;
-  const plane = q.get('plane') != null ? Number(q.get('plane')) : undefined;
-  if (q.get('ra') && q.get('dec')) {
-    const r = await fetch(`/api/pixel?${new URLSearchParams({ path, hdu: hdu ?? '', ra: q.get('ra'), dec: q.get('dec') })}`.replace('hdu=&', ''));
+  if (v.center?.ra != null) {
+    const r = await fetch(`/api/pixel?${new URLSearchParams({ path, ...(hdu ? { hdu } : {}), ra: v.center.ra, dec: v.center.dec })}`);
     if (r.ok) { const p = await r.json(); center = { x: p.x, y: p.y }; }
-  } else if (q.get('x') && q.get('y')) center = { x: Number(q.get('x')), y: Number(q.get('y')) };
+  } else if (v.center) center = v.center;
   // Other frames first (each in its own frame), then the active one where the link points.
-  const frames = (q.get('frames') || '').split(',').filter(Boolean).map((f) => {
-    const at = f.lastIndexOf('@');
-    const path = (p) => { try { return decodeURIComponent(p); } catch { return p; } };
-    return at > 0 ? { path: path(f.slice(0, at)), hdu: f.slice(at + 1) } : { path: path(f) };
-  });
-  const active = Math.min(Number(q.get('active') || 0), Math.max(frames.length - 1, 0));
+  const frames = v.frames ?? [];
+  const active = v.active ?? 0;
   for (let i = 0; i < frames.length; i++) {
     if (i > 0) $('new-frame').onclick();
     await open(i === active ? { ...frames[i], center: null, zoom } : frames[i]);
@@ -1323,7 +1166,7 @@ async function start() {
   if (!frames.length) await open({ path, hdu, plane, center: null, zoom });
   if (frames.length > 1) view.active !== active && (await switchFrame(active));
   if (center && view.src) map.setView(toLatLng(center.x, center.y), zoom ?? view.src.zmax, { animate: false });
-  if (view.src) await tools.restore(q);
+  if (view.src) await tools.restore(v.overlays ?? {});
 }
 /** The standalone page: tiles.json beside it says what the tiles are. */
 async function startStatic() {
@@ -1341,7 +1184,7 @@ async function startStatic() {
   const name = String(m.source.path).split(/[\\/]/).pop();
   view.src = { path: name, hdu: m.source.hdu, width: m.width, height: m.height, zmax: m.zmax, wcs: m.wcs, bunit: m.bunit,
     tiles: m.layout, render: m.render, zoom: m.zoom };
-  view.world = tanWorld(m.wcs);
+  view.world = geo.tanWorld(m.wcs);
   $('status').textContent = `Move over the image for x, y${view.world ? ' and sky coordinates' : ''}.`;
   document.title = `${name} — toyz`;
   const info = $('static-info');
@@ -1364,9 +1207,9 @@ async function startStatic() {
   layer.addTo(map);
   view.layer = layer;
   map.setMaxZoom(m.zmax + 6);
-  const q = new URLSearchParams(location.search);
-  if (q.get('x') && q.get('y')) {
-    map.setView(toLatLng(Number(q.get('x')), Number(q.get('y'))), q.get('zoom') != null ? Number(q.get('zoom')) : m.zmax, { animate: false });
+  const v = link.decode(location.search);
+  if (v.center?.x != null) {
+    map.setView(toLatLng(v.center.x, v.center.y), v.zoom ?? m.zmax, { animate: false });
   } else map.fitBounds(bounds(), { animate: false });
 }
 

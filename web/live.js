@@ -6,6 +6,8 @@
 // contrast/bias exactly as the server does and paints them through the colormap's palette on canvases
 // over the tiles. The server's tiles replace them when the button is released.
 
+import { contrastBiasTable } from './lib/render.js';
+
 /** The 256-position colour bar of `cmap` (neutral): position i has index 1 + round(254·i/255). */
 async function barColours(cmap) {
   const img = new Image();
@@ -68,13 +70,7 @@ export function installLive({ view, specParams }) {
   function paint() {
     if (!live.palette || !live.tiles.length) return;
     const { contrast, bias, invert } = view.spec;
-    const map = new Uint8Array(256);
-    for (let n = 1; n < 256; n++) {
-      let s = ((n - 1) / 254 - bias) * contrast + 0.5;
-      s = Math.min(1, Math.max(0, s));
-      if (invert) s = 1 - s;
-      map[n] = 1 + Math.round(s * 254);
-    }
+    const map = contrastBiasTable(contrast, bias, invert);
     for (const t of live.tiles) {
       const px = t.image.data;
       for (let k = 0; k < t.idx.length; k++) {

@@ -847,6 +847,11 @@ export function installTools(t) {
   }
 
   // ---- a new image (open, frame switch): everything placed again on it ------------------------------
+  /** Every region as DS9 text (a workspace keeps them all, a link only a small set). */
+  function regionsText() {
+    return (state.regionsText || '').split('\n').filter((l) => l && !l.startsWith('#')).join('\n');
+  }
+
   return {
     async sourceChanged() {
       drawGrid();
@@ -856,29 +861,23 @@ export function installTools(t) {
     },
     loadCatalog,
     loadRegions,
-    /** Every region as DS9 text (a workspace keeps them all, a link only a small set). */
-    regionsText() {
-      return (state.regionsText || '').split('\n').filter((l) => l && !l.startsWith('#')).join('\n');
-    },
-    /** URL parameters of the overlays: grid, compass, catalog (repeated), regions (DS9 text). */
-    urlParams() {
-      const out = [];
-      if ($('grid').checked) out.push(['grid', '1']);
-      if (!$('compass').checked) out.push(['compass', '0']);
-      for (const c of state.catalogs) out.push(['catalog', c.path]);
-      const body = (state.regionsText || '').split('\n').filter((l) => l && !l.startsWith('#')).join('\n');
-      if (body && body.length <= 4000) out.push(['regions', body]);
-      return out;
+    regionsText,
+    /** The overlays as a link holds them (lib/url.js): grid, compass, catalogs, regions (DS9 text, when
+     * short enough for a link; a workspace keeps them all). */
+    overlays() {
+      const body = regionsText();
+      return { grid: $('grid').checked, compass: $('compass').checked, catalogs: state.catalogs.map((c) => c.path),
+        regions: body.length <= 4000 ? body : '' };
     },
     /** Reopen the overlays a link names (after its image is open). */
-    async restore(q) {
-      $('grid').checked = q.get('grid') === '1';
-      $('compass').checked = q.get('compass') !== '0';
+    async restore(o) {
+      $('grid').checked = o.grid === true;
+      $('compass').checked = o.compass !== false;
       drawGrid();
-      for (const c of q.getAll('catalog')) await loadCatalog(c);
-      if (q.get('regions')) {
+      for (const c of o.catalogs ?? []) await loadCatalog(c);
+      if (o.regions) {
         try {
-          await addRegions(await session.call('regions.import', { text: q.get('regions') }), 'regions in the link');
+          await addRegions(await session.call('regions.import', { text: o.regions }), 'regions in the link');
         } catch (e) { showError(`regions in the link: ${e.message}`); }
       }
     },

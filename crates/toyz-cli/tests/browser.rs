@@ -33,6 +33,33 @@ ruler(10,10,50,50) # ruler=image
 # composite(300,420,0) || composite=1
 "#;
 
+/// The viewer's pure modules (web/lib: geometry and orientation, formatting, the render spec and
+/// contrast/bias, the permalink codec) under node's own test runner: `node --test web/tests/unit/`.
+#[test]
+fn viewer_modules_pass_their_unit_tests() {
+    assert!(
+        have("node"),
+        "Node.js is needed for the viewer's unit tests"
+    );
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    let out = Command::new("node")
+        .args(["--test", "tests/unit/"])
+        .current_dir(&web)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node --test web/tests/unit/ failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Something ran: a directory of no tests passes too.
+    assert!(
+        text.contains("# pass") && !text.contains("# pass 0"),
+        "{text}"
+    );
+}
+
 #[test]
 fn viewer_in_chromium() {
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/tests");

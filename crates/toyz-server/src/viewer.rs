@@ -15,7 +15,7 @@ macro_rules! asset {
     };
 }
 
-const ASSETS: [(&str, &[u8]); 18] = [
+const ASSETS: [(&str, &[u8]); 22] = [
     asset!("index.html"),
     asset!("login.html"),
     asset!("admin.html"),
@@ -25,6 +25,10 @@ const ASSETS: [(&str, &[u8]); 18] = [
     asset!("nav.js"),
     asset!("live.js"),
     asset!("tile.js"),
+    asset!("lib/geometry.js"),
+    asset!("lib/format.js"),
+    asset!("lib/render.js"),
+    asset!("lib/url.js"),
     asset!("style.css"),
     asset!("vendor/leaflet/leaflet-src.esm.js"),
     asset!("vendor/leaflet/leaflet.css"),
