@@ -77,7 +77,11 @@ impl Fail {
 impl From<toyz_fits::FitsError> for Fail {
     fn from(e: toyz_fits::FitsError) -> Fail {
         Fail {
-            code: if e.kind() == "io" { 1 } else { 2 },
+            code: if e.error_kind() == toyz_fits::ErrorKind::Io {
+                1
+            } else {
+                2
+            },
             message: e.to_string(),
         }
     }

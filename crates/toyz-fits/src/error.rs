@@ -113,26 +113,113 @@ impl FitsError {
         }
     }
 
-    /// A short machine-readable kind, stable across versions (used for JSON errors and exit codes).
-    pub fn kind(&self) -> &'static str {
+    /// What kind of failure this is, for callers to match (HTTP statuses, exit codes, job errors).
+    pub fn error_kind(&self) -> ErrorKind {
         match self {
-            FitsError::NotFound { .. } => "not_found",
-            FitsError::Io { .. } => "io",
-            FitsError::NotFits { .. } => "not_fits",
-            FitsError::NotRegular { .. } => "not_a_file",
-            FitsError::Truncated { .. } => "truncated",
-            FitsError::HduOutOfRange { .. } | FitsError::NoSuchExtname { .. } => "no_such_hdu",
-            FitsError::NotAnImage { .. } | FitsError::NoImage { .. } => "not_an_image",
-            FitsError::NoTable { .. } => "not_a_table",
-            FitsError::PlaneOutOfRange { .. } => "no_such_plane",
-            FitsError::OutOfBounds { .. } | FitsError::PixelOutside { .. } => "out_of_bounds",
-            FitsError::Cfitsio { .. } | FitsError::BadGzip { .. } | FitsError::Corrupt { .. } => {
-                "bad_fits"
+            FitsError::NotFound { .. } => ErrorKind::NotFound,
+            FitsError::Io { .. } => ErrorKind::Io,
+            FitsError::NotFits { .. } => ErrorKind::NotFits,
+            FitsError::NotRegular { .. } => ErrorKind::NotAFile,
+            FitsError::Truncated { .. } => ErrorKind::Truncated,
+            FitsError::HduOutOfRange { .. } | FitsError::NoSuchExtname { .. } => {
+                ErrorKind::NoSuchHdu
             }
-            FitsError::BadHduSelector(_) => "bad_request",
-            FitsError::Wcs(_) => "wcs",
-            FitsError::Mosaic { .. } => "bad_mosaic",
-            FitsError::TooLarge { .. } => "too_large",
+            FitsError::NotAnImage { .. } | FitsError::NoImage { .. } => ErrorKind::NotAnImage,
+            FitsError::NoTable { .. } => ErrorKind::NotATable,
+            FitsError::PlaneOutOfRange { .. } => ErrorKind::NoSuchPlane,
+            FitsError::OutOfBounds { .. } | FitsError::PixelOutside { .. } => {
+                ErrorKind::OutOfBounds
+            }
+            FitsError::Cfitsio { .. } | FitsError::BadGzip { .. } | FitsError::Corrupt { .. } => {
+                ErrorKind::BadFits
+            }
+            FitsError::BadHduSelector(_) => ErrorKind::BadRequest,
+            FitsError::Wcs(_) => ErrorKind::Wcs,
+            FitsError::Mosaic { .. } => ErrorKind::BadMosaic,
+            FitsError::TooLarge { .. } => ErrorKind::TooLarge,
+        }
+    }
+
+    /// The kind's wire name, stable across versions (JSON errors): `error_kind().as_str()`.
+    pub fn kind(&self) -> &'static str {
+        self.error_kind().as_str()
+    }
+}
+
+/// The kinds of [`FitsError`]: what a caller decides on (a status, an exit code). Several variants of
+/// the error share one kind (a bad HDU number and an unknown EXTNAME are both [`ErrorKind::NoSuchHdu`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The file is not there.
+    NotFound,
+    /// Reading failed (a disk error): not the file's fault.
+    Io,
+    /// Not a FITS file at all.
+    NotFits,
+    /// A folder, a FIFO or a device where a file was expected.
+    NotAFile,
+    /// The file ends inside a header or its data.
+    Truncated,
+    /// No such HDU (number or EXTNAME).
+    NoSuchHdu,
+    /// The HDU holds no image (a table, an empty primary).
+    NotAnImage,
+    /// The HDU holds no table.
+    NotATable,
+    /// No such plane of a cube.
+    NoSuchPlane,
+    /// A pixel or rectangle outside the image.
+    OutOfBounds,
+    /// Damaged or hostile content (compressed tiles, gzip, cfitsio's refusal).
+    BadFits,
+    /// A malformed request (an HDU selector that is no number or name).
+    BadRequest,
+    /// A WCS that cannot be used.
+    Wcs,
+    /// A mosaic whose CCDs do not fit together.
+    BadMosaic,
+    /// Dimensions too large or impossible.
+    TooLarge,
+}
+
+impl ErrorKind {
+    /// Every kind, for tables and tests.
+    pub const ALL: [ErrorKind; 15] = [
+        ErrorKind::NotFound,
+        ErrorKind::Io,
+        ErrorKind::NotFits,
+        ErrorKind::NotAFile,
+        ErrorKind::Truncated,
+        ErrorKind::NoSuchHdu,
+        ErrorKind::NotAnImage,
+        ErrorKind::NotATable,
+        ErrorKind::NoSuchPlane,
+        ErrorKind::OutOfBounds,
+        ErrorKind::BadFits,
+        ErrorKind::BadRequest,
+        ErrorKind::Wcs,
+        ErrorKind::BadMosaic,
+        ErrorKind::TooLarge,
+    ];
+
+    /// The wire name (JSON `error.kind`), stable across versions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Io => "io",
+            ErrorKind::NotFits => "not_fits",
+            ErrorKind::NotAFile => "not_a_file",
+            ErrorKind::Truncated => "truncated",
+            ErrorKind::NoSuchHdu => "no_such_hdu",
+            ErrorKind::NotAnImage => "not_an_image",
+            ErrorKind::NotATable => "not_a_table",
+            ErrorKind::NoSuchPlane => "no_such_plane",
+            ErrorKind::OutOfBounds => "out_of_bounds",
+            ErrorKind::BadFits => "bad_fits",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Wcs => "wcs",
+            ErrorKind::BadMosaic => "bad_mosaic",
+            ErrorKind::TooLarge => "too_large",
         }
     }
 }

@@ -20,7 +20,7 @@ mod tiled;
 mod tpv;
 mod wcs;
 
-pub use error::{FitsError, Result};
+pub use error::{ErrorKind, FitsError, Result};
 pub use file::{FileVersion, Pinned};
 pub use graticule::{compass, convert_frame, graticule, Graticule, GridLine};
 pub use header::{Card, Header};

@@ -26,7 +26,7 @@ impl EngineError {
     /// True when the caller gave bad input (as opposed to an I/O failure or a stop).
     pub fn is_user_error(&self) -> bool {
         match self {
-            EngineError::Fits(e) => e.kind() != "io",
+            EngineError::Fits(e) => e.error_kind() != toyz_fits::ErrorKind::Io,
             EngineError::Spec(_) | EngineError::Conflict(_) | EngineError::BadZoom { .. } => true,
             EngineError::Io { .. } | EngineError::Cancelled => false,
         }

@@ -7,7 +7,7 @@
 //! everything under the roots (the behaviour before accounts existed).
 
 use crate::accounts::{AccountStore, Grant, Level, UserInfo, Who};
-use crate::error::ApiError;
+use crate::error::{ApiError, Kind};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -477,7 +477,9 @@ pub fn principal_of(req: &actix_web::HttpRequest) -> Result<Principal, ApiError>
 pub(crate) fn store_error(e: crate::accounts::StoreError) -> ApiError {
     use crate::accounts::StoreError;
     match e {
-        StoreError::Exists(m) => ApiError::new(actix_web::http::StatusCode::CONFLICT, "exists", m),
+        StoreError::Exists(m) => {
+            ApiError::new(actix_web::http::StatusCode::CONFLICT, Kind::Exists, m)
+        }
         StoreError::NotFound(m) => ApiError::not_found(m),
         StoreError::Invalid(m) => ApiError::bad_request(m),
         StoreError::Db(m) => {
@@ -500,7 +502,7 @@ pub(crate) async fn store_call<T: Send + 'static>(
 pub fn not_logged_in() -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        Kind::Unauthorized,
         "log in first (POST /api/login)",
     )
 }

@@ -2,8 +2,8 @@
 //! the original header cards and a shifted WCS, or as a PNG rendered with a spec — the link an observer
 //! embeds in a log.
 
-use crate::api::{open_source, SourceQuery};
 use crate::error::{fits_error, ApiError};
+use crate::service::source::{open_source, SourceQuery};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};

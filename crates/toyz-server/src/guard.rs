@@ -378,7 +378,11 @@ pub async fn refused(
             "the request line or a header cannot be read".to_owned(),
         ),
     };
-    Err(crate::error::ApiError::new(status, "bad_request", message))
+    Err(crate::error::ApiError::new(
+        status,
+        crate::error::Kind::BadRequest,
+        message,
+    ))
 }
 
 #[derive(serde::Deserialize)]

@@ -13,6 +13,7 @@ pub mod guard;
 pub mod login;
 pub mod metrics;
 pub mod paths;
+pub mod service;
 pub mod state;
 #[doc(hidden)]
 pub mod test_db;
@@ -22,7 +23,7 @@ pub mod workspaces;
 pub mod ws;
 
 pub use config::{Config, Overrides, Root};
-pub use error::ApiError;
+pub use error::{ApiError, Kind};
 pub use state::AppState;
 pub use ws::{JobCtx, JobError, JobRegistry, JobResult};
 
@@ -52,7 +53,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 match e {
                     J::Overflow { .. } | J::OverflowKnownLength { .. } => ApiError::new(
                         actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                        "too_large",
+                        Kind::TooLarge,
                         format!("JSON bodies are at most {MAX_JSON_BODY} bytes"),
                     ),
                     e => ApiError::bad_request(e.to_string()),
@@ -167,7 +168,7 @@ async fn front(
     if req.uri().to_string().len() > MAX_URL {
         let e = ApiError::new(
             actix_web::http::StatusCode::URI_TOO_LONG,
-            "bad_request",
+            Kind::BadRequest,
             format!("URLs are at most {MAX_URL} bytes"),
         );
         use actix_web::ResponseError;
@@ -187,7 +188,7 @@ async fn front(
         if !s.config.host_allowed(host) {
             let e = ApiError::new(
                 actix_web::http::StatusCode::MISDIRECTED_REQUEST,
-                "bad_host",
+                Kind::BadHost,
                 format!(
                     "this server does not answer to the host name {}: use its address, \
                      or list the name in the config's hosts",

@@ -2,7 +2,7 @@
 //! that, with `--auth`, lets only logged-in requests past (`gate`).
 
 use crate::auth::{store_call as db, Principal, COOKIE};
-use crate::error::ApiError;
+use crate::error::{ApiError, Kind};
 use crate::state::AppState;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
@@ -105,7 +105,7 @@ fn too_many(wait: std::time::Duration) -> HttpResponse {
     let secs = wait.as_secs().max(1);
     let e = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
-        "throttled",
+        Kind::Throttled,
         format!("too many failed logins: try again in {secs} s"),
     );
     let mut r = actix_web::ResponseError::error_response(&e);
@@ -172,7 +172,7 @@ pub async fn login(
         state.access.failed_logins.fetch_add(1, Relaxed);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            Kind::Unauthorized,
             "wrong user name or password",
         ));
     };

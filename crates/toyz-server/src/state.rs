@@ -2,7 +2,7 @@
 //! bytes-bounded memory tile cache, in-flight renders (one per tile key), the render bound, metrics.
 
 use crate::config::Config;
-use crate::error::{engine_error, spec_error, ApiError};
+use crate::error::{engine_error, spec_error, ApiError, Kind};
 use crate::metrics::Metrics;
 use crate::paths::{public_path, Resolved};
 use bytes::Bytes;
@@ -424,7 +424,7 @@ impl AppState {
         if mib > total {
             return Err(ApiError::new(
                 actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
+                Kind::TooLarge,
                 format!(
                     "{what} needs {mib} MiB, more than the server's memory budget ({total} MiB)"
                 ),

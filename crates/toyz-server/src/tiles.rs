@@ -1,7 +1,7 @@
 //! `GET /tiles/{source}/{render}/{z}/{x}/{y}.png`: memory LRU → disk cache → render (once per key, on the
 //! rayon pool, bounded), with immutable caching headers. The URL alone determines the tile.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Kind};
 use crate::state::{AppState, Levels, OpenSource};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -329,7 +329,7 @@ async fn wait_for_levels(state: &AppState, open: &OpenSource) -> Result<(), ApiE
             // Never built (too large for the cache): a request to ask again would get the same.
             Levels::TooLarge(e) => Err(ApiError::new(
                 actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
+                Kind::TooLarge,
                 e.clone(),
             )),
             Levels::Building { .. } => unreachable!("waited for a final state"),

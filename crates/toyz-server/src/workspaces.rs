@@ -5,7 +5,7 @@
 
 use crate::accounts::{AccountStore, Share, UserInfo, Who, Workspace};
 use crate::auth::{store_call as db, Principal};
-use crate::error::ApiError;
+use crate::error::{ApiError, Kind};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -79,7 +79,7 @@ fn check_size(state: &AppState, v: &serde_json::Value) -> Result<(), ApiError> {
     if v.to_string().len() > max {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            Kind::TooLarge,
             format!("a workspace state holds at most {max} bytes"),
         ));
     }

@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
-use toyz_server::{JobCtx, JobError, JobRegistry, JobResult};
+use toyz_server::{JobCtx, JobError, JobRegistry, JobResult, Kind};
 
 /// Parameters of `sky.background` (deserialised and documented as a JSON schema by the registry).
 #[derive(Deserialize, JsonSchema)]
@@ -64,7 +64,7 @@ fn background(ctx: &JobCtx, p: BackgroundParams) -> JobResult {
     };
     // Read through the descriptor the check opened (a name swapped since cannot change what is read).
     let img = toyz_fits::Image::open(&res.open_path(), &sel, 0)
-        .map_err(|e| JobError::new(e.kind(), e.to_string()))?;
+        .map_err(|e| JobError::fits(e, &p.path))?;
     let [x1, y1, x2, y2] = p.rect;
     if x1 < 1 || y1 < 1 || x2 < x1 || y2 < y1 || x2 > img.width() || y2 > img.height() {
         return Err(JobError::bad_params(format!(
@@ -76,13 +76,14 @@ fn background(ctx: &JobCtx, p: BackgroundParams) -> JobResult {
     let (w, h) = (x2 - x1 + 1, y2 - y1 + 1);
     let mut v = vec![0f32; w * h];
     img.read_rect(x1 - 1, y1 - 1, w, h, &mut v)
-        .map_err(|e| JobError::new(e.kind(), e.to_string()))?;
+        .map_err(|e| JobError::fits(e, &p.path))?;
     let clip = p.clip.unwrap_or(3.0);
     if !(clip.is_finite() && clip > 0.0) {
         return Err(JobError::bad_params("clip must be a positive number of σ"));
     }
-    let (mean, median, std, used) = clipped_stats(&v, clip)
-        .ok_or_else(|| JobError::new("no_data", "no finite pixel in the rectangle"))?;
+    let (mean, median, std, used) = clipped_stats(&v, clip).ok_or_else(|| {
+        JobError::new(Kind::Custom("no_data"), "no finite pixel in the rectangle")
+    })?;
     Ok(
         json!({"path": res.public, "rect": p.rect, "mean": mean, "median": median, "sigma": std,
               "pixels": w * h, "used": used, "clip": clip, "bunit": img.bunit()}),

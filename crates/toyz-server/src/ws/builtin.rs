@@ -5,8 +5,8 @@
 use super::catalog::{parse_csv, Catalog, MAX_CATALOGS, MAX_ROWS};
 use super::regions::{self, Region};
 use super::registry::{JobCtx, JobError, JobRegistry, JobResult};
-use crate::api::{describe, open_source, SourceQuery};
-use crate::error::{engine_error, fits_error};
+use crate::error::{engine_error, fits_error, Kind};
+use crate::service::source::{self, open_source, SourceQuery};
 use crate::state::{Levels, OpenSource};
 use crate::AppState;
 use schemars::JsonSchema;
@@ -79,12 +79,12 @@ async fn wait_levels(ctx: &JobCtx, o: &OpenSource) -> Result<(), JobError> {
         let l = rx.borrow_and_update().clone();
         match l {
             Levels::Ready => return Ok(()),
-            Levels::Failed(e) => return Err(JobError::new("levels_failed", e)),
-            Levels::TooLarge(e) => return Err(JobError::new("too_large", e)),
+            Levels::Failed(e) => return Err(JobError::new(Kind::LevelsFailed, e)),
+            Levels::TooLarge(e) => return Err(JobError::new(Kind::TooLarge, e)),
             Levels::Building { done, total } => {
                 ctx.progress(done, total);
                 if rx.changed().await.is_err() {
-                    return Err(JobError::new("levels_failed", "level builder stopped"));
+                    return Err(JobError::new(Kind::LevelsFailed, "level builder stopped"));
                 }
             }
         }
@@ -96,7 +96,7 @@ fn image_wcs(o: &OpenSource) -> Result<&toyz_fits::Wcs, JobError> {
     o.src
         .image
         .wcs()
-        .ok_or_else(|| JobError::new("no_wcs", format!("{} has no celestial WCS", o.public)))
+        .ok_or_else(|| JobError::new(Kind::NoWcs, format!("{} has no celestial WCS", o.public)))
 }
 
 /// A catalog loaded earlier in this session.
@@ -556,7 +556,7 @@ impl JobRegistry {
                         let new = p.key.len() + raw.get().len();
                         if others + new > max {
                             return Err(JobError::new(
-                                "too_large",
+                                Kind::TooLarge,
                                 format!(
                                     "a session keeps at most {max} bytes of values; this would make {}",
                                     others + new
@@ -588,14 +588,7 @@ impl JobRegistry {
                 } else {
                     wait_levels(&ctx, &o).await?;
                 }
-                let (o2, sp, st) = (o.clone(), spec.clone(), ctx.state.clone());
-                let (lo, hi) = tokio::task::spawn_blocking(move || {
-                    o2.adopt_spec(&*st.tiles_store, &sp)?;
-                    o2.cut_levels(&sp)
-                })
-                    .await
-                    .map_err(|_| JobError::new("panic", "cut levels failed"))??;
-                Ok(describe(&o, &spec, lo, hi))
+                Ok(source::described(&ctx.state, &o, spec).await?)
             },
         );
         r.register_async(
@@ -610,10 +603,14 @@ impl JobRegistry {
                 Ok(json!({"state": "ready"}))
             },
         );
-        r.register_async("image.header", "Every header card of an HDU, in order.", |ctx: JobCtx, p: Src| async move {
-            let o = open(&ctx, &p).await?;
-            Ok(json!({"path": o.public, "hdu": o.src.image.hdu(), "cards": o.src.image.header().cards()}))
-        });
+        r.register_async(
+            "image.header",
+            "Every header card of an HDU, in order.",
+            |ctx: JobCtx, p: Src| async move {
+                let o = open(&ctx, &p).await?;
+                Ok(serde_json::to_value(source::header(&o)).expect("a header serialises"))
+            },
+        );
         r.register_async(
             "image.pixels",
             "Values and world coordinates at FITS pixels (the cursor readout); points outside the image have value null and outside true.",
@@ -635,7 +632,7 @@ impl JobRegistry {
                         .map(|&[x, y]| match toyz_fits::pixel_at(img, x, y) {
                             // A read that failed is an error (the file changed under it, a disk
                             // error), never reported as a point outside the image.
-                            Err(e) if e.kind() != "out_of_bounds" => {
+                            Err(e) if e.error_kind() != toyz_fits::ErrorKind::OutOfBounds => {
                                 Err(o.read_error(toyz_pyramid::EngineError::Fits(e)))
                             }
                             Ok(v) => {
@@ -890,21 +887,21 @@ impl JobRegistry {
                 let res = ctx.resolve(&p.path)?;
                 let public = res.public.clone();
                 if res.kind != crate::paths::Kind::File {
-                    return Err(crate::api::not_a_file(&public).into());
+                    return Err(source::not_a_file(&public).into());
                 }
                 let want = [p.ra.clone(), p.dec.clone(), p.x.clone(), p.y.clone()];
-                let hdu = crate::api::hdu_sel(p.hdu.as_deref())?;
+                let hdu = source::hdu_sel(p.hdu.as_deref())?;
                 let limits = ctx.state.config.limits.clone();
                 let (held, count) = {
                     let list = ctx.session.catalogs.lock().expect("catalogs");
                     (list.iter().map(|c| c.rows.len()).sum::<usize>(), list.len())
                 };
                 if count >= MAX_CATALOGS {
-                    return Err(JobError::new("too_large", format!("a session holds at most {MAX_CATALOGS} catalogs")));
+                    return Err(JobError::new(Kind::TooLarge, format!("a session holds at most {MAX_CATALOGS} catalogs")));
                 }
                 let room = limits.catalog_rows_session.saturating_sub(held).min(MAX_ROWS);
                 if room == 0 {
-                    return Err(JobError::new("too_large", format!(
+                    return Err(JobError::new(Kind::TooLarge, format!(
                         "this session already holds {held} catalog rows (at most {})", limits.catalog_rows_session)));
                 }
                 // Parsing holds the text and the cells: reserve about ten times the file's size; a
@@ -930,18 +927,18 @@ impl JobRegistry {
                         (t.names, rows)
                     } else {
                         let text = std::fs::read_to_string(&file)
-                            .map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))?;
-                        parse_csv(&text, room + 1).map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))?
+                            .map_err(|e| JobError::new(Kind::BadCatalog, format!("{public}: {e}")))?;
+                        parse_csv(&text, room + 1).map_err(|e| JobError::new(Kind::BadCatalog, format!("{public}: {e}")))?
                     };
                     // Never a silently shortened catalog: one over the room left is refused.
                     if rows.len() > room {
-                        return Err(JobError::new("too_large", format!(
+                        return Err(JobError::new(Kind::TooLarge, format!(
                             "{public} has more than {room} rows, the most this session can still hold \
                              (at most {MAX_ROWS} per catalog, {} per session)", limits.catalog_rows_session)));
                     }
                     let w: Vec<Option<&str>> = want.iter().map(|s| s.as_deref()).collect();
                     Catalog::new(0, public.clone(), columns, rows, [w[0], w[1], w[2], w[3]])
-                        .map_err(|e| JobError::new("bad_catalog", format!("{public}: {e}")))
+                        .map_err(|e| JobError::new(Kind::BadCatalog, format!("{public}: {e}")))
                 })
                 .await
                 .map_err(|_| JobError::panicked())??;
@@ -954,7 +951,7 @@ impl JobRegistry {
                 let hold = super::catalog::RowsHold::take(&ctx.state.catalog_rows, cat.rows.len(), max)
                     .map_err(|held| {
                         let m = format!("the server holds {held} catalog rows of at most {max}; retry later");
-                        JobError::new("busy", m)
+                        JobError::new(Kind::Busy, m)
                     })?;
                 cat.hold = Some(hold);
                 let mut list = ctx.session.catalogs.lock().expect("catalogs");
@@ -988,7 +985,7 @@ impl JobRegistry {
                         .map(|(i, sep)| (i, sep, c.rows[i].clone()))
                 })
                 .await
-                .map_err(|_| JobError::new("panic", "match failed"))?;
+                .map_err(|_| JobError::new(Kind::Panic, "match failed"))?;
                 Ok(match found {
                     Some((i, sep, row)) if p.radius.is_none_or(|r| sep <= r) => {
                         json!({"index": i, "separation_arcsec": sep, "row": row})
@@ -1059,7 +1056,7 @@ impl JobRegistry {
             IMPORT,
             |_ctx: JobCtx, p: RegionsImportParams| async move {
                 let parsed =
-                    regions::parse(&p.text).map_err(|e| JobError::new("bad_regions", e))?;
+                    regions::parse(&p.text).map_err(|e| JobError::new(Kind::BadRegions, e))?;
                 Ok(json!({"regions": parsed.regions, "unknown": parsed.unknown}))
             },
         );
@@ -1070,14 +1067,14 @@ impl JobRegistry {
                 let res = ctx.resolve(&p.path)?;
                 let public = res.public.clone();
                 if res.kind != crate::paths::Kind::File {
-                    return Err(crate::api::not_a_file(&public).into());
+                    return Err(source::not_a_file(&public).into());
                 }
                 let file = res.open_path();
                 let text = tokio::task::spawn_blocking(move || -> Result<String, JobError> {
-                    let read = |e: std::io::Error| JobError::new("io", format!("{public}: cannot be read ({e})"));
+                    let read = |e: std::io::Error| JobError::new(Kind::Io, format!("{public}: cannot be read ({e})"));
                     let size = std::fs::metadata(&file).map_err(read)?.len();
                     if size > REGION_FILE_BYTES {
-                        return Err(JobError::new("too_large", format!(
+                        return Err(JobError::new(Kind::TooLarge, format!(
                             "{public}: {size} bytes is too large for a region file (at most {REGION_FILE_BYTES})")));
                     }
                     let bytes = std::fs::read(&file).map_err(read)?;
@@ -1086,7 +1083,7 @@ impl JobRegistry {
                 .await
                 .map_err(|_| JobError::panicked())??;
                 let parsed = regions::parse(&text)
-                    .map_err(|e| JobError::new("bad_regions", format!("{}: {e}", p.path)))?;
+                    .map_err(|e| JobError::new(Kind::BadRegions, format!("{}: {e}", p.path)))?;
                 Ok(json!({"path": p.path, "regions": parsed.regions, "unknown": parsed.unknown}))
             },
         );
@@ -1122,7 +1119,7 @@ impl JobRegistry {
             "Write regions as a DS9 region file.",
             |_ctx: JobCtx, p: RegionsExportParams| async move {
                 let text =
-                    regions::write(&p.regions).map_err(|e| JobError::new("bad_regions", e))?;
+                    regions::write(&p.regions).map_err(|e| JobError::new(Kind::BadRegions, e))?;
                 Ok(json!({"text": text}))
             },
         );

@@ -10,6 +10,7 @@ pub mod session;
 
 pub use registry::{JobCtx, JobError, JobRegistry, JobResult};
 
+use crate::error::Kind;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -30,7 +31,7 @@ pub async fn ws(
     let (resp, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
         crate::error::ApiError::new(
             actix_web::http::StatusCode::BAD_REQUEST,
-            "bad_request",
+            Kind::BadRequest,
             format!("/ws is a WebSocket endpoint; connect with a WebSocket client ({e})"),
         )
     })?;

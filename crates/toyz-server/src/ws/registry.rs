@@ -1,7 +1,7 @@
 //! The job registry: jobs registered by name with typed parameters (serde + a JSON schema from
 //! schemars) and a description. Programs that embed toyz register their own jobs the same way.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Kind};
 use crate::state::AppState;
 use futures_util::future::{BoxFuture, FutureExt};
 use schemars::JsonSchema;
@@ -14,30 +14,36 @@ use std::sync::Arc;
 
 use super::session::SessionState;
 
-/// A job's failure: a stable `kind` and a human message.
+/// A job's failure: its kind (the same [`Kind`] as HTTP errors; a program embedding toyz names its own
+/// with [`Kind::Custom`]) and a human message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobError {
-    pub kind: String,
+    pub kind: Kind,
     pub message: String,
 }
 
 impl JobError {
-    pub fn new(kind: &str, message: impl Into<String>) -> JobError {
+    pub fn new(kind: Kind, message: impl Into<String>) -> JobError {
         JobError {
-            kind: kind.to_owned(),
+            kind,
             message: message.into(),
         }
     }
     pub fn bad_params(message: impl Into<String>) -> JobError {
-        Self::new("bad_params", message)
+        Self::new(Kind::BadParams, message)
     }
     /// The reply for a job that panicked (the session and the server go on).
     pub fn panicked() -> JobError {
-        Self::new("panic", "the job panicked; the session goes on")
+        Self::new(Kind::Panic, "the job panicked; the session goes on")
     }
     /// The reply for a job that stopped because it was cancelled.
     pub fn cancelled() -> JobError {
-        Self::new("cancelled", "the job was stopped")
+        Self::new(Kind::Cancelled, "the job was stopped")
+    }
+    /// A FITS error about the file the client named `shown` (its path as the client wrote it: the
+    /// server's own paths never appear in a message).
+    pub fn fits(e: toyz_fits::FitsError, shown: &str) -> JobError {
+        crate::error::fits_error(e, shown).into()
     }
 }
 

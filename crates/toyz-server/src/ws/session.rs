@@ -3,6 +3,7 @@
 //! connection alive, and on close cancel every job and drop the session's state.
 
 use super::registry::{JobCtx, JobRegistry};
+use crate::error::Kind;
 use crate::state::AppState;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use futures_util::FutureExt;
@@ -119,7 +120,7 @@ impl Outbox {
     }
 }
 
-fn error(id: &Value, kind: &str, message: impl Into<String>) -> String {
+fn error(id: &Value, kind: Kind, message: impl Into<String>) -> String {
     json!({"id": id, "status": "error", "error": {"kind": kind, "message": message.into()}})
         .to_string()
 }
@@ -202,7 +203,7 @@ pub async fn run(
                     }
                     Some(Ok(AggregatedMessage::Binary(_))) => {
                         let m = "binary frames are not supported: send JSON text";
-                        out_tx.try_send(error(&Value::Null, "bad_message", m));
+                        out_tx.try_send(error(&Value::Null, Kind::BadMessage, m));
                     }
                     Some(Ok(AggregatedMessage::Ping(b))) => {
                         // Never waits: when the queue to the socket is full the client is not
@@ -318,14 +319,18 @@ fn handle_text(
     let msg: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            out.try_send(error(&Value::Null, "bad_message", format!("not JSON: {e}")));
+            out.try_send(error(
+                &Value::Null,
+                Kind::BadMessage,
+                format!("not JSON: {e}"),
+            ));
             return;
         }
     };
     let Some(obj) = msg.as_object() else {
         out.try_send(error(
             &Value::Null,
-            "bad_message",
+            Kind::BadMessage,
             "a message is a JSON object",
         ));
         return;
@@ -335,7 +340,7 @@ fn handle_text(
         _ => {
             out.try_send(error(
                 &Value::Null,
-                "bad_message",
+                Kind::BadMessage,
                 "every request needs an \"id\" (number or string)",
             ));
             return;
@@ -347,22 +352,22 @@ fn handle_text(
             Some(r) => {
                 r.cancel.store(true, Ordering::Relaxed);
                 r.abort.abort();
-                out.try_send(error(&id, "cancelled", "cancelled by the client"));
+                out.try_send(error(&id, Kind::Cancelled, "cancelled by the client"));
             }
             None => {
-                out.try_send(error(&id, "unknown_id", "no running job has this id"));
+                out.try_send(error(&id, Kind::UnknownId, "no running job has this id"));
             }
         }
         return;
     }
     let Some(name) = obj.get("job").and_then(Value::as_str) else {
-        out.try_send(error(&id, "bad_message", "a request names its \"job\""));
+        out.try_send(error(&id, Kind::BadMessage, "a request names its \"job\""));
         return;
     };
     let Some(job) = registry.get(name) else {
         out.try_send(error(
             &id,
-            "unknown_job",
+            Kind::UnknownJob,
             format!("no job named '{name}' (session.jobs lists them)"),
         ));
         return;
@@ -382,7 +387,7 @@ fn handle_text(
     if map.contains_key(&key) {
         out.try_send(error(
             &id,
-            "duplicate_id",
+            Kind::DuplicateId,
             "a job with this id is still running",
         ));
         return;
@@ -390,7 +395,7 @@ fn handle_text(
     if map.len() >= MAX_PENDING {
         out.try_send(error(
             &id,
-            "busy",
+            Kind::Busy,
             format!("{MAX_PENDING} jobs are already running or waiting in this session"),
         ));
         return;
@@ -412,13 +417,13 @@ fn handle_text(
         if running2.lock().expect("running").remove(&key2).is_some() {
             let reply = match result {
                 Ok(v) => json!({"id": id, "status": "ok", "result": v}).to_string(),
-                Err(e) => error(&id, &e.kind, e.message),
+                Err(e) => error(&id, e.kind, e.message),
             };
             // Bounded outgoing frames: a reply over the limit is replaced by an error saying so.
             let reply = if reply.len() > max_reply {
                 error(
                     &id,
-                    "too_large",
+                    Kind::TooLarge,
                     format!(
                         "the reply would be {} bytes, over the limit of {max_reply}",
                         reply.len()
