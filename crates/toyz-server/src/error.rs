@@ -137,7 +137,7 @@ impl Kind {
         match self {
             Kind::BadRequest => "A malformed request",
             Kind::BadSpec => "A render spec the server cannot use",
-            Kind::BadParams => "A job's parameters that do not fit its schema",
+            Kind::BadParams => "Parameters out of range, or a job's that do not fit its schema",
             Kind::OutOfBounds => "A pixel or rectangle outside the image",
             Kind::BadMessage => "A WebSocket message that is not a request",
             Kind::Unauthorized => "Not logged in",

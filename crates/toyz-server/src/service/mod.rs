@@ -3,4 +3,5 @@
 //! handlers (api.rs, cutout.rs) and the WebSocket jobs (ws/builtin.rs) are adapters over it; neither
 //! imports the other.
 
+pub mod image;
 pub mod source;

@@ -6,6 +6,7 @@ use super::catalog::{parse_csv, Catalog, MAX_CATALOGS, MAX_ROWS};
 use super::regions::{self, Region};
 use super::registry::{JobCtx, JobError, JobRegistry, JobResult};
 use crate::error::{engine_error, fits_error, Kind};
+use crate::service::image;
 use crate::service::source::{self, open_source, SourceQuery};
 use crate::state::{Levels, OpenSource};
 use crate::AppState;
@@ -489,14 +490,7 @@ pub struct TilesBuildParams {
 }
 
 fn rect(o: &OpenSource, r: Option<[usize; 4]>) -> Result<(usize, usize, usize, usize), JobError> {
-    let (w, h) = (o.src.image.width(), o.src.image.height());
-    let [x1, y1, x2, y2] = r.unwrap_or([1, 1, w, h]);
-    if x1 < 1 || y1 < 1 || x2 < x1 || y2 < y1 || x2 > w || y2 > h {
-        return Err(JobError::bad_params(format!(
-            "rect [{x1}, {y1}, {x2}, {y2}] is not inside the {w}x{h} image (FITS pixels, inclusive)"
-        )));
-    }
-    Ok((x1 - 1, y1 - 1, x2 - x1 + 1, y2 - y1 + 1))
+    Ok(image::rect(o, r)?)
 }
 
 fn page(c: &Catalog, offset: Option<usize>, limit: Option<usize>) -> Value {
@@ -743,53 +737,32 @@ impl JobRegistry {
             })
             .await
         });
-        r.register_async("image.histogram", "Histogram of the image's statistics sample, or of a rectangle (the view).", |ctx: JobCtx, p: HistogramParams| async move {
-            let bins = p.bins.unwrap_or(256);
-            if !(1..=65536).contains(&bins) {
-                return Err(JobError::bad_params("bins must be between 1 and 65536"));
-            }
-            let cancel = ctx.cancel_flag();
-            // A rectangle is read with a stride that keeps it near 4 Mpixels (16 MiB of f32).
-            let mem = p.rect.map(|_| ctx.state.reserve(32 << 20, "image.histogram")).transpose()?;
-            with_source(&ctx, &p.src, move |o| {
-                let _mem = mem;
-                let st = &o.src.stats;
-                // The statistics sample, or the rectangle read with a stride that keeps it near 4 Mpixels.
-                let (vals, min, max, nan, mut reply) = match p.rect {
-                    None => (std::borrow::Cow::Borrowed(&o.src.sample.sorted[..]), st.min, st.max, st.sample_nan, json!({})),
-                    Some(r) => {
-                        let (x0, y0, w, h) = rect(o, Some(r))?;
-                        let stride = ((w * h) as f64 / (4 << 20) as f64).sqrt().ceil().max(1.0) as usize;
-                        let mut row = vec![0f32; w];
-                        let mut vals: Vec<f32> = Vec::with_capacity((w / stride + 1) * (h / stride + 1));
-                        let mut nan = 0usize;
-                        for y in (y0..y0 + h).step_by(stride) {
-                            if cancel.load(Ordering::Relaxed) {
-                                return Err(JobError::cancelled());
-                            }
-                            o.src.image.read_rect(x0, y, w, 1, &mut row).map_err(|e| fits_error(e, &o.public))?;
-                            for &v in row.iter().step_by(stride) {
-                                if v.is_finite() { vals.push(v) } else { nan += 1 }
-                            }
-                        }
-                        let min = vals.iter().map(|&v| v as f64).reduce(f64::min);
-                        let max = vals.iter().map(|&v| v as f64).reduce(f64::max);
-                        (std::borrow::Cow::Owned(vals), min, max, nan, json!({"rect": [x0 + 1, y0 + 1, x0 + w, y0 + h], "stride": stride}))
-                    }
+        r.register_async(
+            "image.histogram",
+            "Histogram of the image's statistics sample, or of a rectangle (the view).",
+            |ctx: JobCtx, p: HistogramParams| async move {
+                let cancel = ctx.cancel_flag();
+                let mem = p
+                    .rect
+                    .map(|_| {
+                        ctx.state
+                            .reserve(image::HISTOGRAM_RECT_BYTES, "image.histogram")
+                    })
+                    .transpose()?;
+                let a = image::HistogramArgs {
+                    bins: p.bins,
+                    lo: p.lo,
+                    hi: p.hi,
+                    rect: p.rect,
                 };
-                let lo = p.lo.or(min).unwrap_or(0.0);
-                let hi = p.hi.or(max).unwrap_or(1.0);
-                if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
-                    return Err(JobError::bad_params("need finite lo <= hi"));
-                }
-                let hist = toyz_pyramid::Histogram::of(&vals, lo, hi, bins);
-                let fields = json!({"lo": hist.lo, "hi": hist.hi, "bins": bins, "counts": hist.counts,
-                                    "sample_size": vals.len() + nan, "sample_nan": nan});
-                reply.as_object_mut().expect("object").extend(fields.as_object().expect("object").clone());
-                Ok(reply)
-            })
-            .await
-        });
+                with_source(&ctx, &p.src, move |o| {
+                    let _mem = mem;
+                    let h = image::histogram(o, &a, &|| cancel.load(Ordering::Relaxed))?;
+                    Ok(serde_json::to_value(h).expect("a histogram serialises"))
+                })
+                .await
+            },
+        );
         r.register_async(
             "image.profile",
             "Values along a line between two FITS pixels (nearest pixel).",
