@@ -164,6 +164,8 @@ fn bench_encode(c: &mut Criterion) {
 /// A 256² region read: direct big-endian `pread` against cfitsio on the same uncompressed file, and
 /// cfitsio on a tile-compressed copy (256² RICE tiles).
 fn bench_read(c: &mut Criterion) {
+    // As the toyz binary does: files are read through guarded memory maps.
+    toyz_fits::install_sigbus_guard();
     let d = tempfile::tempdir().unwrap();
     let spec = SkySpec::new(4096, 4096);
     let plain = d.path().join("plain.fits");

@@ -24,6 +24,8 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    // As the toyz binary does: files are read through guarded memory maps.
+    toyz_fits::install_sigbus_guard();
     let (size, tiles, rounds) = (env("SIZE", 4096), env("TILES", 300), env("ROUNDS", 3));
     let d = tempfile::tempdir().unwrap();
     let img = d.path().join("sky.fits");

@@ -9,6 +9,8 @@ use toyz_server::{Config, JobRegistry, Overrides};
 use tungstenite::Message;
 
 fn main() {
+    // As the toyz binary does: files are read through guarded memory maps.
+    toyz_fits::install_sigbus_guard();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();

@@ -102,6 +102,9 @@ impl From<toyz_pyramid::EngineError> for Fail {
 }
 
 fn main() -> ExitCode {
+    // Files are read through memory maps that survive being truncated under the reader (a SIGBUS
+    // handler of this process turns such a page into an error, not a crash).
+    toyz_fits::install_sigbus_guard();
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Info(a) => info::run(a),

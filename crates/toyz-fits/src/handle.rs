@@ -65,18 +65,22 @@ fn cfitsio_message(status: c_int) -> String {
     let mut buf = [0 as c_char; 81];
     // SAFETY: ffgerr writes at most 31 chars + NUL; ffgmsg at most 80 + NUL.
     unsafe { sys::ffgerr(status, buf.as_mut_ptr()) };
+    // SAFETY: cfitsio wrote a NUL-terminated string of at most 80 characters into this 81-byte buffer.
     let mut text = unsafe { CStr::from_ptr(buf.as_ptr()) }
         .to_string_lossy()
         .into_owned();
     // The error stack holds the detailed reason (e.g. "tried to move past end of file"): keep the first.
     let mut detail = [0 as c_char; 81];
+    // SAFETY: ffgmsg writes at most 80 characters and a NUL into the 81-byte buffer.
     if unsafe { sys::ffgmsg(detail.as_mut_ptr()) } != 0 {
+        // SAFETY: cfitsio wrote a NUL-terminated string of at most 80 characters into this 81-byte buffer.
         let d = unsafe { CStr::from_ptr(detail.as_ptr()) }.to_string_lossy();
         let d = d.trim();
         if !d.is_empty() && !text.contains(d) {
             text = format!("{text}: {d}");
         }
     }
+    // SAFETY: ffcmsg only clears cfitsio's message stack.
     unsafe { sys::ffcmsg() };
     text
 }
@@ -101,6 +105,8 @@ impl Handle {
         // ffdopn ("disk open") takes the name literally: no cfitsio extended-filename syntax, so a file
         // called "x.fits[1]" or "!x" can never be interpreted as a filter or an overwrite.
         // Compressed (.gz) files are still recognised by content.
+        // SAFETY: a NUL-terminated path and pointers to locals; ffdopn sets `ptr` only when it
+        // opened the file.
         unsafe { sys::ffdopn(&mut ptr, cpath.as_ptr(), 0, &mut status) };
         if status != 0 || ptr.is_null() {
             return Err(FitsError::Cfitsio {
@@ -127,10 +133,13 @@ impl Handle {
     pub fn move_to(&mut self, index: usize) -> Result<bool> {
         let mut status = 0;
         let mut hdutype = 0;
+        // SAFETY: `self.ptr` is this Handle's open file (closed only in Drop); the other
+        // pointers are live locals or buffers of the size cfitsio writes.
         unsafe { sys::ffmahd(self.ptr, index as c_int + 1, &mut hdutype, &mut status) };
         match status {
             0 => Ok(true),
             END_OF_FILE | BAD_HDU_NUM => {
+                // SAFETY: ffcmsg only clears cfitsio's message stack.
                 unsafe { sys::ffcmsg() };
                 Ok(false)
             }
@@ -141,6 +150,8 @@ impl Handle {
     pub fn hdu_type(&mut self) -> Result<c_int> {
         let mut status = 0;
         let mut t = 0;
+        // SAFETY: `self.ptr` is this Handle's open file (closed only in Drop); the other
+        // pointers are live locals or buffers of the size cfitsio writes.
         unsafe { sys::ffghdt(self.ptr, &mut t, &mut status) };
         if status != 0 {
             return Err(self.err(status));
@@ -150,6 +161,8 @@ impl Handle {
 
     /// True when the current HDU is a tile-compressed image (which cfitsio presents as an image).
     pub fn is_compressed_image(&mut self) -> bool {
+        // SAFETY: `self.ptr` is this Handle's open file (closed only in Drop); the other
+        // pointers are live locals or buffers of the size cfitsio writes.
         unsafe { sys::fits_is_compressed_image(self.ptr, &mut 0) != 0 }
     }
 
@@ -158,6 +171,8 @@ impl Handle {
         let mut status = 0;
         let mut bitpix = 0;
         let mut naxis = 0;
+        // SAFETY: `self.ptr` is this Handle's open file (closed only in Drop); the other
+        // pointers are live locals or buffers of the size cfitsio writes.
         unsafe {
             sys::ffgidt(self.ptr, &mut bitpix, &mut status);
             sys::ffgidm(self.ptr, &mut naxis, &mut status);
@@ -167,6 +182,8 @@ impl Handle {
         }
         let mut dims = vec![0i64; naxis.max(0) as usize];
         if naxis > 0 {
+            // SAFETY: `self.ptr` is this Handle's open file (closed only in Drop); the other
+            // pointers are live locals or buffers of the size cfitsio writes.
             unsafe { sys::ffgiszll(self.ptr, naxis, dims.as_mut_ptr(), &mut status) };
         }
         if status != 0 {
@@ -179,6 +196,8 @@ impl Handle {
     pub fn hdu_offsets(&mut self) -> Result<(u64, u64, u64)> {
         let (mut h, mut d, mut e) = (0i64, 0i64, 0i64);
         let mut status = 0;
+        // SAFETY: `self.ptr` is this Handle's open file (closed only in Drop); the other
+        // pointers are live locals or buffers of the size cfitsio writes.
         unsafe { sys::ffghadll(self.ptr, &mut h, &mut d, &mut e, &mut status) };
         if status != 0 {
             return Err(self.err(status));
@@ -190,6 +209,8 @@ impl Handle {
     pub fn header_cards(&mut self) -> Result<Vec<String>> {
         let mut status = 0;
         let (mut nkeys, mut more) = (0, 0);
+        // SAFETY: `self.ptr` is this Handle's open file (closed only in Drop); the other
+        // pointers are live locals or buffers of the size cfitsio writes.
         unsafe { sys::ffghsp(self.ptr, &mut nkeys, &mut more, &mut status) };
         if status != 0 {
             return Err(self.err(status));
@@ -198,10 +219,13 @@ impl Handle {
         let mut buf = [0 as c_char; 81];
         for n in 1..=nkeys {
             // Sequential ffgrec reads are O(1) each: the header is already in cfitsio's buffers.
+            // SAFETY: `self.ptr` is this Handle's open file (closed only in Drop); the other
+            // pointers are live locals or buffers of the size cfitsio writes.
             unsafe { sys::ffgrec(self.ptr, n, buf.as_mut_ptr(), &mut status) };
             if status != 0 {
                 return Err(self.err(status));
             }
+            // SAFETY: cfitsio wrote a NUL-terminated string of at most 80 characters into this 81-byte buffer.
             let card = unsafe { CStr::from_ptr(buf.as_ptr()) };
             cards.push(card.to_string_lossy().into_owned());
         }
@@ -213,6 +237,8 @@ impl Handle {
         let ckey = CString::new(key).expect("keyword without NUL");
         let mut status = 0;
         let mut value = [0 as c_char; 81];
+        // SAFETY: `self.ptr` is this Handle's open file (closed only in Drop); the other
+        // pointers are live locals or buffers of the size cfitsio writes.
         unsafe {
             sys::ffgkey(
                 self.ptr,
@@ -224,12 +250,14 @@ impl Handle {
         };
         match status {
             0 => Ok(Some(
+                // SAFETY: cfitsio wrote a NUL-terminated string of at most 80 characters into this 81-byte buffer.
                 unsafe { CStr::from_ptr(value.as_ptr()) }
                     .to_string_lossy()
                     .trim()
                     .to_owned(),
             )),
             KEY_NO_EXIST => {
+                // SAFETY: ffcmsg only clears cfitsio's message stack.
                 unsafe { sys::ffcmsg() };
                 Ok(None)
             }
@@ -240,6 +268,8 @@ impl Handle {
     /// Rows, and per column (1-based) its cfitsio type code and repeat count, of the current table HDU.
     pub fn table_layout(&mut self) -> Result<(i64, Vec<(c_int, i64)>)> {
         let (mut status, mut ncols, mut nrows) = (0, 0, 0i64);
+        // SAFETY: `self.ptr` is this Handle's open file (closed only in Drop); the other
+        // pointers are live locals or buffers of the size cfitsio writes.
         unsafe {
             sys::ffgncl(self.ptr, &mut ncols, &mut status);
             sys::ffgnrwll(self.ptr, &mut nrows, &mut status);
@@ -250,6 +280,8 @@ impl Handle {
         let mut cols = Vec::new();
         for c in 1..=ncols {
             let (mut t, mut repeat, mut width) = (0, 0i64, 0i64);
+            // SAFETY: `self.ptr` is this Handle's open file (closed only in Drop); the other
+            // pointers are live locals or buffers of the size cfitsio writes.
             unsafe { sys::ffgtclll(self.ptr, c, &mut t, &mut repeat, &mut width, &mut status) };
             if status != 0 {
                 return Err(self.err(status));
@@ -265,6 +297,8 @@ impl Handle {
         let mut status = 0;
         let mut anynul = 0;
         if repeat == 1 {
+            // SAFETY: `self.ptr` is this Handle's open file (closed only in Drop); the other
+            // pointers are live locals or buffers of the size cfitsio writes.
             unsafe {
                 sys::ffgcvd(
                     self.ptr,
@@ -280,6 +314,8 @@ impl Handle {
             };
         } else {
             for (r, o) in out.iter_mut().enumerate() {
+                // SAFETY: `self.ptr` is this Handle's open file (closed only in Drop); the other
+                // pointers are live locals or buffers of the size cfitsio writes.
                 unsafe {
                     sys::ffgcvd(
                         self.ptr,
@@ -323,6 +359,8 @@ impl Handle {
         let mut last = last.to_vec();
         let mut nul = f32::NAN;
         let mut anynul = 0;
+        // SAFETY: `self.ptr` is this Handle's open file (closed only in Drop); the other
+        // pointers are live locals or buffers of the size cfitsio writes.
         unsafe {
             sys::ffgsv(
                 self.ptr,

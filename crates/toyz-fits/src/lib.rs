@@ -25,7 +25,7 @@ pub use file::{FileVersion, Pinned};
 pub use graticule::{compass, convert_frame, graticule, Graticule, GridLine};
 pub use header::{Card, Header};
 pub use image::{list_hdus, probe, read_table, HduKind, HduSel, HduSummary, Image, Table};
-pub use mapped::GuardedMap;
+pub use mapped::{install_sigbus_guard, GuardedMap};
 pub use mosaic::{parse_section, Layout, Mosaic, MosaicCcd, MosaicInfo};
 pub use pixel::{pixel_at, sky_to_pixel, PixelValue, World};
 pub use proj::{Celestial, CODES};

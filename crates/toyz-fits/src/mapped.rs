@@ -6,14 +6,16 @@
 //! to a page past its new end, and SIGBUS kills the process.
 //!
 //! A [`GuardedMap`] registers its address range in a fixed, lock-free table. A SIGBUS handler,
-//! installed once, looks the faulting address up: inside a registered map, it replaces that page by
+//! installed once by the program ([`install_sigbus_guard`]: a signal handler is the process's, so a
+//! library call never installs one behind its back), looks the faulting address up: inside a registered map, it replaces that page by
 //! a page of zeros (`mmap(MAP_FIXED)` of anonymous memory), marks the map as faulted and returns, so
 //! the interrupted read finishes with zeros. The reader then asks [`GuardedMap::faulted`] and turns
 //! the read into an error, exactly as a short `pread` would be. A fault anywhere else goes to the
 //! handler that was there before (Rust's own stack-overflow handler, or the default action), so
 //! every other SIGBUS still stops the process.
 //!
-//! When the table is full, [`GuardedMap::new`] returns `None` and callers read with `pread`.
+//! When the handler is not installed or the table is full, [`GuardedMap::new`] returns `None` and
+//! callers read with `pread` (correct, slower for cold tiles).
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -50,6 +52,7 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 struct Previous(libc::sigaction);
 // SAFETY: written once before the handler is installed, then only read.
 unsafe impl Sync for Previous {}
+// SAFETY: a plain C struct, written once before the handler is installed, then only read.
 unsafe impl Send for Previous {}
 static PREVIOUS: OnceLock<Option<Previous>> = OnceLock::new();
 
@@ -62,8 +65,10 @@ fn page_size() -> usize {
     })
 }
 
-/// Install the handler once; false if that failed (then nothing is mapped).
-fn install() -> bool {
+/// Install the process's SIGBUS handler for guarded maps, once (later calls return the first answer);
+/// false if that failed. Programs call it at start (`toyz`, the benchmarks, the test harnesses);
+/// until they do, nothing is mapped and files are read with `pread`.
+pub fn install_sigbus_guard() -> bool {
     PREVIOUS
         .get_or_init(|| {
             // SAFETY: sigaction with a zeroed struct is how the C API is used; the handler only
@@ -179,13 +184,15 @@ pub struct GuardedMap {
 
 // SAFETY: the map is read-only and owned; the raw pointer is only read through `bytes`.
 unsafe impl Send for GuardedMap {}
+// SAFETY: the map is read-only and owned; concurrent reads of its bytes are sound.
 unsafe impl Sync for GuardedMap {}
 
 impl GuardedMap {
-    /// Map `len` bytes of `file` from `offset`. `None` if the guard cannot be installed, the table
-    /// is full, `len` is 0, or `mmap` fails: read with `pread` then.
+    /// Map `len` bytes of `file` from `offset`. `None` if the program has not installed the guard
+    /// ([`install_sigbus_guard`]), the table is full, `len` is 0, or `mmap` fails: read with `pread`
+    /// then.
     pub fn new(file: &File, offset: u64, len: usize) -> Option<GuardedMap> {
-        if len == 0 || !install() {
+        if len == 0 || !matches!(PREVIOUS.get(), Some(Some(_))) {
             return None;
         }
         let page = page_size() as u64;
@@ -261,6 +268,7 @@ mod tests {
 
     #[test]
     fn a_truncated_file_reads_as_zeros_and_is_reported() {
+        assert!(install_sigbus_guard());
         let mut f = tempfile::NamedTempFile::new().unwrap();
         let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8 + 1).collect();
         f.write_all(&data).unwrap();
@@ -285,6 +293,7 @@ mod tests {
     #[test]
     fn other_faults_still_stop_the_process() {
         if std::env::var_os("TOYZ_SIGBUS_CHILD").is_some() {
+            assert!(install_sigbus_guard());
             let mut f = tempfile::NamedTempFile::new().unwrap();
             f.write_all(&[1u8; 65_536]).unwrap();
             let file = File::open(f.path()).unwrap();
@@ -321,6 +330,7 @@ mod tests {
 
     #[test]
     fn maps_free_their_slots() {
+        assert!(install_sigbus_guard());
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(&[7u8; 8192]).unwrap();
         let file = File::open(f.path()).unwrap();

@@ -70,8 +70,9 @@ fn open_path_at(dir: i32, name: &str) -> std::io::Result<OwnedFd> {
 }
 
 fn fstat(fd: &OwnedFd) -> std::io::Result<libc::stat> {
-    // SAFETY: fstat writes the struct it is given.
+    // SAFETY: libc::stat is plain old data: all zeros is a valid value.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes the struct it is given, for a descriptor we own.
     if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 {
         return Err(std::io::Error::last_os_error());
     }

@@ -64,6 +64,8 @@ fn fixture() -> Fixture {
 }
 
 fn config(f: &Fixture, max_renders: Option<usize>) -> Config {
+    // As the toyz binary does: files are read through guarded memory maps.
+    toyz_fits::install_sigbus_guard();
     let mut c = Config::load(
         None,
         Overrides {

@@ -367,6 +367,8 @@ impl Exposure {
 
     fn write_body(&self, f: *mut sys::fitsfile, compressed: bool) -> io::Result<()> {
         let mut st = 0;
+        // SAFETY: `f` is open (with_new_fits closes it afterwards); the other pointers are
+        // live locals, NUL-terminated cards or buffers of the values the call names.
         unsafe { sys::ffcrim(f, 8, 0, std::ptr::null_mut(), &mut st) };
         check(st, "primary")?;
         let ccds = self.ccds();
@@ -379,12 +381,16 @@ impl Exposure {
             card_f("DEC", self.dec, ""),
         ] {
             let c = CString::new(card.trim_end()).map_err(io::Error::other)?;
+            // SAFETY: `f` is open (with_new_fits closes it afterwards); the other pointers are
+            // live locals, NUL-terminated cards or buffers of the values the call names.
             unsafe { sys::ffprec(f, c.as_ptr(), &mut st) };
         }
         check(st, "primary header")?;
         let stars = self.stars();
         for c in &ccds {
             if compressed {
+                // SAFETY: `f` is open (with_new_fits closes it afterwards); the other pointers are
+                // live locals, NUL-terminated cards or buffers of the values the call names.
                 unsafe {
                     sys::fits_set_compression_type(f, 11, &mut st); // RICE_1
                     let mut tile: [c_long; 2] = [c.width as c_long, 1];
@@ -393,14 +399,20 @@ impl Exposure {
                     sys::fits_set_dither_seed(f, (c.ccdnum % 10_000) as c_int + 1, &mut st);
                 }
             } else {
+                // SAFETY: `f` is open (with_new_fits closes it afterwards); the other pointers are
+                // live locals, NUL-terminated cards or buffers of the values the call names.
                 unsafe { sys::fits_set_compression_type(f, 0, &mut st) };
             }
             check(st, "compression settings")?;
             let mut naxes: [c_long; 2] = [c.width as c_long, c.height as c_long];
+            // SAFETY: `f` is open (with_new_fits closes it afterwards); the other pointers are
+            // live locals, NUL-terminated cards or buffers of the values the call names.
             unsafe { sys::ffcrim(f, -32, 2, naxes.as_mut_ptr(), &mut st) };
             check(st, "create image")?;
             for card in self.ccd_cards(c) {
                 let cc = CString::new(card.trim_end()).map_err(io::Error::other)?;
+                // SAFETY: `f` is open (with_new_fits closes it afterwards); the other pointers are
+                // live locals, NUL-terminated cards or buffers of the values the call names.
                 unsafe { sys::ffprec(f, cc.as_ptr(), &mut st) };
             }
             check(st, "header")?;

@@ -43,7 +43,9 @@ pub(crate) fn check(status: c_int, what: &str) -> io::Result<()> {
         return Ok(());
     }
     let mut buf = [0 as std::os::raw::c_char; 81];
+    // SAFETY: ffgerr writes at most 30 characters and a NUL into the 81-byte buffer.
     unsafe { sys::ffgerr(status, buf.as_mut_ptr()) };
+    // SAFETY: cfitsio wrote a NUL-terminated string of at most 80 characters into this 81-byte buffer.
     let msg = unsafe { CStr::from_ptr(buf.as_ptr()) }
         .to_string_lossy()
         .into_owned();
@@ -82,6 +84,7 @@ pub(crate) fn with_new_fits(
     unsafe { sys::ffinit(&mut f, cpath.as_ptr(), &mut st) };
     check(st, "create")?;
     let r = body(f);
+    // SAFETY: `f` was opened by ffinit above and is closed once, here.
     unsafe { sys::ffclos(f, &mut st) };
     r?;
     check(st, "close")?;
@@ -95,11 +98,15 @@ fn write_body(
     quantise: bool,
 ) -> io::Result<()> {
     let mut st = 0;
+    // SAFETY: `f` is open (with_new_fits closes it afterwards); the other pointers are
+    // live locals, NUL-terminated cards or buffers of the values the call names.
     unsafe { sys::ffcrim(f, 8, 0, std::ptr::null_mut(), &mut st) };
     check(st, "primary")?;
     let stars = spec.star_list();
     let unsigned16 = spec.bitpix == 16 && spec.pattern == crate::Pattern::Sky;
     let img_type = if unsigned16 { 20 } else { spec.bitpix };
+    // SAFETY: `f` is open (with_new_fits closes it afterwards); the other pointers are
+    // live locals, NUL-terminated cards or buffers of the values the call names.
     unsafe {
         sys::fits_set_compression_type(f, comp.code(), &mut st);
         let mut tile: [c_long; 2] = [
@@ -122,6 +129,8 @@ fn write_body(
     if let Some(n) = spec.cube {
         naxes.push(n as c_long);
     }
+    // SAFETY: `f` is open (with_new_fits closes it afterwards); the other pointers are
+    // live locals, NUL-terminated cards or buffers of the values the call names.
     unsafe {
         sys::ffcrim(
             f,
@@ -138,9 +147,13 @@ fn write_body(
             continue;
         }
         let c = CString::new(card.trim_end()).map_err(io::Error::other)?;
+        // SAFETY: `f` is open (with_new_fits closes it afterwards); the other pointers are
+        // live locals, NUL-terminated cards or buffers of the values the call names.
         unsafe { sys::ffprec(f, c.as_ptr(), &mut st) };
     }
     let extname = CString::new("EXTNAME = 'SCI'").unwrap();
+    // SAFETY: `f` is open (with_new_fits closes it afterwards); the other pointers are
+    // live locals, NUL-terminated cards or buffers of the values the call names.
     unsafe { sys::ffprec(f, extname.as_ptr(), &mut st) };
     check(st, "header")?;
     const NULL: f64 = -9.87654e30;
@@ -175,6 +188,8 @@ fn write_body(
             macro_rules! put {
                 ($t:ty, $code:expr) => {{
                     let mut buf: Vec<$t> = vals.iter().map(|&v| v as $t).collect();
+                    // SAFETY: `f` is open (with_new_fits closes it afterwards); the other pointers are
+                    // live locals, NUL-terminated cards or buffers of the values the call names.
                     unsafe {
                         sys::ffppr(
                             f,
@@ -197,6 +212,8 @@ fn write_body(
                     let mut buf: Vec<f32> = vals.iter().map(|&v| v as f32).collect();
                     let mut nul = NULL as f32;
                     let nulp = &mut nul as *mut f32 as *mut c_void;
+                    // SAFETY: `f` is open (with_new_fits closes it afterwards); the other pointers are
+                    // live locals, NUL-terminated cards or buffers of the values the call names.
                     unsafe {
                         sys::ffppn(
                             f,
@@ -212,6 +229,8 @@ fn write_body(
                 _ => {
                     let mut nul = NULL;
                     let nulp = &mut nul as *mut f64 as *mut c_void;
+                    // SAFETY: `f` is open (with_new_fits closes it afterwards); the other pointers are
+                    // live locals, NUL-terminated cards or buffers of the values the call names.
                     unsafe {
                         sys::ffppn(
                             f,

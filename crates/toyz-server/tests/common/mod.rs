@@ -11,6 +11,8 @@ pub fn start_server(
     overrides: Overrides,
     adjust: impl FnOnce(&mut Config) + Send + 'static,
 ) -> SocketAddr {
+    // As the toyz binary does: files are read through guarded memory maps.
+    toyz_fits::install_sigbus_guard();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
