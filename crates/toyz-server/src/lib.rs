@@ -25,7 +25,7 @@ pub mod ws;
 pub use config::{Config, Overrides, Root};
 pub use error::{ApiError, Kind};
 pub use state::AppState;
-pub use ws::{JobCtx, JobError, JobRegistry, JobResult};
+pub use ws::{JobCtx, JobError, JobRegistry, JobResult, OpenImage};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};

@@ -1224,7 +1224,7 @@ fn limits_bound_what_clients_can_make_the_server_hold() {
         "test.hold",
         "reserves 40 MiB of the memory budget until cancelled",
         |ctx: JobCtx, _: Empty| async move {
-            let _mem = ctx.state.reserve(40 << 20, "test.hold")?;
+            let _mem = ctx.reserve(40 << 20, "test.hold")?;
             while !ctx.cancelled() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }

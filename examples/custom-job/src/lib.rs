@@ -13,7 +13,7 @@ use toyz_server::{JobCtx, JobError, JobRegistry, JobResult, Kind};
 pub struct BackgroundParams {
     /// Image, as `ROOT/REL` under a data root.
     pub path: String,
-    /// HDU index or EXTNAME (default: the first image).
+    /// HDU index or EXTNAME, or "mosaic" for a whole focal plane (default: the first image).
     pub hdu: Option<String>,
     /// Rectangle in FITS pixels, inclusive: [x1, y1, x2, y2].
     pub rect: [usize; 4],
@@ -52,19 +52,12 @@ pub fn clipped_stats(values: &[f32], clip: f64) -> Option<(f64, f64, f64, usize)
     ))
 }
 
-fn background(ctx: &JobCtx, p: BackgroundParams) -> JobResult {
-    // Paths go through the server's one check (roots, links, and with --auth the session user's
-    // grants): never trust the client's path, and never act for anyone but `ctx.principal`.
-    let res = ctx.resolve(&p.path)?;
-    let sel = match &p.hdu {
-        Some(h) => h
-            .parse()
-            .map_err(|e: toyz_fits::FitsError| JobError::bad_params(e.to_string()))?,
-        None => toyz_fits::HduSel::Auto,
-    };
-    // Read through the descriptor the check opened (a name swapped since cannot change what is read).
-    let img = toyz_fits::Image::open(&res.open_path(), &sel, 0)
-        .map_err(|e| JobError::fits(e, &p.path))?;
+async fn background(ctx: JobCtx, p: BackgroundParams) -> JobResult {
+    // Images are opened for the session's user through the server's one check (roots, links, and
+    // with --auth their grants) and read through the same raster as the built-in jobs: a single
+    // HDU, a cube's plane, or a whole DECam exposure (`"hdu": "mosaic"`). Errors name the client's
+    // path, never the server's.
+    let img = ctx.open_image(&p.path, p.hdu.as_deref(), None).await?;
     let [x1, y1, x2, y2] = p.rect;
     if x1 < 1 || y1 < 1 || x2 < x1 || y2 < y1 || x2 > img.width() || y2 > img.height() {
         return Err(JobError::bad_params(format!(
@@ -73,27 +66,36 @@ fn background(ctx: &JobCtx, p: BackgroundParams) -> JobResult {
             img.height()
         )));
     }
-    let (w, h) = (x2 - x1 + 1, y2 - y1 + 1);
-    let mut v = vec![0f32; w * h];
-    img.read_rect(x1 - 1, y1 - 1, w, h, &mut v)
-        .map_err(|e| JobError::fits(e, &p.path))?;
     let clip = p.clip.unwrap_or(3.0);
     if !(clip.is_finite() && clip > 0.0) {
         return Err(JobError::bad_params("clip must be a positive number of σ"));
     }
-    let (mean, median, std, used) = clipped_stats(&v, clip).ok_or_else(|| {
+    let (w, h) = (x2 - x1 + 1, y2 - y1 + 1);
+    // The pixels are held while this runs: count them against the server's memory budget.
+    let permit = ctx.reserve((w * h * 12) as u64, "sky.background")?;
+    // Reading and sorting are CPU work: off the async runtime.
+    let image = img.clone();
+    let (stats, bunit) = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let mut v = vec![0f32; w * h];
+        image.read_rect(x1 - 1, y1 - 1, w, h, &mut v)?;
+        Ok::<_, JobError>((clipped_stats(&v, clip), image.bunit().map(str::to_owned)))
+    })
+    .await
+    .map_err(|_| JobError::panicked())??;
+    let (mean, median, std, used) = stats.ok_or_else(|| {
         JobError::new(Kind::Custom("no_data"), "no finite pixel in the rectangle")
     })?;
     Ok(
-        json!({"path": res.public, "rect": p.rect, "mean": mean, "median": median, "sigma": std,
-              "pixels": w * h, "used": used, "clip": clip, "bunit": img.bunit()}),
+        json!({"path": img.path(), "rect": p.rect, "mean": mean, "median": median, "sigma": std,
+              "pixels": w * h, "used": used, "clip": clip, "bunit": bunit}),
     )
 }
 
 /// toyz's built-in jobs plus `sky.background`.
 pub fn registry() -> JobRegistry {
     let mut r = JobRegistry::with_builtins();
-    r.register_blocking(
+    r.register_async(
         "sky.background",
         "Sigma-clipped sky level (mean, median) and noise (σ) in a rectangle of an image.",
         background,

@@ -115,6 +115,81 @@ fn sky_background_over_a_real_socket() {
     assert_eq!(r["error"]["kind"], "bad_params", "missing rect");
 }
 
+/// The custom job reads images through the same raster as the built-in jobs: a whole DECam
+/// exposure as one focal plane (`"hdu": "mosaic"`, a box inside one CCD equals that CCD's own HDU,
+/// and a box over a chip gap counts only the chips' pixels), and its errors name the client's path,
+/// never the server's.
+#[test]
+fn sky_background_of_a_mosaic_and_errors_without_server_paths() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut e = toyz_skygen::Exposure::decam_scaled(16);
+    e.stars_per_ccd = 0;
+    e.write(&data.join("exp.fits.fz"), true).unwrap();
+    std::fs::write(data.join("not.fits"), b"SIMPLE  = this is no FITS file").unwrap();
+    let addr = start(&data, &d.path().join("cache"));
+    let (mut ws, _) = tungstenite::connect(format!("ws://{addr}/ws")).unwrap();
+    let mut call = |id: u64, job: &str, params: Value| job_reply(&mut ws, id, job, params);
+    let o = call(
+        1,
+        "image.open",
+        json!({"path": "sky/exp.fits.fz", "hdu": "mosaic"}),
+    );
+    let ccds = o["result"]["mosaic"]["ccds"].as_array().unwrap().clone();
+    let s5 = ccds.iter().find(|c| c["name"] == "S5").unwrap();
+    let (x0, y0) = (
+        s5["x0"].as_u64().unwrap() as usize,
+        s5["y0"].as_u64().unwrap() as usize,
+    );
+    // A box inside S5, on the focal plane and on S5's own HDU: the same pixels.
+    let on_plane = call(
+        2,
+        "sky.background",
+        json!({"path": "sky/exp.fits.fz", "hdu": "mosaic", "rect": [x0 + 11, y0 + 11, x0 + 60, y0 + 90]}),
+    );
+    let own = call(
+        3,
+        "sky.background",
+        json!({"path": "sky/exp.fits.fz", "hdu": "S5", "rect": [11, 11, 60, 90]}),
+    );
+    assert_eq!(on_plane["status"], "ok", "{on_plane}");
+    for k in ["mean", "median", "sigma", "used"] {
+        assert_eq!(
+            on_plane["result"][k], own["result"][k],
+            "{k}: {on_plane} vs {own}"
+        );
+    }
+    // The whole focal plane: its gaps are NaN, not counted.
+    let (w, h) = (
+        o["result"]["width"].as_u64().unwrap(),
+        o["result"]["height"].as_u64().unwrap(),
+    );
+    let all = call(
+        4,
+        "sky.background",
+        json!({"path": "sky/exp.fits.fz", "hdu": "mosaic", "rect": [1, 1, w, h]}),
+    );
+    assert_eq!(all["status"], "ok", "{all}");
+    let (used, pixels) = (
+        all["result"]["used"].as_u64().unwrap(),
+        all["result"]["pixels"].as_u64().unwrap(),
+    );
+    assert!(used < pixels && used > pixels / 2, "{all}");
+    // Errors name sky/…, never the server's folder.
+    let server = data.to_str().unwrap();
+    for (id, path) in [(5, "sky/not.fits"), (6, "sky/missing.fits")] {
+        let r = call(
+            id,
+            "sky.background",
+            json!({"path": path, "rect": [1, 1, 5, 5]}),
+        );
+        let text = r["error"].to_string();
+        assert_eq!(r["status"], "error", "{r}");
+        assert!(text.contains(path) && !text.contains(server), "{text}");
+    }
+}
+
 /// With accounts, the custom job acts for the logged-in user: `ctx.resolve` refuses what they may not
 /// read exactly as a missing file, and the socket needs a login.
 #[test]

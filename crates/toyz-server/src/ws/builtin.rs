@@ -25,7 +25,7 @@ pub struct Src {
     pub plane: Option<usize>,
 }
 
-async fn open(ctx: &JobCtx, s: &Src) -> Result<Arc<OpenSource>, JobError> {
+pub(crate) async fn open(ctx: &JobCtx, s: &Src) -> Result<Arc<OpenSource>, JobError> {
     let key = (s.path.clone(), s.hdu.clone(), s.plane);
     let cached = ctx
         .session

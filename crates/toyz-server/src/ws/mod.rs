@@ -8,7 +8,7 @@ pub mod regions;
 pub mod registry;
 pub mod session;
 
-pub use registry::{JobCtx, JobError, JobRegistry, JobResult};
+pub use registry::{JobCtx, JobError, JobRegistry, JobResult, OpenImage};
 
 use crate::error::Kind;
 use crate::state::AppState;

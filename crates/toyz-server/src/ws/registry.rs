@@ -55,21 +55,100 @@ impl From<ApiError> for JobError {
 
 pub type JobResult = Result<Value, JobError>;
 
-/// What a running job gets: the server, its session, its id, progress/event output and cancellation.
+/// What a running job gets: its id, progress/event output, cancellation, and access to files and
+/// images checked for the session's principal. A job registered by a program embedding toyz reaches
+/// nothing else of the server: no path is opened but through [`JobCtx::resolve`] or
+/// [`JobCtx::open_image`], and the principal cannot be changed.
 #[derive(Clone)]
 pub struct JobCtx {
-    /// Who the job acts for (the session's login): every path a job touches goes through
-    /// [`JobCtx::resolve`], which checks it for this principal.
-    pub principal: crate::auth::Principal,
-    pub state: Arc<AppState>,
-    pub registry: Arc<JobRegistry>,
-    pub session: Arc<SessionState>,
+    /// Who the job acts for (the session's login).
+    pub(crate) principal: crate::auth::Principal,
+    pub(crate) state: Arc<AppState>,
+    pub(crate) registry: Arc<JobRegistry>,
+    pub(crate) session: Arc<SessionState>,
+    /// The request's id, as the client sent it.
     pub id: Value,
     pub(crate) out: super::session::Outbox,
     pub(crate) cancel: Arc<AtomicBool>,
 }
 
+/// An image a job opened for its principal ([`JobCtx::open_image`]): the raster the built-in jobs read
+/// (one HDU, a cube's plane, or a whole mosaic of CCDs), shared with them and with the tiles.
+#[derive(Clone)]
+pub struct OpenImage(pub(crate) Arc<crate::state::OpenSource>);
+
+impl OpenImage {
+    /// The path as the client named it (for messages and replies: the server's own paths are
+    /// never reachable from here).
+    pub fn path(&self) -> &str {
+        &self.0.public
+    }
+    pub fn width(&self) -> usize {
+        self.0.src.image.width()
+    }
+    pub fn height(&self) -> usize {
+        self.0.src.image.height()
+    }
+    /// BUNIT, the unit of the values.
+    pub fn bunit(&self) -> Option<&str> {
+        self.0.src.image.bunit()
+    }
+    /// The HDU's header (a mosaic's: its primary header).
+    pub fn header(&self) -> &toyz_fits::Header {
+        self.0.src.image.header()
+    }
+    /// Its celestial WCS, if it has one (a mosaic: the focal plane's).
+    pub fn wcs(&self) -> Option<&toyz_fits::Wcs> {
+        self.0.src.image.wcs()
+    }
+    /// Read `w` × `h` pixels from 0-based (`x0`, `y0`) as f32 (NaN where undefined: blanks, a
+    /// mosaic's gaps). Blocking: call it off the async runtime. A read that fails answers as the
+    /// built-in jobs' do (a file changed since it was opened: `not_found`, with the client's path).
+    pub fn read_rect(
+        &self,
+        x0: usize,
+        y0: usize,
+        w: usize,
+        h: usize,
+        out: &mut [f32],
+    ) -> Result<(), JobError> {
+        self.0
+            .src
+            .image
+            .read_rect(x0, y0, w, h, out)
+            .map_err(|e| self.0.read_error(toyz_pyramid::EngineError::Fits(e)).into())
+    }
+}
+
 impl JobCtx {
+    /// Who the job acts for.
+    pub fn principal(&self) -> &crate::auth::Principal {
+        &self.principal
+    }
+
+    /// Open an image for this job's principal, as the built-in jobs do (the same checks, cache,
+    /// mosaics and errors): `hdu` an index, an EXTNAME or `mosaic` (default the first image), `plane`
+    /// a cube's plane (default the first).
+    pub async fn open_image(
+        &self,
+        path: &str,
+        hdu: Option<&str>,
+        plane: Option<usize>,
+    ) -> Result<OpenImage, JobError> {
+        let src = super::builtin::Src {
+            path: path.to_owned(),
+            hdu: hdu.map(str::to_owned),
+            plane,
+        };
+        Ok(OpenImage(super::builtin::open(self, &src).await?))
+    }
+
+    /// Hold `bytes` of the server's memory budget while the returned permit lives (`busy` when the
+    /// budget is in use now, `too_large` when it could never be had).
+    pub fn reserve(&self, bytes: u64, what: &str) -> Result<crate::state::MemoryPermit, JobError> {
+        Ok(self.state.reserve(bytes, what)?)
+    }
+
     /// Resolve a public path for this job's principal: what they may not read answers as a missing
     /// file. The only way a job should reach a file.
     pub fn resolve(&self, path: &str) -> Result<crate::paths::Resolved, JobError> {
