@@ -139,66 +139,100 @@ impl Catalog {
     }
 }
 
-/// Parse CSV text (header row, comma separated, `#` comment lines, optional double quotes).
-/// Parse a CSV catalog, keeping at most `max_rows` rows.
+/// Parse a CSV catalog (RFC 4180 through the `csv` crate: a header row, commas, double-quoted fields
+/// that may hold commas, quotes and line breaks; `#` comment lines and blank lines skipped), keeping at
+/// most `max_rows` rows. Numbers become numbers, empty cells and `nan` null, anything else text.
 pub fn parse_csv(text: &str, max_rows: usize) -> Result<(Vec<String>, Vec<Vec<Value>>), String> {
-    let mut lines = text
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
-    let header = lines.next().ok_or("empty catalog")?;
-    let columns: Vec<String> = split(header)
-        .into_iter()
-        .map(|c| c.trim().to_owned())
-        .collect();
-    let mut rows = Vec::new();
-    for (n, line) in lines.enumerate() {
-        if rows.len() >= max_rows {
-            break;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    // A blank line, or a comment indented by spaces (the csv crate knows only a '#' at the start).
+    let skip = |r: &csv::StringRecord| {
+        r.iter().all(|c| c.trim().is_empty())
+            || r.get(0).is_some_and(|c| c.trim_start().starts_with('#'))
+    };
+    let mut records = reader.records();
+    let mut next = || -> Result<Option<csv::StringRecord>, String> {
+        for r in records.by_ref() {
+            let r = r.map_err(|e| e.to_string())?;
+            if !skip(&r) {
+                return Ok(Some(r));
+            }
         }
-        let cells = split(line);
-        if cells.len() != columns.len() {
+        Ok(None)
+    };
+    let header = next()?.ok_or("empty catalog")?;
+    let columns: Vec<String> = header.iter().map(|c| c.trim().to_owned()).collect();
+    let mut rows = Vec::new();
+    while rows.len() < max_rows {
+        let Some(r) = next()? else { break };
+        if r.len() != columns.len() {
+            let line = r.position().map_or(0, |p| p.line());
             return Err(format!(
-                "row {}: {} cells for {} columns",
-                n + 2,
-                cells.len(),
+                "line {line}: {} cells for {} columns",
+                r.len(),
                 columns.len()
             ));
         }
-        rows.push(
-            cells
-                .into_iter()
-                .map(|c| {
-                    let t = c.trim();
-                    match t.parse::<f64>() {
-                        Ok(v) if v.is_finite() => serde_json::Number::from_f64(v)
-                            .map(Value::Number)
-                            .unwrap_or(Value::Null),
-                        _ if t.is_empty() || t.eq_ignore_ascii_case("nan") => Value::Null,
-                        _ => Value::String(t.to_owned()),
-                    }
-                })
-                .collect(),
-        );
+        rows.push(r.iter().map(cell).collect());
     }
     Ok((columns, rows))
 }
 
-fn split(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
+fn cell(c: &str) -> Value {
+    let t = c.trim();
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() => serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        _ if t.is_empty() || t.eq_ignore_ascii_case("nan") => Value::Null,
+        _ => Value::String(t.to_owned()),
     }
-    out.push(cur);
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn quoted_fields_hold_commas_quotes_and_line_breaks() {
+        let text = "# a catalog\nid,name,ra,dec\n\n  # an indented comment\n\
+                    1,\"NGC 1, the first\",150.1,2.2\n\
+                    2,\"two\nlines, and a \"\"quote\"\"\",150.2,nan\n\
+                    3,,1e3, \n";
+        let (cols, rows) = parse_csv(text, 10).unwrap();
+        assert_eq!(cols, ["id", "name", "ra", "dec"]);
+        assert_eq!(
+            rows,
+            [
+                vec![
+                    json!(1.0),
+                    json!("NGC 1, the first"),
+                    json!(150.1),
+                    json!(2.2)
+                ],
+                vec![
+                    json!(2.0),
+                    json!("two\nlines, and a \"quote\""),
+                    json!(150.2),
+                    json!(null)
+                ],
+                vec![json!(3.0), json!(null), json!(1000.0), json!(null)],
+            ]
+        );
+        assert_eq!(parse_csv(text, 1).unwrap().1.len(), 1);
+    }
+
+    #[test]
+    fn a_row_of_the_wrong_width_names_its_line() {
+        let e = parse_csv("a,b\n1,2\n\"x\ny\",2,3\n", 10).unwrap_err();
+        assert_eq!(e, "line 3: 3 cells for 2 columns");
+        assert_eq!(
+            parse_csv("\n# only comments\n", 10).unwrap_err(),
+            "empty catalog"
+        );
+    }
 }
