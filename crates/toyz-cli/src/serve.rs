@@ -73,8 +73,26 @@ fn init_logs() {
         .try_init();
 }
 
+/// Every 10 s, give the memory glibc holds free back to the system. Freed blocks stay in the arena of
+/// the thread that freed them, and a server's tile renders, level builds and job replies free large
+/// ones on many threads: with two arenas, a 20-minute soak peaked at 1,558 MiB without this and 1,500
+/// MiB with it, against its 1,536 MiB budget.
+fn trim_memory_now_and_then() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    let _ = std::thread::Builder::new()
+        .name("toyz-malloc-trim".into())
+        .spawn(|| loop {
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            // SAFETY: malloc_trim only returns free memory to the system.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        });
+}
+
 fn run_server(config: Config, banner: impl FnOnce(&str)) -> Result<(), Fail> {
     init_logs();
+    trim_memory_now_and_then();
     let sys = actix_web::rt::System::new();
     let r = sys.block_on(async move {
         // The cache must be a folder the server can write (a read-only file system said "cannot
