@@ -446,18 +446,59 @@ const MIGRATIONS: &[&str] = &[
     );",
 ];
 
+/// Why opening the SQLite file failed: busy (try again) or not.
+enum Opening {
+    Busy(String),
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Opening {
+    fn from(e: StoreError) -> Opening {
+        Opening::Failed(e)
+    }
+}
+
+impl From<rusqlite::Error> for Opening {
+    fn from(e: rusqlite::Error) -> Opening {
+        Opening::Failed(e.into())
+    }
+}
+
 /// The embedded store: one SQLite file.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
 impl SqliteStore {
-    /// Open (creating it if needed) and bring the schema up to date.
+    /// Open (creating it if needed) and bring the schema up to date. Servers starting at once on one
+    /// new file may find it locked where SQLite does not wait (switching it to WAL, upgrading a read
+    /// to a write): that is tried again for up to 5 s, as the busy timeout waits elsewhere.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match Self::open_once(path) {
+                Ok(s) => return Ok(s),
+                Err(Opening::Busy(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(Opening::Busy(m)) => return Err(StoreError::Db(m)),
+                Err(Opening::Failed(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<SqliteStore, Opening> {
+        let busy = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                Opening::Busy(e.to_string())
+            }
+            _ => Opening::Failed(StoreError::from(e)),
+        };
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Db(format!("{}: {e}", path.display())))?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(busy)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let newer = |v: i64| {
             StoreError::Db(format!(
@@ -465,24 +506,31 @@ impl SqliteStore {
                 path.display()
             ))
         };
-        let mut version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let mut version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(busy)?;
         // Each missing migration in a write transaction that reads the version again: two servers
         // starting at once on one file apply it once.
         while version < 0 || version as usize != MIGRATIONS.len() {
             if version < 0 || version as usize > MIGRATIONS.len() {
-                return Err(newer(version));
+                return Err(newer(version).into());
             }
             let tx = rusqlite::Transaction::new_unchecked(
                 &conn,
                 rusqlite::TransactionBehavior::Immediate,
-            )?;
-            version = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            )
+            .map_err(busy)?;
+            version = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(busy)?;
             if version < 0 || version as usize >= MIGRATIONS.len() {
                 continue;
             }
-            tx.execute_batch(MIGRATIONS[version as usize])?;
-            tx.pragma_update(None, "user_version", version + 1)?;
-            tx.commit()?;
+            tx.execute_batch(MIGRATIONS[version as usize])
+                .map_err(busy)?;
+            tx.pragma_update(None, "user_version", version + 1)
+                .map_err(busy)?;
+            tx.commit().map_err(busy)?;
             version += 1;
         }
         Ok(SqliteStore {
