@@ -1426,3 +1426,40 @@ async fn levels_larger_than_the_cache_are_not_built() {
     let levels = f.cache.join(v["id"].as_str().unwrap()).join("levels");
     assert!(!levels.exists() || std::fs::read_dir(&levels).unwrap().count() == 0);
 }
+
+/// The viewer's files are the embedded web/ (its tests left out), each with an ETag: a browser that
+/// has a file gets 304 and no body; a changed or unknown tag gets the file.
+#[actix_web::test]
+async fn viewer_files_carry_etags_and_answer_304() {
+    let f = fixture();
+    let (app, _) = service!(config(&f, None));
+    let (s, h, b) = get(&app, "/web/app.js").await;
+    assert_eq!(s, 200);
+    let on_disk = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/app.js")).unwrap();
+    assert_eq!(b, on_disk);
+    assert!(h
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let tag = h.get("etag").unwrap().to_str().unwrap().to_owned();
+    assert!(tag.starts_with('"') && tag.len() == 26, "{tag}");
+    let cond = |tag: &str| {
+        test::TestRequest::get()
+            .uri("/web/app.js")
+            .insert_header(("if-none-match", tag.to_owned()))
+            .to_request()
+    };
+    let r = test::call_service(&app, cond(&tag)).await;
+    assert_eq!(r.status(), 304);
+    assert!(test::read_body(r).await.is_empty());
+    let r = test::call_service(&app, cond("\"0123\"")).await;
+    assert_eq!(r.status(), 200);
+    // Another file, another tag; the pure modules are served; the tests are not.
+    let (s, h2, _) = get(&app, "/web/lib/url.js").await;
+    assert_eq!(s, 200);
+    assert_ne!(h2.get("etag"), h.get("etag"));
+    assert_eq!(get(&app, "/web/tests/viewer.test.mjs").await.0, 404);
+    assert_eq!(get(&app, "/view").await.0, 200);
+}
