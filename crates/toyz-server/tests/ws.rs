@@ -1575,3 +1575,28 @@ fn connections_are_capped_and_slow_bodies_time_out() {
         "the slow body held its connection"
     );
 }
+
+/// `image.cutout`'s links work whatever the file is called: a name with a space, '&', '#', '+' and a
+/// non-ASCII letter is escaped in the query, and the links answer the cutout.
+#[test]
+fn cutout_links_escape_their_path() {
+    let w = world();
+    std::fs::copy(w.data.join("sky.fits"), w.data.join("a b&c#d+é.fits")).unwrap();
+    let addr = start(JobRegistry::with_builtins(), &w.data, &w.cache);
+    let mut c = Client::connect(addr);
+    let r = c.ok(
+        "image.cutout",
+        json!({"path": "data/a b&c#d+é.fits", "x": 100, "y": 80, "w": 20, "h": 10}),
+    );
+    let fits = r["fits"].as_str().unwrap();
+    assert!(
+        fits.starts_with("/api/cutout?path=data/a%20b%26c%23d%2B%C3%A9.fits&"),
+        "{fits}"
+    );
+    let (status, body) = http_get(addr, fits);
+    assert!(status.contains("200"), "{status}");
+    assert!(body.starts_with(b"SIMPLE  ="), "a FITS file");
+    let (status, body) = http_get(addr, r["png"].as_str().unwrap());
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(&body[1..4], b"PNG");
+}

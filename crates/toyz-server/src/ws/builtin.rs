@@ -796,9 +796,10 @@ impl JobRegistry {
             "Links to a cutout (FITS with a shifted WCS, and PNG) of a region.",
             |ctx: JobCtx, p: CutoutParams| async move {
                 let o = open(&ctx, &p.src).await?;
-                let mut q = vec![format!("path={}", o.public)];
+                // A query string, escaped: a path may hold '&', '#', '+' or spaces.
+                let mut q: Vec<(&str, String)> = vec![("path", o.public.clone())];
                 if let Some(h) = &p.src.hdu {
-                    q.push(format!("hdu={h}"));
+                    q.push(("hdu", h.clone()));
                 }
                 for (k, v) in [
                     ("x", p.x),
@@ -808,15 +809,28 @@ impl JobRegistry {
                     ("size", p.size),
                 ] {
                     if let Some(v) = v {
-                        q.push(format!("{k}={v}"));
+                        q.push((k, v.to_string()));
                     }
                 }
                 for (k, v) in [("w", p.w), ("h", p.h), ("plane", p.src.plane)] {
                     if let Some(v) = v {
-                        q.push(format!("{k}={v}"));
+                        q.push((k, v.to_string()));
                     }
                 }
-                let base = format!("/api/cutout?{}", q.join("&"));
+                // Everything but letters, digits and - . _ ~ / : , is escaped ('/' stays readable).
+                const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+                    .remove(b'-')
+                    .remove(b'.')
+                    .remove(b'_')
+                    .remove(b'~')
+                    .remove(b'/')
+                    .remove(b':')
+                    .remove(b',');
+                let query: Vec<String> = q
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", percent_encoding::utf8_percent_encode(v, KEEP)))
+                    .collect();
+                let base = format!("/api/cutout?{}", query.join("&"));
                 Ok(json!({"fits": base, "png": format!("{base}&format=png")}))
             },
         );
