@@ -27,6 +27,15 @@ fn addr(srv: &Server) -> SocketAddr {
     srv.url.trim_start_matches("http://").parse().unwrap()
 }
 
+/// A data root `sky` holding one generated image `NAME` of `size`²: (the folder, the data root).
+fn one_image(name: &str, size: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_fits(&data.join(name), &SkySpec::new(size, size)).unwrap();
+    (d, data)
+}
+
 /// One HTTP/1.1 request from the loopback address `from` (Linux routes all of 127/8 locally, so
 /// each client can be a different address to the server's throttle): (status, body).
 fn request_from(from: std::net::Ipv4Addr, to: SocketAddr, head: &str, body: &str) -> (u16, String) {
@@ -97,10 +106,7 @@ impl Ws {
 /// plus four hashes (it grew by 1.5 GB for 200 before), and the memory is given back after.
 #[test]
 fn a_login_burst_from_many_addresses_is_hashed_a_few_at_a_time() {
-    let d = tempfile::tempdir().unwrap();
-    let data = d.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    write_fits(&data.join("sky.fits"), &SkySpec::new(64, 64)).unwrap();
+    let (d, data) = one_image("sky.fits", 64);
     let db = d.path().join("toyz.sqlite");
     let mut add = Command::new(env!("CARGO_BIN_EXE_toyz"))
         .args(["user", "add", "ada", "--db", s(&db)])
@@ -162,10 +168,7 @@ fn a_login_burst_from_many_addresses_is_hashed_a_few_at_a_time() {
 /// array of half a million numbers takes (100 such sessions were 2.2 GiB).
 #[test]
 fn session_state_at_its_limit_costs_its_size() {
-    let d = tempfile::tempdir().unwrap();
-    let data = d.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    write_fits(&data.join("sky.fits"), &SkySpec::new(64, 64)).unwrap();
+    let (d, data) = one_image("sky.fits", 64);
     let srv = serve_root("sky", &data, &d.path().join("cache"), &[]);
     let before = status_mib(&srv, "VmRSS");
     // 1 MiB less a little for the key and brackets: [0,0,…] of ~520,000 numbers.
@@ -202,10 +205,7 @@ fn session_state_at_its_limit_costs_its_size() {
 /// period instead of waiting for the job (9 s under load before; the job alone takes minutes).
 #[test]
 fn sigterm_ends_the_process_while_a_long_job_runs() {
-    let d = tempfile::tempdir().unwrap();
-    let data = d.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    write_fits(&data.join("big.fits"), &SkySpec::new(4096, 4096)).unwrap();
+    let (d, data) = one_image("big.fits", 4096);
     let mut srv = serve_root("sky", &data, &d.path().join("cache"), &[]);
     let mut c = Ws::connect(&srv);
     let n = 20_000;
