@@ -192,16 +192,15 @@ pub async fn pixel(
     };
     let o2 = open.clone();
     let r = web::block(move || {
-        let img = &*o2.src.image;
         let (x, y) = match sky {
-            Some((lon, lat)) => toyz_fits::sky_to_pixel(img, lon, lat)?,
+            Some((lon, lat)) => toyz_fits::sky_to_pixel(&*o2.src.image, lon, lat)
+                .map_err(|e| fits_error(e, &o2.public))?,
             None => (x, y),
         };
-        toyz_fits::pixel_at(img, x, y)
+        image::pixel(&o2, x, y)?.map_err(|outside| fits_error(outside, &o2.public))
     })
     .await
-    .map_err(|_| ApiError::internal("pixel task failed"))?
-    .map_err(|e| fits_error(e, &open.public))?;
+    .map_err(|_| ApiError::internal("pixel task failed"))??;
     Ok(HttpResponse::Ok().json(r))
 }
 

@@ -130,3 +130,19 @@ pub fn histogram(
         stride: rect_read.map(|r| r.1),
     })
 }
+
+/// The readout at FITS pixel (`x`, `y`): `Ok(Ok(pixel))` inside the image (the stored value exactly,
+/// its world position, its CCD on a mosaic), `Ok(Err(outside))` for a point outside it, and `Err` for
+/// a read that failed (the file changed since it was opened: `not_found`; a disk error). The cursor
+/// readout (`image.pixels`) shows an outside point; `/api/pixel` answers it `out_of_bounds`. Blocking.
+pub fn pixel(
+    o: &OpenSource,
+    x: f64,
+    y: f64,
+) -> Result<Result<toyz_fits::PixelValue, toyz_fits::FitsError>, ApiError> {
+    match toyz_fits::pixel_at(&*o.src.image, x, y) {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) if e.error_kind() == toyz_fits::ErrorKind::OutOfBounds => Ok(Err(e)),
+        Err(e) => Err(o.read_error(toyz_pyramid::EngineError::Fits(e))),
+    }
+}

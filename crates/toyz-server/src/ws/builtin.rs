@@ -623,12 +623,9 @@ impl JobRegistry {
                     let img = &*o.src.image;
                     let px: Vec<Value> = points
                         .iter()
-                        .map(|&[x, y]| match toyz_fits::pixel_at(img, x, y) {
-                            // A read that failed is an error (the file changed under it, a disk
-                            // error), never reported as a point outside the image.
-                            Err(e) if e.error_kind() != toyz_fits::ErrorKind::OutOfBounds => {
-                                Err(o.read_error(toyz_pyramid::EngineError::Fits(e)))
-                            }
+                        // A read that failed is an error (the file changed under it, a disk
+                        // error), never reported as a point outside the image.
+                        .map(|&[x, y]| match image::pixel(o, x, y)? {
                             Ok(v) => {
                                 // The value's exact decimal too: JavaScript numbers round integers
                                 // beyond 2^53, and the viewer shows this text.
@@ -653,7 +650,7 @@ impl JobRegistry {
                                 Ok(j)
                             }
                         })
-                        .collect::<Result<_, _>>()?;
+                        .collect::<Result<_, crate::error::ApiError>>()?;
                     Ok(json!({"pixels": px}))
                 };
                 // A few points of a plain file (read with pread, its pages asked for ahead) are read right
