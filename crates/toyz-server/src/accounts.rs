@@ -542,10 +542,20 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A write transaction, begun as one (IMMEDIATE): a transaction that reads first and then writes
+    /// is refused at once ("database is locked", the busy timeout not applying) when another
+    /// connection (the CLI, another server) wrote in between.
+    fn begin_write(c: &Connection) -> StoreResult<rusqlite::Transaction<'_>> {
+        Ok(rusqlite::Transaction::new_unchecked(
+            c,
+            rusqlite::TransactionBehavior::Immediate,
+        )?)
+    }
+
     /// Run `f` in a transaction that also moves the generation on.
     fn write<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let c = self.conn();
-        let tx = c.unchecked_transaction()?;
+        let tx = Self::begin_write(&c)?;
         let out = f(&tx)?;
         tx.execute(
             "UPDATE meta SET value = value + 1 WHERE key = 'generation'",
@@ -711,7 +721,7 @@ impl AccountStore for SqliteStore {
     fn share_workspace(&self, id: i64, shares: &[Share]) -> StoreResult<()> {
         check_shares(shares)?;
         let c = self.conn();
-        let tx = c.unchecked_transaction()?;
+        let tx = Self::begin_write(&c)?;
         tx.execute("DELETE FROM workspace_shares WHERE ws = ?1", [id])?;
         for s in shares {
             tx.execute(
