@@ -7,8 +7,9 @@
 //!
 //! A [`GuardedMap`] registers its address range in a fixed, lock-free table. A SIGBUS handler,
 //! installed once by the program ([`install_sigbus_guard`]: a signal handler is the process's, so a
-//! library call never installs one behind its back), looks the faulting address up: inside a registered map, it replaces that page by
-//! a page of zeros (`mmap(MAP_FIXED)` of anonymous memory), marks the map as faulted and returns, so
+//! library call never installs one behind its back), looks the faulting address up: inside a
+//! registered map, it replaces that page by a page of zeros (`mmap(MAP_FIXED)` of anonymous
+//! memory), marks the map as faulted and returns, so
 //! the interrupted read finishes with zeros. The reader then asks [`GuardedMap::faulted`] and turns
 //! the read into an error, exactly as a short `pread` would be. A fault anywhere else goes to the
 //! handler that was there before (Rust's own stack-overflow handler, or the default action), so

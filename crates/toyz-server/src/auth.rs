@@ -477,9 +477,7 @@ pub fn principal_of(req: &actix_web::HttpRequest) -> Result<Principal, ApiError>
 pub(crate) fn store_error(e: crate::accounts::StoreError) -> ApiError {
     use crate::accounts::StoreError;
     match e {
-        StoreError::Exists(m) => {
-            ApiError::new(actix_web::http::StatusCode::CONFLICT, Kind::Exists, m)
-        }
+        StoreError::Exists(m) => ApiError::of(Kind::Exists, m),
         StoreError::NotFound(m) => ApiError::not_found(m),
         StoreError::Invalid(m) => ApiError::bad_request(m),
         StoreError::Db(m) => {
@@ -500,11 +498,7 @@ pub(crate) async fn store_call<T: Send + 'static>(
 }
 
 pub fn not_logged_in() -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::UNAUTHORIZED,
-        Kind::Unauthorized,
-        "log in first (POST /api/login)",
-    )
+    ApiError::of(Kind::Unauthorized, "log in first (POST /api/login)")
 }
 
 #[cfg(test)]

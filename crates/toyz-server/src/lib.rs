@@ -51,8 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .error_handler(|e, _| {
                 use actix_web::error::JsonPayloadError as J;
                 match e {
-                    J::Overflow { .. } | J::OverflowKnownLength { .. } => ApiError::new(
-                        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    J::Overflow { .. } | J::OverflowKnownLength { .. } => ApiError::of(
                         Kind::TooLarge,
                         format!("JSON bodies are at most {MAX_JSON_BODY} bytes"),
                     ),
@@ -186,8 +185,7 @@ async fn front(
             .get(actix_web::http::header::HOST)
             .map(|h| h.to_str().unwrap_or("?"));
         if !s.config.host_allowed(host) {
-            let e = ApiError::new(
-                actix_web::http::StatusCode::MISDIRECTED_REQUEST,
+            let e = ApiError::of(
                 Kind::BadHost,
                 format!(
                     "this server does not answer to the host name {}: use its address, \

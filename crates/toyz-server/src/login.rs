@@ -103,8 +103,7 @@ fn behind_tls(req: &HttpRequest) -> bool {
 
 fn too_many(wait: std::time::Duration) -> HttpResponse {
     let secs = wait.as_secs().max(1);
-    let e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
+    let e = ApiError::of(
         Kind::Throttled,
         format!("too many failed logins: try again in {secs} s"),
     );
@@ -170,8 +169,7 @@ pub async fn login(
     let Some(user) = found else {
         // Counted already, when the attempt began.
         state.access.failed_logins.fetch_add(1, Relaxed);
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
+        return Err(ApiError::of(
             Kind::Unauthorized,
             "wrong user name or password",
         ));

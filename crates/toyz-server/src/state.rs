@@ -422,8 +422,7 @@ impl AppState {
         let mib = bytes.div_ceil(1 << 20).max(1);
         let total = self.config.limits.memory_budget >> 20;
         if mib > total {
-            return Err(ApiError::new(
-                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            return Err(ApiError::of(
                 Kind::TooLarge,
                 format!(
                     "{what} needs {mib} MiB, more than the server's memory budget ({total} MiB)"

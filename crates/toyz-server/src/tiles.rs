@@ -327,11 +327,7 @@ async fn wait_for_levels(state: &AppState, open: &OpenSource) -> Result<(), ApiE
                 open.public
             ))),
             // Never built (too large for the cache): a request to ask again would get the same.
-            Levels::TooLarge(e) => Err(ApiError::new(
-                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                Kind::TooLarge,
-                e.clone(),
-            )),
+            Levels::TooLarge(e) => Err(ApiError::of(Kind::TooLarge, e.clone())),
             Levels::Building { .. } => unreachable!("waited for a final state"),
         },
         Ok(Err(_)) => Err(ApiError::internal("level builder stopped")),

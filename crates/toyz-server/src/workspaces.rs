@@ -7,7 +7,6 @@ use crate::accounts::{AccountStore, Share, UserInfo, Who, Workspace};
 use crate::auth::{store_call as db, Principal};
 use crate::error::{ApiError, Kind};
 use crate::state::AppState;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -77,8 +76,7 @@ async fn find(
 fn check_size(state: &AppState, v: &serde_json::Value) -> Result<(), ApiError> {
     let max = state.config.limits.session_state;
     if v.to_string().len() > max {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
+        return Err(ApiError::of(
             Kind::TooLarge,
             format!("a workspace state holds at most {max} bytes"),
         ));

@@ -489,10 +489,6 @@ pub struct TilesBuildParams {
     pub zoom: Option<[u32; 2]>,
 }
 
-fn rect(o: &OpenSource, r: Option<[usize; 4]>) -> Result<(usize, usize, usize, usize), JobError> {
-    Ok(image::rect(o, r)?)
-}
-
 fn page(c: &Catalog, offset: Option<usize>, limit: Option<usize>) -> Value {
     let offset = offset.unwrap_or(0).min(c.rows.len());
     let limit = limit.unwrap_or(100).min(10_000);
@@ -722,7 +718,7 @@ impl JobRegistry {
             let cancel = ctx.cancel_flag();
             with_source(&ctx, &p.src, move |o| {
                 let _mem = mem;
-                let (x0, y0, w, h) = rect(o, p.rect)?;
+                let (x0, y0, w, h) = image::rect(o, p.rect)?;
                 let stop = || cancel.load(Ordering::Relaxed);
                 let s = toyz_pyramid::rect_stats::rect_stats(&*o.src.image, (x0, y0, w, h), &stop)
                     .map_err(|e| match e {
@@ -838,11 +834,11 @@ impl JobRegistry {
                 let o = open(&ctx, &p.src).await?;
                 let c2 = ctx.clone();
                 // Bands of up to 576 rows of the rectangle's width, with their labels and masks.
-                let (_, _, w, _) = rect(&o, p.rect)?;
+                let (_, _, w, _) = image::rect(&o, p.rect)?;
                 let mem = ctx.state.reserve((576 * w * 16) as u64, "sources.detect")?;
                 tokio::task::spawn_blocking(move || {
                     let _mem = mem;
-                    let (x0, y0, w, h) = rect(&o, p.rect)?;
+                    let (x0, y0, w, h) = image::rect(&o, p.rect)?;
                     let params = toyz_pyramid::detect::DetectParams {
                         threshold: p.threshold.unwrap_or(5.0),
                         min_pixels: p.min_pixels.unwrap_or(5).max(1),
@@ -881,7 +877,8 @@ impl JobRegistry {
                     (list.iter().map(|c| c.rows.len()).sum::<usize>(), list.len())
                 };
                 if count >= MAX_CATALOGS {
-                    return Err(JobError::new(Kind::TooLarge, format!("a session holds at most {MAX_CATALOGS} catalogs")));
+                    let m = format!("a session holds at most {MAX_CATALOGS} catalogs");
+                    return Err(JobError::new(Kind::TooLarge, m));
                 }
                 let room = limits.catalog_rows_session.saturating_sub(held).min(MAX_ROWS);
                 if room == 0 {
@@ -910,9 +907,9 @@ impl JobRegistry {
                             .collect();
                         (t.names, rows)
                     } else {
-                        let text = std::fs::read_to_string(&file)
-                            .map_err(|e| JobError::new(Kind::BadCatalog, format!("{public}: {e}")))?;
-                        parse_csv(&text, room + 1).map_err(|e| JobError::new(Kind::BadCatalog, format!("{public}: {e}")))?
+                        let bad = |e: String| JobError::new(Kind::BadCatalog, format!("{public}: {e}"));
+                        let text = std::fs::read_to_string(&file).map_err(|e| bad(e.to_string()))?;
+                        parse_csv(&text, room + 1).map_err(bad)?
                     };
                     // Never a silently shortened catalog: one over the room left is refused.
                     if rows.len() > room {

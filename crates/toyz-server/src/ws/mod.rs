@@ -29,8 +29,7 @@ pub async fn ws(
     check_origin(&req, &state)?;
     // A plain GET (no Upgrade) gets a JSON error like every other route, not actix's text.
     let (resp, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
-        crate::error::ApiError::new(
-            actix_web::http::StatusCode::BAD_REQUEST,
+        crate::error::ApiError::of(
             Kind::BadRequest,
             format!("/ws is a WebSocket endpoint; connect with a WebSocket client ({e})"),
         )

@@ -40,11 +40,6 @@ impl JobError {
     pub fn cancelled() -> JobError {
         Self::new(Kind::Cancelled, "the job was stopped")
     }
-    /// A FITS error about the file the client named `shown` (its path as the client wrote it: the
-    /// server's own paths never appear in a message).
-    pub fn fits(e: toyz_fits::FitsError, shown: &str) -> JobError {
-        crate::error::fits_error(e, shown).into()
-    }
 }
 
 impl From<ApiError> for JobError {
