@@ -6,7 +6,7 @@
 // contrast/bias exactly as the server does and paints them through the colormap's palette on canvases
 // over the tiles. The server's tiles replace them when the button is released.
 
-import { contrastBiasTable } from './lib/render.js';
+import { contrastBiasTable, specParams, dragContrastBias } from './lib/render.js';
 
 /** The 256-position colour bar of `cmap` (neutral): position i has index 1 + round(254·i/255). */
 async function barColours(cmap) {
@@ -20,15 +20,16 @@ async function barColours(cmap) {
   return g.getImageData(0, 0, 256, 1).data;
 }
 
-export function installLive({ view, specParams }) {
+export function installLive({ store, actions, hook, STATIC }) {
   const live = { tiles: [], palette: null, painted: 0, gen: 0 };
-  window.toyz.live = live;
+  hook.live = live;
+  const view = store.get;
 
   async function start() {
     const gen = ++live.gen;
-    const src = view.src; const layer = view.layer;
+    const { src, layer } = view();
     if (!src || !layer) return;
-    const sp = specParams();
+    const sp = specParams(view().spec);
     const neutral = { ...sp, cmap: 'grey', contrast: 1, bias: 0.5, invert: false, nan: '#00000000', cut: `range=${src.render.lo},${src.render.hi}` };
     const q = new URLSearchParams({ path: src.path, hdu: src.selector, plane: src.plane, ...neutral });
     const [r, grey, cmap] = await Promise.all([fetch(`/api/sources?${q}`).then((x) => x.json()), barColours('grey'), barColours(sp.cmap)]);
@@ -69,7 +70,7 @@ export function installLive({ view, specParams }) {
   /** New indices from each pixel's neutral index, as the server's renderer computes them. */
   function paint() {
     if (!live.palette || !live.tiles.length) return;
-    const { contrast, bias, invert } = view.spec;
+    const { contrast, bias, invert } = view().spec;
     const map = contrastBiasTable(contrast, bias, invert);
     for (const t of live.tiles) {
       const px = t.image.data;
@@ -84,14 +85,36 @@ export function installLive({ view, specParams }) {
     live.painted++;
   }
 
-  return {
-    /** The right button went down: fetch the neutral tiles. */
-    begin() { stop(); start(); },
-    /** Contrast/bias changed while dragging. */
-    update: paint,
-    /** The new tiles are in (or the drag was abandoned): remove the canvases. */
-    end: stop,
-  };
+  // The new tiles are in: the canvases go.
+  store.subscribe(stop, ['loads']);
+
+  /** Right-drag contrast/bias, as in DS9: left/right is bias, up/down contrast. While the button is down
+   * the loaded tiles show the change at once; the server renders the new tiles when it is released. */
+  function dragContrastBiasOn(mapEl) {
+    let dragging = false;
+    mapEl.addEventListener('contextmenu', (e) => e.preventDefault());
+    mapEl.addEventListener('mousedown', (e) => {
+      if (e.button !== 2 || !view().src || STATIC) return;
+      dragging = true;
+      e.preventDefault();
+      stop();
+      start();
+    });
+    window.addEventListener('mouseup', (e) => {
+      if (e.button !== 2 || !dragging) return;
+      dragging = false;
+      actions.rerender();
+    });
+    mapEl.addEventListener('mousemove', async (e) => {
+      if (!dragging) return;
+      const r = mapEl.getBoundingClientRect();
+      const cb = dragContrastBias((e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height);
+      await store.update((s) => ({ spec: { ...s.spec, ...cb } }), 'drag');
+      paint();
+    });
+  }
+  return { dragContrastBias: () => dragContrastBiasOn(document.getElementById('map')) };
+
   function stop() {
     live.gen++;
     for (const t of live.tiles) t.canvas.remove();

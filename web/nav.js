@@ -4,8 +4,12 @@
 // readout following it, and the keyboard shortcuts with the `?` overlay that lists them.
 import * as L from './vendor/leaflet/leaflet-src.esm.js';
 
-export function installNav(t) {
-  const { map, view, toFits, toLatLng, readout, $ } = t;
+export function installNav({ store, map, place, hook, STATIC }) {
+  const { toFits, toLatLng } = place;
+  const $ = (id) => document.getElementById(id);
+  const view = store.get;
+  /** The readout is about the crosshair while it is on. */
+  const readout = (pos) => store.update({ cursor: pos }, 'cursor');
   const prefs = (() => { try { return JSON.parse(localStorage.getItem('toyz.nav') || '{}'); } catch { return {}; } })();
   const savePrefs = () => localStorage.setItem('toyz.nav', JSON.stringify({
     panner: $('show-panner').checked, magnify: $('magnifier-zoom').value,
@@ -18,16 +22,16 @@ export function installNav(t) {
   const pan = { k: 1 };
   function pannerSource() {
     const box = $('panner');
-    box.hidden = !view.src || !$('show-panner').checked;
+    box.hidden = !view().src || !$('show-panner').checked;
     if (box.hidden) return;
-    const s = 2 ** view.src.zmax;
+    const s = 2 ** view().src.zmax;
     // The (oriented) image's size in tile 0/0/0.
-    const w0 = (view.src.display?.width ?? view.src.width) / s; const h0 = (view.src.display?.height ?? view.src.height) / s;
+    const w0 = (view().src.display?.width ?? view().src.width) / s; const h0 = (view().src.display?.height ?? view().src.height) / s;
     pan.k = PANNER / Math.max(w0, h0);
     box.style.width = `${Math.round(w0 * pan.k)}px`;
     box.style.height = `${Math.round(h0 * pan.k)}px`;
     const img = $('panner-img');
-    const url = view.src.tiles.replace('{z}', 0).replace('{x}', 0).replace('{y}', 0);
+    const url = view().src.tiles.replace('{z}', 0).replace('{x}', 0).replace('{y}', 0);
     if (img.getAttribute('src') !== url) img.src = url;
     img.style.width = img.style.height = `${256 * pan.k}px`;
     pannerBox();
@@ -47,12 +51,12 @@ export function installNav(t) {
     map.panTo(L.latLng(-(e.clientY - r.top) / pan.k, (e.clientX - r.left) / pan.k), { animate: false });
   };
   $('panner').addEventListener('pointerdown', (e) => {
-    if (!view.src) return;
+    if (!view().src) return;
     e.preventDefault();
     $('panner').setPointerCapture(e.pointerId);
     pannerTo(e);
   });
-  $('panner').addEventListener('pointermove', (e) => { if (e.buttons & 1 && view.src) pannerTo(e); });
+  $('panner').addEventListener('pointermove', (e) => { if (e.buttons & 1 && view().src) pannerTo(e); });
   $('show-panner').onchange = () => { savePrefs(); pannerSource(); };
 
   // ---- magnifier ------------------------------------------------------------------------------------
@@ -60,7 +64,7 @@ export function installNav(t) {
   function magnify(cp) {
     lastPoint = cp;
     const box = $('magnifier-box');
-    box.hidden = !view.src || $('magnifier-zoom').value === 'off';
+    box.hidden = !view().src || $('magnifier-zoom').value === 'off';
     if (box.hidden || !cp) return;
     const cv = $('magnifier');
     const g = cv.getContext('2d');
@@ -71,7 +75,7 @@ export function installNav(t) {
     g.fillRect(0, 0, W, W);
     const mr = map.getContainer().getBoundingClientRect();
     const x0 = mr.left + cp.x - span / 2; const y0 = mr.top + cp.y - span / 2;
-    const tiles = view.layer?.getContainer()?.querySelectorAll('img.leaflet-tile-loaded') ?? [];
+    const tiles = view().layer?.getContainer()?.querySelectorAll('img.leaflet-tile-loaded') ?? [];
     for (const img of tiles) {
       const r = img.getBoundingClientRect();
       const ax = Math.max(x0, r.left); const bx = Math.min(x0 + span, r.right);
@@ -99,20 +103,21 @@ export function installNav(t) {
 
   // ---- crosshair ------------------------------------------------------------------------------------
   const cross = { on: false, x: null, y: null, layer: L.layerGroup().addTo(map) };
-  window.toyz.crosshair = cross;
+  hook.crosshair = cross;
   const crossPoint = () => map.latLngToContainerPoint(toLatLng(cross.x, cross.y));
   function setCrosshair(on) {
     cross.on = on;
+    store.update({ crosshair: on }, 'crosshair');
     $('crosshair').classList.toggle('on', on);
     map.getContainer().classList.toggle('crosshair', on);
     if (!on) { cross.layer.clearLayers(); return; }
-    if (cross.x == null && view.src) {
+    if (cross.x == null && view().src) {
       const c = toFits(map.getCenter());
       placeCross(c.x, c.y);
-    } else if (view.src) placeCross(cross.x, cross.y);
+    } else if (view().src) placeCross(cross.x, cross.y);
   }
   function placeCross(x, y) {
-    const w = view.src.width; const h = view.src.height;
+    const w = view().src.width; const h = view().src.height;
     cross.x = Math.min(w, Math.max(1, Math.round(x)));
     cross.y = Math.min(h, Math.max(1, Math.round(y)));
     cross.layer.clearLayers();
@@ -122,11 +127,11 @@ export function installNav(t) {
     readout({ x: cross.x, y: cross.y });
     magnify(crossPoint());
   }
-  map.on('click', (e) => { if (cross.on && view.src) placeCross(toFits(e.latlng).x, toFits(e.latlng).y); });
+  map.on('click', (e) => { if (cross.on && view().src) placeCross(toFits(e.latlng).x, toFits(e.latlng).y); });
   $('crosshair').onclick = () => setCrosshair(!cross.on);
   // The arrow keys move the crosshair (before Leaflet's keyboard, which would pan the map).
   document.addEventListener('keydown', (e) => {
-    if (!cross.on || !view.src || /INPUT|SELECT|TEXTAREA/.test(e.target.tagName)) return;
+    if (!cross.on || !view().src || /INPUT|SELECT|TEXTAREA/.test(e.target.tagName)) return;
     const d = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] }[e.key];
     if (!d) return;
     e.preventDefault();
@@ -173,16 +178,15 @@ export function installNav(t) {
   $('keys').onclick = (e) => { if (e.target === $('keys')) showKeys(false); };
   $('keys-open').onclick = () => showKeys(true);
 
-  return {
-    shortcut,
-    shortcuts,
-    crosshairOn: () => cross.on,
-    /** A new image or rendering: the panner shows it, the magnifier redraws once its tiles are in. */
-    sourceChanged() {
+  // A new image or rendering: the panner shows it, the magnifier redraws once its tiles are in.
+  if (!STATIC) {
+    store.subscribe(() => {
       pannerSource();
-      if (view.src && cross.on) placeCross(cross.x ?? 1, cross.y ?? 1);
+      if (view().src && cross.on) placeCross(cross.x ?? 1, cross.y ?? 1);
       redrawSoon();
-    },
-    tilesLoaded: redrawSoon,
-  };
+    }, ['src', 'layer']);
+  }
+  store.subscribe(redrawSoon, ['loads']);
+
+  return { shortcut };
 }

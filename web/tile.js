@@ -4,10 +4,14 @@
 // or nothing). A click in another frame's pane shows that frame in the main map.
 import * as L from './vendor/leaflet/leaflet-src.esm.js';
 
-export function installTile({ map, view, session, switchFrame, fitsOf, latLngOf, boundsOf, $ }) {
+export function installTile({ store, map, session, place, actions, hook }) {
+  const { fitsOf, latLngOf, boundsOf } = place;
+  const $ = (id) => document.getElementById(id);
+  const view = store.get;
+  const switchFrame = (i) => actions.switchFrame(i);
   const maps = new Map(); // frame index → {el, map, layer, url}
   const tile = { on: false, maps };
-  window.toyz.tile = tile;
+  hook.tile = tile;
   /** Pane rectangles (percent of the area above the status line) for n frames: 2 side by side, 3–4 in a
    * 2×2 grid. */
   function panes(n) {
@@ -15,12 +19,12 @@ export function installTile({ map, view, session, switchFrame, fitsOf, latLngOf,
     return [[0, 0, 50, 50], [50, 0, 50, 50], [0, 50, 50, 50], [50, 50, 50, 50]];
   }
   // The area above the 24-px status line, as the main map's own CSS (inset: 0 0 24px 0).
-  const place = (el, [x, y, w, h]) => Object.assign(el.style, {
+  const putPane = (el, [x, y, w, h]) => Object.assign(el.style, {
     left: `${x}%`, width: `${w}%`, top: `calc((100% - 24px) * ${y / 100})`, height: `calc((100% - 24px) * ${h / 100})`,
     right: 'auto', bottom: 'auto',
   });
   function layout() {
-    const frames = view.frames.filter((f) => f?.src);
+    const frames = view().frames.filter((f) => f?.src);
     tile.on = $('tile').checked && frames.length > 1;
     const main = $('map');
     main.classList.toggle('tiled', tile.on);
@@ -31,12 +35,12 @@ export function installTile({ map, view, session, switchFrame, fitsOf, latLngOf,
       map.invalidateSize();
       return;
     }
-    const n = Math.min(view.frames.length, 4);
+    const n = Math.min(view().frames.length, 4);
     const rects = panes(n);
-    place(main, rects[view.active % 4]);
-    for (const [i, m] of maps) if (i >= n || i === view.active || !view.frames[i]?.src) { m.map.remove(); m.el.remove(); maps.delete(i); }
+    putPane(main, rects[view().active % 4]);
+    for (const [i, m] of maps) if (i >= n || i === view().active || !view().frames[i]?.src) { m.map.remove(); m.el.remove(); maps.delete(i); }
     for (let i = 0; i < n; i++) {
-      if (i === view.active || !view.frames[i]?.src) continue;
+      if (i === view().active || !view().frames[i]?.src) continue;
       let m = maps.get(i);
       if (!m) {
         const el = document.createElement('div');
@@ -54,8 +58,8 @@ export function installTile({ map, view, session, switchFrame, fitsOf, latLngOf,
         maps.set(i, m);
       }
       m.el.dataset.frame = i;
-      place(m.el, rects[i]);
-      const f = view.frames[i];
+      putPane(m.el, rects[i]);
+      const f = view().frames[i];
       m.label.textContent = `${i + 1}: ${f.src.path.split('/').pop()}`;
       m.map.invalidateSize();
       if (m.url !== f.src.tiles) {
@@ -74,10 +78,10 @@ export function installTile({ map, view, session, switchFrame, fitsOf, latLngOf,
   // The other frames follow the main map's view through the lock.
   let followSeq = 0;
   async function follow() {
-    if (!tile.on || !view.src) return;
+    if (!tile.on || !view().src) return;
     const seq = ++followSeq;
-    const lock = $('lock').value;
-    const src = view.src;
+    const lock = view().locks.frame;
+    const src = view().src;
     const c = fitsOf(src, map.getCenter());
     const zoom = map.getZoom();
     let world = null;
@@ -87,7 +91,7 @@ export function installTile({ map, view, session, switchFrame, fitsOf, latLngOf,
       } catch { world = null; }
     }
     for (const [i, m] of maps) {
-      const f = view.frames[i];
+      const f = view().frames[i];
       if (seq !== followSeq || !f?.src) return;
       const at = (x, y) => latLngOf(f.src, x, y);
       let p = lock === 'none' ? null : [c.x, c.y];
@@ -106,6 +110,11 @@ export function installTile({ map, view, session, switchFrame, fitsOf, latLngOf,
     tile.followed = (tile.followed || 0) + 1;
   }
   map.on('moveend', follow);
-  $('tile').onchange = () => { if ($('tile').checked) $('blink').checked = false; layout(); };
-  return { layout };
+  $('tile').onchange = () => {
+    // Side by side, nothing blinks.
+    if ($('tile').checked && $('blink').checked) { $('blink').checked = false; $('blink').dispatchEvent(new Event('change')); }
+    layout();
+  };
+  // The panes follow the frames (a new one, another shown).
+  store.subscribe(() => { if ($('tile').checked) queueMicrotask(layout); }, ['frames', 'active']);
 }

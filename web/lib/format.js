@@ -66,3 +66,9 @@ export function fittingTicks(ticks, width) {
     return true;
   });
 }
+
+/** An error about `what` (a file): the server's messages already name their file, so it is said once. */
+export const about = (what, message) => (String(message).includes(what) ? message : `${what}: ${message}`);
+
+/** `s` as HTML text (for popups and labels built as markup). */
+export const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));

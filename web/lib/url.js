@@ -84,3 +84,6 @@ export function decode(query) {
   }
   return v;
 }
+
+/** The regions of DS9 text without its comments and blank lines (what a link or a workspace keeps). */
+export const regionBody = (text) => (text || '').split('\n').filter((l) => l && !l.startsWith('#')).join('\n');

@@ -1,7 +1,7 @@
 // How the viewer writes numbers: sexagesimal, values, sizes, zooms, cuts and colour-bar ticks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sexa, formatWorld, formatValue, fmtSize, fmtZoom, fmtSpectral, cutLabel, fittingTicks } from '../../lib/format.js';
+import { sexa, formatWorld, formatValue, fmtSize, fmtZoom, fmtSpectral, cutLabel, fittingTicks, about, esc } from '../../lib/format.js';
 
 test('sexagesimal: hours and degrees, rounded once so a minute never shows 60 seconds', () => {
   assert.equal(sexa(150.1000375, true), '10:00:24.009');
@@ -50,4 +50,15 @@ test('colour-bar ticks: a label that would touch the one before it is left out',
   // 240 px: '1000' spans 108–132, '5000' 204–228; '8000' at 228 would touch it; '10000' starts at 222.
   assert.deepEqual(fittingTicks(ticks, 240).map((x) => x.label), ['0', '1000', '5000']);
   assert.deepEqual(fittingTicks(ticks, 2400).map((x) => x.label), ['0', '1000', '5000', '8000', '10000']);
+});
+
+test('an error about a file names the file once', () => {
+  assert.equal(about('a.fits', 'no such file'), 'a.fits: no such file');
+  assert.equal(about('a.fits', 'a.fits: not a FITS file'), 'a.fits: not a FITS file');
+  assert.equal(about('cat.csv', new Error('x').message), 'cat.csv: x');
+});
+
+test('text for markup escapes what HTML would read', () => {
+  assert.equal(esc('<b>"M31" & co</b>'), '&lt;b&gt;&quot;M31&quot; &amp; co&lt;/b&gt;');
+  assert.equal(esc(3.5), '3.5');
 });
