@@ -5,7 +5,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 /// One header record. `value` is the value text with string quotes removed (`None` for commentary cards).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Card {
     pub keyword: String,
     pub value: Option<String>,

@@ -355,7 +355,7 @@ pub fn kinds_table() -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The part of `doc` between `<!-- NAME:begin -->` and `<!-- NAME:end -->`.

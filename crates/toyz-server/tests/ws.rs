@@ -1228,7 +1228,7 @@ fn limits_bound_what_clients_can_make_the_server_hold() {
             while !ctx.cancelled() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            Err(JobError::cancelled())
+            Err::<Value, _>(JobError::cancelled())
         },
     );
     let addr = start_cfg(reg, &w.data, &w.cache, |c| {
@@ -1599,4 +1599,142 @@ fn cutout_links_escape_their_path() {
     let (status, body) = http_get(addr, r["png"].as_str().unwrap());
     assert!(status.contains("200"), "{status}");
     assert_eq!(&body[1..4], b"PNG");
+}
+
+/// Whether `v` has the shape of the object schema `schema` at its top level: every required field,
+/// no field the schema does not name, and numbers, strings, booleans, arrays and nulls where the
+/// schema's type says so.
+fn conforms(schema: &Value, v: &Value) -> Result<(), String> {
+    let props = schema["properties"]
+        .as_object()
+        .ok_or("the schema has no properties")?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| format!("{v} is not an object"))?;
+    for r in schema["required"].as_array().into_iter().flatten() {
+        let r = r.as_str().unwrap();
+        if !obj.contains_key(r) {
+            return Err(format!("required field {r} missing from {v}"));
+        }
+    }
+    for (k, x) in obj {
+        let p = props
+            .get(k)
+            .ok_or_else(|| format!("field {k} is not in the schema"))?;
+        let types: Vec<&str> = match &p["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => continue, // a reference or any: not checked here
+        };
+        let ok = types.iter().any(|t| match *t {
+            "integer" => x.is_u64() || x.is_i64(),
+            "number" => x.is_number(),
+            "string" => x.is_string(),
+            "boolean" => x.is_boolean(),
+            "array" => x.is_array(),
+            "object" => x.is_object(),
+            "null" => x.is_null(),
+            _ => true,
+        });
+        if !ok {
+            return Err(format!("field {k} = {x} is not {types:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn typed_replies_have_the_shape_their_schemas_say() {
+    let w = world();
+    let addr = start(JobRegistry::with_builtins(), &w.data, &w.cache);
+    let mut c = Client::connect(addr);
+    let jobs = c.ok("session.jobs", Value::Null);
+    let schema = |name: &str| {
+        jobs["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == name)
+            .unwrap()["reply"]
+            .clone()
+    };
+    let img = json!({"path": "data/sky.fits"});
+    let with = |extra: Value| {
+        let mut p = img.clone();
+        p.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        p
+    };
+    let cat = c.ok(
+        "catalog.load",
+        json!({"path": "data/stars.csv", "limit": 2}),
+    );
+    let id = cat["catalog"].clone();
+    let calls: Vec<(&str, Value)> = vec![
+        ("session.jobs", Value::Null),
+        ("session.set", json!({"key": "k", "value": [1, 2]})),
+        ("image.levels", img.clone()),
+        ("image.header", img.clone()),
+        (
+            "image.sky_to_pixel",
+            with(json!({"points": [[150.1, 2.2], [330.0, -80.0]]})),
+        ),
+        ("image.stats", with(json!({"rect": [1, 1, 40, 30]}))),
+        (
+            "image.histogram",
+            with(json!({"bins": 16, "rect": [1, 1, 40, 30]})),
+        ),
+        (
+            "image.profile",
+            with(json!({"from": [1, 1], "to": [20, 5]})),
+        ),
+        (
+            "image.cutout",
+            with(json!({"x": 100, "y": 100, "w": 20, "h": 20})),
+        ),
+        (
+            "catalog.rows",
+            json!({"catalog": id, "offset": 1, "limit": 3}),
+        ),
+        (
+            "catalog.match",
+            json!({"catalog": id, "ra": 150.1, "dec": 2.2}),
+        ),
+        (
+            "catalog.match",
+            json!({"catalog": id, "ra": 10.0, "dec": -60.0, "radius": 1.0}),
+        ),
+        (
+            "catalog.positions",
+            json!({"catalog": id, "path": "data/sky.fits"}),
+        ),
+        (
+            "regions.export",
+            json!({"regions": [{"shape": "circle", "system": "image", "points": [[1, 2]], "radius": 3}]}),
+        ),
+        ("tiles.build", with(json!({"zoom": [0, 1]}))),
+    ];
+    conforms(&schema("catalog.load"), &cat).unwrap();
+    for (job, params) in calls {
+        let s = schema(job);
+        assert_eq!(s["type"], "object", "{job} has a typed reply: {s}");
+        let reply = c.ok(job, params);
+        conforms(&s, &reply).unwrap_or_else(|e| panic!("{job}: {e}\nschema {s}"));
+    }
+    // The check itself refuses what does not fit.
+    let stats = schema("image.stats");
+    assert!(
+        conforms(&stats, &json!({"rect": [1, 1, 2, 2], "npix": 4})).is_err(),
+        "required fields"
+    );
+    let full = json!({"rect": [1, 1, 2, 2], "npix": 4, "nan": 0, "mean": 1.0, "median": 1.0, "std": 0.0,
+                      "min": 1.0, "max": 1.0, "sum": 4.0});
+    conforms(&stats, &full).unwrap();
+    let mut extra = full.clone();
+    extra["colour"] = json!("red");
+    assert!(conforms(&stats, &extra).is_err(), "unknown fields");
+    let mut wrong = full.clone();
+    wrong["npix"] = json!("four");
+    assert!(conforms(&stats, &wrong).is_err(), "types");
 }

@@ -3,8 +3,7 @@
 //! WebSocket like any other job: `{"id": 1, "job": "sky.background", "params": {"path": …, "rect": …}}`.
 
 use schemars::JsonSchema;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use toyz_server::{JobCtx, JobError, JobRegistry, JobResult, Kind};
 
 /// Parameters of `sky.background` (deserialised and documented as a JSON schema by the registry).
@@ -19,6 +18,25 @@ pub struct BackgroundParams {
     pub rect: [usize; 4],
     /// Clipping threshold in σ (default 3).
     pub clip: Option<f64>,
+}
+
+/// The reply of `sky.background` (its JSON schema is listed by `session.jobs` next to the parameters').
+#[derive(Serialize, JsonSchema)]
+pub struct Background {
+    /// The image, as the client named it.
+    pub path: String,
+    pub rect: [usize; 4],
+    /// Sigma-clipped mean and median of the finite values, in `bunit`.
+    pub mean: f64,
+    pub median: f64,
+    /// Their standard deviation (the noise).
+    pub sigma: f64,
+    /// Pixels in the rectangle, and those left after clipping.
+    pub pixels: usize,
+    pub used: usize,
+    /// The clipping threshold used, in σ.
+    pub clip: f64,
+    pub bunit: Option<String>,
 }
 
 /// Sigma-clipped mean, median and standard deviation of the finite values.
@@ -52,7 +70,7 @@ pub fn clipped_stats(values: &[f32], clip: f64) -> Option<(f64, f64, f64, usize)
     ))
 }
 
-async fn background(ctx: JobCtx, p: BackgroundParams) -> JobResult {
+async fn background(ctx: JobCtx, p: BackgroundParams) -> JobResult<Background> {
     // Images are opened for the session's user through the server's one check (roots, links, and
     // with --auth their grants) and read through the same raster as the built-in jobs: a single
     // HDU, a cube's plane, or a whole DECam exposure (`"hdu": "mosaic"`). Errors name the client's
@@ -86,10 +104,17 @@ async fn background(ctx: JobCtx, p: BackgroundParams) -> JobResult {
     let (mean, median, std, used) = stats.ok_or_else(|| {
         JobError::new(Kind::Custom("no_data"), "no finite pixel in the rectangle")
     })?;
-    Ok(
-        json!({"path": img.path(), "rect": p.rect, "mean": mean, "median": median, "sigma": std,
-              "pixels": w * h, "used": used, "clip": clip, "bunit": bunit}),
-    )
+    Ok(Background {
+        path: img.path().to_owned(),
+        rect: p.rect,
+        mean,
+        median,
+        sigma: std,
+        pixels: w * h,
+        used,
+        clip,
+        bunit,
+    })
 }
 
 /// toyz's built-in jobs plus `sky.background`.

@@ -38,7 +38,8 @@ pub struct HistogramArgs {
 /// 4 Mpixels (16 MiB of f32), and a row.
 pub const HISTOGRAM_RECT_BYTES: u64 = 32 << 20;
 
-#[derive(Serialize)]
+/// A histogram: `GET /api/histogram` and `image.histogram`.
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct HistogramReply {
     pub path: String,
     pub hdu: usize,

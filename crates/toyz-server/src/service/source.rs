@@ -195,17 +195,19 @@ fn describe(open: &OpenSource, spec: &RenderSpec, lo: f64, hi: f64) -> serde_jso
 }
 
 /// Every header card of the source's HDU, in order: `GET /api/header` and `image.header`.
-#[derive(Serialize)]
-pub struct HeaderReply<'a> {
-    pub path: &'a str,
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct HeaderReply {
+    /// The path as the client named it.
+    pub path: String,
+    /// The HDU's index (a mosaic's: its first CCD's).
     pub hdu: usize,
-    pub cards: &'a [toyz_fits::Card],
+    pub cards: Vec<toyz_fits::Card>,
 }
 
-pub fn header(open: &OpenSource) -> HeaderReply<'_> {
+pub fn header(open: &OpenSource) -> HeaderReply {
     HeaderReply {
-        path: &open.public,
+        path: open.public.clone(),
         hdu: open.src.image.hdu(),
-        cards: open.src.image.header().cards(),
+        cards: open.src.image.header().cards().to_vec(),
     }
 }

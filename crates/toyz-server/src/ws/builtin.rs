@@ -5,6 +5,7 @@
 use super::catalog::{parse_csv, Catalog, MAX_CATALOGS, MAX_ROWS};
 use super::regions::{self, Region};
 use super::registry::{JobCtx, JobError, JobRegistry, JobResult};
+use super::replies;
 use crate::error::{engine_error, fits_error, Kind};
 use crate::service::image;
 use crate::service::source::{self, open_source, SourceQuery};
@@ -112,9 +113,10 @@ fn session_catalog(ctx: &JobCtx, id: usize) -> Result<Arc<Catalog>, JobError> {
 }
 
 /// Open the source, then run `f` on a blocking thread (a panic there becomes an error reply).
-async fn with_source<F>(ctx: &JobCtx, s: &Src, f: F) -> JobResult
+async fn with_source<R, F>(ctx: &JobCtx, s: &Src, f: F) -> JobResult<R>
 where
-    F: FnOnce(&OpenSource) -> JobResult + Send + 'static,
+    R: Send + 'static,
+    F: FnOnce(&OpenSource) -> JobResult<R> + Send + 'static,
 {
     let o = open(ctx, s).await?;
     tokio::task::spawn_blocking(move || f(&o))
@@ -489,14 +491,24 @@ pub struct TilesBuildParams {
     pub zoom: Option<[u32; 2]>,
 }
 
-fn page(c: &Catalog, offset: Option<usize>, limit: Option<usize>) -> Value {
+fn page(c: &Catalog, offset: Option<usize>, limit: Option<usize>) -> replies::CatalogPage {
     let offset = offset.unwrap_or(0).min(c.rows.len());
     let limit = limit.unwrap_or(100).min(10_000);
-    let rows: Vec<&Vec<Value>> = c.rows.iter().skip(offset).take(limit).collect();
-    json!({"catalog": c.id, "path": c.path, "columns": c.columns, "total": c.rows.len(), "offset": offset,
-           "rows": rows,
-           "coordinates": {"ra": c.ra.map(|i| &c.columns[i]), "dec": c.dec.map(|i| &c.columns[i]),
-                           "x": c.x.map(|i| &c.columns[i]), "y": c.y.map(|i| &c.columns[i])}})
+    let name = |i: Option<usize>| i.map(|i| c.columns[i].clone());
+    replies::CatalogPage {
+        catalog: c.id,
+        path: c.path.clone(),
+        columns: c.columns.clone(),
+        total: c.rows.len(),
+        offset,
+        rows: c.rows.iter().skip(offset).take(limit).cloned().collect(),
+        coordinates: replies::CatalogCoordinates {
+            ra: name(c.ra),
+            dec: name(c.dec),
+            x: name(c.x),
+            y: name(c.y),
+        },
+    }
 }
 
 impl JobRegistry {
@@ -518,7 +530,17 @@ impl JobRegistry {
         r.register_async(
             "session.jobs",
             "Every job this server runs, with its parameter schema.",
-            |ctx: JobCtx, _: NoParams| async move { Ok(json!({"jobs": ctx.registry.describe()})) },
+            |ctx: JobCtx, _: NoParams| async move {
+                let jobs = ctx.registry.jobs().map(|j| replies::JobInfo {
+                    name: j.name.clone(),
+                    description: j.description.clone(),
+                    params: j.params.clone(),
+                    reply: j.reply.clone(),
+                });
+                Ok(replies::Jobs {
+                    jobs: jobs.collect(),
+                })
+            },
         );
         r.register_async(
             "session.set",
@@ -556,7 +578,7 @@ impl JobRegistry {
                         v.insert(p.key, raw);
                     }
                 }
-                Ok(json!({"keys": v.keys().collect::<Vec<_>>()}))
+                Ok(replies::Keys { keys: v.keys().cloned().collect() })
             },
         );
         r.register_async(
@@ -590,7 +612,7 @@ impl JobRegistry {
             |ctx: JobCtx, p: Src| async move {
                 let o = open(&ctx, &p).await?;
                 wait_levels(&ctx, &o).await?;
-                Ok(json!({"state": "ready"}))
+                Ok(replies::LevelsReady { state: "ready" })
             },
         );
         r.register_async(
@@ -598,7 +620,7 @@ impl JobRegistry {
             "Every header card of an HDU, in order.",
             |ctx: JobCtx, p: Src| async move {
                 let o = open(&ctx, &p).await?;
-                Ok(serde_json::to_value(source::header(&o)).expect("a header serialises"))
+                Ok(source::header(&o))
             },
         );
         r.register_async(
@@ -679,16 +701,16 @@ impl JobRegistry {
                              (icrs, fk5, j2000, galactic and ecliptic are known)"
                         )));
                     }
-                    let px: Vec<Value> = p
+                    let pixels = p
                         .points
                         .iter()
                         .map(|&[l, b]| {
                             toyz_fits::convert_frame(l, b, &from, &to)
                                 .and_then(|(l, b)| toyz_fits::sky_to_pixel(&*o.src.image, l, b).ok())
-                                .map_or(Value::Null, |(x, y)| json!([x, y]))
+                                .map(|(x, y)| [x, y])
                         })
                         .collect();
-                    Ok(json!({"frame": to, "pixels": px}))
+                    Ok(replies::SkyPixels { frame: to, pixels })
                 })
                 .await
             },
@@ -712,24 +734,40 @@ impl JobRegistry {
                 .await
             },
         );
-        r.register_async("image.stats", "Statistics of a rectangle: count, NaN count, mean, median, std, min, max, sum.", |ctx: JobCtx, p: RectParams| async move {
-            // Read in bands (flat memory whatever the rectangle); a closed socket stops it between bands.
-            let mem = ctx.state.reserve(toyz_pyramid::rect_stats::RECT_STATS_BYTES, "image.stats")?;
-            let cancel = ctx.cancel_flag();
-            with_source(&ctx, &p.src, move |o| {
-                let _mem = mem;
-                let (x0, y0, w, h) = image::rect(o, p.rect)?;
-                let stop = || cancel.load(Ordering::Relaxed);
-                let s = toyz_pyramid::rect_stats::rect_stats(&*o.src.image, (x0, y0, w, h), &stop)
-                    .map_err(|e| match e {
-                        toyz_pyramid::EngineError::Cancelled => JobError::cancelled(),
-                        e => o.read_error(e).into(),
-                    })?;
-                Ok(json!({"rect": [x0 + 1, y0 + 1, x0 + w, y0 + h], "npix": s.npix, "nan": s.nan, "mean": s.mean,
-                          "median": s.median, "std": s.std, "min": s.min, "max": s.max, "sum": s.sum}))
-            })
-            .await
-        });
+        r.register_async(
+            "image.stats",
+            "Statistics of a rectangle: count, NaN count, mean, median, std, min, max, sum.",
+            |ctx: JobCtx, p: RectParams| async move {
+                // Read in bands (flat memory whatever the rectangle); a closed socket stops it between bands.
+                let mem = ctx
+                    .state
+                    .reserve(toyz_pyramid::rect_stats::RECT_STATS_BYTES, "image.stats")?;
+                let cancel = ctx.cancel_flag();
+                with_source(&ctx, &p.src, move |o| {
+                    let _mem = mem;
+                    let (x0, y0, w, h) = image::rect(o, p.rect)?;
+                    let stop = || cancel.load(Ordering::Relaxed);
+                    let s =
+                        toyz_pyramid::rect_stats::rect_stats(&*o.src.image, (x0, y0, w, h), &stop)
+                            .map_err(|e| match e {
+                                toyz_pyramid::EngineError::Cancelled => JobError::cancelled(),
+                                e => o.read_error(e).into(),
+                            })?;
+                    Ok(replies::RectStats {
+                        rect: [x0 + 1, y0 + 1, x0 + w, y0 + h],
+                        npix: s.npix,
+                        nan: s.nan,
+                        mean: s.mean,
+                        median: s.median,
+                        std: s.std,
+                        min: s.min,
+                        max: s.max,
+                        sum: s.sum,
+                    })
+                })
+                .await
+            },
+        );
         r.register_async(
             "image.histogram",
             "Histogram of the image's statistics sample, or of a rectangle (the view).",
@@ -750,8 +788,7 @@ impl JobRegistry {
                 };
                 with_source(&ctx, &p.src, move |o| {
                     let _mem = mem;
-                    let h = image::histogram(o, &a, &|| cancel.load(Ordering::Relaxed))?;
-                    Ok(serde_json::to_value(h).expect("a histogram serialises"))
+                    Ok(image::histogram(o, &a, &|| cancel.load(Ordering::Relaxed))?)
                 })
                 .await
             },
@@ -777,9 +814,17 @@ impl JobRegistry {
                         let t = i as f64 / (n - 1) as f64;
                         let (x, y) = (x1 + t * (x2 - x1), y1 + t * (y2 - y1));
                         let value = toyz_fits::pixel_at(img, x, y).ok().and_then(|v| v.value);
-                        pts.push(json!({"d": t * len, "x": x, "y": y, "value": value}));
+                        pts.push(replies::ProfilePoint {
+                            d: t * len,
+                            x,
+                            y,
+                            value,
+                        });
                     }
-                    Ok(json!({"length": len, "points": pts}))
+                    Ok(replies::Profile {
+                        length: len,
+                        points: pts,
+                    })
                 })
                 .await
             },
@@ -824,7 +869,10 @@ impl JobRegistry {
                     .map(|(k, v)| format!("{k}={}", percent_encoding::utf8_percent_encode(v, KEEP)))
                     .collect();
                 let base = format!("/api/cutout?{}", query.join("&"));
-                Ok(json!({"fits": base, "png": format!("{base}&format=png")}))
+                Ok(replies::CutoutLinks {
+                    png: format!("{base}&format=png"),
+                    fits: base,
+                })
             },
         );
         r.register_async(
@@ -969,9 +1017,17 @@ impl JobRegistry {
                 .map_err(|_| JobError::new(Kind::Panic, "match failed"))?;
                 Ok(match found {
                     Some((i, sep, row)) if p.radius.is_none_or(|r| sep <= r) => {
-                        json!({"index": i, "separation_arcsec": sep, "row": row})
+                        replies::CatalogMatch {
+                            index: Some(i),
+                            separation_arcsec: Some(sep),
+                            row: Some(row),
+                        }
                     }
-                    _ => json!({"index": null}),
+                    _ => replies::CatalogMatch {
+                        index: None,
+                        separation_arcsec: None,
+                        row: None,
+                    },
                 })
             },
         );
@@ -1022,10 +1078,16 @@ impl JobRegistry {
                             truncated = true;
                             break;
                         }
-                        out.push(json!([i, x, y]));
+                        out.push((i, x, y));
                     }
-                    Ok(json!({"catalog": c.id, "by": if sky.is_some() { "sky" } else { "pixel" }, "total": c.rows.len(),
-                              "count": out.len(), "truncated": truncated, "positions": out}))
+                    Ok(replies::CatalogPositions {
+                        catalog: c.id,
+                        by: if sky.is_some() { "sky" } else { "pixel" },
+                        total: c.rows.len(),
+                        count: out.len(),
+                        truncated,
+                        positions: out,
+                    })
                 })
                 .await
             },
@@ -1101,7 +1163,7 @@ impl JobRegistry {
             |_ctx: JobCtx, p: RegionsExportParams| async move {
                 let text =
                     regions::write(&p.regions).map_err(|e| JobError::new(Kind::BadRegions, e))?;
-                Ok(json!({"text": text}))
+                Ok(replies::RegionText { text })
             },
         );
         r.register_async(
@@ -1139,13 +1201,41 @@ impl JobRegistry {
                     };
                     let rep = toyz_pyramid::build(&o.src, &target, &opts, &progress, &flag)
                         .map_err(|e| engine_error(e, &o.public))?;
-                    Ok(json!({"tiles": rep.tiles, "written": rep.written, "kept": rep.skipped, "up_to_date": rep.up_to_date,
-                              "url": format!("/tiles/{}/{}/{{z}}/{{x}}/{{y}}.png", rep.source_id, rep.render_id)}))
+                    Ok(replies::TilesBuilt {
+                        tiles: rep.tiles,
+                        written: rep.written,
+                        kept: rep.skipped,
+                        up_to_date: rep.up_to_date,
+                        url: format!("/tiles/{}/{}/{{z}}/{{x}}/{{y}}.png", rep.source_id, rep.render_id),
+                    })
                 })
                 .await
                 .map_err(|_| JobError::panicked())?
             },
         );
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_docs_table_of_job_schemas_is_current() {
+        crate::error::tests::check_generated("jobs", &JobRegistry::with_builtins().docs_table());
+    }
+
+    #[test]
+    fn every_job_has_its_example_in_the_docs() {
+        let doc = include_str!("../../../../docs/api.md");
+        for j in JobRegistry::with_builtins().jobs() {
+            let row = format!("| `{}` |", j.name);
+            assert!(
+                doc.matches(&row).count() >= 2,
+                "docs/api.md has no example row for {}",
+                j.name
+            );
+        }
     }
 }

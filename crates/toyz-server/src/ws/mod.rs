@@ -6,6 +6,7 @@ pub mod builtin;
 pub mod catalog;
 pub mod regions;
 pub mod registry;
+pub mod replies;
 pub mod session;
 
 pub use registry::{JobCtx, JobError, JobRegistry, JobResult, OpenImage};

@@ -1,11 +1,14 @@
-//! The job registry: jobs registered by name with typed parameters (serde + a JSON schema from
-//! schemars) and a description. Programs that embed toyz register their own jobs the same way.
+//! The job registry: jobs registered by name with typed parameters and a typed reply (serde, each
+//! with a JSON schema from schemars) and a description. Programs that embed toyz register their own
+//! jobs the same way; `session.jobs` lists every job's schemas and docs/api.md's job table is made
+//! from them.
 
 use crate::error::{ApiError, Kind};
 use crate::state::AppState;
 use futures_util::future::{BoxFuture, FutureExt};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -48,7 +51,9 @@ impl From<ApiError> for JobError {
     }
 }
 
-pub type JobResult = Result<Value, JobError>;
+/// What a job answers: its reply (any serialisable type with a schema; `Value` when it is free-form)
+/// or an error.
+pub type JobResult<R = Value> = Result<R, JobError>;
 
 /// What a running job gets: its id, progress/event output, cancellation, and access to files and
 /// images checked for the session's principal. A job registered by a program embedding toyz reaches
@@ -181,13 +186,22 @@ type Handler = Arc<dyn Fn(JobCtx, Value) -> BoxFuture<'static, JobResult> + Send
 pub struct JobDef {
     pub name: String,
     pub description: String,
+    /// The JSON schema of its parameters.
     pub params: Value,
+    /// The JSON schema of its reply (one with no `type`, any JSON, for a job that answers free-form
+    /// `Value`s).
+    pub reply: Value,
     handler: Handler,
 }
 
 #[derive(Default, Clone)]
 pub struct JobRegistry {
     jobs: BTreeMap<String, Arc<JobDef>>,
+}
+
+/// A typed reply as the JSON sent (a reply that cannot be written out is the server's fault).
+fn reply<R: Serialize>(r: R) -> JobResult {
+    serde_json::to_value(r).map_err(|e| JobError::new(Kind::Internal, format!("the reply: {e}")))
 }
 
 fn parse<P: DeserializeOwned>(params: Value) -> Result<P, JobError> {
@@ -207,36 +221,38 @@ impl JobRegistry {
     }
 
     /// Register an async job. Its CPU work must not block the runtime: use `register_blocking` for that.
-    pub fn register_async<P, F, Fut>(&mut self, name: &str, description: &str, f: F)
+    pub fn register_async<P, R, F, Fut>(&mut self, name: &str, description: &str, f: F)
     where
         P: DeserializeOwned + JsonSchema + Send + 'static,
+        R: Serialize + JsonSchema + 'static,
         F: Fn(JobCtx, P) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = JobResult> + Send + 'static,
+        Fut: Future<Output = JobResult<R>> + Send + 'static,
     {
         let f = Arc::new(f);
         let handler: Handler = Arc::new(move |ctx, params| {
             let f = f.clone();
             async move {
                 let p = parse::<P>(params)?;
-                f(ctx, p).await
+                reply(f(ctx, p).await?)
             }
             .boxed()
         });
-        self.insert::<P>(name, description, handler);
+        self.insert::<P, R>(name, description, handler);
     }
 
     /// Register a job whose work runs on a blocking thread (file reads, pixel crunching).
-    pub fn register_blocking<P, F>(&mut self, name: &str, description: &str, f: F)
+    pub fn register_blocking<P, R, F>(&mut self, name: &str, description: &str, f: F)
     where
         P: DeserializeOwned + JsonSchema + Send + 'static,
-        F: Fn(&JobCtx, P) -> JobResult + Send + Sync + 'static,
+        R: Serialize + JsonSchema + Send + 'static,
+        F: Fn(&JobCtx, P) -> JobResult<R> + Send + Sync + 'static,
     {
         let f = Arc::new(f);
         let handler: Handler = Arc::new(move |ctx, params| {
             let f = f.clone();
             async move {
                 let p = parse::<P>(params)?;
-                tokio::task::spawn_blocking(move || f(&ctx, p))
+                let r = tokio::task::spawn_blocking(move || f(&ctx, p))
                     .await
                     .map_err(|e| {
                         if e.is_panic() {
@@ -244,21 +260,29 @@ impl JobRegistry {
                         } else {
                             JobError::cancelled()
                         }
-                    })?
+                    })??;
+                reply(r)
             }
             .boxed()
         });
-        self.insert::<P>(name, description, handler);
+        self.insert::<P, R>(name, description, handler);
     }
 
-    fn insert<P: JsonSchema>(&mut self, name: &str, description: &str, handler: Handler) {
+    fn insert<P: JsonSchema, R: JsonSchema>(
+        &mut self,
+        name: &str,
+        description: &str,
+        handler: Handler,
+    ) {
         let params = serde_json::to_value(schemars::schema_for!(P)).unwrap_or(Value::Null);
+        let reply = serde_json::to_value(schemars::schema_for!(R)).unwrap_or(Value::Null);
         self.jobs.insert(
             name.to_owned(),
             Arc::new(JobDef {
                 name: name.to_owned(),
                 description: description.to_owned(),
                 params,
+                reply,
                 handler,
             }),
         );
@@ -268,14 +292,67 @@ impl JobRegistry {
         self.jobs.get(name).cloned()
     }
 
-    /// `[{"name", "description", "params": <JSON schema>}]` sorted by name.
+    /// `[{"name", "description", "params": <JSON schema>, "reply": <JSON schema>}]` sorted by name.
     pub fn describe(&self) -> Value {
         Value::Array(
             self.jobs
                 .values()
-                .map(|j| serde_json::json!({"name": j.name, "description": j.description, "params": j.params}))
+                .map(|j| {
+                    serde_json::json!({"name": j.name, "description": j.description, "params": j.params,
+                                       "reply": j.reply})
+                })
                 .collect(),
         )
+    }
+
+    /// The jobs in name order.
+    pub fn jobs(&self) -> impl Iterator<Item = &JobDef> {
+        self.jobs.values().map(|j| &**j)
+    }
+
+    /// A Markdown table of the jobs as their schemas say: parameters (`?` when optional) and the
+    /// reply's fields (docs/api.md's generated part `jobs`).
+    pub fn docs_table(&self) -> String {
+        let mut s = String::from("| job | parameters | reply |\n|---|---|---|\n");
+        for j in self.jobs() {
+            let reply = if j.reply.get("type").is_none() {
+                "any JSON (not typed yet)".to_owned()
+            } else {
+                fields(&j.reply, false)
+            };
+            s.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                j.name,
+                fields(&j.params, true),
+                reply
+            ));
+        }
+        s
+    }
+}
+
+/// The top-level fields of an object schema, `name` or `name?` (optional), flattened parts included;
+/// "—" for none.
+fn fields(schema: &Value, mark_optional: bool) -> String {
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let names: Vec<String> = schema["properties"]
+        .as_object()
+        .map(|p| {
+            p.keys()
+                .map(|k| {
+                    let opt = mark_optional && !required.contains(&k.as_str());
+                    format!("`{k}{}`", if opt { "?" } else { "" })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.is_empty() {
+        "—".to_owned()
+    } else {
+        names.join(", ")
     }
 }
 

@@ -1,0 +1,160 @@
+//! The built-in jobs' replies as types: each is what the job sends as `result`, and its JSON schema
+//! (from the doc comments and fields here) is what `session.jobs` lists and docs/api.md's job table
+//! shows. Replies shared with an HTTP route live in `service` (`HeaderReply`, `HistogramReply`).
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
+
+/// `session.set`: the session's keys after the change.
+#[derive(Serialize, JsonSchema)]
+pub struct Keys {
+    pub keys: Vec<String>,
+}
+
+/// One job as `session.jobs` lists it.
+#[derive(Serialize, JsonSchema)]
+pub struct JobInfo {
+    pub name: String,
+    pub description: String,
+    /// The JSON schema of its parameters.
+    pub params: Value,
+    /// The JSON schema of its reply (without a `type`: any JSON).
+    pub reply: Value,
+}
+
+/// `session.jobs`: every job this server runs, by name.
+#[derive(Serialize, JsonSchema)]
+pub struct Jobs {
+    pub jobs: Vec<JobInfo>,
+}
+
+/// `image.levels`: the float levels are built, every tile is final.
+#[derive(Serialize, JsonSchema)]
+pub struct LevelsReady {
+    /// Always "ready".
+    pub state: &'static str,
+}
+
+/// `image.sky_to_pixel`: FITS pixels of the positions, in order.
+#[derive(Serialize, JsonSchema)]
+pub struct SkyPixels {
+    /// The image's celestial frame the positions were converted to.
+    pub frame: String,
+    /// [x, y] per position; null where it does not project.
+    pub pixels: Vec<Option<[f64; 2]>>,
+}
+
+/// `image.stats`: every pixel of the rectangle.
+#[derive(Serialize, JsonSchema)]
+pub struct RectStats {
+    /// The rectangle read, FITS pixels [x1, y1, x2, y2] inclusive.
+    pub rect: [usize; 4],
+    pub npix: usize,
+    /// Pixels without a finite value.
+    pub nan: usize,
+    /// The statistics of the finite values (null when there are none); the median is exact.
+    pub mean: Option<f64>,
+    pub median: Option<f64>,
+    /// The population standard deviation.
+    pub std: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub sum: f64,
+}
+
+/// A sample of `image.profile`.
+#[derive(Serialize, JsonSchema)]
+pub struct ProfilePoint {
+    /// Distance from `from`, in pixels.
+    pub d: f64,
+    pub x: f64,
+    pub y: f64,
+    /// The value of the nearest pixel (null outside the image or undefined).
+    #[schemars(with = "Option<f64>")]
+    pub value: Option<toyz_fits::Value>,
+}
+
+/// `image.profile`: values along a line.
+#[derive(Serialize, JsonSchema)]
+pub struct Profile {
+    pub length: f64,
+    pub points: Vec<ProfilePoint>,
+}
+
+/// `image.cutout`: where to get the cutout.
+#[derive(Serialize, JsonSchema)]
+pub struct CutoutLinks {
+    /// `/api/cutout?…`: FITS with the WCS shifted to the cutout.
+    pub fits: String,
+    /// The same as PNG in the render spec given.
+    pub png: String,
+}
+
+/// The columns a catalog's positions come from.
+#[derive(Serialize, JsonSchema)]
+pub struct CatalogCoordinates {
+    pub ra: Option<String>,
+    pub dec: Option<String>,
+    pub x: Option<String>,
+    pub y: Option<String>,
+}
+
+/// `catalog.load` and `catalog.rows`: a page of a loaded catalog.
+#[derive(Serialize, JsonSchema)]
+pub struct CatalogPage {
+    /// Its id in this session.
+    pub catalog: usize,
+    pub path: String,
+    pub columns: Vec<String>,
+    /// Rows in the catalog.
+    pub total: usize,
+    pub offset: usize,
+    /// Each row's cells, in column order (numbers, text or null).
+    pub rows: Vec<Vec<Value>>,
+    pub coordinates: CatalogCoordinates,
+}
+
+/// `catalog.match`: the nearest row (index null when none is within the radius).
+#[derive(Serialize, JsonSchema)]
+pub struct CatalogMatch {
+    pub index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub separation_arcsec: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<Vec<Value>>,
+}
+
+/// `catalog.positions`: rows on or near the image.
+#[derive(Serialize, JsonSchema)]
+pub struct CatalogPositions {
+    pub catalog: usize,
+    /// "sky" (RA/Dec through the WCS) or "pixel" (the x/y columns).
+    pub by: &'static str,
+    pub total: usize,
+    pub count: usize,
+    /// True when more rows than `limit` were on the image.
+    pub truncated: bool,
+    /// [row, x, y] in FITS pixels.
+    pub positions: Vec<(usize, f64, f64)>,
+}
+
+/// `regions.export`: a DS9 region file.
+#[derive(Serialize, JsonSchema)]
+pub struct RegionText {
+    pub text: String,
+}
+
+/// `tiles.build`: what the build did.
+#[derive(Serialize, JsonSchema)]
+pub struct TilesBuilt {
+    pub tiles: u64,
+    /// Tiles rendered now.
+    pub written: u64,
+    /// Tiles already in the cache.
+    pub kept: u64,
+    /// A complete build of the same source and spec was already there.
+    pub up_to_date: bool,
+    /// The tile URL template.
+    pub url: String,
+}
