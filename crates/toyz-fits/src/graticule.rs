@@ -9,8 +9,9 @@ use wcs::coo_system::CooSystem;
 use wcs::LonLat;
 
 /// One grid line: constant `lon` (axis "lon") or `lat` (axis "lat") at `value` degrees.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct GridLine {
+    /// "lon" or "lat".
     pub axis: &'static str,
     pub value: f64,
     pub label: String,
@@ -20,7 +21,8 @@ pub struct GridLine {
     pub label_at: Option<[f64; 2]>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A coordinate grid over a view (`image.graticule`).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Graticule {
     pub frame: String,
     /// Grid steps in degrees.

@@ -5,19 +5,20 @@ use crate::error::{FitsError, Result};
 use crate::raster::{CcdPixel, Raster, Value};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct World {
     pub frame: String,
     pub lon: f64,
     pub lat: f64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct PixelValue {
     pub x: f64,
     pub y: f64,
     /// The stored value exactly (integers as integers, doubles in full); None for NaN/BLANK pixels and
     /// gaps between CCDs.
+    #[schemars(with = "Option<f64>")]
     pub value: Option<Value>,
     /// None without a celestial WCS.
     pub world: Option<World>,

@@ -59,7 +59,7 @@ impl Serialize for Value {
 }
 
 /// Which CCD of a mosaic holds a pixel, and where in it (FITS 1-based pixels of that HDU).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CcdPixel {
     pub name: String,
     pub hdu: usize,

@@ -60,7 +60,7 @@ impl std::str::FromStr for SkyFormat {
 }
 
 /// A position in the system asked for, with its two coordinates written out and their names.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct SkyText {
     pub frame: String,
     pub lon: f64,

@@ -30,7 +30,8 @@ impl Default for DetectParams {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One detected source.
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Detection {
     /// Flux-weighted centroid, FITS pixels (1-based).
     pub x: f64,

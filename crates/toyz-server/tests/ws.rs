@@ -1676,6 +1676,24 @@ fn typed_replies_have_the_shape_their_schemas_say() {
         ("session.set", json!({"key": "k", "value": [1, 2]})),
         ("image.levels", img.clone()),
         ("image.header", img.clone()),
+        ("session.info", Value::Null),
+        (
+            "image.pixels",
+            with(json!({"points": [[10, 10], [-5, 3]], "sky": {"system": "galactic"}})),
+        ),
+        ("image.graticule", with(json!({"lines": 4}))),
+        ("sources.detect", with(json!({"rect": [1, 1, 256, 256]}))),
+        (
+            "regions.import",
+            json!({"text": "image\ncircle(1,2,3)\nruler(1,2,3,4)\n"}),
+        ),
+        ("regions.load", json!({"path": "data/marks.reg"})),
+        (
+            "regions.stats",
+            with(
+                json!({"regions": [{"shape": "circle", "system": "image", "points": [[50, 50]], "radius": 5}]}),
+            ),
+        ),
         (
             "image.sky_to_pixel",
             with(json!({"points": [[150.1, 2.2], [330.0, -80.0]]})),

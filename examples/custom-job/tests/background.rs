@@ -85,7 +85,11 @@ fn sky_background_over_a_real_socket() {
     assert!(job["params"]["properties"]["rect"].is_object());
     // Its reply is typed too: the schema names what the job answers.
     for field in ["median", "sigma", "used", "bunit"] {
-        assert!(job["reply"]["properties"][field].is_object(), "{field} in {}", job["reply"]);
+        assert!(
+            job["reply"]["properties"][field].is_object(),
+            "{field} in {}",
+            job["reply"]
+        );
     }
 
     let r = call(

@@ -515,18 +515,54 @@ impl JobRegistry {
     /// The registry with toyz's built-in jobs.
     pub fn with_builtins() -> JobRegistry {
         let mut r = JobRegistry::new();
-        r.register_async("session.info", "This session: id, age, jobs run, open sources, catalogs, stored values.", |ctx: JobCtx, _: NoParams| async move {
-            let s = &ctx.session;
-            Ok(json!({
-                "session": s.id,
-                "age_s": s.created.elapsed().as_secs_f64(),
-                "jobs_run": s.jobs_run.load(Ordering::Relaxed),
-                "sources": s.sources.lock().expect("sources").iter().map(|(id, p)| json!({"id": id, "path": p})).collect::<Vec<_>>(),
-                "catalogs": s.catalogs.lock().expect("catalogs").iter().map(|c| json!({"catalog": c.id, "path": c.path, "rows": c.rows.len()})).collect::<Vec<_>>(),
-                "values": &*s.values.lock().expect("values"),
-                "server": {"version": env!("CARGO_PKG_VERSION"), "sessions": ctx.state.sessions.open.load(Ordering::Relaxed)},
-            }))
-        });
+        r.register_async(
+            "session.info",
+            "This session: id, age, jobs run, open sources, catalogs, stored values.",
+            |ctx: JobCtx, _: NoParams| async move {
+                let s = &ctx.session;
+                let sources = s
+                    .sources
+                    .lock()
+                    .expect("sources")
+                    .iter()
+                    .map(|(id, path)| replies::SessionSource {
+                        id: id.clone(),
+                        path: path.clone(),
+                    })
+                    .collect();
+                let catalogs = s
+                    .catalogs
+                    .lock()
+                    .expect("catalogs")
+                    .iter()
+                    .map(|c| replies::SessionCatalog {
+                        catalog: c.id,
+                        path: c.path.clone(),
+                        rows: c.rows.len(),
+                    })
+                    .collect();
+                let values = s
+                    .values
+                    .lock()
+                    .expect("values")
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), serde_json::from_str(v.get())?)))
+                    .collect::<Result<_, serde_json::Error>>()
+                    .map_err(|e| JobError::new(Kind::Internal, format!("a stored value: {e}")))?;
+                Ok(replies::SessionInfo {
+                    session: s.id,
+                    age_s: s.created.elapsed().as_secs_f64(),
+                    jobs_run: s.jobs_run.load(Ordering::Relaxed),
+                    sources,
+                    catalogs,
+                    values,
+                    server: replies::ServerInfo {
+                        version: env!("CARGO_PKG_VERSION"),
+                        sessions: ctx.state.sessions.open.load(Ordering::Relaxed),
+                    },
+                })
+            },
+        );
         r.register_async(
             "session.jobs",
             "Every job this server runs, with its parameter schema.",
@@ -635,41 +671,38 @@ impl JobRegistry {
                 let sky = p.sky.as_ref().map(SkyReq::parse).transpose()?;
                 // The position in the system asked for, written out (null where it does not convert).
                 let sky_of = move |w: Option<&toyz_fits::World>| {
-                    sky.map(|(system, format)| json!(w.and_then(|w| toyz_fits::sky_text(w, system, format))))
+                    sky.map(|(system, format)| w.and_then(|w| toyz_fits::sky_text(w, system, format)))
                 };
-                let read = move |o: &OpenSource| -> JobResult {
+                let read = move |o: &OpenSource| -> JobResult<replies::Pixels> {
                     let img = &*o.src.image;
-                    let px: Vec<Value> = points
+                    let pixels = points
                         .iter()
                         // A read that failed is an error (the file changed under it, a disk
                         // error), never reported as a point outside the image.
                         .map(|&[x, y]| match image::pixel(o, x, y)? {
-                            Ok(v) => {
+                            Ok(v) => Ok(replies::Pixel {
                                 // The value's exact decimal too: JavaScript numbers round integers
                                 // beyond 2^53, and the viewer shows this text.
-                                let text = v.value.map(toyz_fits::Value::text);
-                                let sky = sky_of(v.world.as_ref());
-                                let mut j = serde_json::to_value(v).expect("json");
-                                j["text"] = json!(text);
-                                if let Some(sky) = sky {
-                                    j["sky"] = sky;
-                                }
-                                Ok(j)
-                            }
+                                text: Some(v.value.map(toyz_fits::Value::text)),
+                                sky: sky_of(v.world.as_ref()),
+                                outside: None,
+                                at: v,
+                            }),
                             Err(_) => {
                                 let world = img.wcs().and_then(|w| {
                                     let (lon, lat) = w.pixel_to_world(x, y)?;
                                     Some(toyz_fits::World { frame: w.frame().to_owned(), lon, lat })
                                 });
-                                let mut j = json!({"x": x, "y": y, "value": null, "world": world, "outside": true});
-                                if let Some(sky) = sky_of(world.as_ref()) {
-                                    j["sky"] = sky;
-                                }
-                                Ok(j)
+                                Ok(replies::Pixel {
+                                    sky: sky_of(world.as_ref()),
+                                    text: None,
+                                    outside: Some(true),
+                                    at: toyz_fits::PixelValue { x, y, value: None, world, ccd: None },
+                                })
                             }
                         })
                         .collect::<Result<_, crate::error::ApiError>>()?;
-                    Ok(json!({"pixels": px}))
+                    Ok(replies::Pixels { pixels })
                 };
                 // A few points of a plain file (read with pread, its pages asked for ahead) are read right
                 // here: a thread hop would cost more than the read. Anything else goes to a blocking thread.
@@ -728,8 +761,7 @@ impl JobRegistry {
                     if !finite || x2 <= x1 || y2 <= y1 || (x2 - x1).max(y2 - y1) > 64.0 * w.max(h) {
                         return Err(JobError::bad_params(format!("rect {rect:?} must be [x1, y1, x2, y2] with x1 < x2, y1 < y2, near the image")));
                     }
-                    let g = toyz_fits::graticule(wcs, rect, p.lines.unwrap_or(6));
-                    Ok(serde_json::to_value(g).expect("json"))
+                    Ok(toyz_fits::graticule(wcs, rect, p.lines.unwrap_or(6)))
                 })
                 .await
             },
@@ -901,8 +933,15 @@ impl JobRegistry {
                     let r = toyz_pyramid::detect::detect(&*o.src.image, &o.src.sample, &params, &flag, &progress)
                         .map_err(|e| engine_error(e, &o.public))?;
                     let frame = o.src.image.wcs().map(|w| w.frame().to_owned());
-                    Ok(json!({"background": r.background, "noise": r.noise, "level": r.level, "frame": frame,
-                              "count": r.sources.len(), "truncated": r.truncated, "sources": r.sources}))
+                    Ok(replies::Detected {
+                        background: r.background,
+                        noise: r.noise,
+                        level: r.level,
+                        frame,
+                        count: r.sources.len(),
+                        truncated: r.truncated,
+                        sources: r.sources,
+                    })
                 })
                 .await
                 .map_err(|_| JobError::panicked())?
@@ -1100,7 +1139,7 @@ impl JobRegistry {
             |_ctx: JobCtx, p: RegionsImportParams| async move {
                 let parsed =
                     regions::parse(&p.text).map_err(|e| JobError::new(Kind::BadRegions, e))?;
-                Ok(json!({"regions": parsed.regions, "unknown": parsed.unknown}))
+                Ok(parsed)
             },
         );
         r.register_async(
@@ -1127,7 +1166,7 @@ impl JobRegistry {
                 .map_err(|_| JobError::panicked())??;
                 let parsed = regions::parse(&text)
                     .map_err(|e| JobError::new(Kind::BadRegions, format!("{}: {e}", p.path)))?;
-                Ok(json!({"path": p.path, "regions": parsed.regions, "unknown": parsed.unknown}))
+                Ok(replies::LoadedRegions { path: p.path, parsed })
             },
         );
         r.register_async(
@@ -1152,7 +1191,7 @@ impl JobRegistry {
                         }
                         out.push(region_stats(&state, o, r, bins, &cancel)?);
                     }
-                    Ok(json!({"regions": out, "bunit": o.src.image.bunit()}))
+                    Ok(replies::RegionsStats { regions: out, bunit: o.src.image.bunit().map(str::to_owned) })
                 })
                 .await
             },

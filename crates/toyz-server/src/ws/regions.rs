@@ -47,7 +47,7 @@ pub struct Region {
 }
 
 /// A line of a region file that was not read as a region, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Skipped {
     pub line: usize,
     pub text: String,
@@ -55,7 +55,7 @@ pub struct Skipped {
 }
 
 /// What a region file holds: the regions read, and the lines that were not.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Parsed {
     pub regions: Vec<Region>,
     pub unknown: Vec<Skipped>,

@@ -158,3 +158,95 @@ pub struct TilesBuilt {
     /// The tile URL template.
     pub url: String,
 }
+
+/// `regions.load`: a region file of the server's, read as `regions.import` reads text.
+#[derive(Serialize, JsonSchema)]
+pub struct LoadedRegions {
+    pub path: String,
+    #[serde(flatten)]
+    pub parsed: super::regions::Parsed,
+}
+
+/// `sources.detect`: the sources found, brightest first.
+#[derive(Serialize, JsonSchema)]
+pub struct Detected {
+    /// The robust background and noise (σ) of the rectangle, in the image's unit.
+    pub background: f64,
+    pub noise: f64,
+    /// The level a pixel had to exceed (background + threshold × noise).
+    pub level: f64,
+    /// The image's celestial frame of `lon`/`lat` (null without a WCS).
+    pub frame: Option<String>,
+    pub count: usize,
+    /// True when more than `max_sources` were found.
+    pub truncated: bool,
+    pub sources: Vec<toyz_pyramid::detect::Detection>,
+}
+
+/// `regions.stats`: each region's statistics, in order (their fields depend on the shape: see the
+/// example in docs/api.md), and the values' unit.
+#[derive(Serialize, JsonSchema)]
+pub struct RegionsStats {
+    pub regions: Vec<Value>,
+    pub bunit: Option<String>,
+}
+
+/// A source this session opened.
+#[derive(Serialize, JsonSchema)]
+pub struct SessionSource {
+    pub id: String,
+    pub path: String,
+}
+
+/// A catalog this session loaded.
+#[derive(Serialize, JsonSchema)]
+pub struct SessionCatalog {
+    pub catalog: usize,
+    pub path: String,
+    pub rows: usize,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ServerInfo {
+    pub version: &'static str,
+    /// Sessions open on this server now.
+    pub sessions: u64,
+}
+
+/// `session.info`: this session.
+#[derive(Serialize, JsonSchema)]
+pub struct SessionInfo {
+    pub session: u64,
+    /// Seconds since it started.
+    pub age_s: f64,
+    pub jobs_run: u64,
+    pub sources: Vec<SessionSource>,
+    pub catalogs: Vec<SessionCatalog>,
+    /// The values stored with `session.set`.
+    pub values: std::collections::BTreeMap<String, Value>,
+    pub server: ServerInfo,
+}
+
+/// A point of `image.pixels`.
+#[derive(Serialize, JsonSchema)]
+pub struct Pixel {
+    /// Where it is, its value exactly (null for NaN, BLANK, a mosaic's gap or outside), its world
+    /// position and, on a mosaic, its CCD.
+    #[serde(flatten)]
+    pub at: toyz_fits::PixelValue,
+    /// The value's exact decimal (JavaScript rounds integers beyond 2^53); absent outside the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<Option<String>>,
+    /// The position in the sky system asked for (null where it does not convert); absent when none was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sky: Option<Option<toyz_fits::SkyText>>,
+    /// True for a point outside the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outside: Option<bool>,
+}
+
+/// `image.pixels`: the points, in order.
+#[derive(Serialize, JsonSchema)]
+pub struct Pixels {
+    pub pixels: Vec<Pixel>,
+}
