@@ -58,7 +58,7 @@ impl FromStr for HduSel {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HduKind {
     Image,
@@ -66,7 +66,7 @@ pub enum HduKind {
 }
 
 /// One HDU as `toyz info` lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct HduSummary {
     pub index: usize,
     pub extname: Option<String>,

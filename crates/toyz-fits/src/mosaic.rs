@@ -41,7 +41,7 @@ impl Layout {
 /// One CCD of a mosaic, as `toyz info` and the API list it: HDU pixel (x, y) is mosaic pixel
 /// (x0 + x, y0 + y); `datasec` is the part of the HDU shown (FITS 1-based, inclusive: x1, x2, y1, y2)
 /// and `width`×`height` its size.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct MosaicCcd {
     pub name: String,
     pub hdu: usize,
@@ -52,7 +52,7 @@ pub struct MosaicCcd {
     pub datasec: [usize; 4],
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct MosaicInfo {
     pub layout: &'static str,
     pub ccds: Vec<MosaicCcd>,

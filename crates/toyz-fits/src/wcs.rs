@@ -108,7 +108,7 @@ impl Sip {
 }
 
 /// What the viewer and `toyz info` show about a WCS.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct WcsSummary {
     /// Sky frame of the header: icrs, fk5, fk4, galactic, ecliptic, supergalactic, helioecliptic.
     pub frame: String,

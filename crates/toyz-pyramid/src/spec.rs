@@ -10,7 +10,7 @@ use std::fmt;
 pub struct SpecError(pub String);
 
 /// Stretch functions on the normalised value t ∈ [0, 1] (astropy.visualization definitions).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "name", rename_all = "lowercase")]
 pub enum Stretch {
     Linear,
@@ -51,7 +51,7 @@ impl Stretch {
 }
 
 /// How the lo/hi cut levels are chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "name", rename_all = "lowercase")]
 pub enum Cut {
     MinMax,

@@ -194,7 +194,7 @@ pub fn zscale(values: &[f32]) -> Option<(f64, f64)> {
 }
 
 /// A histogram of the sample between `lo` and `hi`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Histogram {
     pub lo: f64,
     pub hi: f64,
@@ -223,7 +223,7 @@ impl Histogram {
 }
 
 /// What is stored once per source and shown by `toyz info`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Stats {
     pub sample_size: usize,
     /// NaN and BLANK pixels of the sample.

@@ -6,7 +6,7 @@ use crate::spec::{RenderSpec, Stretch};
 use crate::stats::Sample;
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Tick {
     pub value: f64,
     /// 0 (left end, `lo`) … 1 (right end, `hi`) along the colour bar.

@@ -1677,6 +1677,11 @@ fn typed_replies_have_the_shape_their_schemas_say() {
         ("image.levels", img.clone()),
         ("image.header", img.clone()),
         ("session.info", Value::Null),
+        ("image.open", img.clone()),
+        (
+            "image.open",
+            json!({"path": "data/mef.fits", "hdu": "SCI", "preview": true, "stretch": "log", "cut": "percentile=1,99"}),
+        ),
         (
             "image.pixels",
             with(json!({"points": [[10, 10], [-5, 3]], "sky": {"system": "galactic"}})),

@@ -106,7 +106,7 @@ pub async fn described(
     state: &Arc<AppState>,
     open: &Arc<OpenSource>,
     spec: RenderSpec,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<SourceReply, ApiError> {
     let (o2, sp, st) = (open.clone(), spec.clone(), state.clone());
     let (lo, hi) = tokio::task::spawn_blocking(move || {
         o2.adopt_spec(&*st.tiles_store, &sp)?;
@@ -117,81 +117,189 @@ pub async fn described(
     Ok(describe(open, &spec, lo, hi))
 }
 
-fn describe(open: &OpenSource, spec: &RenderSpec, lo: f64, hi: f64) -> serde_json::Value {
+/// How far the float levels of a source are (`levels` of a source description).
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct LevelsState {
+    /// "ready" (every tile final), "building" or "failed".
+    pub state: &'static str,
+    /// While building: rows of the full-resolution image done, of `total`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Why they failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// True when they will not be tried again (they could not fit the cache).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permanent: Option<bool>,
+}
+
+/// The third axis's world value at the plane shown.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Spectral {
+    pub ctype: String,
+    pub unit: Option<String>,
+    pub value: f64,
+}
+
+/// The size of the image as the tiles show it (oriented and turned).
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct DisplaySize {
+    pub width: usize,
+    pub height: usize,
+}
+
+/// A rendering of a source: its spec, cut levels and colour-bar ticks.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Rendering {
+    /// The render id in tile URLs.
+    pub id: String,
+    /// The spec in its normal form (`stretch=…;cut=…;…`).
+    pub spec: String,
+    pub stretch: toyz_pyramid::Stretch,
+    pub cut: toyz_pyramid::Cut,
+    pub cmap: String,
+    pub contrast: f64,
+    pub bias: f64,
+    pub invert: bool,
+    /// The NaN colour, #rrggbbaa.
+    pub nan: String,
+    /// The cut levels, in the image's unit.
+    pub lo: f64,
+    pub hi: f64,
+    /// Round values along the colour bar, where the stretch puts them.
+    pub ticks: Vec<toyz_pyramid::ticks::Tick>,
+}
+
+/// A source and one rendering of it: `GET /api/sources` and `image.open`.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct SourceReply {
+    /// The source id in tile URLs.
+    pub id: String,
+    pub path: String,
+    pub hdu: usize,
+    /// The HDU as asked for: an index, or `mosaic` / `mosaic:detsec` for a focal plane.
+    pub selector: String,
+    pub mosaic: Option<toyz_fits::MosaicInfo>,
+    pub plane: usize,
+    pub planes: usize,
+    pub spectral: Option<Spectral>,
+    pub hdus: Vec<toyz_fits::HduSummary>,
+    pub width: usize,
+    pub height: usize,
+    /// The orientation shown ("none", "r90", "fx+r270", …) and a further turn in degrees.
+    pub orient: &'static str,
+    pub angle: f64,
+    pub display: DisplaySize,
+    pub bitpix: i32,
+    pub bscale: f64,
+    pub bzero: f64,
+    pub blank: Option<i64>,
+    pub compressed: bool,
+    /// The deepest level of the pyramid (1:1 pixels).
+    pub zmax: u32,
+    pub tile_size: usize,
+    pub bunit: Option<String>,
+    pub wcs: Option<toyz_fits::WcsSummary>,
+    /// Why the header's WCS could not be used, when it could not.
+    pub wcs_error: Option<String>,
+    /// The statistics of the sample the cut levels come from.
+    pub stats: toyz_pyramid::Stats,
+    pub render: Rendering,
+    /// The tile URL template.
+    pub tiles: String,
+    pub levels: LevelsState,
+}
+
+fn describe(open: &OpenSource, spec: &RenderSpec, lo: f64, hi: f64) -> SourceReply {
     let src = &open.src;
     let img = &*src.image;
     let (bscale, bzero, blank) = img.scaling();
+    let none = LevelsState {
+        state: "ready",
+        done: None,
+        total: None,
+        error: None,
+        permanent: None,
+    };
     let levels = match &*open.levels.borrow() {
-        Levels::Ready => serde_json::json!({"state": "ready"}),
-        Levels::Building { done, total } => {
-            serde_json::json!({"state": "building", "done": done, "total": total})
-        }
+        Levels::Ready => none,
+        Levels::Building { done, total } => LevelsState {
+            state: "building",
+            done: Some(*done),
+            total: Some(*total),
+            ..none
+        },
         // Both failures read alike; one that is never retried says so.
-        l @ (Levels::Failed(e) | Levels::TooLarge(e)) => {
-            let mut v = serde_json::json!({"state": "failed", "error": e});
-            if matches!(l, Levels::TooLarge(_)) {
-                v["permanent"] = true.into();
-            }
-            v
-        }
+        l @ (Levels::Failed(e) | Levels::TooLarge(e)) => LevelsState {
+            state: "failed",
+            error: Some(e.clone()),
+            permanent: matches!(l, Levels::TooLarge(_)).then_some(true),
+            ..none
+        },
     };
     let rid = spec.id();
-    serde_json::json!({
-        "id": src.id,
-        "path": open.public,
-        "hdu": img.hdu(),
-        "selector": img.selector(),
-        "mosaic": img.mosaic(),
-        "plane": img.plane(),
-        "planes": img.planes(),
-        // The third axis's world value at this plane, where the header gives one.
-        "spectral": toyz_fits::SpectralAxis::from_header(img.header()).map(|a| {
-            serde_json::json!({"ctype": a.ctype, "unit": a.unit, "value": a.value(img.plane())})
+    let (dw, dh) =
+        toyz_pyramid::orient::display_size(spec.orient, spec.angle, img.width(), img.height());
+    SourceReply {
+        id: src.id.clone(),
+        path: open.public.clone(),
+        hdu: img.hdu(),
+        selector: img.selector(),
+        mosaic: img.mosaic().cloned(),
+        plane: img.plane(),
+        planes: img.planes(),
+        spectral: toyz_fits::SpectralAxis::from_header(img.header()).map(|a| Spectral {
+            value: a.value(img.plane()),
+            ctype: a.ctype,
+            unit: a.unit,
         }),
-        "hdus": img.hdus(),
-        "width": img.width(),
-        "height": img.height(),
-        // The oriented image the tiles show (width and height swap for a quarter turn).
-        "orient": toyz_pyramid::orient::name(spec.orient),
-        "angle": spec.angle,
-        "display": {
-            "width": toyz_pyramid::orient::display_size(spec.orient, spec.angle, img.width(), img.height()).0,
-            "height": toyz_pyramid::orient::display_size(spec.orient, spec.angle, img.width(), img.height()).1,
+        hdus: img.hdus().to_vec(),
+        width: img.width(),
+        height: img.height(),
+        orient: toyz_pyramid::orient::name(spec.orient),
+        angle: spec.angle,
+        display: DisplaySize {
+            width: dw,
+            height: dh,
         },
-        "bitpix": img.bitpix(),
-        "bscale": bscale,
-        "bzero": bzero,
-        "blank": blank,
-        "compressed": img.compressed(),
-        "zmax": src.geometry.zmax,
-        "tile_size": toyz_pyramid::TILE,
-        "bunit": img.bunit(),
-        "wcs": img.wcs().map(|w| w.summary()),
-        "wcs_error": img.wcs_error(),
-        "stats": src.stats,
-        "render": {
-            "id": rid,
-            "spec": spec.normal_form(),
-            "stretch": spec.stretch,
-            "cut": spec.cut,
-            "cmap": spec.cmap,
-            "contrast": spec.contrast,
-            "bias": spec.bias,
-            "invert": spec.invert,
-            "nan": format!("#{:02x}{:02x}{:02x}{:02x}", spec.nan[0], spec.nan[1], spec.nan[2], spec.nan[3]),
-            "lo": lo,
-            "hi": hi,
-            // Round values along the colour bar, where the stretch puts them.
-            "ticks": toyz_pyramid::ticks::colorbar_ticks(
+        bitpix: img.bitpix(),
+        bscale,
+        bzero,
+        blank,
+        compressed: img.compressed(),
+        zmax: src.geometry.zmax,
+        tile_size: toyz_pyramid::TILE,
+        bunit: img.bunit().map(str::to_owned),
+        wcs: img.wcs().map(|w| w.summary().clone()),
+        wcs_error: img.wcs_error().map(str::to_owned),
+        stats: src.stats.clone(),
+        render: Rendering {
+            id: rid.clone(),
+            spec: spec.normal_form(),
+            stretch: spec.stretch,
+            cut: spec.cut,
+            cmap: spec.cmap.clone(),
+            contrast: spec.contrast,
+            bias: spec.bias,
+            invert: spec.invert,
+            nan: format!(
+                "#{:02x}{:02x}{:02x}{:02x}",
+                spec.nan[0], spec.nan[1], spec.nan[2], spec.nan[3]
+            ),
+            lo,
+            hi,
+            ticks: toyz_pyramid::ticks::colorbar_ticks(
                 spec,
                 lo,
                 hi,
                 matches!(spec.stretch, toyz_pyramid::Stretch::Histeq).then_some(&src.sample),
             ),
         },
-        "tiles": format!("/tiles/{}/{}/{{z}}/{{x}}/{{y}}.png", src.id, rid),
-        "levels": levels,
-    })
+        tiles: format!("/tiles/{}/{}/{{z}}/{{x}}/{{y}}.png", src.id, rid),
+        levels,
+    }
 }
 
 /// Every header card of the source's HDU, in order: `GET /api/header` and `image.header`.
