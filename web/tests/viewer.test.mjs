@@ -29,7 +29,12 @@ async function page() {
   return p;
 }
 
-const settle = (p) => p.waitForLoadState('networkidle');
+/** The network is idle and the shown tile layer has every tile in (a tile downloaded is not yet
+ * decoded and drawn on a busy machine, and the layer it replaces stays until then). */
+const settle = async (p) => {
+  await p.waitForLoadState('networkidle');
+  await p.waitForFunction(() => !window.toyz?.view?.layer || !window.toyz.view.layer.isLoading());
+};
 const tileZ = (u) => Number(u.split('/tiles/')[1].split('/')[2]);
 const renderId = (u) => u.split('/tiles/')[1].split('/')[1];
 
