@@ -13,7 +13,8 @@ const BINS: usize = 1 << 16;
 /// Values collected and sorted once the middle rank's bin holds no more than this many.
 const COLLECT: usize = 1 << 20;
 
-#[derive(Debug, Clone, PartialEq)]
+/// Statistics of every pixel of a rectangle (`image.stats`); the median is exact.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct RectStats {
     pub npix: usize,
     /// Pixels without a finite value (NaN, BLANK, infinities, gaps).
@@ -22,6 +23,7 @@ pub struct RectStats {
     /// None when no pixel is finite.
     pub mean: Option<f64>,
     pub median: Option<f64>,
+    /// The population standard deviation.
     pub std: Option<f64>,
     pub min: Option<f64>,
     pub max: Option<f64>,

@@ -787,14 +787,7 @@ impl JobRegistry {
                             })?;
                     Ok(replies::RectStats {
                         rect: [x0 + 1, y0 + 1, x0 + w, y0 + h],
-                        npix: s.npix,
-                        nan: s.nan,
-                        mean: s.mean,
-                        median: s.median,
-                        std: s.std,
-                        min: s.min,
-                        max: s.max,
-                        sum: s.sum,
+                        stats: s,
                     })
                 })
                 .await

@@ -50,17 +50,8 @@ pub struct SkyPixels {
 pub struct RectStats {
     /// The rectangle read, FITS pixels [x1, y1, x2, y2] inclusive.
     pub rect: [usize; 4],
-    pub npix: usize,
-    /// Pixels without a finite value.
-    pub nan: usize,
-    /// The statistics of the finite values (null when there are none); the median is exact.
-    pub mean: Option<f64>,
-    pub median: Option<f64>,
-    /// The population standard deviation.
-    pub std: Option<f64>,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    pub sum: f64,
+    #[serde(flatten)]
+    pub stats: toyz_pyramid::rect_stats::RectStats,
 }
 
 /// A sample of `image.profile`.
