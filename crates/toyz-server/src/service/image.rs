@@ -147,3 +147,157 @@ pub fn pixel(
         Err(e) => Err(o.read_error(toyz_pyramid::EngineError::Fits(e))),
     }
 }
+
+/// The image's celestial WCS, or `no_wcs`.
+pub fn wcs(o: &OpenSource) -> Result<&toyz_fits::Wcs, ApiError> {
+    o.src
+        .image
+        .wcs()
+        .ok_or_else(|| ApiError::of(Kind::NoWcs, format!("{} has no celestial WCS", o.public)))
+}
+
+/// FITS pixels of sky positions.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct SkyPixels {
+    /// The image's celestial frame the positions were converted to.
+    pub frame: String,
+    /// [x, y] per position; null where it does not project.
+    pub pixels: Vec<Option<[f64; 2]>>,
+}
+
+/// FITS pixels of sky positions (degrees) given in `frame` (default the image's): `image.sky_to_pixel`.
+pub fn sky_to_pixels(
+    o: &OpenSource,
+    points: &[[f64; 2]],
+    frame: Option<&str>,
+) -> Result<SkyPixels, ApiError> {
+    let to = wcs(o)?.frame().to_owned();
+    let from = frame
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| to.clone());
+    if toyz_fits::convert_frame(0.0, 0.0, &from, &to).is_none() {
+        return Err(ApiError::of(
+            Kind::BadParams,
+            format!(
+                "cannot convert {from} positions to this image's {to} frame \
+                 (icrs, fk5, j2000, galactic and ecliptic are known)"
+            ),
+        ));
+    }
+    let pixels = points
+        .iter()
+        .map(|&[l, b]| {
+            toyz_fits::convert_frame(l, b, &from, &to)
+                .and_then(|(l, b)| toyz_fits::sky_to_pixel(&*o.src.image, l, b).ok())
+                .map(|(x, y)| [x, y])
+        })
+        .collect();
+    Ok(SkyPixels { frame: to, pixels })
+}
+
+/// The coordinate grid over `rect` (FITS pixels, default the image) with about `lines` lines per axis
+/// (default 6): `image.graticule`.
+pub fn graticule(
+    o: &OpenSource,
+    rect: Option<[f64; 4]>,
+    lines: Option<usize>,
+) -> Result<toyz_fits::Graticule, ApiError> {
+    let wcs = wcs(o)?;
+    let (w, h) = (o.src.image.width() as f64, o.src.image.height() as f64);
+    let rect = rect.unwrap_or([0.5, 0.5, w + 0.5, h + 0.5]);
+    let [x1, y1, x2, y2] = rect;
+    let finite = rect.iter().all(|v| v.is_finite());
+    if !finite || x2 <= x1 || y2 <= y1 || (x2 - x1).max(y2 - y1) > 64.0 * w.max(h) {
+        return Err(ApiError::of(
+            Kind::BadParams,
+            format!("rect {rect:?} must be [x1, y1, x2, y2] with x1 < x2, y1 < y2, near the image"),
+        ));
+    }
+    Ok(toyz_fits::graticule(wcs, rect, lines.unwrap_or(6)))
+}
+
+/// A sample of a profile.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ProfilePoint {
+    /// Distance from `from`, in pixels.
+    pub d: f64,
+    pub x: f64,
+    pub y: f64,
+    /// The value of the nearest pixel (null outside the image or undefined).
+    #[schemars(with = "Option<f64>")]
+    pub value: Option<toyz_fits::Value>,
+}
+
+/// Values along a line.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Profile {
+    pub length: f64,
+    pub points: Vec<ProfilePoint>,
+}
+
+/// The values along the line `from` → `to` (FITS pixels, nearest pixel), `samples` of them (default one
+/// a pixel, 2…100 000): `image.profile`.
+pub fn profile(
+    o: &OpenSource,
+    from: [f64; 2],
+    to: [f64; 2],
+    samples: Option<usize>,
+) -> Result<Profile, ApiError> {
+    let img = &*o.src.image;
+    let ([x1, y1], [x2, y2]) = (from, to);
+    if ![x1, y1, x2, y2].iter().all(|v| v.is_finite()) {
+        return Err(ApiError::of(Kind::BadParams, "from and to must be finite"));
+    }
+    let len = ((x2 - x1).powi(2) + (y2 - y1).powi(2)).sqrt();
+    let n = samples.unwrap_or(len.ceil() as usize + 1).clamp(2, 100_000);
+    let points = (0..n)
+        .map(|i| {
+            let t = i as f64 / (n - 1) as f64;
+            let (x, y) = (x1 + t * (x2 - x1), y1 + t * (y2 - y1));
+            let value = toyz_fits::pixel_at(img, x, y).ok().and_then(|v| v.value);
+            ProfilePoint {
+                d: t * len,
+                x,
+                y,
+                value,
+            }
+        })
+        .collect();
+    Ok(Profile {
+        length: len,
+        points,
+    })
+}
+
+/// Statistics of every pixel of a rectangle.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct RectStats {
+    /// The rectangle read, FITS pixels [x1, y1, x2, y2] inclusive.
+    pub rect: [usize; 4],
+    #[serde(flatten)]
+    pub stats: toyz_pyramid::rect_stats::RectStats,
+}
+
+/// Statistics of every pixel of `rect` (default the image), read in bands so memory stays flat
+/// (`RECT_STATS_BYTES`, which the caller reserves); `stop` is asked between bands (`cancelled`):
+/// `image.stats`.
+pub fn rect_stats(
+    o: &OpenSource,
+    r: Option<[usize; 4]>,
+    stop: &dyn Fn() -> bool,
+) -> Result<RectStats, ApiError> {
+    let (x0, y0, w, h) = rect(o, r)?;
+    let stats =
+        toyz_pyramid::rect_stats::rect_stats(&*o.src.image, (x0, y0, w, h), stop).map_err(|e| {
+            match e {
+                toyz_pyramid::EngineError::Cancelled => {
+                    ApiError::of(Kind::Cancelled, "the job was stopped")
+                }
+                e => o.read_error(e),
+            }
+        })?;
+    Ok(RectStats {
+        rect: [x0 + 1, y0 + 1, x0 + w, y0 + h],
+        stats,
+    })
+}

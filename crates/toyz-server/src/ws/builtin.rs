@@ -93,14 +93,6 @@ async fn wait_levels(ctx: &JobCtx, o: &OpenSource) -> Result<(), JobError> {
     }
 }
 
-/// The image's celestial WCS, or the `no_wcs` error a job answers without one.
-fn image_wcs(o: &OpenSource) -> Result<&toyz_fits::Wcs, JobError> {
-    o.src
-        .image
-        .wcs()
-        .ok_or_else(|| JobError::new(Kind::NoWcs, format!("{} has no celestial WCS", o.public)))
-}
-
 /// A catalog loaded earlier in this session.
 fn session_catalog(ctx: &JobCtx, id: usize) -> Result<Arc<Catalog>, JobError> {
     ctx.session
@@ -724,27 +716,7 @@ impl JobRegistry {
                 if p.points.len() > 10_000 {
                     return Err(JobError::bad_params("at most 10 000 points"));
                 }
-                with_source(&ctx, &p.src, move |o| {
-                    let wcs = image_wcs(o)?;
-                    let to = wcs.frame().to_owned();
-                    let from = p.frame.as_deref().map(str::to_ascii_lowercase).unwrap_or_else(|| to.clone());
-                    if toyz_fits::convert_frame(0.0, 0.0, &from, &to).is_none() {
-                        return Err(JobError::bad_params(format!(
-                            "cannot convert {from} positions to this image's {to} frame \
-                             (icrs, fk5, j2000, galactic and ecliptic are known)"
-                        )));
-                    }
-                    let pixels = p
-                        .points
-                        .iter()
-                        .map(|&[l, b]| {
-                            toyz_fits::convert_frame(l, b, &from, &to)
-                                .and_then(|(l, b)| toyz_fits::sky_to_pixel(&*o.src.image, l, b).ok())
-                                .map(|(x, y)| [x, y])
-                        })
-                        .collect();
-                    Ok(replies::SkyPixels { frame: to, pixels })
-                })
+                with_source(&ctx, &p.src, move |o| Ok(image::sky_to_pixels(o, &p.points, p.frame.as_deref())?))
                 .await
             },
         );
@@ -752,17 +724,7 @@ impl JobRegistry {
             "image.graticule",
             "Coordinate grid over a view: lines of constant longitude/latitude at round steps as pixel polylines with labels, and the north/east directions.",
             |ctx: JobCtx, p: GraticuleParams| async move {
-                with_source(&ctx, &p.src, move |o| {
-                    let wcs = image_wcs(o)?;
-                    let (w, h) = (o.src.image.width() as f64, o.src.image.height() as f64);
-                    let rect = p.rect.unwrap_or([0.5, 0.5, w + 0.5, h + 0.5]);
-                    let [x1, y1, x2, y2] = rect;
-                    let finite = rect.iter().all(|v| v.is_finite());
-                    if !finite || x2 <= x1 || y2 <= y1 || (x2 - x1).max(y2 - y1) > 64.0 * w.max(h) {
-                        return Err(JobError::bad_params(format!("rect {rect:?} must be [x1, y1, x2, y2] with x1 < x2, y1 < y2, near the image")));
-                    }
-                    Ok(toyz_fits::graticule(wcs, rect, p.lines.unwrap_or(6)))
-                })
+                with_source(&ctx, &p.src, move |o| Ok(image::graticule(o, p.rect, p.lines)?))
                 .await
             },
         );
@@ -777,18 +739,9 @@ impl JobRegistry {
                 let cancel = ctx.cancel_flag();
                 with_source(&ctx, &p.src, move |o| {
                     let _mem = mem;
-                    let (x0, y0, w, h) = image::rect(o, p.rect)?;
-                    let stop = || cancel.load(Ordering::Relaxed);
-                    let s =
-                        toyz_pyramid::rect_stats::rect_stats(&*o.src.image, (x0, y0, w, h), &stop)
-                            .map_err(|e| match e {
-                                toyz_pyramid::EngineError::Cancelled => JobError::cancelled(),
-                                e => o.read_error(e).into(),
-                            })?;
-                    Ok(replies::RectStats {
-                        rect: [x0 + 1, y0 + 1, x0 + w, y0 + h],
-                        stats: s,
-                    })
+                    Ok(image::rect_stats(o, p.rect, &|| {
+                        cancel.load(Ordering::Relaxed)
+                    })?)
                 })
                 .await
             },
@@ -823,33 +776,7 @@ impl JobRegistry {
             "Values along a line between two FITS pixels (nearest pixel).",
             |ctx: JobCtx, p: ProfileParams| async move {
                 with_source(&ctx, &p.src, move |o| {
-                    let img = &*o.src.image;
-                    let [x1, y1] = p.from;
-                    let [x2, y2] = p.to;
-                    if ![x1, y1, x2, y2].iter().all(|v| v.is_finite()) {
-                        return Err(JobError::bad_params("from and to must be finite"));
-                    }
-                    let len = ((x2 - x1).powi(2) + (y2 - y1).powi(2)).sqrt();
-                    let n = p
-                        .samples
-                        .unwrap_or(len.ceil() as usize + 1)
-                        .clamp(2, 100_000);
-                    let mut pts = Vec::with_capacity(n);
-                    for i in 0..n {
-                        let t = i as f64 / (n - 1) as f64;
-                        let (x, y) = (x1 + t * (x2 - x1), y1 + t * (y2 - y1));
-                        let value = toyz_fits::pixel_at(img, x, y).ok().and_then(|v| v.value);
-                        pts.push(replies::ProfilePoint {
-                            d: t * len,
-                            x,
-                            y,
-                            value,
-                        });
-                    }
-                    Ok(replies::Profile {
-                        length: len,
-                        points: pts,
-                    })
+                    Ok(image::profile(o, p.from, p.to, p.samples)?)
                 })
                 .await
             },

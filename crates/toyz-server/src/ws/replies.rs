@@ -1,6 +1,7 @@
 //! The built-in jobs' replies as types: each is what the job sends as `result`, and its JSON schema
 //! (from the doc comments and fields here) is what `session.jobs` lists and docs/api.md's job table
-//! shows. Replies shared with an HTTP route live in `service` (`HeaderReply`, `HistogramReply`).
+//! shows. Replies of operations in the service layer live there (`SourceReply`, `HeaderReply`,
+//! `HistogramReply`, `RectStats`, `SkyPixels`, `Profile`, the engine's `Graticule`).
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -34,43 +35,6 @@ pub struct Jobs {
 pub struct LevelsReady {
     /// Always "ready".
     pub state: &'static str,
-}
-
-/// `image.sky_to_pixel`: FITS pixels of the positions, in order.
-#[derive(Serialize, JsonSchema)]
-pub struct SkyPixels {
-    /// The image's celestial frame the positions were converted to.
-    pub frame: String,
-    /// [x, y] per position; null where it does not project.
-    pub pixels: Vec<Option<[f64; 2]>>,
-}
-
-/// `image.stats`: every pixel of the rectangle.
-#[derive(Serialize, JsonSchema)]
-pub struct RectStats {
-    /// The rectangle read, FITS pixels [x1, y1, x2, y2] inclusive.
-    pub rect: [usize; 4],
-    #[serde(flatten)]
-    pub stats: toyz_pyramid::rect_stats::RectStats,
-}
-
-/// A sample of `image.profile`.
-#[derive(Serialize, JsonSchema)]
-pub struct ProfilePoint {
-    /// Distance from `from`, in pixels.
-    pub d: f64,
-    pub x: f64,
-    pub y: f64,
-    /// The value of the nearest pixel (null outside the image or undefined).
-    #[schemars(with = "Option<f64>")]
-    pub value: Option<toyz_fits::Value>,
-}
-
-/// `image.profile`: values along a line.
-#[derive(Serialize, JsonSchema)]
-pub struct Profile {
-    pub length: f64,
-    pub points: Vec<ProfilePoint>,
 }
 
 /// `image.cutout`: where to get the cutout.
