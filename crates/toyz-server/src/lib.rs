@@ -6,6 +6,7 @@ pub mod accounts_pg;
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod budget;
 pub mod config;
 pub mod cutout;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod service;
 pub mod state;
 #[doc(hidden)]
 pub mod test_db;
+pub mod tile_lru;
 pub mod tiles;
 pub mod viewer;
 pub mod workspaces;

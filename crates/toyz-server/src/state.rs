@@ -1,10 +1,13 @@
 //! Shared server state: open sources (with their background level builds and render specs), the
 //! bytes-bounded memory tile cache, in-flight renders (one per tile key), the render bound, metrics.
 
+use crate::budget::MemoryBudget;
+pub use crate::budget::MemoryPermit;
 use crate::config::Config;
 use crate::error::{engine_error, spec_error, ApiError, Kind};
 use crate::metrics::Metrics;
 use crate::paths::{public_path, Resolved};
+pub use crate::tile_lru::TileLru;
 use bytes::Bytes;
 use lru::LruCache;
 use std::collections::HashMap;
@@ -190,48 +193,6 @@ impl OpenSource {
     }
 }
 
-/// A reservation of the server's memory budget, released on drop.
-pub struct MemoryPermit(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
-
-/// A memory cache of encoded tiles bounded in bytes.
-pub struct TileLru {
-    map: LruCache<String, Bytes>,
-    bytes: u64,
-    cap: u64,
-}
-
-impl TileLru {
-    pub fn new(cap: u64) -> TileLru {
-        TileLru {
-            map: LruCache::unbounded(),
-            bytes: 0,
-            cap,
-        }
-    }
-    pub fn get(&mut self, k: &str) -> Option<Bytes> {
-        self.map.get(k).cloned()
-    }
-    pub fn put(&mut self, k: String, v: Bytes) {
-        let n = v.len() as u64 + k.len() as u64;
-        if n > self.cap {
-            return;
-        }
-        if let Some(old) = self.map.put(k.clone(), v) {
-            self.bytes -= old.len() as u64 + k.len() as u64;
-        }
-        self.bytes += n;
-        while self.bytes > self.cap {
-            match self.map.pop_lru() {
-                Some((k, v)) => self.bytes -= v.len() as u64 + k.len() as u64,
-                None => break,
-            }
-        }
-    }
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-}
-
 /// A request for a source: the resolved file, the HDU selector, the plane.
 type OpenKey = (PathBuf, String, usize);
 
@@ -246,8 +207,8 @@ pub struct AppState {
     pub tiles: Mutex<TileLru>,
     pub(crate) inflight: Mutex<Inflight>,
     pub renders: Arc<Semaphore>,
-    /// The server's memory budget for heavy work, in MiB permits (see [`AppState::reserve`]).
-    budget: Arc<Semaphore>,
+    /// The server's memory budget for heavy work (see [`AppState::reserve`]).
+    budget: MemoryBudget,
     /// Catalog rows held by all sessions.
     pub catalog_rows: Arc<std::sync::atomic::AtomicUsize>,
     pub metrics: Metrics,
@@ -397,9 +358,7 @@ impl AppState {
             }),
             tiles: Mutex::new(TileLru::new(config.memory_cache)),
             renders: Arc::new(Semaphore::new(config.max_renders)),
-            budget: Arc::new(Semaphore::new(
-                (config.limits.memory_budget >> 20).min(Semaphore::MAX_PERMITS as u64) as usize,
-            )),
+            budget: MemoryBudget::new(config.limits.memory_budget),
             catalog_rows: Default::default(),
             sources,
             by_request: Mutex::new(LruCache::new(
@@ -419,28 +378,13 @@ impl AppState {
     /// not fit now is answered `busy` (the client retries), so the server's heavy allocations never
     /// exceed the budget whatever clients ask.
     pub fn reserve(&self, bytes: u64, what: &str) -> Result<MemoryPermit, ApiError> {
-        let mib = bytes.div_ceil(1 << 20).max(1);
-        let total = self.config.limits.memory_budget >> 20;
-        if mib > total {
-            return Err(ApiError::of(
-                Kind::TooLarge,
-                format!(
-                    "{what} needs {mib} MiB, more than the server's memory budget ({total} MiB)"
-                ),
-            ));
-        }
-        self.budget
-            .clone()
-            .try_acquire_many_owned(mib as u32)
-            .map(MemoryPermit)
-            .map_err(|_| {
+        self.budget.reserve(bytes, what).inspect_err(|e| {
+            if e.kind == Kind::Busy {
                 self.metrics
                     .busy_rejections
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                ApiError::busy(format!(
-                    "the server's memory budget is in use; retry {what} shortly"
-                ))
-            })
+            }
+        })
     }
 
     /// Open sources and the bytes they hold.
@@ -456,7 +400,7 @@ impl AppState {
 
     /// MiB of the memory budget reserved right now.
     pub fn budget_in_use(&self) -> u64 {
-        (self.config.limits.memory_budget >> 20) - self.budget.available_permits() as u64
+        self.budget.in_use()
     }
 
     /// Queue a rendered tile for the tile store (dropped when the queue is full).
