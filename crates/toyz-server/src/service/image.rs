@@ -301,3 +301,69 @@ pub fn rect_stats(
         stats,
     })
 }
+
+/// What to detect sources in, and how: a rectangle (default the image), the threshold in σ above the
+/// background (default 5), the fewest connected pixels (5), the most sources kept (10 000).
+#[derive(Default)]
+pub struct DetectArgs {
+    pub rect: Option<[usize; 4]>,
+    pub threshold: Option<f64>,
+    pub min_pixels: Option<usize>,
+    pub max_sources: Option<usize>,
+}
+
+/// Sources found, brightest first.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Detected {
+    /// The robust background and noise (σ) of the rectangle, in the image's unit.
+    pub background: f64,
+    pub noise: f64,
+    /// The level a pixel had to exceed (background + threshold × noise).
+    pub level: f64,
+    /// The image's celestial frame of `lon`/`lat` (null without a WCS).
+    pub frame: Option<String>,
+    pub count: usize,
+    /// True when more than `max_sources` were found.
+    pub truncated: bool,
+    pub sources: Vec<toyz_pyramid::detect::Detection>,
+}
+
+/// The bytes [`detect`] holds for a rectangle `w` pixels wide: bands of up to 576 rows with their
+/// labels and masks (the caller reserves them).
+pub fn detect_bytes(w: usize) -> u64 {
+    (576 * w * 16) as u64
+}
+
+/// Find sources (`sources.detect`): background and noise, connected pixels above the threshold,
+/// centroid, peak, flux, FWHM and sky position; `cancel` is asked between bands, `progress` told after each.
+pub fn detect(
+    o: &OpenSource,
+    a: &DetectArgs,
+    cancel: &std::sync::atomic::AtomicBool,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Detected, ApiError> {
+    let (x0, y0, w, h) = rect(o, a.rect)?;
+    let params = toyz_pyramid::detect::DetectParams {
+        threshold: a.threshold.unwrap_or(5.0),
+        min_pixels: a.min_pixels.unwrap_or(5).max(1),
+        max_sources: a.max_sources.unwrap_or(10_000),
+        region: Some((x0, y0, w, h)),
+    };
+    if !(params.threshold.is_finite() && params.threshold > 0.0) {
+        return Err(ApiError::of(
+            Kind::BadParams,
+            "threshold must be a positive number of σ",
+        ));
+    }
+    let r = toyz_pyramid::detect::detect(&*o.src.image, &o.src.sample, &params, cancel, progress)
+        .map_err(|e| crate::error::engine_error(e, &o.public))?;
+    Ok(Detected {
+        background: r.background,
+        noise: r.noise,
+        level: r.level,
+        frame: o.src.image.wcs().map(|w| w.frame().to_owned()),
+        count: r.sources.len(),
+        truncated: r.truncated,
+        sources: r.sources,
+    })
+}

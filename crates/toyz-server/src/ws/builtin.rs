@@ -833,35 +833,18 @@ impl JobRegistry {
             |ctx: JobCtx, p: DetectParams| async move {
                 let o = open(&ctx, &p.src).await?;
                 let c2 = ctx.clone();
-                // Bands of up to 576 rows of the rectangle's width, with their labels and masks.
                 let (_, _, w, _) = image::rect(&o, p.rect)?;
-                let mem = ctx.state.reserve((576 * w * 16) as u64, "sources.detect")?;
+                let mem = ctx.state.reserve(image::detect_bytes(w), "sources.detect")?;
                 tokio::task::spawn_blocking(move || {
                     let _mem = mem;
-                    let (x0, y0, w, h) = image::rect(&o, p.rect)?;
-                    let params = toyz_pyramid::detect::DetectParams {
-                        threshold: p.threshold.unwrap_or(5.0),
-                        min_pixels: p.min_pixels.unwrap_or(5).max(1),
-                        max_sources: p.max_sources.unwrap_or(10_000),
-                        region: Some((x0, y0, w, h)),
+                    let args = image::DetectArgs {
+                        rect: p.rect,
+                        threshold: p.threshold,
+                        min_pixels: p.min_pixels,
+                        max_sources: p.max_sources,
                     };
-                    if !(params.threshold.is_finite() && params.threshold > 0.0) {
-                        return Err(JobError::bad_params("threshold must be a positive number of σ"));
-                    }
-                    let flag = c2.cancel_flag();
                     let progress = |d, t| c2.progress(d, t);
-                    let r = toyz_pyramid::detect::detect(&*o.src.image, &o.src.sample, &params, &flag, &progress)
-                        .map_err(|e| engine_error(e, &o.public))?;
-                    let frame = o.src.image.wcs().map(|w| w.frame().to_owned());
-                    Ok(replies::Detected {
-                        background: r.background,
-                        noise: r.noise,
-                        level: r.level,
-                        frame,
-                        count: r.sources.len(),
-                        truncated: r.truncated,
-                        sources: r.sources,
-                    })
+                    Ok(image::detect(&o, &args, &c2.cancel_flag(), &progress)?)
                 })
                 .await
                 .map_err(|_| JobError::panicked())?

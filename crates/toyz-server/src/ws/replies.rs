@@ -1,7 +1,7 @@
 //! The built-in jobs' replies as types: each is what the job sends as `result`, and its JSON schema
 //! (from the doc comments and fields here) is what `session.jobs` lists and docs/api.md's job table
 //! shows. Replies of operations in the service layer live there (`SourceReply`, `HeaderReply`,
-//! `HistogramReply`, `RectStats`, `SkyPixels`, `Profile`, the engine's `Graticule`).
+//! `HistogramReply`, `RectStats`, `SkyPixels`, `Profile`, `Detected`, the engine's `Graticule`).
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -120,22 +120,6 @@ pub struct LoadedRegions {
     pub path: String,
     #[serde(flatten)]
     pub parsed: super::regions::Parsed,
-}
-
-/// `sources.detect`: the sources found, brightest first.
-#[derive(Serialize, JsonSchema)]
-pub struct Detected {
-    /// The robust background and noise (σ) of the rectangle, in the image's unit.
-    pub background: f64,
-    pub noise: f64,
-    /// The level a pixel had to exceed (background + threshold × noise).
-    pub level: f64,
-    /// The image's celestial frame of `lon`/`lat` (null without a WCS).
-    pub frame: Option<String>,
-    pub count: usize,
-    /// True when more than `max_sources` were found.
-    pub truncated: bool,
-    pub sources: Vec<toyz_pyramid::detect::Detection>,
 }
 
 /// `regions.stats`: each region's statistics, in order (their fields depend on the shape: see the
