@@ -58,7 +58,8 @@ export function mountDisplay(ctx) {
   function dropOtherLayers(keep) {
     map.eachLayer((l) => { if (l instanceof L.TileLayer && l !== keep) map.removeLayer(l); });
   }
-  const fit = () => { if (st().src) map.fitBounds(place.bounds(), { animate: false, padding: [0, 0] }); };
+  /** Fit the whole of `src` (default the shown one) in the window. */
+  const fit = (src = st().src) => { if (src) map.fitBounds(place.boundsOf(src), { animate: false, padding: [0, 0] }); };
 
   // ---- opening ------------------------------------------------------------------------------------------
   async function doOpen({ path, hdu, plane, center, zoom }) {
@@ -90,7 +91,7 @@ export function mountDisplay(ctx) {
     // The map is placed first (the first image gives it its first view, which everything placed on it
     // needs), then the store says what it shows.
     if (center) map.setView(center, zoom ?? src.zmax, { animate: false });
-    else if (st().frames.length < 2) map.fitBounds(place.boundsOf(src), { animate: false, padding: [0, 0] });
+    else if (st().frames.length < 2) fit(src);
     await show({ src, layer }, 'open');
     if (src.levels?.state === 'building') refine(src);
   }
@@ -239,6 +240,6 @@ export function mountDisplay(ctx) {
     newFrame,
     lockRendering,
     setOrient,
-    fit,
+    fit: () => fit(),
   });
 }

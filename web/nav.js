@@ -3,10 +3,10 @@
 // the tiles already shown), a crosshair that the arrow keys move one image pixel at a time with the
 // readout following it, and the keyboard shortcuts with the `?` overlay that lists them.
 import * as L from './vendor/leaflet/leaflet-src.esm.js';
+import { $ } from './ui.js';
 
 export function installNav({ store, map, place, hook, STATIC }) {
   const { toFits, toLatLng } = place;
-  const $ = (id) => document.getElementById(id);
   const view = store.get;
   /** The readout is about the crosshair while it is on. */
   const readout = (pos) => store.update({ cursor: pos }, 'cursor');

@@ -25,6 +25,8 @@ export function placing(store, map) {
     /** The image a job is about, as its parameters. */
     here: () => ({ path: src().path, hdu: src().selector, plane: src().plane }),
     viewRect,
+    /** Screen pixels per image pixel now. */
+    zoomFactor: () => 2 ** (map.getZoom() - src().zmax),
     /** The part of the image in view, in whole FITS pixels (inclusive), as jobs take rectangles. */
     viewPixels: () => geo.clampRect(src(), viewRect()),
   };

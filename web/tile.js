@@ -3,10 +3,10 @@
 // through the frame lock (the same sky position and arcsec per screen pixel, the same pixel and zoom,
 // or nothing). A click in another frame's pane shows that frame in the main map.
 import * as L from './vendor/leaflet/leaflet-src.esm.js';
+import { $ } from './ui.js';
 
 export function installTile({ store, map, session, place, actions, hook }) {
   const { fitsOf, latLngOf, boundsOf } = place;
-  const $ = (id) => document.getElementById(id);
   const view = store.get;
   const switchFrame = (i) => actions.switchFrame(i);
   const maps = new Map(); // frame index → {el, map, layer, url}

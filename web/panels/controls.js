@@ -143,7 +143,11 @@ export function mountControls({ store, actions }) {
   $('reset-cb').onclick = () => actions.setSpec({ contrast: 1, bias: 0.5 });
   $('hdu').onchange = (e) => actions.open({ path: store.get().src.path, hdu: e.target.value });
 
-  store.subscribe((s) => { if (s.src) setup(s.src); }, ['src']);
+  // Another source: its HDU menu, WCS note and levels; another rendering of it: its levels.
+  store.subscribe((s, prev, action) => {
+    if (!s.src) return;
+    if (action === 'render') showLevels(s.src); else setup(s.src);
+  }, ['src']);
   // A right-drag changes contrast/bias on every move: the controls show it once the tiles are rendered.
   store.subscribe((s, prev, action) => { if (action !== 'drag') sync(); }, ['spec']);
   return { sync };

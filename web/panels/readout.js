@@ -6,7 +6,7 @@ import { formatWorld, formatValue, fmtSpectral, fmtZoom } from '../lib/format.js
 
 export function mountReadout({ store, map, session, place, STATIC }) {
   const st = () => store.get();
-  const zoomText = () => `  zoom ${fmtZoom(2 ** (map.getZoom() - st().src.zmax))}`;
+  const zoomText = () => `  zoom ${fmtZoom(place.zoomFactor())}`;
   const skyWanted = () => ({ system: $('sky-system').value, format: $('sky-format').value });
   const mark = (ix, iy) => { $('status').dataset.x = ix; $('status').dataset.y = iy; };
 
@@ -71,6 +71,4 @@ export function mountReadout({ store, map, session, place, STATIC }) {
       if (st().src && st().cursor) readout(st().cursor);
     };
   }
-  /** The zoom in the status line follows the map. */
-  return { zoomText };
 }

@@ -6,9 +6,8 @@ import { fmtZoom } from '../lib/format.js';
 
 const NOTCH = Math.log2(1.25);
 
-export function mountZoom({ store, map, actions }) {
+export function mountZoom({ store, map, place, actions }) {
   const zmax = () => store.get().src.zmax;
-  const zoomFactor = () => 2 ** (map.getZoom() - zmax());
   const zoomOf = (factor) => zmax() + Math.log2(factor);
   let wheelAnchor = null;
   $('map').addEventListener('wheel', (e) => {
@@ -31,7 +30,7 @@ export function mountZoom({ store, map, actions }) {
   }, { passive: false });
   function showZoom() {
     if (!store.get().src) return;
-    const f = zoomFactor();
+    const f = place.zoomFactor();
     $('map').classList.toggle('crisp', f > 1.0001);
     const sel = $('zoom');
     const exact = [...sel.options].find((o) => o.value !== 'fit' && o.value !== 'now'

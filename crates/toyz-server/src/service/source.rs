@@ -117,7 +117,8 @@ pub async fn described(
     Ok(describe(open, &spec, lo, hi))
 }
 
-/// How far the float levels of a source are (`levels` of a source description).
+/// How far the float levels of a source are (`levels` of a source description, and `image.levels`'s
+/// reply once they are ready).
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct LevelsState {
     /// "ready" (every tile final), "building" or "failed".
@@ -212,19 +213,26 @@ pub struct SourceReply {
     pub levels: LevelsState,
 }
 
+impl LevelsState {
+    /// Every level is built: every tile is final.
+    pub fn ready() -> LevelsState {
+        LevelsState {
+            state: "ready",
+            done: None,
+            total: None,
+            error: None,
+            permanent: None,
+        }
+    }
+}
+
 fn describe(open: &OpenSource, spec: &RenderSpec, lo: f64, hi: f64) -> SourceReply {
     let src = &open.src;
     let img = &*src.image;
     let (bscale, bzero, blank) = img.scaling();
-    let none = LevelsState {
-        state: "ready",
-        done: None,
-        total: None,
-        error: None,
-        permanent: None,
-    };
+    let none = LevelsState::ready();
     let levels = match &*open.levels.borrow() {
-        Levels::Ready => none,
+        Levels::Ready => LevelsState::ready(),
         Levels::Building { done, total } => LevelsState {
             state: "building",
             done: Some(*done),

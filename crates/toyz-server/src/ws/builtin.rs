@@ -559,14 +559,8 @@ impl JobRegistry {
             "session.jobs",
             "Every job this server runs, with its parameter schema.",
             |ctx: JobCtx, _: NoParams| async move {
-                let jobs = ctx.registry.jobs().map(|j| replies::JobInfo {
-                    name: j.name.clone(),
-                    description: j.description.clone(),
-                    params: j.params.clone(),
-                    reply: j.reply.clone(),
-                });
                 Ok(replies::Jobs {
-                    jobs: jobs.collect(),
+                    jobs: ctx.registry.describe(),
                 })
             },
         );
@@ -640,7 +634,7 @@ impl JobRegistry {
             |ctx: JobCtx, p: Src| async move {
                 let o = open(&ctx, &p).await?;
                 wait_levels(&ctx, &o).await?;
-                Ok(replies::LevelsReady { state: "ready" })
+                Ok(source::LevelsState::ready())
             },
         );
         r.register_async(

@@ -292,17 +292,16 @@ impl JobRegistry {
         self.jobs.get(name).cloned()
     }
 
-    /// `[{"name", "description", "params": <JSON schema>, "reply": <JSON schema>}]` sorted by name.
-    pub fn describe(&self) -> Value {
-        Value::Array(
-            self.jobs
-                .values()
-                .map(|j| {
-                    serde_json::json!({"name": j.name, "description": j.description, "params": j.params,
-                                       "reply": j.reply})
-                })
-                .collect(),
-        )
+    /// Every job with its schemas, sorted by name (`session.jobs`).
+    pub fn describe(&self) -> Vec<super::replies::JobInfo> {
+        self.jobs()
+            .map(|j| super::replies::JobInfo {
+                name: j.name.clone(),
+                description: j.description.clone(),
+                params: j.params.clone(),
+                reply: j.reply.clone(),
+            })
+            .collect()
     }
 
     /// The jobs in name order.

@@ -1,7 +1,7 @@
 //! The built-in jobs' replies as types: each is what the job sends as `result`, and its JSON schema
 //! (from the doc comments and fields here) is what `session.jobs` lists and docs/api.md's job table
 //! shows. Replies of operations in the service layer live there (`SourceReply`, `HeaderReply`,
-//! `HistogramReply`, `RectStats`, `SkyPixels`, `Profile`, `Detected`, the engine's `Graticule`).
+//! `HistogramReply`, `LevelsState`, `RectStats`, `SkyPixels`, `Profile`, `Detected`, the engine's `Graticule`).
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -28,13 +28,6 @@ pub struct JobInfo {
 #[derive(Serialize, JsonSchema)]
 pub struct Jobs {
     pub jobs: Vec<JobInfo>,
-}
-
-/// `image.levels`: the float levels are built, every tile is final.
-#[derive(Serialize, JsonSchema)]
-pub struct LevelsReady {
-    /// Always "ready".
-    pub state: &'static str,
 }
 
 /// `image.cutout`: where to get the cutout.
