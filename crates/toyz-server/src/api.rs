@@ -281,15 +281,15 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             "toyz_sessions",
             "open WebSocket sessions",
             state
-                .sessions
-                .open
+                .metrics
+                .sessions_open
                 .load(std::sync::atomic::Ordering::Relaxed),
         ),
         (
             "toyz_ws_replies_waiting",
             "job replies waiting for room in a session whose client is not reading",
             state
-                .sessions
+                .metrics
                 .replies_waiting
                 .load(std::sync::atomic::Ordering::Relaxed),
         ),

@@ -114,25 +114,7 @@ const SESSION_RECHECK: Duration = Duration::from_secs(5);
 /// own, so that no request or job waits for the database for it).
 const GRANTS_RECHECK: Duration = Duration::from_secs(1);
 
-/// Settings of authentication (config keys `auth`, `database`, `session_idle_hours`,
-/// `session_max_hours`, `origins`).
-#[derive(Debug, Clone)]
-pub struct AuthSettings {
-    pub idle: Duration,
-    pub absolute: Duration,
-    /// Origins besides the server's own that may open WebSockets (`https://host:port`).
-    pub origins: Vec<String>,
-}
-
-impl Default for AuthSettings {
-    fn default() -> AuthSettings {
-        AuthSettings {
-            idle: Duration::from_secs(8 * 3600),
-            absolute: Duration::from_secs(7 * 24 * 3600),
-            origins: Vec::new(),
-        }
-    }
-}
+pub use crate::config::AuthSettings;
 
 /// The server's view of accounts: the store, the grants in memory, recent sessions.
 ///
@@ -392,7 +374,7 @@ impl Access {
 ///
 /// The store is opened and read on a thread of its own: the server starts inside actix's runtime,
 /// whose threads a PostgreSQL client must not block.
-pub fn open(config: &crate::Config) -> Result<Access, String> {
+pub fn open(config: &crate::config::Config) -> Result<Access, String> {
     if !config.auth {
         return Ok(Access::off());
     }
@@ -400,7 +382,7 @@ pub fn open(config: &crate::Config) -> Result<Access, String> {
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-fn open_store_checked(config: &crate::Config) -> Result<Access, String> {
+fn open_store_checked(config: &crate::config::Config) -> Result<Access, String> {
     let store: Arc<dyn AccountStore> = crate::accounts::open_store(&config.database)
         .map_err(|e| e.to_string())?
         .into();
@@ -415,7 +397,7 @@ fn open_store_checked(config: &crate::Config) -> Result<Access, String> {
 
 /// Refuse to serve a non-loopback address to anyone without `--auth`, unless `--public` says so
 /// (then a warning line is returned).
-pub fn check_bind(config: &crate::Config) -> Result<Option<String>, String> {
+pub fn check_bind(config: &crate::config::Config) -> Result<Option<String>, String> {
     use std::net::ToSocketAddrs;
     let addrs: Vec<std::net::SocketAddr> = config
         .bind
@@ -435,41 +417,6 @@ pub fn check_bind(config: &crate::Config) -> Result<Option<String>, String> {
         "{} is reachable from other machines: add --auth (accounts) or --public (everything to anyone, on purpose)",
         config.bind
     ))
-}
-
-/// The principal of a request: with `--auth`, the user of its session cookie, or 401.
-impl actix_web::FromRequest for Principal {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Principal, ApiError>>;
-
-    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        std::future::ready(principal_of(req))
-    }
-}
-
-/// The session token a request carries, if any.
-pub fn token_of(req: &actix_web::HttpRequest) -> Option<String> {
-    req.cookie(COOKIE).map(|c| c.value().to_owned())
-}
-
-/// The principal of a request (see the `FromRequest` impl); also used outside extractors.
-pub fn principal_of(req: &actix_web::HttpRequest) -> Result<Principal, ApiError> {
-    let Some(state) = req.app_data::<actix_web::web::Data<crate::AppState>>() else {
-        return Err(ApiError::internal("no server state"));
-    };
-    if !state.access.enabled() {
-        return Ok(Principal::Local);
-    }
-    // Found already by the gate in front of every route but the open ones (`login::gate`, which
-    // asks the store on a blocking thread); on those, only a session seen lately counts: no store
-    // call here, on the async runtime.
-    if let Some(p) = actix_web::HttpMessage::extensions(req).get::<Principal>() {
-        return Ok(p.clone());
-    }
-    let token = req.cookie(COOKIE).map(|c| c.value().to_owned());
-    token
-        .and_then(|t| state.access.cached_session(&t))
-        .ok_or_else(not_logged_in)
 }
 
 /// An account-store failure as an HTTP error: what the client got wrong is 4xx, the database's own

@@ -47,10 +47,30 @@ pub struct Config {
     /// The account database (`--db`, config `database`; default `toyz.sqlite` beside the config
     /// file, or in the working directory): a SQLite file, or a `postgres://` URL kept as it is.
     pub database: PathBuf,
-    pub auth_settings: crate::auth::AuthSettings,
+    pub auth_settings: AuthSettings,
     /// Host names requests may name (`Host`), config `hosts`; empty: IP addresses and `localhost`
     /// without accounts, anything with them (see `host_allowed`).
     pub hosts: Vec<String>,
+}
+
+/// Settings of authentication (config keys `auth`, `database`, `session_idle_hours`,
+/// `session_max_hours`, `origins`).
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub idle: Duration,
+    pub absolute: Duration,
+    /// Origins besides the server's own that may open WebSockets (`https://host:port`).
+    pub origins: Vec<String>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> AuthSettings {
+        AuthSettings {
+            idle: Duration::from_secs(8 * 3600),
+            absolute: Duration::from_secs(7 * 24 * 3600),
+            origins: Vec::new(),
+        }
+    }
 }
 
 /// Bounds on what one client, one session and all of them together can make the server hold.
@@ -266,7 +286,7 @@ impl Config {
             0 => Err(format!("{key} must be at least 1")),
             h => Ok(Duration::from_secs(h.saturating_mul(3600))),
         };
-        let auth_settings = crate::auth::AuthSettings {
+        let auth_settings = AuthSettings {
             idle: hours(fc.session_idle_hours, 8, "session_idle_hours")?,
             absolute: hours(fc.session_max_hours, 24 * 7, "session_max_hours")?,
             origins: fc.origins.clone().unwrap_or_default(),

@@ -2,7 +2,6 @@
 //! the tests; `start` binds (port 0 works) and reports the address it got.
 
 pub mod accounts;
-pub mod accounts_pg;
 pub mod admin;
 pub mod api;
 pub mod auth;
@@ -14,6 +13,7 @@ pub mod guard;
 pub mod login;
 pub mod metrics;
 pub mod paths;
+pub mod request;
 pub mod service;
 pub mod state;
 #[doc(hidden)]

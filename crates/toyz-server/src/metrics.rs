@@ -46,6 +46,10 @@ pub struct Metrics {
     pub tile_not_modified: AtomicU64,
     pub busy_rejections: AtomicU64,
     pub disk_writes_skipped: AtomicU64,
+    /// Open WebSocket sessions.
+    pub sessions_open: AtomicU64,
+    /// Finished jobs whose reply waits for room in its session's outbox.
+    pub replies_waiting: AtomicU64,
     render_buckets: [AtomicU64; BUCKETS.len()],
     render_count: AtomicU64,
     render_sum_us: AtomicU64,

@@ -196,7 +196,7 @@ impl OpenSource {
 /// A request for a source: the resolved file, the HDU selector, the plane.
 type OpenKey = (PathBuf, String, usize);
 
-type Inflight = HashMap<String, Arc<OnceCell<Result<crate::tiles::Tile, ApiError>>>>;
+type Inflight = HashMap<String, Arc<OnceCell<Result<crate::tile_lru::Tile, ApiError>>>>;
 
 pub struct AppState {
     pub config: Config,
@@ -212,7 +212,6 @@ pub struct AppState {
     /// Catalog rows held by all sessions.
     pub catalog_rows: Arc<std::sync::atomic::AtomicUsize>,
     pub metrics: Metrics,
-    pub sessions: crate::ws::session::Sessions,
     /// One lock per (file, HDU, plane) being opened, dropped when its open ends: two requests for the
     /// same new file read its sample once, and a slow open never holds up any other file.
     opening: Mutex<HashMap<OpenKey, Arc<tokio::sync::Mutex<()>>>>,
@@ -366,7 +365,6 @@ impl AppState {
             )),
             inflight: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
-            sessions: Default::default(),
             opening: Mutex::new(HashMap::new()),
             layout,
             config,

@@ -3,6 +3,7 @@
 
 use crate::error::{ApiError, Kind};
 use crate::state::{AppState, Levels, OpenSource};
+use crate::tile_lru::Tile;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
@@ -76,7 +77,7 @@ pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     }
     // Who asks: a tile URL is served only to someone who may read its source (URLs are not
     // capabilities). Without accounts this is the local user, who reads everything.
-    let who = crate::auth::principal_of(&req)?;
+    let who = crate::request::principal_of(&req)?;
     let private = state.access.enabled();
     let key = format!("{sid}/{rid}/{z}/{x}/{y}");
     let etag = format!("\"{sid}-{rid}-{z}-{x}-{y}\"");
@@ -154,13 +155,6 @@ pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         Tile::Final(bytes) => Ok(png(bytes, &etag, private)),
         Tile::Provisional(bytes) => Ok(provisional(bytes)),
     }
-}
-
-/// A rendered tile: final (cached, immutable) or drawn from the overview while levels build.
-#[derive(Clone)]
-pub(crate) enum Tile {
-    Final(Bytes),
-    Provisional(Bytes),
 }
 
 async fn find_spec(

@@ -25,8 +25,8 @@ pub async fn ws(
     // The identity is the login's (the gate let only logged-in requests here with --auth), and the
     // page must be this server's own (or a configured origin): another site's page in the same
     // browser must not open a session with the user's cookie.
-    let principal = crate::auth::principal_of(&req)?;
-    let token = crate::auth::token_of(&req);
+    let principal = crate::request::principal_of(&req)?;
+    let token = crate::request::token_of(&req);
     check_origin(&req, &state)?;
     // A plain GET (no Upgrade) gets a JSON error like every other route, not actix's text.
     let (resp, session, stream) = actix_ws::handle(&req, body).map_err(|e| {

@@ -68,14 +68,6 @@ impl SessionState {
     }
 }
 
-/// Live sessions, for metrics and tests (session cleanup on close).
-#[derive(Default)]
-pub struct Sessions {
-    pub open: AtomicU64,
-    /// Finished jobs whose reply waits for room in its session's `Outbox`.
-    pub replies_waiting: AtomicU64,
-}
-
 /// What a session sends, bounded in bytes: a client that stops reading makes its jobs wait (replies)
 /// or lose what a later message replaces (progress, events), never grows a queue. Each message
 /// holds its size (at most the whole room) from when it is queued until it is written.
@@ -141,7 +133,7 @@ pub async fn run(
 ) {
     let session = Arc::new(SessionState::new(principal));
     let mut accounts = state.access.accounts_changed();
-    state.sessions.open.fetch_add(1, Ordering::Relaxed);
+    state.metrics.sessions_open.fetch_add(1, Ordering::Relaxed);
     let (out_tx, mut out_rx) = Outbox::new(state.config.limits.reply_bytes);
     let running: Arc<Mutex<HashMap<String, Running>>> = Arc::new(Mutex::new(HashMap::new()));
     let slots = Arc::new(Semaphore::new(MAX_RUNNING));
@@ -244,7 +236,7 @@ pub async fn run(
     // A client that reads nothing may never take the close frame either.
     let _ = tokio::time::timeout(Duration::from_secs(5), ws.close(close_reason)).await;
     drop(session);
-    state.sessions.open.fetch_sub(1, Ordering::Relaxed);
+    state.metrics.sessions_open.fetch_sub(1, Ordering::Relaxed);
     // Give the pages freed by the session (catalogs, job buffers) back to the system: glibc keeps
     // freed memory in its arenas otherwise, and the process's size never shrinks.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -440,10 +432,10 @@ fn handle_text(
                 }
             }
             state2
-                .sessions
+                .metrics
                 .replies_waiting
                 .fetch_add(1, Ordering::Relaxed);
-            let _waiting = Waiting(&state2.sessions.replies_waiting);
+            let _waiting = Waiting(&state2.metrics.replies_waiting);
             out2.send(reply).await;
         }
     });

@@ -7,7 +7,7 @@
 //! The client runs a small tokio runtime of its own: every call blocks, and must not be made on a
 //! thread that drives async tasks (the server makes them in `web::block` or on plain threads).
 
-use crate::accounts::{
+use super::{
     check_grant_path, check_name, check_password, check_shares, check_workspace_name,
     hash_password, new_token, now, password_matches, redact_url, token_hash, token_shape_ok,
     AccountStore, Grant, GroupRow, Level, Share, StoreError, StoreResult, UserInfo, UserRow, Who,

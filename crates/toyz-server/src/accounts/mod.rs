@@ -1,6 +1,6 @@
 //! Accounts: users (argon2id password hashes), groups, path grants and login sessions, behind one small
 //! interface ([`AccountStore`]) with two implementations: the embedded one ([`SqliteStore`]: one file,
-//! WAL, migrations versioned here) and PostgreSQL ([`PgStore`](crate::accounts_pg::PgStore), shared
+//! WAL, migrations versioned here) and PostgreSQL ([`PgStore`](pg::PgStore), shared
 //! by replicas). [`open_store`] picks one from the `--db` value (a file, or a `postgres://` URL).
 //!
 //! Login session tokens are 32 random bytes given to the browser once; the database keeps only their
@@ -13,6 +13,8 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub mod pg;
 
 /// Why an account operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -395,7 +397,7 @@ pub fn open_store(db: &Path) -> StoreResult<Box<dyn AccountStore>> {
         DbKind::Sqlite => Ok(Box::new(SqliteStore::open(db)?)),
         DbKind::Postgres => {
             let url = db.to_str().expect("a URL is UTF-8");
-            Ok(Box::new(crate::accounts_pg::PgStore::open(url)?))
+            Ok(Box::new(pg::PgStore::open(url)?))
         }
     }
 }
