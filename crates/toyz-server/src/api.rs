@@ -254,11 +254,11 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let bytes = state.tiles.lock().expect("tiles").bytes();
+    let bytes = state.tiles.memory_bytes();
     let mut text = state.metrics.render(bytes);
     // What clients make the server hold now, against its limits (docs/security.md).
     let l = &state.config.limits;
-    let (sources, sources_bytes) = state.sources_held();
+    let (sources, sources_bytes) = state.sources.held();
     for (name, help, v) in [
         (
             "toyz_memory_budget_bytes",
@@ -302,7 +302,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         (
             "toyz_renderers",
             "render specs' colour tables held by open sources",
-            state.renderers_held() as u64,
+            state.sources.renderers_held() as u64,
         ),
     ] {
         text.push_str(&format!(

@@ -10,14 +10,17 @@ pub mod config;
 pub mod cutout;
 pub mod error;
 pub mod guard;
+pub mod levels;
 pub mod login;
 pub mod metrics;
 pub mod paths;
 pub mod request;
 pub mod service;
+pub mod sources;
 pub mod state;
 #[doc(hidden)]
 pub mod test_db;
+pub mod tile_cache;
 pub mod tile_lru;
 pub mod tiles;
 pub mod viewer;

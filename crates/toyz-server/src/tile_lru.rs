@@ -4,13 +4,6 @@
 use bytes::Bytes;
 use lru::LruCache;
 
-/// A rendered tile: final (cached, immutable) or drawn from the overview while levels build.
-#[derive(Clone)]
-pub enum Tile {
-    Final(Bytes),
-    Provisional(Bytes),
-}
-
 /// A memory cache of encoded tiles bounded in bytes.
 pub struct TileLru {
     map: LruCache<String, Bytes>,

@@ -2,15 +2,15 @@
 //! rayon pool, bounded), with immutable caching headers. The URL alone determines the tile.
 
 use crate::error::{ApiError, Kind};
-use crate::state::{AppState, Levels, OpenSource};
-use crate::tile_lru::Tile;
+use crate::sources::{Levels, OpenSource};
+use crate::state::AppState;
+use crate::tile_cache::Tile;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::OnceCell;
 use toyz_pyramid::{RenderSpec, TileCoord};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -104,7 +104,7 @@ pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     }
     // A tile in memory is served while its file is the version it was rendered from (one `stat`);
     // otherwise the slow path below answers (404 for a changed file).
-    if let Some(b) = state.tiles.lock().expect("tiles").get(&key) {
+    if let Some(b) = state.tiles.memory_get(&key) {
         if state
             .source(sid)
             .is_some_and(|s| s.unchanged() && (!private || state.may_read_source(&who, &s)))
@@ -126,31 +126,8 @@ pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         })?;
 
     // One render per key: later requests for the same tile await the first one's result.
-    let cell = {
-        let mut m = state.inflight.lock().expect("inflight");
-        m.entry(key.clone())
-            .or_insert_with(|| Arc::new(OnceCell::new()))
-            .clone()
-    };
-    let result = cell
-        .get_or_init(|| {
-            fetch_or_render(
-                state.clone(),
-                open.clone(),
-                spec,
-                rid.clone(),
-                t,
-                key.clone(),
-            )
-        })
-        .await
-        .clone();
-    {
-        let mut m = state.inflight.lock().expect("inflight");
-        if m.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-            m.remove(&key);
-        }
-    }
+    let make = fetch_or_render(state.clone(), open.clone(), spec, rid.clone(), t);
+    let result = state.tiles.get_or_make(&key, make).await;
     match result? {
         Tile::Final(bytes) => Ok(png(bytes, &etag, private)),
         Tile::Provisional(bytes) => Ok(provisional(bytes)),
@@ -169,7 +146,7 @@ async fn find_spec(
     let key = toyz_pyramid::tilestore::spec_key(&open.src.id, rid);
     let unknown = || ApiError::not_found(format!("unknown render id '{rid}' for this source"));
     let st = state.clone();
-    let bytes = web::block(move || st.tiles_store.get(&key))
+    let bytes = web::block(move || st.tiles.store.get(&key))
         .await
         .map_err(|_| unknown())?
         .ok()
@@ -189,7 +166,6 @@ async fn fetch_or_render(
     spec: RenderSpec,
     rid: String,
     t: TileCoord,
-    key: String,
 ) -> Result<Tile, ApiError> {
     let path = toyz_pyramid::tilestore::tile_key(&open.src.id, &rid, t.z, t.x, t.y);
     let levels_ready =
@@ -197,8 +173,8 @@ async fn fetch_or_render(
     if !levels_ready {
         // The disk cache may already hold it (a CLI build); otherwise wait for the float levels.
         let (p, st) = (path.clone(), state.clone());
-        if let Ok(Some(b)) = web::block(move || read_png(&*st.tiles_store, &p)).await {
-            return Ok(Tile::Final(hit(&state, key, Bytes::from(b))));
+        if let Ok(Some(b)) = web::block(move || read_png(&*st.tiles.store, &p)).await {
+            return Ok(Tile::Final(hit(&state, Bytes::from(b))));
         }
         // The first view of a never-seen image comes from the overview; levels between it and full
         // resolution wait for the float levels.
@@ -229,7 +205,7 @@ async fn fetch_or_render(
     let (st, op, p) = (state.clone(), open.clone(), path.clone());
     rayon::spawn(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            if let Some(b) = read_png(&*st.tiles_store, &p) {
+            if let Some(b) = read_png(&*st.tiles.store, &p) {
                 return Ok((Bytes::from(b), false));
             }
             let t0 = Instant::now();
@@ -281,10 +257,9 @@ async fn fetch_or_render(
         .await
         .map_err(|_| ApiError::internal("render task failed"))??;
     if !rendered {
-        return Ok(Tile::Final(hit(&state, key, bytes)));
+        return Ok(Tile::Final(hit(&state, bytes)));
     }
     state.metrics.tile_renders.fetch_add(1, Relaxed);
-    state.tiles.lock().expect("tiles").put(key, bytes.clone());
     state.write_behind(path, bytes.clone());
     Ok(Tile::Final(bytes))
 }
@@ -299,9 +274,9 @@ fn read_png(store: &dyn toyz_pyramid::TileStore, key: &str) -> Option<Vec<u8>> {
         .then_some(b)
 }
 
-fn hit(state: &AppState, key: String, b: Bytes) -> Bytes {
+/// A tile found in the tile store (counted; the cache keeps it in memory).
+fn hit(state: &AppState, b: Bytes) -> Bytes {
     state.metrics.tile_disk_hits.fetch_add(1, Relaxed);
-    state.tiles.lock().expect("tiles").put(key, b.clone());
     b
 }
 

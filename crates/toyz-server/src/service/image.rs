@@ -1,7 +1,7 @@
 //! Operations on an open image, shared by the HTTP handlers and the WebSocket jobs.
 
 use crate::error::{ApiError, Kind};
-use crate::state::OpenSource;
+use crate::sources::OpenSource;
 use serde::Serialize;
 use std::borrow::Cow;
 

@@ -4,7 +4,8 @@
 use crate::auth::Principal;
 use crate::error::{spec_error, ApiError, Kind};
 use crate::paths::Kind as PathKind;
-use crate::state::{AppState, Levels, OpenSource};
+use crate::sources::{Levels, OpenSource};
+use crate::state::AppState;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use toyz_fits::HduSel;
@@ -109,7 +110,7 @@ pub async fn described(
 ) -> Result<SourceReply, ApiError> {
     let (o2, sp, st) = (open.clone(), spec.clone(), state.clone());
     let (lo, hi) = tokio::task::spawn_blocking(move || {
-        o2.adopt_spec(&*st.tiles_store, &sp)?;
+        o2.adopt_spec(&*st.tiles.store, &sp)?;
         o2.cut_levels(&sp)
     })
     .await

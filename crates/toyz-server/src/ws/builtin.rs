@@ -9,7 +9,7 @@ use super::replies;
 use crate::error::{engine_error, fits_error, Kind};
 use crate::service::image;
 use crate::service::source::{self, open_source, SourceQuery};
-use crate::state::{Levels, OpenSource};
+use crate::sources::{Levels, OpenSource};
 use crate::AppState;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -1118,7 +1118,7 @@ impl JobRegistry {
                 let c2 = ctx.clone();
                 let target = toyz_pyramid::Target::Store {
                     levels: ctx.state.config.cache_dir.clone(),
-                    tiles: ctx.state.tiles_store.clone(),
+                    tiles: ctx.state.tiles.store.clone(),
                 };
                 tokio::task::spawn_blocking(move || {
                     let total = match p.zoom {

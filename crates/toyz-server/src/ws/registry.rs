@@ -75,7 +75,7 @@ pub struct JobCtx {
 /// An image a job opened for its principal ([`JobCtx::open_image`]): the raster the built-in jobs read
 /// (one HDU, a cube's plane, or a whole mosaic of CCDs), shared with them and with the tiles.
 #[derive(Clone)]
-pub struct OpenImage(pub(crate) Arc<crate::state::OpenSource>);
+pub struct OpenImage(pub(crate) Arc<crate::sources::OpenSource>);
 
 impl OpenImage {
     /// The path as the client named it (for messages and replies: the server's own paths are

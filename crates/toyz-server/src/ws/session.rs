@@ -40,7 +40,7 @@ pub struct SessionState {
     /// Sources this session opened, by (path, hdu, plane) as the client named them: repeated jobs on the
     /// same image (the cursor readout) skip path resolution; a changed file is noticed by its version.
     /// The most recently used few only (each holds an open file and a statistics sample).
-    pub opened: Mutex<lru::LruCache<SourceKey, Arc<crate::state::OpenSource>>>,
+    pub opened: Mutex<lru::LruCache<SourceKey, Arc<crate::sources::OpenSource>>>,
     /// Catalogs loaded in this session.
     pub catalogs: Mutex<Vec<Arc<crate::ws::catalog::Catalog>>>,
     /// Free-form client state (frames, selections): whatever the viewer stores with `session.set`,
