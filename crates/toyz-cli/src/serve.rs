@@ -108,10 +108,13 @@ fn run_server(config: Config, banner: impl FnOnce(&str)) -> Result<(), Fail> {
                 ))
             })?;
         let _ = std::fs::remove_file(&probe);
-        config.tile_store.check().map_err(|e| {
+        let store = config
+            .open_tile_store()
+            .map_err(|e| Fail::input(format!("cannot use the tile cache: {e}")))?;
+        store.check().map_err(|e| {
             Fail::input(format!(
                 "cannot use the tile cache {}: {e}",
-                config.tile_store.describe()
+                store.describe()
             ))
         })?;
         let (server, addr) =

@@ -23,8 +23,8 @@ pub struct Config {
     /// Where tiles, specs and source manifests are kept (`--cache`, config `cache`): the folder
     /// `cache_dir`, or `s3://BUCKET/PREFIX` shared by replicas.
     pub tiles: toyz_pyramid::CacheLocation,
-    /// The tile store opened from `tiles` (an object store is not contacted until `check`).
-    pub tile_store: std::sync::Arc<dyn toyz_pyramid::TileStore>,
+    /// How to reach an object store (`[s3]`, with the environment for what is unset).
+    pub s3: toyz_pyramid::objstore::S3Options,
     /// Bytes of PNG tiles kept in memory.
     pub memory_cache: u64,
     /// Renders running or waiting at once; beyond this the server answers 503 + Retry-After.
@@ -314,15 +314,6 @@ impl Config {
             (_, l) => l.unwrap_or_else(|| PathBuf::from("tile-cache")),
         };
         let s3 = fc.s3.clone().unwrap_or_default();
-        let tile_store: std::sync::Arc<dyn toyz_pyramid::TileStore> = match &tiles {
-            toyz_pyramid::CacheLocation::Folder(p) => {
-                std::sync::Arc::new(toyz_pyramid::FolderStore::new(p))
-            }
-            toyz_pyramid::CacheLocation::S3 { bucket, prefix } => std::sync::Arc::new(
-                toyz_pyramid::objstore::S3Store::new(bucket, prefix, &s3)
-                    .map_err(|e| e.to_string())?,
-            ),
-        };
         if max_renders == 0 {
             return Err("max_renders must be at least 1".into());
         }
@@ -346,7 +337,7 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_BIND.to_owned()),
             cache_dir,
             tiles,
-            tile_store,
+            s3,
             memory_cache: memory,
             max_renders,
             level_wait: Duration::from_secs(fc.level_wait_seconds.unwrap_or(120)),
@@ -370,6 +361,19 @@ impl Config {
 }
 
 impl Config {
+    /// The tile store `tiles` names, opened: how the parsed config is resolved into the live object
+    /// (the config itself holds none). An object store is not contacted until its `check`.
+    pub fn open_tile_store(&self) -> std::io::Result<std::sync::Arc<dyn toyz_pyramid::TileStore>> {
+        Ok(match &self.tiles {
+            toyz_pyramid::CacheLocation::Folder(p) => {
+                std::sync::Arc::new(toyz_pyramid::FolderStore::new(p))
+            }
+            toyz_pyramid::CacheLocation::S3 { bucket, prefix } => std::sync::Arc::new(
+                toyz_pyramid::objstore::S3Store::new(bucket, prefix, &self.s3)?,
+            ),
+        })
+    }
+
     /// May a request name `host` (its `Host` header, port and all)? A page on another site that
     /// rebinds its own DNS name to this server's address (DNS rebinding) sends that name: without
     /// accounts, only IP addresses, `localhost` and the configured `hosts` are answered, so such a
@@ -470,5 +474,31 @@ mod tests {
         assert_eq!(load(url).unwrap(), PathBuf::from(url));
         let e = load("mysql://toyz:secret@db.example/toyz").unwrap_err();
         assert!(e.contains("unsupported") && !e.contains("secret"), "{e}");
+    }
+
+    /// The parsed config is plain settings (it can be cloned and compared by value); the tile store
+    /// is opened only when it is resolved, and an object store is not contacted by opening it.
+    #[test]
+    fn the_tile_store_is_opened_when_the_config_is_resolved() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("toyz.toml");
+        std::fs::write(&f, "cache = \"tiles\"\n").unwrap();
+        let c = Config::load(Some(&f), Overrides::default()).unwrap();
+        assert_eq!(c.cache_dir, d.path().join("tiles"));
+        let store = c.open_tile_store().unwrap();
+        assert_eq!(store.folder(), Some(d.path().join("tiles").as_path()));
+        std::fs::write(
+            &f,
+            "cache = \"s3://night/2026\"\nlevels = \"levels\"\n\
+             [s3]\nendpoint = \"http://127.0.0.1:9\"\nallow_http = true\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&f), Overrides::default()).unwrap();
+        assert_eq!(c.s3.endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(c.cache_dir, d.path().join("levels"));
+        // Nothing listens on port 9: opening does not reach it, checking does.
+        let store = c.clone().open_tile_store().unwrap();
+        assert_eq!(store.describe(), "s3://night/2026");
+        assert!(store.folder().is_none());
     }
 }

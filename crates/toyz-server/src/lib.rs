@@ -237,7 +237,7 @@ pub fn start_with(
     let access = auth::open(&config).map_err(std::io::Error::other)?;
     let listeners = bind_all(&config.bind)?;
     let addr = listeners[0].local_addr()?;
-    let state = web::Data::new(AppState::with_access(config, access));
+    let state = web::Data::new(AppState::with_access(config, access)?);
     let registry = web::Data::new(registry);
     // actix-web's HttpServer cannot wrap a connection, so the server is assembled from its parts
     // (as HttpServer does) with each accepted stream behind a `HeadGuard`.

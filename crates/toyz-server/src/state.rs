@@ -39,14 +39,15 @@ pub struct AppState {
 
 impl AppState {
     /// A server without accounts (everyone is the local user).
-    pub fn new(config: Config) -> AppState {
+    pub fn new(config: Config) -> std::io::Result<AppState> {
         AppState::with_access(config, Access::off())
     }
 
-    /// A server whose requests are authorised by `access`.
-    pub fn with_access(config: Config, access: Access) -> AppState {
+    /// The live server of a parsed config, its requests authorised by `access`: the tile store
+    /// opened, the caches, the registry of sources and the level builder made, their threads started.
+    pub fn with_access(config: Config, access: Access) -> std::io::Result<AppState> {
         let layout = CacheLayout::new(&config.cache_dir);
-        let store = config.tile_store.clone();
+        let store = config.open_tile_store()?;
         let sources = Sources::new(
             SourceLimits {
                 count: config.max_sources,
@@ -65,7 +66,7 @@ impl AppState {
             config.cache_max,
             sources.in_use(),
         );
-        AppState {
+        Ok(AppState {
             access,
             levels: LevelBuilder::new(layout.clone(), tiles.collector(), config.cache_max),
             tiles,
@@ -76,7 +77,7 @@ impl AppState {
             metrics: Metrics::default(),
             layout,
             config,
-        }
+        })
     }
 
     /// Reserve `bytes` of the memory budget for work about to allocate them; the reservation ends

@@ -83,7 +83,7 @@ fn config(f: &Fixture, max_renders: Option<usize>) -> Config {
 
 macro_rules! service {
     ($cfg:expr) => {{
-        let state = web::Data::new(AppState::new($cfg));
+        let state = web::Data::new(AppState::new($cfg).unwrap());
         (
             test::init_service(toyz_server::app(state.clone())).await,
             state,

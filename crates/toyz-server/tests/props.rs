@@ -90,7 +90,7 @@ fn resolved_paths_stay_inside_the_root() {
         },
     )
     .unwrap();
-    let state = toyz_server::AppState::new(config);
+    let state = toyz_server::AppState::new(config).unwrap();
     let who = toyz_server::auth::Principal::Local;
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(3000));
     runner
