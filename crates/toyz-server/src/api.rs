@@ -254,7 +254,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let bytes = state.tiles.memory_bytes();
+    let bytes = state.tiles.memory_bytes().await;
     let mut text = state.metrics.render(bytes);
     // What clients make the server hold now, against its limits (docs/security.md).
     let l = &state.config.limits;

@@ -21,7 +21,6 @@ pub mod state;
 #[doc(hidden)]
 pub mod test_db;
 pub mod tile_cache;
-pub mod tile_lru;
 pub mod tiles;
 pub mod viewer;
 pub mod workspaces;

@@ -104,7 +104,7 @@ pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     }
     // A tile in memory is served while its file is the version it was rendered from (one `stat`);
     // otherwise the slow path below answers (404 for a changed file).
-    if let Some(b) = state.tiles.memory_get(&key) {
+    if let Some(b) = state.tiles.memory_get(&key).await {
         if state
             .source(sid)
             .is_some_and(|s| s.unchanged() && (!private || state.may_read_source(&who, &s)))
