@@ -254,12 +254,16 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let bytes = state.tiles.memory_bytes().await;
-    let mut text = state.metrics.render(bytes);
     // What clients make the server hold now, against its limits (docs/security.md).
     let l = &state.config.limits;
     let (sources, sources_bytes) = state.sources.held();
+    let mut snap = crate::metrics::Snapshot::default();
     for (name, help, v) in [
+        (
+            "toyz_tile_memory_cache_bytes",
+            "bytes of tiles held in memory",
+            state.tiles.memory_bytes().await,
+        ),
         (
             "toyz_memory_budget_bytes",
             "the memory budget of heavy work",
@@ -277,22 +281,6 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
                 .catalog_rows
                 .load(std::sync::atomic::Ordering::Relaxed) as u64,
         ),
-        (
-            "toyz_sessions",
-            "open WebSocket sessions",
-            state
-                .metrics
-                .sessions_open
-                .load(std::sync::atomic::Ordering::Relaxed),
-        ),
-        (
-            "toyz_ws_replies_waiting",
-            "job replies waiting for room in a session whose client is not reading",
-            state
-                .metrics
-                .replies_waiting
-                .load(std::sync::atomic::Ordering::Relaxed),
-        ),
         ("toyz_sources", "open sources", sources as u64),
         (
             "toyz_sources_bytes",
@@ -305,9 +293,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             state.sources.renderers_held() as u64,
         ),
     ] {
-        text.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
-        ));
+        snap.gauge(name, help, v);
     }
     // Accounts: logins, failed logins, live login sessions (with --auth).
     if let Some(store) = state.access.store().cloned() {
@@ -318,32 +304,20 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             .and_then(Result::ok)
             .unwrap_or(0);
         let a = &state.access;
-        for (name, kind, help, v) in [
-            (
-                "toyz_logins_total",
-                "counter",
-                "successful logins",
-                a.logins.load(std::sync::atomic::Ordering::Relaxed),
-            ),
-            (
-                "toyz_failed_logins_total",
-                "counter",
-                "refused logins (wrong name or password)",
-                a.failed_logins.load(std::sync::atomic::Ordering::Relaxed),
-            ),
-            (
-                "toyz_login_sessions",
-                "gauge",
-                "login sessions seen within the idle lifetime",
-                active,
-            ),
-        ] {
-            text.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
-            ));
-        }
+        let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        snap.counter("toyz_logins", "successful logins", n(&a.logins));
+        snap.counter(
+            "toyz_failed_logins",
+            "refused logins (wrong name or password)",
+            n(&a.failed_logins),
+        );
+        snap.gauge(
+            "toyz_login_sessions",
+            "login sessions seen within the idle lifetime",
+            active,
+        );
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(text)
+        .body(state.metrics.render(&snap))
 }

@@ -1,13 +1,19 @@
-//! Prometheus text metrics: requests by route and status class, tile cache hits/misses, render time.
+//! Prometheus metrics (`GET /metrics`, text format 0.0.4) from the `prometheus-client` crate:
+//! requests by route and status, tile lookups by outcome, render time, WebSocket sessions. What is
+//! read at scrape time (what clients make the server hold, account counts) is added by the handler
+//! as constant metrics of a snapshot registry ([`Snapshot`]).
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// Upper bounds (seconds) of the render-time histogram buckets.
 const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 2.0];
 
-/// Route labels (tile URLs collapse to one).
+/// Route labels (tile URLs collapse to one, unknown paths to `other`: the label set is bounded).
 pub const ROUTES: [&str; 12] = [
     "/tiles",
     "/api/sources",
@@ -22,7 +28,6 @@ pub const ROUTES: [&str; 12] = [
     "/ws",
     "other",
 ];
-const STATUSES: [u16; 10] = [101, 200, 304, 400, 403, 404, 422, 500, 503, 0];
 
 /// The index in `ROUTES` of a request path.
 pub fn route_index(path: &str) -> usize {
@@ -35,113 +40,157 @@ pub fn route_index(path: &str) -> usize {
         .map_or(ROUTES.len() - 1, |i| i + 1)
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
 pub struct Metrics {
-    /// Counts by (route, known status); other statuses go to the map (rare).
-    requests: [[AtomicU64; STATUSES.len()]; ROUTES.len()],
-    other_statuses: Mutex<std::collections::BTreeMap<(usize, u16), u64>>,
-    pub tile_memory_hits: AtomicU64,
-    pub tile_disk_hits: AtomicU64,
-    pub tile_renders: AtomicU64,
-    pub tile_not_modified: AtomicU64,
-    pub busy_rejections: AtomicU64,
-    pub disk_writes_skipped: AtomicU64,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    pub tile_memory_hits: Counter,
+    pub tile_disk_hits: Counter,
+    pub tile_renders: Counter,
+    pub tile_not_modified: Counter,
+    pub busy_rejections: Counter,
+    pub disk_writes_skipped: Counter,
+    render_seconds: Histogram,
     /// Open WebSocket sessions.
-    pub sessions_open: AtomicU64,
+    pub sessions_open: Gauge,
     /// Finished jobs whose reply waits for room in its session's outbox.
-    pub replies_waiting: AtomicU64,
-    render_buckets: [AtomicU64; BUCKETS.len()],
-    render_count: AtomicU64,
-    render_sum_us: AtomicU64,
+    pub replies_waiting: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "toyz_http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        let outcomes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "toyz_tile_cache",
+            "Tile lookups by outcome",
+            outcomes.clone(),
+        );
+        let outcome = |o: &'static str| {
+            outcomes
+                .get_or_create(&OutcomeLabels { outcome: o })
+                .clone()
+        };
+        let render_seconds = Histogram::new(BUCKETS);
+        registry.register(
+            "toyz_tile_render_seconds",
+            "Time to render and encode one tile",
+            render_seconds.clone(),
+        );
+        let (sessions_open, replies_waiting) = (Gauge::default(), Gauge::default());
+        registry.register(
+            "toyz_sessions",
+            "Open WebSocket sessions",
+            sessions_open.clone(),
+        );
+        registry.register(
+            "toyz_ws_replies_waiting",
+            "Job replies waiting for room in a session whose client is not reading",
+            replies_waiting.clone(),
+        );
+        Metrics {
+            tile_memory_hits: outcome("memory_hit"),
+            tile_disk_hits: outcome("disk_hit"),
+            tile_renders: outcome("miss_rendered"),
+            tile_not_modified: outcome("not_modified"),
+            busy_rejections: outcome("busy"),
+            disk_writes_skipped: outcome("disk_write_skipped"),
+            registry,
+            requests,
+            render_seconds,
+            sessions_open,
+            replies_waiting,
+        }
+    }
 }
 
 impl Metrics {
-    /// Count one request (lock-free for the statuses toyz normally answers).
+    /// Count one request.
     pub fn request(&self, route: usize, status: u16) {
-        match STATUSES[..9].iter().position(|s| *s == status) {
-            Some(i) => {
-                self.requests[route][i].fetch_add(1, Relaxed);
-            }
-            None => {
-                *self
-                    .other_statuses
-                    .lock()
-                    .expect("metrics")
-                    .entry((route, status))
-                    .or_insert(0) += 1;
-            }
-        }
+        let route = ROUTES[route.min(ROUTES.len() - 1)];
+        self.requests
+            .get_or_create(&RequestLabels { route, status })
+            .inc();
     }
 
     pub fn render_time(&self, secs: f64) {
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                self.render_buckets[i].fetch_add(1, Relaxed);
-            }
-        }
-        self.render_count.fetch_add(1, Relaxed);
-        self.render_sum_us.fetch_add((secs * 1e6) as u64, Relaxed);
+        self.render_seconds.observe(secs);
     }
 
-    pub fn render(&self, memory_cache_bytes: u64) -> String {
+    /// The text of `/metrics`: these metrics, then the snapshot's.
+    pub fn render(&self, snapshot: &Snapshot) -> String {
         let mut s = String::new();
-        s.push_str("# HELP toyz_http_requests_total HTTP requests by route and status.\n");
-        s.push_str("# TYPE toyz_http_requests_total counter\n");
-        for (r, row) in self.requests.iter().enumerate() {
-            for (i, n) in row.iter().enumerate().take(9) {
-                let n = n.load(Relaxed);
-                if n > 0 {
-                    let _ = writeln!(
-                        s,
-                        "toyz_http_requests_total{{route=\"{}\",status=\"{}\"}} {n}",
-                        ROUTES[r], STATUSES[i]
-                    );
-                }
-            }
+        for r in [&self.registry, &snapshot.0] {
+            prometheus_client::encoding::prometheus_text::encode(&mut s, r)
+                .expect("writing to a String");
         }
-        for ((r, status), n) in self.other_statuses.lock().expect("metrics").iter() {
-            let _ = writeln!(
-                s,
-                "toyz_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
-                ROUTES[*r]
-            );
-        }
-        s.push_str("# HELP toyz_tile_cache_total Tile lookups by outcome.\n# TYPE toyz_tile_cache_total counter\n");
-        for (what, v) in [
-            ("memory_hit", &self.tile_memory_hits),
-            ("disk_hit", &self.tile_disk_hits),
-            ("miss_rendered", &self.tile_renders),
-            ("not_modified", &self.tile_not_modified),
-            ("busy", &self.busy_rejections),
-            ("disk_write_skipped", &self.disk_writes_skipped),
-        ] {
-            let _ = writeln!(
-                s,
-                "toyz_tile_cache_total{{outcome=\"{what}\"}} {}",
-                v.load(Relaxed)
-            );
-        }
-        let _ = writeln!(
-            s,
-            "# HELP toyz_tile_memory_cache_bytes Bytes of tiles held in memory.\n# TYPE toyz_tile_memory_cache_bytes gauge\ntoyz_tile_memory_cache_bytes {memory_cache_bytes}"
-        );
-        s.push_str("# HELP toyz_tile_render_seconds Time to render and encode one tile.\n");
-        s.push_str("# TYPE toyz_tile_render_seconds histogram\n");
-        for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "toyz_tile_render_seconds_bucket{{le=\"{b}\"}} {}",
-                self.render_buckets[i].load(Relaxed)
-            );
-        }
-        let n = self.render_count.load(Relaxed);
-        let _ = writeln!(s, "toyz_tile_render_seconds_bucket{{le=\"+Inf\"}} {n}");
-        let _ = writeln!(
-            s,
-            "toyz_tile_render_seconds_sum {}",
-            self.render_sum_us.load(Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(s, "toyz_tile_render_seconds_count {n}");
         s
+    }
+}
+
+/// Values read at scrape time, as constant metrics.
+#[derive(Default)]
+pub struct Snapshot(Registry);
+
+impl Snapshot {
+    pub fn gauge(&mut self, name: &str, help: &str, v: u64) {
+        let v = i64::try_from(v).unwrap_or(i64::MAX);
+        self.0.register(name, help, ConstGauge::new(v));
+    }
+    /// A counter (`_total` is added to `name`).
+    pub fn counter(&mut self, name: &str, help: &str, v: u64) {
+        self.0.register(name, help, ConstCounter::new(v));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_has_the_names_labels_and_values_dashboards_read() {
+        let m = Metrics::default();
+        m.request(route_index("/tiles/0123/ab/1/2/3.png"), 200);
+        m.request(route_index("/tiles/x"), 200);
+        m.request(route_index("/no/such/route"), 404);
+        m.tile_renders.inc();
+        m.sessions_open.inc();
+        m.render_time(0.003);
+        let mut snap = Snapshot::default();
+        snap.gauge("toyz_sources", "open sources", 3);
+        snap.counter("toyz_logins", "successful logins", 2);
+        let text = m.render(&snap);
+        for line in [
+            "toyz_http_requests_total{route=\"/tiles\",status=\"200\"} 2",
+            "toyz_http_requests_total{route=\"other\",status=\"404\"} 1",
+            "toyz_tile_cache_total{outcome=\"miss_rendered\"} 1",
+            "toyz_tile_cache_total{outcome=\"memory_hit\"} 0",
+            "toyz_tile_render_seconds_bucket{le=\"0.002\"} 0",
+            "toyz_tile_render_seconds_bucket{le=\"0.005\"} 1",
+            "toyz_tile_render_seconds_bucket{le=\"+Inf\"} 1",
+            "toyz_tile_render_seconds_count 1",
+            "toyz_sessions 1",
+            "toyz_sources 3",
+            "toyz_logins_total 2",
+            "# TYPE toyz_http_requests_total counter",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
     }
 }

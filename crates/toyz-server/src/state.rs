@@ -14,7 +14,6 @@ use crate::paths::{public_path, Resolved};
 use crate::sources::{OpenSource, SourceLimits, Sources};
 use crate::tile_cache::TileCache;
 use bytes::Bytes;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use toyz_fits::HduSel;
@@ -87,7 +86,7 @@ impl AppState {
     pub fn reserve(&self, bytes: u64, what: &str) -> Result<MemoryPermit, ApiError> {
         self.budget.reserve(bytes, what).inspect_err(|e| {
             if e.kind == Kind::Busy {
-                self.metrics.busy_rejections.fetch_add(1, Relaxed);
+                self.metrics.busy_rejections.inc();
             }
         })
     }
@@ -100,7 +99,7 @@ impl AppState {
     /// Queue a rendered tile for the tile store (dropped, and counted, when the queue is full).
     pub fn write_behind(&self, key: String, bytes: Bytes) {
         if !self.tiles.write_behind(key, bytes) {
-            self.metrics.disk_writes_skipped.fetch_add(1, Relaxed);
+            self.metrics.disk_writes_skipped.inc();
         }
     }
 

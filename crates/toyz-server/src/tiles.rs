@@ -8,7 +8,6 @@ use crate::tile_cache::Tile;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 use toyz_pyramid::{RenderSpec, TileCoord};
@@ -96,7 +95,7 @@ pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
         && readable_now()
     {
-        state.metrics.tile_not_modified.fetch_add(1, Relaxed);
+        state.metrics.tile_not_modified.inc();
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
             .insert_header((header::CACHE_CONTROL, caching(private)))
@@ -109,7 +108,7 @@ pub async fn tile(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             .source(sid)
             .is_some_and(|s| s.unchanged() && (!private || state.may_read_source(&who, &s)))
         {
-            state.metrics.tile_memory_hits.fetch_add(1, Relaxed);
+            state.metrics.tile_memory_hits.inc();
             return Ok(png(b, &etag, private));
         }
     }
@@ -197,7 +196,7 @@ async fn fetch_or_render(
     // A render slot is taken only now: tiles waiting for an image's levels must not hold the slots
     // that tiles of other, ready images need.
     let _permit = state.renders.clone().try_acquire_owned().map_err(|_| {
-        state.metrics.busy_rejections.fetch_add(1, Relaxed);
+        state.metrics.busy_rejections.inc();
         ApiError::busy("too many tiles are being rendered; retry shortly")
     })?;
     // One job on the rayon pool: the disk cache, else render (CPU work never runs on the async runtime).
@@ -259,7 +258,7 @@ async fn fetch_or_render(
     if !rendered {
         return Ok(Tile::Final(hit(&state, bytes)));
     }
-    state.metrics.tile_renders.fetch_add(1, Relaxed);
+    state.metrics.tile_renders.inc();
     state.write_behind(path, bytes.clone());
     Ok(Tile::Final(bytes))
 }
@@ -276,7 +275,7 @@ fn read_png(store: &dyn toyz_pyramid::TileStore, key: &str) -> Option<Vec<u8>> {
 
 /// A tile found in the tile store (counted; the cache keeps it in memory).
 fn hit(state: &AppState, b: Bytes) -> Bytes {
-    state.metrics.tile_disk_hits.fetch_add(1, Relaxed);
+    state.metrics.tile_disk_hits.inc();
     b
 }
 

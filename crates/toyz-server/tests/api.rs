@@ -330,11 +330,11 @@ async fn tiles_are_correct_immutable_and_cached() {
         .to_request();
     let res = test::call_service(&app, req).await;
     assert_eq!(res.status(), 304);
-    let before = state.metrics.tile_memory_hits.load(Relaxed);
+    let before = state.metrics.tile_memory_hits.get();
     let (s, _, _) = get(&app, &tile_url(&src, 1, 0, 0)).await;
     assert_eq!(s, 200);
     assert_eq!(
-        state.metrics.tile_memory_hits.load(Relaxed),
+        state.metrics.tile_memory_hits.get(),
         before + 1,
         "second fetch from memory"
     );
@@ -423,8 +423,8 @@ async fn a_cache_built_by_the_cli_is_served_as_is() {
         .unwrap();
         assert_eq!(body, on_disk);
     }
-    assert_eq!(state.metrics.tile_renders.load(Relaxed), 0);
-    assert_eq!(state.metrics.tile_disk_hits.load(Relaxed), 3);
+    assert_eq!(state.metrics.tile_renders.get(), 0);
+    assert_eq!(state.metrics.tile_disk_hits.get(), 3);
 }
 
 #[actix_web::test]
@@ -442,7 +442,7 @@ async fn one_render_per_missing_tile_under_concurrency() {
         assert_eq!(b, first);
     }
     assert_eq!(
-        state.metrics.tile_renders.load(Relaxed),
+        state.metrics.tile_renders.get(),
         1,
         "32 concurrent requests, one render"
     );
@@ -472,7 +472,7 @@ async fn saturated_renders_answer_503_with_retry_after() {
     for r in busy {
         assert_eq!(r.headers().get("retry-after").unwrap(), "1");
     }
-    assert!(state.metrics.busy_rejections.load(Relaxed) > 0);
+    assert!(state.metrics.busy_rejections.get() > 0);
     // Retried later, they succeed.
     for u in &urls {
         assert_eq!(get(&app, u).await.0, 200);
@@ -542,7 +542,7 @@ async fn tile_urls_survive_a_restart() {
             break;
         }
     }
-    assert_eq!(state.metrics.tile_renders.load(Relaxed), 1);
+    assert_eq!(state.metrics.tile_renders.get(), 1);
 }
 
 #[actix_web::test]
@@ -805,8 +805,8 @@ async fn broken_tiles_on_disk_are_rendered_again() {
         let (_, w, h) = decode_png(&body);
         assert_eq!((w, h), (256, 256), "tile {z}/{x}/{y} is whole");
     }
-    assert_eq!(state.metrics.tile_renders.load(Relaxed), 3);
-    assert_eq!(state.metrics.tile_disk_hits.load(Relaxed), 0);
+    assert_eq!(state.metrics.tile_renders.get(), 3);
+    assert_eq!(state.metrics.tile_disk_hits.get(), 0);
 }
 
 /// A file outside the root answers exactly as a missing one: no existence oracle, even through a link

@@ -550,7 +550,7 @@ impl JobRegistry {
                     values,
                     server: replies::ServerInfo {
                         version: env!("CARGO_PKG_VERSION"),
-                        sessions: ctx.state.metrics.sessions_open.load(Ordering::Relaxed),
+                        sessions: ctx.state.metrics.sessions_open.get().max(0) as u64,
                     },
                 })
             },

@@ -133,7 +133,7 @@ pub async fn run(
 ) {
     let session = Arc::new(SessionState::new(principal));
     let mut accounts = state.access.accounts_changed();
-    state.metrics.sessions_open.fetch_add(1, Ordering::Relaxed);
+    state.metrics.sessions_open.inc();
     let (out_tx, mut out_rx) = Outbox::new(state.config.limits.reply_bytes);
     let running: Arc<Mutex<HashMap<String, Running>>> = Arc::new(Mutex::new(HashMap::new()));
     let slots = Arc::new(Semaphore::new(MAX_RUNNING));
@@ -236,7 +236,7 @@ pub async fn run(
     // A client that reads nothing may never take the close frame either.
     let _ = tokio::time::timeout(Duration::from_secs(5), ws.close(close_reason)).await;
     drop(session);
-    state.metrics.sessions_open.fetch_sub(1, Ordering::Relaxed);
+    state.metrics.sessions_open.dec();
     // Give the pages freed by the session (catalogs, job buffers) back to the system: glibc keeps
     // freed memory in its arenas otherwise, and the process's size never shrinks.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -425,16 +425,13 @@ fn handle_text(
                 reply
             };
             // Counted while it waits (a guard: an aborted task stops waiting too).
-            struct Waiting<'a>(&'a AtomicU64);
+            struct Waiting<'a>(&'a prometheus_client::metrics::gauge::Gauge);
             impl Drop for Waiting<'_> {
                 fn drop(&mut self) {
-                    self.0.fetch_sub(1, Ordering::Relaxed);
+                    self.0.dec();
                 }
             }
-            state2
-                .metrics
-                .replies_waiting
-                .fetch_add(1, Ordering::Relaxed);
+            state2.metrics.replies_waiting.inc();
             let _waiting = Waiting(&state2.metrics.replies_waiting);
             out2.send(reply).await;
         }
