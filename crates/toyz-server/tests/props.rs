@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use toyz_server::config::parse_size;
-use toyz_server::ws::catalog::parse_csv;
-use toyz_server::ws::regions;
+use toyz_server::service::catalog::parse_csv;
+use toyz_server::service::regions;
 
 fn region_text() -> impl Strategy<Value = String> {
     prop_oneof![

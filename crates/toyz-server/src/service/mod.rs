@@ -3,7 +3,10 @@
 //! handlers (api.rs, cutout.rs) and the WebSocket jobs (ws/builtin.rs) are adapters over it; neither
 //! imports the other.
 
+pub mod catalog;
+pub mod cutout;
 pub mod image;
+pub mod regions;
 pub mod source;
 
 #[cfg(test)]

@@ -2,19 +2,18 @@
 //! DS9 regions and tile builds. Each checks its parameters and works on a blocking thread or the
 //! engine's pools, never on the async runtime.
 
-use super::catalog::{parse_csv, Catalog, MAX_CATALOGS, MAX_ROWS};
-use super::regions::{self, Region};
 use super::registry::{JobCtx, JobError, JobRegistry, JobResult};
 use super::replies;
 use crate::error::{engine_error, fits_error, Kind};
+use crate::service::catalog::{parse_csv, Catalog, MAX_CATALOGS, MAX_ROWS};
 use crate::service::image;
+use crate::service::regions::{self, Region};
 use crate::service::source::{self, open_source, SourceQuery};
 use crate::sources::{Levels, OpenSource};
-use crate::AppState;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use std::sync::atomic::{AtomicBool, Ordering};
+use serde_json::Value;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Which image: a public path `ROOT/REL`, an HDU (index or EXTNAME) and a plane.
@@ -334,144 +333,6 @@ pub struct RegionsStatsParams {
     /// Also a histogram of each region's values in this many bins (1–1024) between its min and max.
     #[serde(default)]
     pub bins: Option<usize>,
-}
-
-/// Pixels a region's statistics may read (its bounding box): 16 Mpixels, 128 MiB with the values.
-const REGION_STATS_PIXELS: usize = 1 << 24;
-
-/// npix, sum, mean, median, std (population, as numpy's default), min and max of finite values.
-fn summary(vals: &mut [f64]) -> Value {
-    let n = vals.len();
-    if n == 0 {
-        return json!({"npix": 0, "sum": 0.0, "mean": null, "median": null, "std": null, "min": null, "max": null});
-    }
-    let sum: f64 = vals.iter().sum();
-    let mean = sum / n as f64;
-    let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
-    vals.sort_unstable_by(f64::total_cmp);
-    let median = if n % 2 == 1 {
-        vals[n / 2]
-    } else {
-        (vals[n / 2 - 1] + vals[n / 2]) / 2.0
-    };
-    json!({
-        "npix": n, "sum": sum, "mean": mean, "median": median, "std": var.sqrt(),
-        "min": vals[0], "max": vals[n - 1],
-    })
-}
-
-/// Statistics of one region on the open image (see the `regions.stats` job).
-fn region_stats(
-    state: &AppState,
-    o: &OpenSource,
-    r: &Region,
-    bins: Option<usize>,
-    cancel: &AtomicBool,
-) -> Result<Value, JobError> {
-    let img = &*o.src.image;
-    let wcs = img.wcs();
-    let to_pixel = |p: [f64; 2]| -> Option<[f64; 2]> {
-        let w = wcs?;
-        let from = if r.system == "j2000" {
-            "fk5"
-        } else {
-            r.system.as_str()
-        };
-        let (lon, lat) = toyz_fits::convert_frame(p[0], p[1], from, w.frame())?;
-        toyz_fits::sky_to_pixel(img, lon, lat)
-            .ok()
-            .map(|(x, y)| [x, y])
-    };
-    let scale = wcs.map(|w| w.summary().pixel_scale_arcsec);
-    let mut out = json!({"shape": r.shape});
-    let Some(area) = regions::area(r, &to_pixel, scale).map_err(JobError::bad_params)? else {
-        out["npix"] = json!(0);
-        out["note"] = json!(format!("a {} has no area", r.shape));
-        return Ok(out);
-    };
-    let [bx0, by0, bx1, by1] = area.bbox();
-    let (w, h) = (img.width() as f64, img.height() as f64);
-    let (x0, y0) = (bx0.ceil().max(1.0), by0.ceil().max(1.0));
-    let (x1, y1) = (bx1.floor().min(w), by1.floor().min(h));
-    let rings = match &area {
-        regions::Area::Annulus { radii, .. } => radii.len() - 1,
-        _ => 1,
-    };
-    let mut vals: Vec<Vec<f64>> = vec![Vec::new(); rings];
-    let mut area_px = vec![0usize; rings];
-    if x1 >= x0 && y1 >= y0 {
-        let (cw, ch) = ((x1 - x0) as usize + 1, (y1 - y0) as usize + 1);
-        if cw * ch > REGION_STATS_PIXELS {
-            return Err(JobError::bad_params(format!(
-                "a {} covering {} pixels is too large for statistics (at most {REGION_STATS_PIXELS})",
-                r.shape,
-                cw * ch
-            )));
-        }
-        // The box as floats and the values inside as doubles, from the memory budget.
-        let _mem = state.reserve(12 * (cw * ch) as u64, "regions.stats")?;
-        let mut buf = vec![0f32; cw * ch];
-        img.read_rect(x0 as usize - 1, y0 as usize - 1, cw, ch, &mut buf)
-            .map_err(|e| o.read_error(toyz_pyramid::EngineError::Fits(e)))?;
-        for j in 0..ch {
-            // A polygon of many vertices costs seconds per row: a job whose client left stops here
-            // (one abandoned for 30 minutes held its budget and a core).
-            if cancel.load(Ordering::Relaxed) {
-                return Err(JobError::cancelled());
-            }
-            for i in 0..cw {
-                if let Some(k) = area.ring(x0 + i as f64, y0 + j as f64) {
-                    area_px[k] += 1;
-                    let v = buf[j * cw + i];
-                    if v.is_finite() {
-                        vals[k].push(v as f64);
-                    }
-                }
-            }
-        }
-    }
-    let with_area = |mut s: Value, n: usize| {
-        s["area_px"] = json!(n);
-        let a = scale.map(|sc| n as f64 * sc * sc);
-        s["area_arcsec2"] = json!(a);
-        s["surface_brightness"] = json!(a
-            .filter(|&a| a > 0.0)
-            .map(|a| s["sum"].as_f64().unwrap_or(0.0) / a));
-        s
-    };
-    let mut all: Vec<f64> = vals.iter().flatten().copied().collect();
-    let total = area_px.iter().sum();
-    let mut s = with_area(summary(&mut all), total);
-    if let (Some(b), Some(&lo), Some(&hi)) = (bins, all.first(), all.last()) {
-        // `all` is sorted by summary(); one bin when every value is the same.
-        let mut counts = vec![0u64; b];
-        let span = hi - lo;
-        for v in &all {
-            let i = if span > 0.0 {
-                (((v - lo) / span) * b as f64) as usize
-            } else {
-                0
-            };
-            counts[i.min(b - 1)] += 1;
-        }
-        s["histogram"] = json!({"lo": lo, "hi": hi, "bins": b, "counts": counts});
-    }
-    s["shape"] = json!(r.shape);
-    if let (regions::Area::Annulus { .. }, Some(radii)) = (&area, &r.radii) {
-        s["radii"] = json!(radii);
-        if rings > 1 {
-            let per: Vec<Value> = (0..rings)
-                .map(|k| {
-                    let mut e = with_area(summary(&mut vals[k]), area_px[k]);
-                    e["inner"] = json!(radii[k]);
-                    e["outer"] = json!(radii[k + 1]);
-                    e
-                })
-                .collect();
-            s["rings"] = json!(per);
-        }
-    }
-    Ok(s)
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -913,7 +774,7 @@ impl JobRegistry {
                 // Rows held by all sessions together are bounded too; they are given back when the
                 // catalog is dropped (its session closes).
                 let max = limits.catalog_rows_server;
-                let hold = super::catalog::RowsHold::take(&ctx.state.catalog_rows, cat.rows.len(), max)
+                let hold = crate::service::catalog::RowsHold::take(&ctx.state.catalog_rows, cat.rows.len(), max)
                     .map_err(|held| {
                         let m = format!("the server holds {held} catalog rows of at most {max}; retry later");
                         JobError::new(Kind::Busy, m)
@@ -1086,7 +947,7 @@ impl JobRegistry {
                         if cancel.load(Ordering::Relaxed) {
                             return Err(JobError::cancelled());
                         }
-                        out.push(region_stats(&state, o, r, bins, &cancel)?);
+                        out.push(regions::stats(&state, o, r, bins, &cancel)?);
                     }
                     Ok(replies::RegionsStats { regions: out, bunit: o.src.image.bunit().map(str::to_owned) })
                 })

@@ -3,8 +3,6 @@
 //! regions.rs.
 
 pub mod builtin;
-pub mod catalog;
-pub mod regions;
 pub mod registry;
 pub mod replies;
 pub mod session;

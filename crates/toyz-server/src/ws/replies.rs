@@ -112,7 +112,7 @@ pub struct TilesBuilt {
 pub struct LoadedRegions {
     pub path: String,
     #[serde(flatten)]
-    pub parsed: super::regions::Parsed,
+    pub parsed: crate::service::regions::Parsed,
 }
 
 /// `regions.stats`: each region's statistics, in order (their fields depend on the shape: see the

@@ -42,7 +42,7 @@ pub struct SessionState {
     /// The most recently used few only (each holds an open file and a statistics sample).
     pub opened: Mutex<lru::LruCache<SourceKey, Arc<crate::sources::OpenSource>>>,
     /// Catalogs loaded in this session.
-    pub catalogs: Mutex<Vec<Arc<crate::ws::catalog::Catalog>>>,
+    pub catalogs: Mutex<Vec<Arc<crate::service::catalog::Catalog>>>,
     /// Free-form client state (frames, selections): whatever the viewer stores with `session.set`,
     /// kept as its JSON text (a parsed tree of 1 MiB of JSON took 5 to 19 MiB).
     pub values: Mutex<std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>>,
