@@ -1,13 +1,23 @@
 //! The service layer: each operation once, taking the principal (or a source it opened for one) and
 //! typed parameters, returning a typed reply or an [`ApiError`](crate::error::ApiError). The HTTP
-//! handlers (api.rs, cutout.rs) and the WebSocket jobs (ws/builtin.rs) are adapters over it; neither
-//! imports the other.
+//! handlers (api.rs, cutout.rs, workspaces.rs, admin.rs) and the WebSocket jobs (ws/builtin.rs) are
+//! adapters over it; neither imports the other.
+//!
+//! - `source`: open and describe a source, its header; `image`: pixels, histogram, statistics of a
+//!   rectangle, sky positions, graticule, profile, source detection; `cutout`: FITS and PNG cutouts;
+//! - `catalog`: catalogs (CSV, FITS tables), paging and matching; `regions`: DS9 region files and the
+//!   statistics of regions;
+//! - `files`: the file browser; `workspaces`: saved and shared viewer states; `admin`: users, groups
+//!   and grants.
 
+pub mod admin;
 pub mod catalog;
 pub mod cutout;
+pub mod files;
 pub mod image;
 pub mod regions;
 pub mod source;
+pub mod workspaces;
 
 #[cfg(test)]
 mod tests {
@@ -31,7 +41,7 @@ mod tests {
         };
         for (path, text) in read("ws").into_iter().chain(read("service")) {
             // (Built here so that this file does not name them itself.)
-            for m in ["api", "cutout", "tiles::", "login"] {
+            for m in ["api", "cutout", "tiles::", "login", "admin", "workspaces"] {
                 let http = format!("crate::{m}");
                 assert!(!text.contains(&http), "{path} uses {http}");
             }
