@@ -5,18 +5,20 @@
 //!
 //! - `source`: open and describe a source, its header; `image`: pixels, histogram, statistics of a
 //!   rectangle, sky positions, graticule, profile, source detection; `cutout`: FITS and PNG cutouts;
-//! - `catalog`: catalogs (CSV, FITS tables), paging and matching; `regions`: DS9 region files and the
+//! - `catalog`: what a catalog is, CSV parsing; `catalogs`: loading, paging, matching, positions; `regions`: DS9 region files and the
 //!   statistics of regions;
-//! - `files`: the file browser; `workspaces`: saved and shared viewer states; `admin`: users, groups
+//! - `tiles`: pre-generating tiles into the cache; `files`: the file browser; `workspaces`: saved and shared viewer states; `admin`: users, groups
 //!   and grants.
 
 pub mod admin;
 pub mod catalog;
+pub mod catalogs;
 pub mod cutout;
 pub mod files;
 pub mod image;
 pub mod regions;
 pub mod source;
+pub mod tiles;
 pub mod workspaces;
 
 #[cfg(test)]

@@ -4,11 +4,12 @@
 
 use super::registry::{JobCtx, JobError, JobRegistry, JobResult};
 use super::replies;
-use crate::error::{engine_error, fits_error, Kind};
-use crate::service::catalog::{parse_csv, Catalog, MAX_CATALOGS, MAX_ROWS};
+use crate::error::Kind;
+use crate::service::catalog::{Catalog, MAX_CATALOGS, MAX_ROWS};
 use crate::service::image;
 use crate::service::regions::{self, Region};
 use crate::service::source::{self, open_source, SourceQuery};
+use crate::service::{catalogs, tiles};
 use crate::sources::{Levels, OpenSource};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -342,26 +343,6 @@ pub struct TilesBuildParams {
     pub source: SourceQuery,
     /// Zoom levels [from, to]; default all.
     pub zoom: Option<[u32; 2]>,
-}
-
-fn page(c: &Catalog, offset: Option<usize>, limit: Option<usize>) -> replies::CatalogPage {
-    let offset = offset.unwrap_or(0).min(c.rows.len());
-    let limit = limit.unwrap_or(100).min(10_000);
-    let name = |i: Option<usize>| i.map(|i| c.columns[i].clone());
-    replies::CatalogPage {
-        catalog: c.id,
-        path: c.path.clone(),
-        columns: c.columns.clone(),
-        total: c.rows.len(),
-        offset,
-        rows: c.rows.iter().skip(offset).take(limit).cloned().collect(),
-        coordinates: replies::CatalogCoordinates {
-            ra: name(c.ra),
-            dec: name(c.dec),
-            x: name(c.x),
-            y: name(c.y),
-        },
-    }
 }
 
 impl JobRegistry {
@@ -709,14 +690,7 @@ impl JobRegistry {
             "catalog.load",
             "Load a catalog (CSV, or a FITS binary table) with RA/Dec or x/y columns into the session; returns its columns and a page of rows.",
             |ctx: JobCtx, p: CatalogLoadParams| async move {
-                let res = ctx.resolve(&p.path)?;
-                let public = res.public.clone();
-                if res.kind != crate::paths::Kind::File {
-                    return Err(source::not_a_file(&public).into());
-                }
-                let want = [p.ra.clone(), p.dec.clone(), p.x.clone(), p.y.clone()];
-                let hdu = source::hdu_sel(p.hdu.as_deref())?;
-                let limits = ctx.state.config.limits.clone();
+                let limits = &ctx.state.config.limits;
                 let (held, count) = {
                     let list = ctx.session.catalogs.lock().expect("catalogs");
                     (list.iter().map(|c| c.rows.len()).sum::<usize>(), list.len())
@@ -730,59 +704,14 @@ impl JobRegistry {
                     return Err(JobError::new(Kind::TooLarge, format!(
                         "this session already holds {held} catalog rows (at most {})", limits.catalog_rows_session)));
                 }
-                // Parsing holds the text and the cells: reserve about ten times the file's size; a
-                // gzip'd file is held whole once decompressed (by cfitsio), so three times what it
-                // inflates to, counted first (a 2 MB file of 2 GiB is refused, not read).
-                let (file, budget) = (res.open_path(), limits.memory_budget);
-                let (size, inflated) = tokio::task::spawn_blocking(move || {
-                    toyz_fits::Pinned::open(&file).map(|p| (p.len(), p.inflated_len(budget)))
-                })
-                .await
-                .map_err(|_| JobError::panicked())?
-                .map_err(|e| fits_error(e, &public))?;
-                let need = size.saturating_mul(10).max(inflated.saturating_mul(3));
-                let mem = ctx.state.reserve(need, "catalog.load")?;
-                let cat = tokio::task::spawn_blocking(move || -> Result<Catalog, JobError> {
-                    let _mem = mem;
-                    let file = res.open_path();
-                    let (columns, rows) = if toyz_fits::probe(&file).is_ok() {
-                        let t = toyz_fits::read_table(&file, &hdu, room + 1).map_err(|e| fits_error(e, &public))?;
-                        let rows = (0..t.rows)
-                            .map(|i| t.columns.iter().map(|c| serde_json::Number::from_f64(c[i]).map(Value::Number).unwrap_or(Value::Null)).collect())
-                            .collect();
-                        (t.names, rows)
-                    } else {
-                        let bad = |e: String| JobError::new(Kind::BadCatalog, format!("{public}: {e}"));
-                        let text = std::fs::read_to_string(&file).map_err(|e| bad(e.to_string()))?;
-                        parse_csv(&text, room + 1).map_err(bad)?
-                    };
-                    // Never a silently shortened catalog: one over the room left is refused.
-                    if rows.len() > room {
-                        return Err(JobError::new(Kind::TooLarge, format!(
-                            "{public} has more than {room} rows, the most this session can still hold \
-                             (at most {MAX_ROWS} per catalog, {} per session)", limits.catalog_rows_session)));
-                    }
-                    let w: Vec<Option<&str>> = want.iter().map(|s| s.as_deref()).collect();
-                    Catalog::new(0, public.clone(), columns, rows, [w[0], w[1], w[2], w[3]])
-                        .map_err(|e| JobError::new(Kind::BadCatalog, format!("{public}: {e}")))
-                })
-                .await
-                .map_err(|_| JobError::panicked())??;
+                let columns = catalogs::Columns { ra: p.ra, dec: p.dec, x: p.x, y: p.y };
+                let mut cat =
+                    catalogs::load(&ctx.state, &ctx.principal, &p.path, p.hdu.as_deref(), columns, room).await?;
                 // The id is the catalog's place in the session list, taken when it goes in: two loads
                 // running at once get different ids.
-                let mut cat = cat;
-                // Rows held by all sessions together are bounded too; they are given back when the
-                // catalog is dropped (its session closes).
-                let max = limits.catalog_rows_server;
-                let hold = crate::service::catalog::RowsHold::take(&ctx.state.catalog_rows, cat.rows.len(), max)
-                    .map_err(|held| {
-                        let m = format!("the server holds {held} catalog rows of at most {max}; retry later");
-                        JobError::new(Kind::Busy, m)
-                    })?;
-                cat.hold = Some(hold);
                 let mut list = ctx.session.catalogs.lock().expect("catalogs");
                 cat.id = list.len();
-                let reply = page(&cat, p.offset, p.limit);
+                let reply = catalogs::page(&cat, p.offset, p.limit);
                 list.push(Arc::new(cat));
                 Ok(reply)
             },
@@ -792,7 +721,7 @@ impl JobRegistry {
             "A page of rows of a loaded catalog.",
             |ctx: JobCtx, p: CatalogRowsParams| async move {
                 let c = session_catalog(&ctx, p.catalog)?;
-                Ok(page(&c, p.offset, p.limit))
+                Ok(catalogs::page(&c, p.offset, p.limit))
             },
         );
         r.register_async(
@@ -800,32 +729,7 @@ impl JobRegistry {
             "The catalog entry nearest to a sky position (degrees), with its separation.",
             |ctx: JobCtx, p: CatalogMatchParams| async move {
                 let c = session_catalog(&ctx, p.catalog)?;
-                if c.ra.is_none() || c.dec.is_none() {
-                    return Err(JobError::bad_params("this catalog has no RA/Dec columns"));
-                }
-                if !(p.ra.is_finite() && p.dec.is_finite() && p.dec.abs() <= 90.0) {
-                    return Err(JobError::bad_params("ra and dec are degrees"));
-                }
-                let found = tokio::task::spawn_blocking(move || {
-                    c.nearest(p.ra, p.dec)
-                        .map(|(i, sep)| (i, sep, c.rows[i].clone()))
-                })
-                .await
-                .map_err(|_| JobError::new(Kind::Panic, "match failed"))?;
-                Ok(match found {
-                    Some((i, sep, row)) if p.radius.is_none_or(|r| sep <= r) => {
-                        replies::CatalogMatch {
-                            index: Some(i),
-                            separation_arcsec: Some(sep),
-                            row: Some(row),
-                        }
-                    }
-                    _ => replies::CatalogMatch {
-                        index: None,
-                        separation_arcsec: None,
-                        row: None,
-                    },
-                })
+                Ok(catalogs::nearest(c, p.ra, p.dec, p.radius).await?)
             },
         );
         r.register_async(
@@ -835,58 +739,7 @@ impl JobRegistry {
                 let c = session_catalog(&ctx, p.catalog)?;
                 let limit = p.limit.unwrap_or(200_000).min(200_000);
                 let cancel = ctx.cancel_flag();
-                with_source(&ctx, &p.src, move |o| {
-                    let img = &*o.src.image;
-                    let (w, h) = (img.width() as f64, img.height() as f64);
-                    let num = |row: &Vec<Value>, i: Option<usize>| i.and_then(|i| row[i].as_f64()).filter(|v| v.is_finite());
-                    // RA/Dec (taken as ICRS) through the WCS when its frame is one we can convert to.
-                    let sky = match (c.ra, c.dec, img.wcs()) {
-                        (Some(_), Some(_), Some(wcs)) if toyz_fits::convert_frame(0.0, 0.0, "icrs", wcs.frame()).is_some() => Some(wcs),
-                        _ => None,
-                    };
-                    if sky.is_none() && (c.x.is_none() || c.y.is_none()) {
-                        return Err(JobError::bad_params(match (c.ra.is_some(), img.wcs()) {
-                            (true, Some(wcs)) => format!("cannot place ICRS positions on {}'s {} frame, and the catalog has no x/y columns", o.public, wcs.frame()),
-                            (true, None) => format!("{} has no celestial WCS and the catalog has no x/y columns", o.public),
-                            _ => "the catalog has neither RA/Dec nor x/y columns".to_owned(),
-                        }));
-                    }
-                    // Rows far from the image are skipped with one dot product instead of a Newton inversion.
-                    let cap = sky.and_then(|wcs| wcs.cap(w, h, 1.2));
-                    let mut out = Vec::new();
-                    let mut truncated = false;
-                    for (i, row) in c.rows.iter().enumerate() {
-                        if i % 4096 == 0 && cancel.load(Ordering::Relaxed) {
-                            return Err(JobError::cancelled());
-                        }
-                        let xy = match sky {
-                            Some(wcs) => num(row, c.ra)
-                                .zip(num(row, c.dec))
-                                .and_then(|(ra, dec)| toyz_fits::convert_frame(ra, dec, "icrs", wcs.frame()))
-                                .filter(|&(l, b)| cap.is_none_or(|cap| cap.contains(l, b)))
-                                .and_then(|(l, b)| toyz_fits::sky_to_pixel(img, l, b).ok()),
-                            None => num(row, c.x).zip(num(row, c.y)),
-                        };
-                        let Some((x, y)) = xy else { continue };
-                        if x < -0.5 - w * 0.05 || y < -0.5 - h * 0.05 || x > w * 1.05 + 0.5 || y > h * 1.05 + 0.5 {
-                            continue;
-                        }
-                        if out.len() == limit {
-                            truncated = true;
-                            break;
-                        }
-                        out.push((i, x, y));
-                    }
-                    Ok(replies::CatalogPositions {
-                        catalog: c.id,
-                        by: if sky.is_some() { "sky" } else { "pixel" },
-                        total: c.rows.len(),
-                        count: out.len(),
-                        truncated,
-                        positions: out,
-                    })
-                })
-                .await
+                with_source(&ctx, &p.src, move |o| Ok(catalogs::positions(&c, o, limit, &cancel)?)).await
             },
         );
         const IMPORT: &str = "Parse a DS9 region file (circle, ellipse, box, polygon, line, point, annulus, \
@@ -967,44 +820,13 @@ impl JobRegistry {
             "tiles.build",
             "Pre-generate a source's tiles into the server cache for a render spec, with progress; cancel stops it.",
             |ctx: JobCtx, p: TilesBuildParams| async move {
-                let spec = p.source.spec()?;
-                if spec.orient != 0 || spec.angle != 0.0 {
-                    return Err(JobError::bad_params(
-                        "a turned or flipped view is rendered as it is looked at; pre-render the image as stored",
-                    ));
-                }
+                let spec = tiles::spec_to_build(&p.source)?;
                 let s = Src { path: p.source.path.clone().unwrap_or_default(), hdu: p.source.hdu.clone(), plane: p.source.plane };
                 let o = open(&ctx, &s).await?;
-                o.remember_spec(&spec);
-                let c2 = ctx.clone();
-                let target = toyz_pyramid::Target::Store {
-                    levels: ctx.state.config.cache_dir.clone(),
-                    tiles: ctx.state.tiles.store.clone(),
-                };
+                let (c2, state) = (ctx.clone(), ctx.state.clone());
                 tokio::task::spawn_blocking(move || {
-                    let total = match p.zoom {
-                        Some([a, b]) => o.src.geometry.tile_count(a, b),
-                        None => o.src.geometry.tile_count(0, o.src.geometry.zmax),
-                    };
-                    let opts = toyz_pyramid::BuildOptions { spec, zoom: p.zoom.map(|[a, b]| (a, b)), force: false };
-                    let flag = c2.cancel_flag();
-                    let last = std::sync::atomic::AtomicU64::new(0);
-                    let progress = |n: u64| {
-                        // At most ~100 progress messages per build.
-                        if n == total || n >= last.load(Ordering::Relaxed) + total.div_ceil(100) {
-                            last.store(n, Ordering::Relaxed);
-                            c2.progress(n, total);
-                        }
-                    };
-                    let rep = toyz_pyramid::build(&o.src, &target, &opts, &progress, &flag)
-                        .map_err(|e| engine_error(e, &o.public))?;
-                    Ok(replies::TilesBuilt {
-                        tiles: rep.tiles,
-                        written: rep.written,
-                        kept: rep.skipped,
-                        up_to_date: rep.up_to_date,
-                        url: format!("/tiles/{}/{}/{{z}}/{{x}}/{{y}}.png", rep.source_id, rep.render_id),
-                    })
+                    let progress = |d, t| c2.progress(d, t);
+                    Ok(tiles::build(&state, &o, spec, p.zoom, &c2.cancel_flag(), &progress)?)
                 })
                 .await
                 .map_err(|_| JobError::panicked())?

@@ -1,11 +1,17 @@
 //! The built-in jobs' replies as types: each is what the job sends as `result`, and its JSON schema
 //! (from the doc comments and fields here) is what `session.jobs` lists and docs/api.md's job table
 //! shows. Replies of operations in the service layer live there (`SourceReply`, `HeaderReply`,
-//! `HistogramReply`, `LevelsState`, `RectStats`, `SkyPixels`, `Profile`, `Detected`, the engine's `Graticule`).
+//! `HistogramReply`, `LevelsState`, `RectStats`, `SkyPixels`, `Profile`, `Detected`, the catalog
+//! replies, `TilesBuilt`, the engine's `Graticule`) and are re-exported here.
 
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
+
+pub use crate::service::catalogs::{
+    CatalogCoordinates, CatalogMatch, CatalogPage, CatalogPositions,
+};
+pub use crate::service::tiles::TilesBuilt;
 
 /// `session.set`: the session's keys after the change.
 #[derive(Serialize, JsonSchema)]
@@ -39,72 +45,10 @@ pub struct CutoutLinks {
     pub png: String,
 }
 
-/// The columns a catalog's positions come from.
-#[derive(Serialize, JsonSchema)]
-pub struct CatalogCoordinates {
-    pub ra: Option<String>,
-    pub dec: Option<String>,
-    pub x: Option<String>,
-    pub y: Option<String>,
-}
-
-/// `catalog.load` and `catalog.rows`: a page of a loaded catalog.
-#[derive(Serialize, JsonSchema)]
-pub struct CatalogPage {
-    /// Its id in this session.
-    pub catalog: usize,
-    pub path: String,
-    pub columns: Vec<String>,
-    /// Rows in the catalog.
-    pub total: usize,
-    pub offset: usize,
-    /// Each row's cells, in column order (numbers, text or null).
-    pub rows: Vec<Vec<Value>>,
-    pub coordinates: CatalogCoordinates,
-}
-
-/// `catalog.match`: the nearest row (index null when none is within the radius).
-#[derive(Serialize, JsonSchema)]
-pub struct CatalogMatch {
-    pub index: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub separation_arcsec: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub row: Option<Vec<Value>>,
-}
-
-/// `catalog.positions`: rows on or near the image.
-#[derive(Serialize, JsonSchema)]
-pub struct CatalogPositions {
-    pub catalog: usize,
-    /// "sky" (RA/Dec through the WCS) or "pixel" (the x/y columns).
-    pub by: &'static str,
-    pub total: usize,
-    pub count: usize,
-    /// True when more rows than `limit` were on the image.
-    pub truncated: bool,
-    /// [row, x, y] in FITS pixels.
-    pub positions: Vec<(usize, f64, f64)>,
-}
-
 /// `regions.export`: a DS9 region file.
 #[derive(Serialize, JsonSchema)]
 pub struct RegionText {
     pub text: String,
-}
-
-/// `tiles.build`: what the build did.
-#[derive(Serialize, JsonSchema)]
-pub struct TilesBuilt {
-    pub tiles: u64,
-    /// Tiles rendered now.
-    pub written: u64,
-    /// Tiles already in the cache.
-    pub kept: u64,
-    /// A complete build of the same source and spec was already there.
-    pub up_to_date: bool,
-    /// The tile URL template.
-    pub url: String,
 }
 
 /// `regions.load`: a region file of the server's, read as `regions.import` reads text.
