@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::OnceLock;
 
 /// Upper bounds (seconds) of the render-time histogram buckets.
 const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 2.0];
@@ -51,9 +52,15 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+/// Statuses whose request counters are kept at hand (the hot path takes no lock for them).
+const STATUSES: [u16; 9] = [101, 200, 304, 400, 403, 404, 422, 500, 503];
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    /// Handles of `requests` by (route, status in `STATUSES`), made on first use (a counter that never
+    /// counted is not shown).
+    at_hand: [[OnceLock<Counter>; STATUSES.len()]; ROUTES.len()],
     pub tile_memory_hits: Counter,
     pub tile_disk_hits: Counter,
     pub tile_renders: Counter,
@@ -113,6 +120,7 @@ impl Default for Metrics {
             disk_writes_skipped: outcome("disk_write_skipped"),
             registry,
             requests,
+            at_hand: Default::default(),
             render_seconds,
             sessions_open,
             replies_waiting,
@@ -123,10 +131,17 @@ impl Default for Metrics {
 impl Metrics {
     /// Count one request.
     pub fn request(&self, route: usize, status: u16) {
-        let route = ROUTES[route.min(ROUTES.len() - 1)];
-        self.requests
-            .get_or_create(&RequestLabels { route, status })
-            .inc();
+        let route = route.min(ROUTES.len() - 1);
+        let labels = || RequestLabels {
+            route: ROUTES[route],
+            status,
+        };
+        match STATUSES.iter().position(|s| *s == status) {
+            Some(i) => self.at_hand[route][i]
+                .get_or_init(|| self.requests.get_or_create(&labels()).clone())
+                .inc(),
+            None => self.requests.get_or_create(&labels()).inc(),
+        };
     }
 
     pub fn render_time(&self, secs: f64) {
@@ -169,6 +184,7 @@ mod tests {
         m.request(route_index("/tiles/0123/ab/1/2/3.png"), 200);
         m.request(route_index("/tiles/x"), 200);
         m.request(route_index("/no/such/route"), 404);
+        m.request(route_index("/api/pixel"), 418);
         m.tile_renders.inc();
         m.sessions_open.inc();
         m.render_time(0.003);
@@ -179,6 +195,7 @@ mod tests {
         for line in [
             "toyz_http_requests_total{route=\"/tiles\",status=\"200\"} 2",
             "toyz_http_requests_total{route=\"other\",status=\"404\"} 1",
+            "toyz_http_requests_total{route=\"/api/pixel\",status=\"418\"} 1",
             "toyz_tile_cache_total{outcome=\"miss_rendered\"} 1",
             "toyz_tile_cache_total{outcome=\"memory_hit\"} 0",
             "toyz_tile_render_seconds_bucket{le=\"0.002\"} 0",
@@ -192,5 +209,7 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }
+        // Counters that never counted are not listed.
+        assert!(!text.contains("status=\"503\""), "{text}");
     }
 }
