@@ -3,6 +3,7 @@
 //! regions.rs.
 
 pub mod builtin;
+pub mod protocol;
 pub mod registry;
 pub mod replies;
 pub mod session;

@@ -67,7 +67,7 @@ pub struct JobCtx {
     pub(crate) registry: Arc<JobRegistry>,
     pub(crate) session: Arc<SessionState>,
     /// The request's id, as the client sent it.
-    pub id: Value,
+    pub id: super::protocol::JobId,
     pub(crate) out: super::session::Outbox,
     pub(crate) cancel: Arc<AtomicBool>,
 }
@@ -157,17 +157,15 @@ impl JobCtx {
 
     /// Send `{"id", "status": "progress", "done", "total"}`.
     pub fn progress(&self, done: u64, total: u64) {
-        let msg =
-            serde_json::json!({"id": self.id, "status": "progress", "done": done, "total": total});
+        let msg = super::protocol::progress(&self.id, done, total);
         // Dropped when the client is not reading: the next one says more.
-        self.out.try_send(msg.to_string());
+        self.out.try_send(msg);
     }
 
     /// Send an event (no id) to this session: `{"event": name, "data": …}`. False when it was
     /// dropped because the client has left its session's replies unread (see `Outbox`).
     pub fn event(&self, name: &str, data: Value) -> bool {
-        self.out
-            .try_send(serde_json::json!({"event": name, "data": data}).to_string())
+        super::protocol::event(name, data).is_ok_and(|m| self.out.try_send(m))
     }
 
     /// True once the client cancelled this job or closed the session: long jobs check it and stop.

@@ -2,12 +2,12 @@
 //! `{"id","cancel":true}`, run jobs concurrently up to a bound, send replies/progress/events, keep the
 //! connection alive, and on close cancel every job and drop the session's state.
 
+use super::protocol::{self, JobId, Request};
 use super::registry::{JobCtx, JobRegistry};
 use crate::error::Kind;
 use crate::state::AppState;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use futures_util::FutureExt;
-use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -112,9 +112,8 @@ impl Outbox {
     }
 }
 
-fn error(id: &Value, kind: Kind, message: impl Into<String>) -> String {
-    json!({"id": id, "status": "error", "error": {"kind": kind, "message": message.into()}})
-        .to_string()
+fn error(id: &JobId, kind: Kind, message: impl Into<String>) -> String {
+    protocol::failed(Some(id), kind, message)
 }
 
 struct Running {
@@ -139,14 +138,12 @@ pub async fn run(
     let slots = Arc::new(Semaphore::new(MAX_RUNNING));
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut last_seen = Instant::now();
-    out_tx.try_send(
-        json!({"event": "session.ready", "data": {
-            "session": session.id,
-            "user": session.principal.user().map(|u| &u.name),
-            "admin": session.principal.user().is_some_and(|u| u.admin),
-        }})
-        .to_string(),
-    );
+    let ready = protocol::Ready {
+        session: session.id,
+        user: session.principal.user().map(|u| u.name.as_str()),
+        admin: session.principal.user().is_some_and(|u| u.admin),
+    };
+    out_tx.try_send(protocol::event("session.ready", ready).expect("the ready event serialises"));
 
     // Replies are written by a task of their own, so that a client that stops reading blocks only
     // the writing (and, through the outbox, the jobs that wait to reply), never the reading of its
@@ -195,7 +192,7 @@ pub async fn run(
                     }
                     Some(Ok(AggregatedMessage::Binary(_))) => {
                         let m = "binary frames are not supported: send JSON text";
-                        out_tx.try_send(error(&Value::Null, Kind::BadMessage, m));
+                        out_tx.try_send(protocol::failed(None, Kind::BadMessage, m));
                     }
                     Some(Ok(AggregatedMessage::Ping(b))) => {
                         // Never waits: when the queue to the socket is full the client is not
@@ -308,55 +305,28 @@ fn handle_text(
     running: &Arc<Mutex<HashMap<String, Running>>>,
     slots: &Arc<Semaphore>,
 ) {
-    let msg: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            out.try_send(error(
-                &Value::Null,
-                Kind::BadMessage,
-                format!("not JSON: {e}"),
-            ));
+    let (id, name, params) = match Request::parse(text) {
+        Ok(Request::Run { id, job, params }) => (id, job, params),
+        Ok(Request::Cancel { id }) => {
+            match running.lock().expect("running").remove(&id.key()) {
+                Some(r) => {
+                    r.cancel.store(true, Ordering::Relaxed);
+                    r.abort.abort();
+                    out.try_send(error(&id, Kind::Cancelled, "cancelled by the client"));
+                }
+                None => {
+                    out.try_send(error(&id, Kind::UnknownId, "no running job has this id"));
+                }
+            }
+            return;
+        }
+        Err(r) => {
+            out.try_send(protocol::failed(r.id.as_ref(), r.kind, r.message));
             return;
         }
     };
-    let Some(obj) = msg.as_object() else {
-        out.try_send(error(
-            &Value::Null,
-            Kind::BadMessage,
-            "a message is a JSON object",
-        ));
-        return;
-    };
-    let id = match obj.get("id") {
-        Some(v @ (Value::Number(_) | Value::String(_))) => v.clone(),
-        _ => {
-            out.try_send(error(
-                &Value::Null,
-                Kind::BadMessage,
-                "every request needs an \"id\" (number or string)",
-            ));
-            return;
-        }
-    };
-    let key = id.to_string();
-    if obj.get("cancel").and_then(Value::as_bool) == Some(true) {
-        match running.lock().expect("running").remove(&key) {
-            Some(r) => {
-                r.cancel.store(true, Ordering::Relaxed);
-                r.abort.abort();
-                out.try_send(error(&id, Kind::Cancelled, "cancelled by the client"));
-            }
-            None => {
-                out.try_send(error(&id, Kind::UnknownId, "no running job has this id"));
-            }
-        }
-        return;
-    }
-    let Some(name) = obj.get("job").and_then(Value::as_str) else {
-        out.try_send(error(&id, Kind::BadMessage, "a request names its \"job\""));
-        return;
-    };
-    let Some(job) = registry.get(name) else {
+    let key = id.key();
+    let Some(job) = registry.get(&name) else {
         out.try_send(error(
             &id,
             Kind::UnknownJob,
@@ -364,7 +334,7 @@ fn handle_text(
         ));
         return;
     };
-    let params = obj.get("params").cloned().unwrap_or(Value::Null);
+
     let cancel = Arc::new(AtomicBool::new(false));
     let ctx = JobCtx {
         principal: session.principal.clone(),
@@ -408,7 +378,13 @@ fn handle_text(
         // Only reply if the job was not cancelled meanwhile (the cancel already answered).
         if running2.lock().expect("running").remove(&key2).is_some() {
             let reply = match result {
-                Ok(v) => json!({"id": id, "status": "ok", "result": v}).to_string(),
+                Ok(v) => protocol::done(&id, v).unwrap_or_else(|e| {
+                    error(
+                        &id,
+                        Kind::Internal,
+                        format!("the result could not be written: {e}"),
+                    )
+                }),
                 Err(e) => error(&id, e.kind, e.message),
             };
             // Bounded outgoing frames: a reply over the limit is replaced by an error saying so.
