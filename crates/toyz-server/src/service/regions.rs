@@ -712,19 +712,87 @@ pub fn area(
 use crate::error::{ApiError, Kind};
 use crate::sources::OpenSource;
 use crate::state::AppState;
-use serde_json::{json, Value};
 use std::sync::atomic::AtomicBool;
 
 /// Pixels a region's statistics may read (its bounding box): 16 Mpixels, 128 MiB with the values.
 const REGION_STATS_PIXELS: usize = 1 << 24;
 
-/// npix, sum, mean, median, std (population, as numpy's default), min and max of finite values.
-fn summary(vals: &mut [f64]) -> Value {
+/// Statistics of one region (`regions.stats`). A shape without an area (line, text, vector) has
+/// only `shape`, `npix` 0 and a `note`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct RegionStats {
+    pub shape: String,
+    /// Finite values inside.
+    pub npix: usize,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<Stats>,
+    /// The values between their min and max, in `bins` bins (when asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<ValueHistogram>,
+    /// An annulus: its radii, and the same statistics per ring.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub radii: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rings: Option<Vec<Ring>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Sum, mean, median, std (population, as numpy's default), min and max of the finite values (null
+/// when there are none), the area in pixels (every pixel inside, NaN too) and arcsec² (null without a
+/// WCS), and the surface brightness (sum / arcsec²).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Stats {
+    pub sum: f64,
+    pub mean: Option<f64>,
+    pub median: Option<f64>,
+    pub std: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub area_px: usize,
+    pub area_arcsec2: Option<f64>,
+    pub surface_brightness: Option<f64>,
+}
+
+/// One ring of an annulus.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Ring {
+    pub inner: f64,
+    pub outer: f64,
+    pub npix: usize,
+    #[serde(flatten)]
+    pub stats: Stats,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ValueHistogram {
+    pub lo: f64,
+    pub hi: f64,
+    pub bins: usize,
+    pub counts: Vec<u64>,
+}
+
+/// npix and the statistics of finite values (sorted in place), with the area of `area_px` pixels at
+/// `scale` arcsec a pixel.
+fn summary(vals: &mut [f64], area_px: usize, scale: Option<f64>) -> (usize, Stats) {
     let n = vals.len();
-    if n == 0 {
-        return json!({"npix": 0, "sum": 0.0, "mean": null, "median": null, "std": null, "min": null, "max": null});
-    }
+    let area_arcsec2 = scale.map(|sc| area_px as f64 * sc * sc);
     let sum: f64 = vals.iter().sum();
+    let brightness = area_arcsec2.filter(|&a| a > 0.0).map(|a| sum / a);
+    let mut s = Stats {
+        sum,
+        mean: None,
+        median: None,
+        std: None,
+        min: None,
+        max: None,
+        area_px,
+        area_arcsec2,
+        surface_brightness: brightness,
+    };
+    if n == 0 {
+        return (0, s);
+    }
     let mean = sum / n as f64;
     let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
     vals.sort_unstable_by(f64::total_cmp);
@@ -733,10 +801,12 @@ fn summary(vals: &mut [f64]) -> Value {
     } else {
         (vals[n / 2 - 1] + vals[n / 2]) / 2.0
     };
-    json!({
-        "npix": n, "sum": sum, "mean": mean, "median": median, "std": var.sqrt(),
-        "min": vals[0], "max": vals[n - 1],
-    })
+    s.mean = Some(mean);
+    s.median = Some(median);
+    s.std = Some(var.sqrt());
+    s.min = Some(vals[0]);
+    s.max = Some(vals[n - 1]);
+    (n, s)
 }
 
 /// Statistics of the pixels whose centres fall inside one region of an open image (DS9's Analysis →
@@ -748,7 +818,7 @@ pub fn stats(
     r: &Region,
     bins: Option<usize>,
     cancel: &AtomicBool,
-) -> Result<Value, ApiError> {
+) -> Result<RegionStats, ApiError> {
     let img = &*o.src.image;
     let wcs = img.wcs();
     let to_pixel = |p: [f64; 2]| -> Option<[f64; 2]> {
@@ -764,12 +834,17 @@ pub fn stats(
             .map(|(x, y)| [x, y])
     };
     let scale = wcs.map(|w| w.summary().pixel_scale_arcsec);
-    let mut out = json!({"shape": r.shape});
     let Some(area) = area(r, &to_pixel, scale).map_err(|e| ApiError::of(Kind::BadParams, e))?
     else {
-        out["npix"] = json!(0);
-        out["note"] = json!(format!("a {} has no area", r.shape));
-        return Ok(out);
+        return Ok(RegionStats {
+            shape: r.shape.clone(),
+            npix: 0,
+            stats: None,
+            histogram: None,
+            radii: None,
+            rings: None,
+            note: Some(format!("a {} has no area", r.shape)),
+        });
     };
     let [bx0, by0, bx1, by1] = area.bbox();
     let (w, h) = (img.width() as f64, img.height() as f64);
@@ -815,48 +890,58 @@ pub fn stats(
             }
         }
     }
-    let with_area = |mut s: Value, n: usize| {
-        s["area_px"] = json!(n);
-        let a = scale.map(|sc| n as f64 * sc * sc);
-        s["area_arcsec2"] = json!(a);
-        s["surface_brightness"] = json!(a
-            .filter(|&a| a > 0.0)
-            .map(|a| s["sum"].as_f64().unwrap_or(0.0) / a));
-        s
-    };
     let mut all: Vec<f64> = vals.iter().flatten().copied().collect();
     let total = area_px.iter().sum();
-    let mut s = with_area(summary(&mut all), total);
-    if let (Some(b), Some(&lo), Some(&hi)) = (bins, all.first(), all.last()) {
-        // `all` is sorted by summary(); one bin when every value is the same.
-        let mut counts = vec![0u64; b];
-        let span = hi - lo;
-        for v in &all {
-            let i = if span > 0.0 {
-                (((v - lo) / span) * b as f64) as usize
-            } else {
-                0
-            };
-            counts[i.min(b - 1)] += 1;
+    let (npix, stats) = summary(&mut all, total, scale);
+    // `all` is sorted by summary(); one bin when every value is the same.
+    let histogram = match (bins, all.first(), all.last()) {
+        (Some(b), Some(&lo), Some(&hi)) => {
+            let mut counts = vec![0u64; b];
+            let span = hi - lo;
+            for v in &all {
+                let i = if span > 0.0 {
+                    (((v - lo) / span) * b as f64) as usize
+                } else {
+                    0
+                };
+                counts[i.min(b - 1)] += 1;
+            }
+            Some(ValueHistogram {
+                lo,
+                hi,
+                bins: b,
+                counts,
+            })
         }
-        s["histogram"] = json!({"lo": lo, "hi": hi, "bins": b, "counts": counts});
-    }
-    s["shape"] = json!(r.shape);
+        _ => None,
+    };
+    let mut out = RegionStats {
+        shape: r.shape.clone(),
+        npix,
+        stats: Some(stats),
+        histogram,
+        radii: None,
+        rings: None,
+        note: None,
+    };
     if let (Area::Annulus { .. }, Some(radii)) = (&area, &r.radii) {
-        s["radii"] = json!(radii);
+        out.radii = Some(radii.clone());
         if rings > 1 {
-            let per: Vec<Value> = (0..rings)
+            let per = (0..rings)
                 .map(|k| {
-                    let mut e = with_area(summary(&mut vals[k]), area_px[k]);
-                    e["inner"] = json!(radii[k]);
-                    e["outer"] = json!(radii[k + 1]);
-                    e
+                    let (npix, stats) = summary(&mut vals[k], area_px[k], scale);
+                    Ring {
+                        inner: radii[k],
+                        outer: radii[k + 1],
+                        npix,
+                        stats,
+                    }
                 })
                 .collect();
-            s["rings"] = json!(per);
+            out.rings = Some(per);
         }
     }
-    Ok(s)
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -59,11 +59,10 @@ pub struct LoadedRegions {
     pub parsed: crate::service::regions::Parsed,
 }
 
-/// `regions.stats`: each region's statistics, in order (their fields depend on the shape: see the
-/// example in docs/api.md), and the values' unit.
+/// `regions.stats`: each region's statistics, in order, and the values' unit.
 #[derive(Serialize, JsonSchema)]
 pub struct RegionsStats {
-    pub regions: Vec<Value>,
+    pub regions: Vec<crate::service::regions::RegionStats>,
     pub bunit: Option<String>,
 }
 
