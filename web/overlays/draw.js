@@ -1,62 +1,98 @@
 // The mouse tools: draw a region of the chosen shape (a drag; a polygon by clicks, closed with a double
-// click), or a profile line. The tool in use is in the store (`tool`), so a click on a region selects it
-// only when no tool is on.
+// click), or a profile line. A tool is a Leaflet handler (`addHooks`/`removeHooks`): while it is on, its
+// listeners are on the map and the map's own drag and double-click zoom are off; turning it off puts
+// them back. The tool in use is in the store (`tool`), so a click on a region selects it only when no
+// tool is on.
 import * as L from '../vendor/leaflet/leaflet-src.esm.js';
 import { $ } from '../ui.js';
 import { regionFrom } from '../lib/shapes.js';
 
+// One handler class for both tools; `options` says which tool and shape, and what a finished
+// gesture does (`done(a, b)` for a drag, `polygon(vertices)` for a polygon).
+const DrawTool = L.Handler.extend({
+  initialize(map, { ready, fits, toLatLng, outline, done, polygon }) {
+    this._map = map;
+    Object.assign(this, { ready, fits, toLatLng, outline, done, polygon });
+    this.kind = null; this.shape = null;
+  },
+  addHooks() {
+    const m = this._map;
+    m.dragging.disable(); m.doubleClickZoom.disable();
+    m.getContainer().classList.add('drawing');
+    m.on({ mousedown: this.down, mousemove: this.move, mouseup: this.up, click: this.click, dblclick: this.dblclick }, this);
+  },
+  removeHooks() {
+    const m = this._map;
+    m.off({ mousedown: this.down, mousemove: this.move, mouseup: this.up, click: this.click, dblclick: this.dblclick }, this);
+    this.clear(); this.start = null; this.vertices = [];
+    m.getContainer().classList.remove('drawing');
+    m.dragging.enable(); m.doubleClickZoom.enable();
+  },
+  clear() { if (this.preview) { this._map.removeLayer(this.preview); this.preview = null; } },
+  polygonMode() { return this.kind === 'region' && this.shape === 'polygon'; },
+  down(e) {
+    if (!this.ready() || e.originalEvent.button !== 0 || this.polygonMode()) return;
+    this.start = this.fits(e);
+  },
+  move(e) {
+    if (!this.start) return;
+    this.clear();
+    this.preview = this.outline(this.kind, this.shape, this.start, this.fits(e)).addTo(this._map);
+  },
+  async up(e) {
+    if (!this.start) return;
+    const a = this.start; const b = this.fits(e);
+    this.start = null;
+    this.clear();
+    await this.done(this.kind, this.shape, a, b);
+  },
+  click(e) {
+    if (!this.polygonMode() || !this.ready()) return;
+    this.vertices.push(this.fits(e));
+    this.clear();
+    this.preview = L.polyline(this.vertices.map(([x, y]) => this.toLatLng(x, y)), { color: '#3f3', weight: 1.5, dashArray: '3 3' }).addTo(this._map);
+  },
+  async dblclick() {
+    if (!this.polygonMode()) return;
+    // A double click also sent two clicks: the last vertex is there twice.
+    const v = this.vertices.filter((p, i, a) => i === 0 || p[0] !== a[i - 1][0] || p[1] !== a[i - 1][1]);
+    this.clear();
+    this.vertices = [];
+    if (v.length >= 3) await this.polygon(v);
+  },
+});
+
 export function mountDraw({ store, map, place, actions }, regions, plots) {
   const st = () => store.get();
-  let tool = null; // {kind: 'region'|'profile', shape, start, preview, vertices}
-  function setTool(next) {
-    if (tool?.preview) map.removeLayer(tool.preview);
-    tool = next;
-    $('draw').classList.toggle('on', tool?.kind === 'region');
-    $('profile').classList.toggle('on', tool?.kind === 'profile');
-    map.getContainer().classList.toggle('drawing', !!tool);
-    if (tool) { map.dragging.disable(); map.doubleClickZoom.disable(); } else { map.dragging.enable(); map.doubleClickZoom.enable(); }
-    store.update({ tool: tool?.kind ?? null }, 'tool');
-  }
-  $('draw').onclick = () => setTool(tool?.kind === 'region' ? null : { kind: 'region', shape: $('shape').value, vertices: [] });
-  $('shape').onchange = () => { if (tool?.kind === 'region') setTool({ kind: 'region', shape: $('shape').value, vertices: [] }); };
-  $('profile').onclick = () => setTool(tool?.kind === 'profile' ? null : { kind: 'profile' });
-  const fits = (e) => { const p = place.toFits(e.latlng); return [+p.x.toFixed(2), +p.y.toFixed(2)]; };
   const addRegion = (r) => regions.commit([...st().regions, r], st().regions.length);
-  map.on('mousedown', (e) => {
-    if (!tool || !st().src || e.originalEvent.button !== 0) return;
-    if (tool.kind === 'region' && tool.shape === 'polygon') return;
-    tool.start = fits(e);
+  const tool = new DrawTool(map, {
+    // Nothing is drawn before an image is shown.
+    ready: () => !!st().src,
+    fits: (e) => { const p = place.toFits(e.latlng); return [+p.x.toFixed(2), +p.y.toFixed(2)]; },
+    toLatLng: (x, y) => place.toLatLng(x, y),
+    outline: (kind, shape, a, b) => {
+      const r = kind === 'profile' ? { shape: 'line', system: 'image', points: [a, b] } : regionFrom(shape, a, b);
+      return regions.shapeOf(r, r.points, 1);
+    },
+    done: async (kind, shape, a, b) => {
+      if (kind === 'profile') { await plots.profile(a, b); return; }
+      const r = regionFrom(shape, a, b);
+      await addRegion(r);
+      if (r.shape === 'text') actions.editRegion();
+    },
+    polygon: (v) => addRegion({ shape: 'polygon', system: 'image', points: v }),
   });
-  map.on('mousemove', (e) => {
-    if (!tool?.start) return;
-    const b = fits(e);
-    if (tool.preview) map.removeLayer(tool.preview);
-    const r = tool.kind === 'profile' ? { shape: 'line', system: 'image', points: [tool.start, b] } : regionFrom(tool.shape, tool.start, b);
-    tool.preview = regions.shapeOf(r, r.points, 1).addTo(map);
-  });
-  map.on('mouseup', async (e) => {
-    if (!tool?.start) return;
-    const a = tool.start; const b = fits(e);
-    tool.start = null;
-    if (tool.preview) { map.removeLayer(tool.preview); tool.preview = null; }
-    if (tool.kind === 'profile') { await plots.profile(a, b); return; }
-    const r = regionFrom(tool.shape, a, b);
-    await addRegion(r);
-    if (r.shape === 'text') actions.editRegion();
-  });
-  map.on('click', (e) => {
-    if (tool?.kind !== 'region' || tool.shape !== 'polygon' || !st().src) return;
-    tool.vertices.push(fits(e));
-    if (tool.preview) map.removeLayer(tool.preview);
-    tool.preview = L.polyline(tool.vertices.map(([x, y]) => place.toLatLng(x, y)), { color: '#3f3', weight: 1.5, dashArray: '3 3' }).addTo(map);
-  });
-  map.on('dblclick', async () => {
-    if (tool?.kind !== 'region' || tool.shape !== 'polygon') return;
-    // A double click also sent two clicks: the last vertex is there twice.
-    const v = tool.vertices.filter((p, i, a) => i === 0 || p[0] !== a[i - 1][0] || p[1] !== a[i - 1][1]);
-    if (tool.preview) { map.removeLayer(tool.preview); tool.preview = null; }
-    tool.vertices = [];
-    if (v.length >= 3) await addRegion({ shape: 'polygon', system: 'image', points: v });
-  });
-  document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && tool) setTool(null); });
+  // Turn a tool on (`kind` 'region' with a shape, or 'profile') or off (null).
+  function setTool(kind, shape = null) {
+    tool.disable();
+    Object.assign(tool, { kind, shape });
+    if (kind) tool.enable();
+    $('draw').classList.toggle('on', tool.kind === 'region');
+    $('profile').classList.toggle('on', tool.kind === 'profile');
+    store.update({ tool: tool.kind }, 'tool');
+  }
+  $('draw').onclick = () => setTool(tool.kind === 'region' ? null : 'region', $('shape').value);
+  $('shape').onchange = () => { if (tool.kind === 'region') setTool('region', $('shape').value); };
+  $('profile').onclick = () => setTool(tool.kind === 'profile' ? null : 'profile');
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && tool.kind) setTool(null); });
 }
