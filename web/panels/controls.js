@@ -111,6 +111,15 @@ export function mountControls({ store, actions }) {
     b.onclick = () => { $('cmap').value = c; actions.setSpec({ cmap: c }); };
     $('cmap-previews').append(b);
   }
+  // Every map reversed too (`_r`, as matplotlib names them): what a link names is always in the menu.
+  const reversed = document.createElement('optgroup');
+  reversed.label = 'reversed';
+  for (const c of CMAPS) {
+    const o = document.createElement('option');
+    o.textContent = `${c}_r`;
+    reversed.append(o);
+  }
+  $('cmap').append(reversed);
   $('cmap-all').onclick = () => {
     $('cmap-box').open = !$('cmap-box').open;
     $('cmap-all').classList.toggle('on', $('cmap-box').open);

@@ -143,6 +143,18 @@ test('colormap and cut change the tiles and their colours; the link restores the
   assert.ok(q.tiles.some((u) => newIds.has(renderId(u))) === false, 'the link renders with its own spec');
   await p.close();
   await q.close();
+
+  // A reversed map named by a link is what the menu shows, and the menu offers every map reversed.
+  const r = await page();
+  await r.goto(`${URL_}/view?path=data/sky.fits&cmap=viridis_r`);
+  await r.waitForFunction(() => window.toyz.restored);
+  await settle(r);
+  assert.equal(await r.$eval('#cmap', (e) => e.selectedOptions[0]?.textContent ?? ''), 'viridis_r');
+  const offered = await r.$$eval('#cmap option', (os) => os.map((o) => o.value));
+  for (const c of offered.filter((v) => !v.endsWith('_r'))) assert.ok(offered.includes(`${c}_r`), `${c}_r is in the menu`);
+  await r.selectOption('#cmap', 'grey_r');
+  await r.waitForFunction(() => /cmap=grey_r/.test(location.search) && window.toyz.view.spec.cmap === 'grey_r');
+  await r.close();
 });
 
 test('sources appear where the stars are; right-drag changes contrast/bias; the colour bar follows', async () => {
