@@ -66,9 +66,14 @@ fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOYZ_LOG")
         // object_store logs each retry of a request at info: its final error is what matters.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,object_store=warn"));
+    // Colour only on a terminal (and not with NO_COLOR): a log in a file, a pipe or the journal is
+    // plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false)
         .try_init();
 }

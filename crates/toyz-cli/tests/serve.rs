@@ -159,3 +159,61 @@ fn an_unwritable_cache_is_named() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// Logs written to a pipe or a file are plain text: colour codes only on a terminal (a log collected
+/// by systemd, a file or `2>&1 | tee` held `ESC[2m…` before).
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    use std::io::{BufRead, BufReader, Read};
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let root = format!("sky={}", s(&data));
+    let cache = d.path().join("cache");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_toyz"))
+        .args([
+            "serve",
+            "--root",
+            &root,
+            "--bind",
+            "127.0.0.1:0",
+            "--cache",
+            s(&cache),
+        ])
+        .env("TOYZ_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    assert_eq!(get(&format!("{url}/api/files?path=")).0, 200);
+    // Stopped: its log is complete once the pipe closes.
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(log.contains("GET /api/files 200"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a piped log: {log:?}"
+    );
+}
