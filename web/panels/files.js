@@ -57,6 +57,13 @@ export function mountFiles({ store, actions }) {
       li.firstChild.title = e.name;
       ul.append(li);
     }
+    // No root to show: every server has roots, so nothing of them is granted to this user yet.
+    if (!path && !j.entries.length) {
+      const li = document.createElement('li');
+      li.className = 'note';
+      li.textContent = 'Nothing is shared with you yet: an administrator grants folders to users and groups (the admin console, or toyz grant).';
+      ul.append(li);
+    }
   }
   return { browse };
 }

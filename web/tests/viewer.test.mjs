@@ -560,6 +560,21 @@ test('with accounts: log in (a permalink survives it), a refused folder is not l
   await p.close();
 });
 
+test('with accounts: a user with no grant is told that nothing is shared with them yet', async () => {
+  const AUTH = process.env.TOYZ_AUTH_URL;
+  const p = await page();
+  await p.goto(`${AUTH}/login`);
+  await p.fill('#user', 'nia');
+  await p.fill('#password', 'nia password');
+  await p.click('button[type=submit]');
+  await p.waitForURL(/\/view/);
+  await p.waitForFunction(() => document.getElementById('files').textContent.length > 0);
+  assert.match(await p.textContent('#files'), /Nothing is shared with you yet/);
+  await p.screenshot({ path: join(SHOTS, 'no-grant.png') });
+  assert.equal(await p.$('#files a[data-path]'), null, 'no folder is listed');
+  await p.close();
+});
+
 test('the admin console: a user and a grant made there work at once', async () => {
   const AUTH = process.env.TOYZ_AUTH_URL;
   const ctx = await browser.newContext({ viewport: { width: 1200, height: 800 } });

@@ -184,6 +184,8 @@ fn viewer_in_chromium() {
     admin(&["user", "add", "ada"], "ada password\n");
     admin(&["user", "add", "boss", "--admin"], "boss password\n");
     admin(&["user", "add", "bea"], "bea password\n");
+    // nia has an account and no grant at all.
+    admin(&["user", "add", "nia"], "nia password\n");
     admin(&["group", "add", "class", "ada", "bea"], "");
     admin(&["grant", "group:class", "data", "read"], "");
     admin(&["grant", "everyone", "data/private", "none"], "");
