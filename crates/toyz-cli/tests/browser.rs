@@ -292,6 +292,13 @@ fn viewer_in_chromium() {
     );
     assert!(out.status.success(), "browser tests failed:\n{text}");
     if only.is_none() {
-        assert!(text.contains("pass 25"), "{text}");
+        // Every test in the file ran and passed (none skipped or left out).
+        let file = std::fs::read_to_string(web.join("viewer.test.mjs")).unwrap();
+        let n = file.lines().filter(|l| l.starts_with("test(")).count();
+        assert!(n >= 26, "{n} tests found in viewer.test.mjs");
+        assert!(
+            text.contains(&format!("pass {n}\n")),
+            "expected pass {n}:\n{text}"
+        );
     }
 }
