@@ -164,7 +164,7 @@ fn an_unwritable_cache_is_named() {
 /// by systemd, a file or `2>&1 | tee` held `ESC[2m…` before).
 #[test]
 fn logs_to_a_pipe_have_no_colour_codes() {
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::Read;
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     std::fs::create_dir(&data).unwrap();
@@ -186,16 +186,7 @@ fn logs_to_a_pipe_have_no_colour_codes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
+    let url = common::banner_url(&mut child);
     assert_eq!(get(&format!("{url}/api/files?path=")).0, 200);
     // Stopped: its log is complete once the pipe closes.
     assert!(Command::new("kill")

@@ -35,8 +35,7 @@ pub fn principal_of(req: &actix_web::HttpRequest) -> Result<Principal, ApiError>
     if let Some(p) = actix_web::HttpMessage::extensions(req).get::<Principal>() {
         return Ok(p.clone());
     }
-    let token = req.cookie(COOKIE).map(|c| c.value().to_owned());
-    token
+    token_of(req)
         .and_then(|t| state.access.cached_session(&t))
         .ok_or_else(not_logged_in)
 }

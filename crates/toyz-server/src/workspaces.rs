@@ -17,8 +17,7 @@ pub async fn create(
 
 /// `GET /api/workspaces` → `{"workspaces": […]}`, those the user may open.
 pub async fn list(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
-    let all = ws::list(&state, &who).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "workspaces": all })))
+    Ok(HttpResponse::Ok().json(ws::list(&state, &who).await?))
 }
 
 /// `GET /api/workspaces/{id}` → the workspace with its state.
@@ -48,7 +47,5 @@ pub async fn delete(
     who: Principal,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    ws::delete(&state, &who, id).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": id })))
+    Ok(HttpResponse::Ok().json(ws::delete(&state, &who, id.into_inner()).await?))
 }

@@ -33,17 +33,21 @@ pub fn start_env(args: &[&str], env: &[(&str, String)]) -> Server {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
+    let url = banner_url(&mut child);
+    Server { child, url }
+}
+
+/// The URL `toyz serve` prints on its first line of stdout (piped), without a trailing `/`.
+pub fn banner_url(child: &mut Child) -> String {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let url = line
-        .split_whitespace()
+    line.split_whitespace()
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no URL in '{line}'"))
         .trim_end_matches('/')
-        .to_owned();
-    Server { child, url }
+        .to_owned()
 }
 
 pub fn get(url: &str) -> (u16, Vec<u8>) {

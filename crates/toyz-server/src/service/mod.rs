@@ -5,10 +5,10 @@
 //!
 //! - `source`: open and describe a source, its header; `image`: pixels, histogram, statistics of a
 //!   rectangle, sky positions, graticule, profile, source detection; `cutout`: FITS and PNG cutouts;
-//! - `catalog`: what a catalog is, CSV parsing; `catalogs`: loading, paging, matching, positions; `regions`: DS9 region files and the
-//!   statistics of regions;
-//! - `tiles`: pre-generating tiles into the cache; `files`: the file browser; `workspaces`: saved and shared viewer states; `admin`: users, groups
-//!   and grants.
+//! - `catalog`: what a catalog is, CSV parsing; `catalogs`: loading, paging, matching, positions;
+//! - `regions`: DS9 region files and the statistics of regions;
+//! - `tiles`: pre-generating tiles into the cache; `files`: the file browser;
+//! - `workspaces`: saved and shared viewer states; `admin`: users, groups and grants.
 
 pub mod admin;
 pub mod catalog;

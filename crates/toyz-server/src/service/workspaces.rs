@@ -141,17 +141,24 @@ pub async fn create(
     Ok(describe(w, a, false))
 }
 
+/// The workspaces a user may open.
+#[derive(Serialize)]
+pub struct WorkspaceList {
+    pub workspaces: Vec<WorkspaceInfo>,
+}
+
 /// The workspaces `who` may open (theirs and shared with them).
-pub async fn list(state: &AppState, who: &Principal) -> Result<Vec<WorkspaceInfo>, ApiError> {
+pub async fn list(state: &AppState, who: &Principal) -> Result<WorkspaceList, ApiError> {
     let (u, store) = user_and_store(state, who)?;
     let all = db(move || store.workspaces()).await?;
-    Ok(all
+    let workspaces = all
         .into_iter()
         .filter_map(|w| match access(&w, &u) {
             0 => None,
             a => Some(describe(w, a, false)),
         })
-        .collect())
+        .collect();
+    Ok(WorkspaceList { workspaces })
 }
 
 /// One workspace with its state.
@@ -196,9 +203,16 @@ pub async fn update(
     Ok(describe(w, a, true))
 }
 
+/// A deleted workspace's id.
+#[derive(Serialize)]
+pub struct Deleted {
+    pub deleted: i64,
+}
+
 /// Delete a workspace (its owner, or an admin).
-pub async fn delete(state: &AppState, who: &Principal, id: i64) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, who: &Principal, id: i64) -> Result<Deleted, ApiError> {
     let (u, store) = user_and_store(state, who)?;
     find(&store, &u, id, 3).await?;
-    db(move || store.delete_workspace(id)).await
+    db(move || store.delete_workspace(id)).await?;
+    Ok(Deleted { deleted: id })
 }
