@@ -240,8 +240,8 @@ pub fn start_with(
     let registry = web::Data::new(registry);
     // actix-web's HttpServer cannot wrap a connection, so the server is assembled from its parts
     // (as HttpServer does) with each accepted stream behind a `HeadGuard`.
-    // Requests in flight get 4 s to finish after SIGTERM (the docs promise an exit within 5 s).
-    let mut builder = actix_server::Server::build().shutdown_timeout(4);
+    // Requests in flight get 2 s to finish after SIGTERM (the docs promise an exit within 5 s).
+    let mut builder = actix_server::Server::build().shutdown_timeout(2);
     let conns = guard::ConnLimits::new(
         state.config.limits.connections,
         state.config.limits.connections_per_address,
