@@ -56,8 +56,9 @@ export function installLive({ store, actions, hook, STATIC }) {
       const d = g.getImageData(0, 0, c.width, c.height);
       const idx = new Uint8Array(c.width * c.height);
       for (let k = 0; k < idx.length; k++) idx[k] = d.data[k * 4 + 3] === 0 ? 0 : Math.max(1, greyIndex[d.data[k * 4]]);
-      // Over the tile, in its place (the same size and transform inside the same level).
-      c.className = 'leaflet-tile live-tile';
+      // Over the tile, in its place (the same size and transform inside the same level). Leaflet's CSS
+      // hides a `leaflet-tile` until it is marked loaded: this one is, or nobody would see it.
+      c.className = 'leaflet-tile leaflet-tile-loaded live-tile';
       c.style.cssText = t.el.style.cssText;
       c.style.width = t.el.style.width || `${t.el.width}px`;
       c.style.height = t.el.style.height || `${t.el.height}px`;

@@ -1037,6 +1037,21 @@ test('cubes: the plane slider, [ and ] step, play runs through the planes, the p
   await p.close();
 });
 
+/** The colour the user sees at page point (x, y): a 1-px screenshot there, decoded by the browser. */
+async function screenColour(p, x, y) {
+  const png = await p.screenshot({ clip: { x: Math.floor(x), y: Math.floor(y), width: 1, height: 1 } });
+  return p.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = 1; c.height = 1;
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0);
+    return [...g.getImageData(0, 0, 1, 1).data.slice(0, 3)];
+  }, png.toString('base64'));
+}
+
 /** The colour on screen at page point (x, y): from the top canvas or tile image of the map there. */
 const shownColour = (p, x, y, sel) => p.evaluate(([x, y, sel]) => {
   for (const el of [...document.querySelectorAll(sel)].reverse()) {
@@ -1064,6 +1079,7 @@ test('contrast/bias: right-drag shows its effect on the loaded tiles while dragg
   const probe = [Math.floor(at.x), Math.floor(at.y)];
   const tileSel = '#map .leaflet-tile-loaded:not(.live-tile)';
   const before = await shownColour(p, ...probe, tileSel);
+  assert.deepEqual(await screenColour(p, ...probe), before, 'the screen shows the tile');
   await p.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
   await p.mouse.down({ button: 'right' });
   await p.mouse.move(box.x + box.width * 0.25, box.y + box.height * 0.15, { steps: 3 });
@@ -1075,6 +1091,8 @@ test('contrast/bias: right-drag shows its effect on the loaded tiles while dragg
   const preview = await shownColour(p, ...probe, '#map canvas.live-tile');
   assert.ok(preview, 'a canvas covers the probe');
   assert.notDeepEqual(preview, before, 'the drag changed the colours at once');
+  // What the user sees: the screen shows the preview (Leaflet's CSS hid canvases not marked loaded).
+  assert.deepEqual(await screenColour(p, ...probe), preview, 'the screen shows the preview while dragging');
   const spec = await p.evaluate(() => ({ ...window.toyz.view.spec }));
   assert.ok(spec.contrast > 1 && spec.bias < 0.5, JSON.stringify(spec));
   await p.mouse.up({ button: 'right' });
