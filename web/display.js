@@ -2,6 +2,7 @@
 // new, lock), the orientation, and the tile layers swapped without flashing. These are the store's
 // actions that talk to the server; the panels call them and render from the store.
 import * as L from './vendor/leaflet/leaflet-src.esm.js';
+import { seamlessTileLayer } from './seamless.js';
 import { specParams } from './lib/render.js';
 import { about } from './lib/format.js';
 import { showError, busy } from './ui.js';
@@ -34,7 +35,7 @@ export function mountDisplay(ctx) {
 
   // ---- tile layers --------------------------------------------------------------------------------------
   function makeLayer(src) {
-    const layer = L.tileLayer(src.tiles, {
+    const layer = seamlessTileLayer(src.tiles, {
       tileSize: 256, minZoom: -3, maxNativeZoom: src.zmax, minNativeZoom: 0, maxZoom: src.zmax + 6,
       noWrap: true, bounds: place.boundsOf(src), keepBuffer: 4,
     });

@@ -1,6 +1,6 @@
 // The standalone page written by `toyz tiles build --out`: tiles.json beside it says what the tiles are,
 // and there is no server to ask (positions and TAN sky coordinates only; the tiles are colours).
-import * as L from './vendor/leaflet/leaflet-src.esm.js';
+import { seamlessTileLayer } from './seamless.js';
 import { $, showError } from './ui.js';
 import { tanWorld } from './lib/geometry.js';
 import * as link from './lib/url.js';
@@ -38,7 +38,7 @@ export async function startStatic({ store, map, place }, manifest) {
   add('div', `stretch ${spec.stretch}, cut ${spec.cut}, cmap ${spec.cmap}${spec.invert === '1' ? ', inverted' : ''}`);
   add('div', `${(+m.render.lo).toPrecision(6)} … ${(+m.render.hi).toPrecision(6)} ${m.bunit ?? ''}`);
   for (const n of notes) add('p', n).className = 'note';
-  const layer = L.tileLayer(m.layout, {
+  const layer = seamlessTileLayer(m.layout, {
     tileSize: m.tile_size, minZoom: -3, maxNativeZoom: m.zoom[1], minNativeZoom: m.zoom[0], maxZoom: m.zmax + 6,
     noWrap: true, bounds: place.boundsOf(src), keepBuffer: 4,
   });

@@ -3,6 +3,7 @@
 // through the frame lock (the same sky position and arcsec per screen pixel, the same pixel and zoom,
 // or nothing). A click in another frame's pane shows that frame in the main map.
 import * as L from './vendor/leaflet/leaflet-src.esm.js';
+import { seamlessTileLayer } from './seamless.js';
 import { $ } from './ui.js';
 
 export function installTile({ store, map, session, place, actions, hook }) {
@@ -64,7 +65,7 @@ export function installTile({ store, map, session, place, actions, hook }) {
       m.map.invalidateSize();
       if (m.url !== f.src.tiles) {
         if (m.layer) m.map.removeLayer(m.layer);
-        m.layer = L.tileLayer(f.src.tiles, {
+        m.layer = seamlessTileLayer(f.src.tiles, {
           tileSize: 256, minZoom: -3, maxNativeZoom: f.src.zmax, minNativeZoom: 0, maxZoom: f.src.zmax + 6,
           noWrap: true, bounds: boundsOf(f.src), keepBuffer: 2,
         }).addTo(m.map);

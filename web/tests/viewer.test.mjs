@@ -442,6 +442,10 @@ test('the standalone page of `toyz tiles build --out` works from a plain static 
   const tiles = await p.$$eval('.leaflet-tile-loaded', (t) => t.map((e) => e.src));
   assert.ok(tiles.length > 0 && tiles.every((u) => u.startsWith(base) && /\/\d+\/\d+\/\d+\.png$/.test(u)), tiles.join(' '));
   assert.match(await p.textContent('#static-info'), /Pixel values need a toyz server/);
+  // Fitted (a zoom between levels), its tiles meet on whole pixels as the viewer's do (no seams).
+  const edges = await p.$$eval('#map .leaflet-tile-loaded', (t) => t.flatMap((e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }));
+  assert.ok(await p.evaluate(() => !Number.isInteger(window.toyz.map.getZoom())), 'fitted between levels');
+  assert.ok(edges.every((v) => Math.abs(v - Math.round(v)) < 1e-3), `tile edges off whole pixels: ${edges}`);
 
   // The readout: sky coordinates from tiles.json's WCS, equal to the server's for the same pixel.
   const s = await hover(p, 300, 250);
@@ -1037,19 +1041,9 @@ test('cubes: the plane slider, [ and ] step, play runs through the planes, the p
   await p.close();
 });
 
-/** The colour the user sees at page point (x, y): a 1-px screenshot there, decoded by the browser. */
+/** The colour the user sees at page point (x, y), from a screenshot. */
 async function screenColour(p, x, y) {
-  const png = await p.screenshot({ clip: { x: Math.floor(x), y: Math.floor(y), width: 1, height: 1 } });
-  return p.evaluate(async (b64) => {
-    const img = new Image();
-    img.src = `data:image/png;base64,${b64}`;
-    await img.decode();
-    const c = document.createElement('canvas');
-    c.width = 1; c.height = 1;
-    const g = c.getContext('2d');
-    g.drawImage(img, 0, 0);
-    return [...g.getImageData(0, 0, 1, 1).data.slice(0, 3)];
-  }, png.toString('base64'));
+  return (await screenPixels(p, { x: Math.floor(x), y: Math.floor(y), width: 1, height: 1 })).rgb(0, 0);
 }
 
 /** The colour on screen at page point (x, y): from the top canvas or tile image of the map there. */
@@ -1211,6 +1205,86 @@ test('scale: stretch parameters, any percentile, the scale-limits histogram drag
   await p.click('#scale-presets [data-cut=zscale]');
   await p.waitForFunction((id) => window.toyz.view.src.render.id !== id, id0);
   assert.equal(await p.inputValue('#cut'), 'zscale');
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});
+
+/** The screen's pixels in a page rectangle: {w, h, grey(x, y)}, cut from a screenshot of the whole
+ * viewport (as the user sees it: a clipped screenshot is painted again for the clip, with other tile
+ * edges) decoded by the browser. */
+async function screenPixels(p, clip) {
+  const png = await p.screenshot();
+  const data = await p.evaluate(async ([b64, c]) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const cv = document.createElement('canvas');
+    cv.width = c.width; cv.height = c.height;
+    const g = cv.getContext('2d');
+    g.drawImage(img, -c.x, -c.y);
+    return [...g.getImageData(0, 0, c.width, c.height).data];
+  }, [png.toString('base64'), clip]);
+  return { w: clip.width, h: clip.height, rgb: (x, y) => data.slice((y * clip.width + x) * 4, (y * clip.width + x) * 4 + 3), grey: (x, y) => data[(y * clip.width + x) * 4] };
+}
+
+/** Screen pixels of the ramp (value = x + 1000·y, in grey) inside `clip`: each screen row is one grey
+ * level and each column a smooth ramp, so a tile edge that lets the background through (or is drawn
+ * twice) shows as a pixel off its row's level or off its column's ramp. */
+async function assertNoSeams(p, clip, what) {
+  const px = await screenPixels(p, clip);
+  let worst = { d: 0 };
+  for (let y = 0; y < px.h; y++) {
+    const row = [];
+    for (let x = 0; x < px.w; x++) row.push(px.grey(x, y));
+    const med = [...row].sort((u, v) => u - v)[row.length >> 1];
+    row.forEach((v, x) => { if (Math.abs(v - med) > worst.d) worst = { d: Math.abs(v - med), at: `column ${x} of row ${y}` }; });
+  }
+  for (let x = 0; x < px.w; x += 7) {
+    for (let y = 1; y + 1 < px.h; y++) {
+      const d = Math.abs(px.grey(x, y - 1) - 2 * px.grey(x, y) + px.grey(x, y + 1));
+      if (d > worst.d) worst = { d, at: `row ${y} of column ${x}` };
+    }
+  }
+  assert.ok(worst.d <= 3, `${what}: a seam ${worst.d} grey levels deep at ${worst.at} of the screen's ${JSON.stringify(clip)}`);
+}
+
+/** The page rectangle where a map (`mapOf` in the page) shows the ramp, inside the map by 3 px. */
+const rampClip = (p, mapOf) => p.evaluate((mapOf) => {
+  const m = eval(mapOf); // eslint-disable-line no-eval
+  const r = m.getContainer().getBoundingClientRect();
+  const at = (x, y) => m.latLngToContainerPoint(window.toyz.toLatLng(x, y)); // every frame shows the ramp
+  const [a, b] = [at(0.5, 799.5), at(999.5, 0.5)];
+  const x0 = Math.ceil(r.left + Math.max(a.x, 0)) + 3; const y0 = Math.ceil(r.top + Math.max(a.y, 0)) + 3;
+  const x1 = Math.floor(r.left + Math.min(b.x, r.width - 1)) - 3; const y1 = Math.floor(r.top + Math.min(b.y, r.height - 1)) - 3;
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+}, mapOf);
+
+test('no seams between tiles at any zoom: fitted, between levels, past 1:1, and in tile mode', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/ramp.fits&cmap=grey&cut=minmax`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  // Only the tiles: the zoom buttons and the corner's panner go out of sight.
+  await p.addStyleTag({ content: '.leaflet-control-container, #corner, .tile-label { visibility: hidden !important; }' });
+  const zmax = await p.evaluate(() => window.toyz.view.src.zmax);
+  await assertNoSeams(p, await rampClip(p, 'window.toyz.map'), 'fitted');
+  for (const scale of [1.57, 0.83, 0.77 / 2, 0.61 / 4]) {
+    await p.evaluate(([z]) => window.toyz.map.setView(window.toyz.toLatLng(512.3, 384.7), z, { animate: false }), [zmax + Math.log2(scale)]);
+    await settle(p);
+    await assertNoSeams(p, await rampClip(p, 'window.toyz.map'), `×${scale}`);
+  }
+  // Tile mode: the other frame's small map too.
+  await p.click('#new-frame');
+  await p.click('a[data-path="data/ramp.fits"]');
+  await p.waitForFunction(() => window.toyz.view.frames.length === 2 && window.toyz.view.frames[1].src?.path === 'data/ramp.fits');
+  await p.selectOption('#lock', 'pixel');
+  await p.check('#tile');
+  await p.waitForFunction(() => window.toyz.tile.maps.size === 1);
+  await p.evaluate(([z]) => window.toyz.map.setView(window.toyz.toLatLng(300.3, 500.7), z, { animate: false }), [zmax + Math.log2(0.71)]);
+  await p.waitForFunction(() => { const m = window.toyz.tile.maps.get(0); return m?.layer && !m.layer.isLoading() && Math.abs(m.map.getZoom() - window.toyz.map.getZoom()) < 1e-9; });
+  await settle(p);
+  await assertNoSeams(p, await rampClip(p, 'window.toyz.tile.maps.get(0).map'), 'tile mode, the other frame at ×0.71');
+  await p.screenshot({ path: join(SHOTS, 'seamless.png') });
   assert.deepEqual(p.errors, []);
   await p.close();
 });
