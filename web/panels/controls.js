@@ -94,6 +94,18 @@ export function mountControls({ store, actions }) {
       e.dataset.value = t.value;
       return e;
     }));
+    // A label at either end is kept inside the bar (its mark stays at its value): the first one hung
+    // half outside the panel and read `00000e0`.
+    // A label that then touches the one before it goes (measured, as the user sees them).
+    const bar = $('cbar-ticks').getBoundingClientRect();
+    let right = -Infinity;
+    for (const e of [...$('cbar-ticks').children]) {
+      const r = e.getBoundingClientRect();
+      const shift = Math.max(0, bar.left - r.left) - Math.max(0, r.right - bar.right);
+      if (shift) e.style.setProperty('--shift', `${shift}px`);
+      if (r.left + shift < right + 4) e.remove();
+      else right = r.right + shift;
+    }
     // The unit (BUNIT) beside the cut levels, which are in it.
     $('bunit').textContent = src.bunit ?? '';
     $('cbar-labels').replaceChildren();

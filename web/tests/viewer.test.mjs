@@ -1205,6 +1205,26 @@ test('scale: stretch parameters, any percentile, the scale-limits histogram drag
   await p.click('#scale-presets [data-cut=zscale]');
   await p.waitForFunction((id) => window.toyz.view.src.render.id !== id, id0);
   assert.equal(await p.inputValue('#cut'), 'zscale');
+  // A narrow range: labels in decimals (not 3.000004e0), each whole inside the bar, its mark at its value.
+  id0 = await rid();
+  await p.goto(`${URL_}/view?path=data/sky.fits&x=300&y=250&zoom=2&cut=range=3,3.00001`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  const narrow = await p.$$eval('#cbar-ticks span', (s) => s.map((e) => {
+    const r = e.getBoundingClientRect();
+    return { text: e.textContent, left: r.left, right: r.right, mark: parseFloat(getComputedStyle(e, '::before').left) + r.left };
+  }));
+  const bar = await p.$eval('#cbar-ticks', (e) => { const r = e.getBoundingClientRect(); return { left: r.left, right: r.right, width: r.width }; });
+  const placed = await p.evaluate(() => window.toyz.view.src.render.ticks);
+  assert.ok(narrow.length >= 3, JSON.stringify(narrow));
+  for (const [i, t] of narrow.entries()) {
+    assert.match(t.text, /^3\.\d{6}$/, JSON.stringify(narrow));
+    assert.ok(i === 0 || t.left >= narrow[i - 1].right, `labels overlap: ${JSON.stringify(narrow)}`);
+    assert.ok(t.left >= bar.left - 0.5 && t.right <= bar.right + 0.5, `label ${t.text} leaves the bar: ${JSON.stringify([t, bar])}`);
+    const at = bar.left + placed.find((w) => w.label === t.text).pos * bar.width;
+    assert.ok(Math.abs(t.mark - at) <= 1, `mark of ${t.text} at ${t.mark}, its value at ${at} (${i})`);
+  }
+  await p.screenshot({ path: join(SHOTS, 'colourbar-narrow.png') });
   assert.deepEqual(p.errors, []);
   await p.close();
 });

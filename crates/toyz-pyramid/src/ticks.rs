@@ -24,15 +24,18 @@ fn step(span: f64, n: f64) -> f64 {
         .unwrap_or(10.0 * e)
 }
 
-/// A tick value written with as many decimals as its step needs (exponent form for very large or
-/// small steps).
+/// A tick value written with as many decimals as its step needs: decimal while the value reads well
+/// that way (a narrow range about 3 is `3.000004`, not `3.000004e0`), exponent form for very large or
+/// small values.
 fn label(v: f64, step: f64) -> String {
     let v = if v.abs() < step * 1e-9 { 0.0 } else { v };
-    if !(1e-4..1e6).contains(&step) {
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    let decimal =
+        (1e-4..1e6).contains(&step) || ((1e-4..1e6).contains(&v.abs().max(step)) && decimals <= 8);
+    if !decimal {
         let digits = (v.abs().max(step).log10().floor() - step.log10().floor()).max(0.0) as usize;
         return format!("{v:.digits$e}");
     }
-    let decimals = (-step.log10().floor()).max(0.0) as usize;
     format!("{v:.decimals$}")
 }
 
@@ -118,5 +121,19 @@ mod tests {
             ["-0.2", "-0.1", "0.0", "0.1", "0.2", "0.3"]
         );
         assert!(colorbar_ticks(&lin, 1.0, 1.0, None).is_empty());
+        // A narrow range about a value that reads well in decimals stays decimal.
+        let narrow: Vec<String> = colorbar_ticks(&lin, 3.0, 3.00001, None)
+            .into_iter()
+            .map(|t| t.label)
+            .collect();
+        assert_eq!(
+            narrow[..3],
+            ["3.000000", "3.000002", "3.000004"],
+            "{narrow:?}"
+        );
+        assert_eq!(
+            colorbar_ticks(&lin, 1000.0, 1000.00001, None)[1].label,
+            "1000.000002"
+        );
     }
 }
