@@ -508,7 +508,7 @@ test('a DECam exposure opens as its whole focal plane and reads out each CCD', a
   await p.close();
 });
 
-test('readouts show stored values exactly: int64 beyond 2^53 and full doubles', async () => {
+test('readouts show stored values exactly: int64 beyond 2^53, full doubles, scaled integers with their decimals', async () => {
   const p = await page();
   await p.goto(`${URL_}/view?path=data/int64.fits`);
   await p.waitForSelector('#controls:not([hidden])');
@@ -524,6 +524,14 @@ test('readouts show stored values exactly: int64 beyond 2^53 and full doubles', 
   assert.match(s, /value 1\.000000006363\b/, s);
   s = await hover(p, 2, 1);
   assert.match(s, /value 0\.1\b/, s);
+  // Scaled integers: the decimals BSCALE = 0.01 holds, not the double's 114.96000000000001.
+  await p.goto(`${URL_}/view?path=data/scaled.fits`);
+  await p.waitForSelector('#controls:not([hidden])');
+  await settle(p);
+  s = await hover(p, 1, 1);
+  assert.match(s, /value 114\.96(?!\d)/, s);
+  s = await hover(p, 2, 1);
+  assert.match(s, /value 99\.93(?!\d)/, s);
   assert.deepEqual(p.errors, []);
   await p.close();
 });

@@ -125,15 +125,18 @@ fn viewer_in_chromium() {
     .unwrap();
     std::fs::write(data.join("corrupt.fits"), "this is not FITS\n".repeat(200)).unwrap();
     // An int64 image whose values a JavaScript number cannot hold (2^53 + 1) and a double one.
-    let fits = |bitpix: i64, data: Vec<u8>| {
+    let fits_with = |bitpix: i64, cards: &[&str], data: Vec<u8>| {
         let mut h: String = [
             "SIMPLE  =                    T".to_owned(),
             format!("BITPIX  = {bitpix:>20}"),
             "NAXIS   =                    2".into(),
             "NAXIS1  =                    2".into(),
             "NAXIS2  =                    2".into(),
-            "END".into(),
         ]
+        .into_iter()
+        .chain(cards.iter().map(|c| c.to_string()))
+        .chain(["END".to_owned()])
+        .collect::<Vec<_>>()
         .iter()
         .map(|c| format!("{c:<80}"))
         .collect();
@@ -147,12 +150,23 @@ fn viewer_in_chromium() {
         .iter()
         .flat_map(|v| v.to_be_bytes())
         .collect();
+    let fits = |bitpix: i64, data: Vec<u8>| fits_with(bitpix, &[], data);
     std::fs::write(data.join("int64.fits"), fits(64, ints)).unwrap();
     let doubles: Vec<u8> = [1.000000006363f64, 0.1, 2.5, 0.0]
         .iter()
         .flat_map(|v| v.to_be_bytes())
         .collect();
     std::fs::write(data.join("double.fits"), fits(-64, doubles)).unwrap();
+    // Scaled 16-bit integers: 1496 · 0.01 + 100 is 114.96000000000001 as a double.
+    let scaled: Vec<u8> = [1496i16, -7, 0, 3]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
+    let cards = [
+        "BSCALE  =                 0.01",
+        "BZERO   =                100.0",
+    ];
+    std::fs::write(data.join("scaled.fits"), fits_with(16, &cards, scaled)).unwrap();
     let mut exposure = toyz_skygen::Exposure::decam_scaled(16);
     exposure.stars_per_ccd = 20;
     exposure

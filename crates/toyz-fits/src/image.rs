@@ -701,6 +701,10 @@ impl Image {
         // Integer data with an integral offset and unit scale stays an integer (the unsigned
         // conventions BZERO = 2^15, 2^31, 2^63 included).
         let integral = self.bitpix > 0 && scale == 1.0 && zero.fract() == 0.0;
+        let scaled = |v: f64| Value::Scaled {
+            value: v,
+            decimals: crate::raster::scaled_decimals(scale, zero),
+        };
         if let Some(raw) = &self.raw {
             let bpp = (self.bitpix.unsigned_abs() / 8) as usize;
             let index = (self.plane * self.height + y) * self.width + x;
@@ -719,7 +723,7 @@ impl Image {
                         Err(_) => Value::UInt(sum as u64),
                     })
                 } else {
-                    Some(Value::F64(v as f64 * scale + zero))
+                    Some(scaled(v as f64 * scale + zero))
                 }
             };
             let identity = scale == 1.0 && zero == 0.0;
@@ -782,6 +786,8 @@ impl Image {
             Exact::Float(f) if self.bitpix == -32 && scale == 1.0 && zero == 0.0 => {
                 Some(Value::F32(f as f32))
             }
+            // Integer data with a scale or a fractional offset: the decimals they hold.
+            Exact::Float(f) if self.bitpix > 0 => Some(scaled(f)),
             Exact::Float(f) => Some(Value::F64(f)),
         }))
     }

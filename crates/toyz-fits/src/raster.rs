@@ -13,13 +13,25 @@ use std::path::{Path, PathBuf};
 
 /// A stored pixel value, exactly: integers stay integers (int64 and uint64 included), doubles keep all
 /// their digits, float32 data keeps its own shortest decimal form. Scaled integers are BSCALE·v + BZERO
-/// computed in double.
+/// computed in double, written with the decimals BSCALE and BZERO hold (0.01 → two: `114.96`, never
+/// the double's `114.96000000000001`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value {
     Int(i64),
     UInt(u64),
     F32(f32),
     F64(f64),
+    Scaled { value: f64, decimals: u8 },
+}
+
+/// The decimals a scaled integer holds: as many as BSCALE and BZERO are written with (their shortest
+/// decimal forms), at most 17.
+pub fn scaled_decimals(scale: f64, zero: f64) -> u8 {
+    let decimals = |x: f64| {
+        let s = format!("{x}");
+        s.split_once('.').map_or(0, |(_, f)| f.len())
+    };
+    decimals(scale).max(decimals(zero)).min(17) as u8
 }
 
 impl Value {
@@ -30,16 +42,22 @@ impl Value {
             Value::UInt(v) => v as f64,
             Value::F32(v) => v as f64,
             Value::F64(v) => v,
+            Value::Scaled { value, .. } => value,
         }
     }
 
-    /// The value in decimal with every significant digit of its type.
+    /// The value in decimal with every significant digit of its type (a scaled integer: the decimals
+    /// its scaling holds).
     pub fn text(self) -> String {
         match self {
             Value::Int(v) => v.to_string(),
             Value::UInt(v) => v.to_string(),
             Value::F32(v) => format!("{v:?}"),
             Value::F64(v) => format!("{v:?}"),
+            Value::Scaled { value, decimals } => {
+                let d = decimals as usize;
+                format!("{value:.d$}")
+            }
         }
     }
 }
@@ -53,7 +71,7 @@ impl Serialize for Value {
             // (serde_json::Value included, which holds f64) writes the same digits: 0.1, not
             // 0.10000000149011612.
             Value::F32(v) => s.serialize_f64(format!("{v}").parse().unwrap_or(v as f64)),
-            Value::F64(v) => s.serialize_f64(v),
+            Value::F64(v) | Value::Scaled { value: v, .. } => s.serialize_f64(v),
         }
     }
 }

@@ -181,11 +181,27 @@ fn integers_and_doubles_are_read_exactly_plain_and_gzipped() {
         assert_eq!(
             values(&p("scaled")),
             [
-                Some(Value::F64(12345.0 * 0.1 - 5.0)),
-                Some(Value::F64(-3.0 * 0.1 - 5.0)),
-                Some(Value::F64(-5.0))
+                Some(Value::Scaled {
+                    value: 12345.0 * 0.1 - 5.0,
+                    decimals: 1
+                }),
+                Some(Value::Scaled {
+                    value: -3.0 * 0.1 - 5.0,
+                    decimals: 1
+                }),
+                Some(Value::Scaled {
+                    value: -5.0,
+                    decimals: 1
+                })
             ]
         );
+        // Written with the decimals the scaling holds, not the double's noise (1229.5000000000002).
+        let text: Vec<String> = values(&p("scaled"))
+            .into_iter()
+            .flatten()
+            .map(Value::text)
+            .collect();
+        assert_eq!(text, ["1229.5", "-5.3", "-5.0"]);
     }
 }
 
