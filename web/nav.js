@@ -18,16 +18,24 @@ export function installNav({ store, map, place, hook, STATIC }) {
   if (prefs.magnify) $('magnifier-zoom').value = prefs.magnify;
 
   // ---- panner: level 0 of the pyramid (the whole image in one tile) -------------------------------
-  const PANNER = 160; // px, the longer side
+  // The panner's longer side and the magnifier's: 160 px, less on a small map (22 % of its shorter
+  // side, at least 96 px), so the two never cover much of it.
+  const cornerSize = () => {
+    const m = map.getSize();
+    return Math.round(Math.max(96, Math.min(160, 0.22 * Math.min(m.x, m.y))));
+  };
   const pan = { k: 1 };
   function pannerSource() {
+    const S = cornerSize();
+    const mag = $('magnifier');
+    if (mag.width !== S) { mag.width = S; mag.height = S; }
     const box = $('panner');
     box.hidden = !view().src || !$('show-panner').checked;
     if (box.hidden) return;
     const s = 2 ** view().src.zmax;
     // The (oriented) image's size in tile 0/0/0.
     const w0 = (view().src.display?.width ?? view().src.width) / s; const h0 = (view().src.display?.height ?? view().src.height) / s;
-    pan.k = PANNER / Math.max(w0, h0);
+    pan.k = S / Math.max(w0, h0);
     box.style.width = `${Math.round(w0 * pan.k)}px`;
     box.style.height = `${Math.round(h0 * pan.k)}px`;
     const img = $('panner-img');
@@ -45,7 +53,8 @@ export function installNav({ store, map, place, hook, STATIC }) {
     v.style.width = `${(b.getEast() - b.getWest()) * pan.k}px`;
     v.style.height = `${(b.getNorth() - b.getSouth()) * pan.k}px`;
   }
-  map.on('move zoom viewreset resize', pannerBox);
+  map.on('move zoom viewreset', pannerBox);
+  map.on('resize', () => { if (view().src) pannerSource(); });
   const pannerTo = (e) => {
     const r = $('panner').getBoundingClientRect();
     map.panTo(L.latLng(-(e.clientY - r.top) / pan.k, (e.clientX - r.left) / pan.k), { animate: false });

@@ -19,9 +19,10 @@ export function installTile({ store, map, session, place, actions, hook }) {
     if (n <= 2) return [[0, 0, 50, 100], [50, 0, 50, 100]];
     return [[0, 0, 50, 50], [50, 0, 50, 50], [0, 50, 50, 50], [50, 50, 50, 50]];
   }
-  // The area above the 24-px status line, as the main map's own CSS (inset: 0 0 24px 0).
+  // The area above the status line, as the main map's own CSS (inset: 0 0 var(--status-h) 0).
   const putPane = (el, [x, y, w, h]) => Object.assign(el.style, {
-    left: `${x}%`, width: `${w}%`, top: `calc((100% - 24px) * ${y / 100})`, height: `calc((100% - 24px) * ${h / 100})`,
+    left: `${x}%`, width: `${w}%`, top: `calc((100% - var(--status-h)) * ${y / 100})`,
+    height: `calc((100% - var(--status-h)) * ${h / 100})`,
     right: 'auto', bottom: 'auto',
   });
   function layout() {

@@ -24,8 +24,8 @@ export function mountControls({ store, actions }) {
     };
     const ccds = src.hdus.filter((h) => h.kind === 'image' && h.dims.length === 2);
     if (src.mosaic || ccds.length > 1) {
-      add('mosaic', 'whole focal plane (by WCS)');
-      add('mosaic:detsec', 'whole focal plane (by DETSEC)');
+      add('mosaic', 'focal plane (WCS)');
+      add('mosaic:detsec', 'focal plane (DETSEC)');
     }
     for (const h of src.hdus) {
       if (h.kind !== 'image' || !h.dims.length) continue;

@@ -482,7 +482,7 @@ test('a DECam exposure opens as its whole focal plane and reads out each CCD', a
   // Opened as a mosaic by default; the HDU picker still offers each CCD.
   assert.equal(await p.inputValue('#hdu'), 'mosaic');
   const options = await p.$$eval('#hdu option', (o) => o.map((e) => e.textContent));
-  assert.ok(options.some((t) => /\bN4\b/.test(t)) && options.includes('whole focal plane (by DETSEC)'), options.join('|'));
+  assert.ok(options.some((t) => /\bN4\b/.test(t)) && options.includes('focal plane (DETSEC)'), options.join('|'));
   assert.match(await p.textContent('#wcs-note'), /mosaic of 61 CCDs/);
   const src = await p.evaluate(() => window.toyz.view.src);
   const n4 = src.mosaic.ccds.find((c) => c.name === 'N4');
@@ -506,6 +506,52 @@ test('a DECam exposure opens as its whole focal plane and reads out each CCD', a
   }
   assert.deepEqual(p.errors, []);
   await p.close();
+});
+
+test('the panel fits a 900×700 and a 1280×800 window with a mosaic open: no scrolling, nothing cut, a panner in proportion', async () => {
+  for (const [width, height] of [[900, 700], [1280, 800]]) {
+    const p = await page();
+    await p.setViewportSize({ width, height });
+    await p.goto(`${URL_}/view?path=data/exposure.fits.fz&hdu=mosaic`);
+    await p.waitForFunction(() => window.toyz.restored);
+    await settle(p);
+    // The status line shows the readout of a pixel.
+    const n4 = await p.evaluate(() => window.toyz.view.src.mosaic.ccds.find((c) => c.name === 'N4'));
+    await hover(p, n4.x0 + 20, n4.y0 + 30);
+    await p.evaluate(() => window.toyz.map.fitBounds(window.toyz.bounds(), { animate: false }));
+    await settle(p);
+    await p.screenshot({ path: join(SHOTS, `panel-${width}x${height}.png`) });
+    const at = `${width}×${height}`;
+    const [sh, ch] = await p.$eval('#panel', (e) => [e.scrollHeight, e.clientHeight]);
+    assert.ok(sh <= ch, `${at}: the panel scrolls (${sh} > ${ch})`);
+    // Every control shown in the panel is whole inside it.
+    const out = await p.$eval('#panel', (panel) => {
+      const r = panel.getBoundingClientRect();
+      return [...panel.querySelectorAll('button, select, input, label, a, #wcs-note')].filter((e) => e.checkVisibility({ checkVisibilityCSS: true }))
+        .map((e) => [`${e.tagName}#${e.id}.${e.className}:${e.textContent.trim().slice(0, 24)}`, e.getBoundingClientRect()])
+        .filter(([, b]) => b.width > 0 && (b.left < r.left - 0.5 || b.right > r.right + 0.5 || b.top < r.top - 0.5 || b.bottom > r.bottom + 0.5))
+        .map(([n]) => n);
+    });
+    assert.deepEqual(out, [], `${at}: outside the panel`);
+    // Texts whole: the status line and the HDU picker's choice.
+    const status = await p.$eval('#status', (e) => [e.scrollWidth, e.clientWidth, e.textContent]);
+    assert.ok(status[0] <= status[1], `${at}: the status line is cut: ${status[2]}`);
+    const hdu = await p.$eval('#hdu', (e) => {
+      const g = document.createElement('canvas').getContext('2d');
+      const cs = getComputedStyle(e);
+      g.font = `${cs.fontSize} ${cs.fontFamily}`;
+      return [g.measureText(e.selectedOptions[0].textContent).width, e.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 16, e.selectedOptions[0].textContent];
+    });
+    assert.ok(hdu[0] <= hdu[1], `${at}: the HDU choice is cut: "${hdu[2]}" needs ${hdu[0]} px of ${hdu[1]}`);
+    // The panner (and the magnifier beside it) take at most a twelfth of the map each.
+    const area = await p.evaluate(() => {
+      const a = (id) => { const r = document.getElementById(id).getBoundingClientRect(); return r.width * r.height; };
+      return { map: a('map'), panner: a('panner') };
+    });
+    assert.ok(area.panner <= area.map / 12, `${at}: the panner covers ${(100 * area.panner / area.map).toFixed(1)} % of the map`);
+    assert.deepEqual(p.errors, []);
+    await p.close();
+  }
 });
 
 test('readouts show stored values exactly: int64 beyond 2^53, full doubles, scaled integers with their decimals', async () => {
