@@ -683,6 +683,35 @@ fn a_truncated_gzip_is_refused_by_every_command() {
     }
 }
 
+/// An s3:// cache with no credentials anywhere says so and names the variables and config keys that
+/// set them, not the cloud metadata service's refusal (it said "PUT http://169.254.169.254/latest/api/
+/// token … 403 Forbidden").
+#[test]
+fn an_object_store_without_credentials_says_so() {
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("a.fits");
+    write_fits(&img, &SkySpec::new(64, 64)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_toyz"))
+        .args(["tiles", "build", s(&img), "--cache", "s3://bucket/tiles"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .env_remove("AWS_SKIP_SIGNATURE")
+        .output()
+        .unwrap();
+    assert_input_error(&out, "no credentials were found");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("AWS_ACCESS_KEY_ID") && err.contains("[s3]") && !err.contains("169.254"),
+        "{err}"
+    );
+}
+
 /// A cache URL with an unknown scheme is refused with one line (it used to create a local folder
 /// named `s3:`); an s3:// cache that cannot be reached is refused at start, not at the first tile;
 /// `toyz cache` works on folders only and says so.

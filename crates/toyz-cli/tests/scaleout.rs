@@ -400,8 +400,17 @@ fn two_replicas_behind_nginx_share_tiles_and_logins() {
         metric(
             &b.url,
             &cookie,
-            "toyz_tile_cache_total{outcome=\"disk_hit\"}"
+            "toyz_tile_cache_total{outcome=\"store_hit\"}"
         ) >= 1
+    );
+    // Hits from the object store are not counted as this machine's disk.
+    assert_eq!(
+        metric(
+            &b.url,
+            &cookie,
+            "toyz_tile_cache_total{outcome=\"disk_hit\"}"
+        ),
+        0
     );
 
     // Load through nginx, then kill replica A.

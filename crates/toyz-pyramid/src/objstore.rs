@@ -53,8 +53,40 @@ pub struct S3Store {
     store: Arc<dyn ObjectStore>,
     /// `""` or `"some/prefix/"`.
     prefix: String,
-    url: String,
+    url: Arc<StoreName>,
     rt: Option<tokio::runtime::Runtime>,
+}
+
+/// What an error names: the store's URL, and whether it was given no credentials (then a refusal is
+/// most likely that, and is said so rather than as the cloud metadata service's answer).
+#[derive(Debug)]
+struct StoreName {
+    url: String,
+    no_credentials: bool,
+}
+
+impl std::fmt::Display for StoreName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+/// True when nothing names credentials: no key in the config file or the environment, and none of
+/// the ways a cloud platform hands them over (web identity, container credentials, an explicit
+/// unsigned mode). object_store then asks the instance metadata service, whose refusal says
+/// nothing useful off the cloud.
+fn no_credentials(opts: &S3Options) -> bool {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    opts.access_key_id.is_none()
+        && ![
+            "AWS_ACCESS_KEY_ID",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_SKIP_SIGNATURE",
+        ]
+        .iter()
+        .any(|k| set(k))
 }
 
 impl std::fmt::Debug for S3Store {
@@ -117,6 +149,10 @@ impl S3Store {
             .enable_all()
             .build()?;
         let prefix = prefix.trim_matches('/');
+        let url = Arc::new(StoreName {
+            url,
+            no_credentials: no_credentials(opts),
+        });
         Ok(S3Store {
             store: Arc::new(store),
             prefix: if prefix.is_empty() {
@@ -130,7 +166,7 @@ impl S3Store {
     }
 
     pub fn url(&self) -> &str {
-        &self.url
+        &self.url.url
     }
 
     fn check_bucket(&self) -> io::Result<()> {
@@ -179,14 +215,26 @@ impl S3Store {
     }
 }
 
-fn failed(url: &str, e: object_store::Error) -> io::Error {
+fn failed(url: &StoreName, e: object_store::Error) -> io::Error {
     let kind = match e {
         object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
         object_store::Error::PermissionDenied { .. }
         | object_store::Error::Unauthenticated { .. } => io::ErrorKind::PermissionDenied,
         _ => io::ErrorKind::Other,
     };
-    io::Error::new(kind, format!("{url}: {e}"))
+    let text = e.to_string();
+    if url.no_credentials
+        && (text.contains("169.254.169.254") || kind == io::ErrorKind::PermissionDenied)
+    {
+        return io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{url}: no credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or \
+                 access_key_id and secret_access_key under [s3] in the config file"
+            ),
+        );
+    }
+    io::Error::new(kind, format!("{url}: {text}"))
 }
 
 impl TileStore for S3Store {
@@ -268,7 +316,7 @@ impl TileStore for S3Store {
     }
 
     fn describe(&self) -> String {
-        self.url.clone()
+        self.url.url.clone()
     }
 
     fn check(&self) -> io::Result<()> {

@@ -63,6 +63,8 @@ pub struct Metrics {
     at_hand: [[OnceLock<Counter>; STATUSES.len()]; ROUTES.len()],
     pub tile_memory_hits: Counter,
     pub tile_disk_hits: Counter,
+    /// Tiles found in an object store (`--cache s3://…`), not on this machine's disk.
+    pub tile_store_hits: Counter,
     pub tile_renders: Counter,
     pub tile_not_modified: Counter,
     pub busy_rejections: Counter,
@@ -114,6 +116,7 @@ impl Default for Metrics {
         Metrics {
             tile_memory_hits: outcome("memory_hit"),
             tile_disk_hits: outcome("disk_hit"),
+            tile_store_hits: outcome("store_hit"),
             tile_renders: outcome("miss_rendered"),
             tile_not_modified: outcome("not_modified"),
             busy_rejections: outcome("busy"),

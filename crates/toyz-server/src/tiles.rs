@@ -273,9 +273,14 @@ fn read_png(store: &dyn toyz_pyramid::TileStore, key: &str) -> Option<Vec<u8>> {
         .then_some(b)
 }
 
-/// A tile found in the tile store (counted; the cache keeps it in memory).
+/// A tile found in the tile store (counted as a disk hit, or a store hit from an object store; the
+/// cache keeps it in memory).
 fn hit(state: &AppState, b: Bytes) -> Bytes {
-    state.metrics.tile_disk_hits.inc();
+    if state.tiles.store.folder().is_some() {
+        state.metrics.tile_disk_hits.inc();
+    } else {
+        state.metrics.tile_store_hits.inc();
+    }
     b
 }
 
