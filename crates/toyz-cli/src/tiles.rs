@@ -492,7 +492,11 @@ fn build_one(path: &Path, job: &Job, target: &Target) -> Result<Totals, Fail> {
             let file = toyz_fits::Pinned::open_unpacked(path, &unpacked)?;
             (std::sync::Arc::new(file), None)
         }
-        Target::Out(_) => crate::open_file(path)?,
+        Target::Out(dir) => {
+            // Resuming a build that was killed: its writers' temp files go first.
+            toyz_pyramid::gc::sweep_orphan_temps(dir);
+            crate::open_file(path)?
+        }
     };
     let src = Source::open_pinned(file, sel, plane)?;
     let zmax = src.geometry.zmax;

@@ -183,6 +183,22 @@ fn remove(p: &Path) -> bool {
     r.is_ok() || !p.exists()
 }
 
+/// Remove the temp files under `dir` whose writers are gone (a build killed by SIGKILL leaves its
+/// half-written tiles as `.NAME.<pid>.<n>.tmp`): (files, bytes) removed. A resumed `tiles build --out`
+/// calls it first, so it ends with exactly the files an uninterrupted build writes.
+pub fn sweep_orphan_temps(dir: &Path) -> (usize, u64) {
+    let mut temps = Vec::new();
+    walk(dir, &mut temps);
+    let (mut n, mut bytes) = (0, 0);
+    for (p, b) in temps {
+        if remove(&p) {
+            n += 1;
+            bytes += b;
+        }
+    }
+    (n, bytes)
+}
+
 /// Sweep orphan temp files, purge stale sources, then evict the least recently used entries until
 /// the cache holds at most `max_bytes` (0: no size limit). Sources for which `in_use` answers true
 /// (open in this server) are evicted last.
