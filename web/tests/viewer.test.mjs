@@ -470,6 +470,24 @@ test('the standalone page of `toyz tiles build --out` works from a plain static 
   await p.close();
   await q.close();
   server.close();
+
+  // What the export publishes names its files relative to itself, never where they are on the server.
+  for (const f of ['tiles.json', 'index.html']) {
+    const text = readFileSync(join(root, f), 'utf8');
+    assert.ok(!text.includes(process.env.TOYZ_DATA), `${f} names the server's folder: ${text.slice(0, 400)}`);
+  }
+  assert.equal(JSON.parse(readFileSync(join(root, 'tiles.json'), 'utf8')).source.path, 'sky.fits');
+  // Opened from file:// (a browser reads neither modules nor tiles.json there): it says to serve the
+  // folder, and no empty box sits in the corner.
+  const f = await page();
+  await f.goto(`file://${join(root, 'index.html')}`);
+  await f.waitForFunction(() => /web server/.test(document.body.innerText));
+  assert.match(await f.textContent('body'), /serve this folder with any web server/);
+  assert.doesNotMatch(await f.textContent('#status'), /Open a FITS file from the list/);
+  const corner = await f.$$eval('#corner > *', (els) => els.filter((e) => e.checkVisibility()).map((e) => e.id));
+  assert.deepEqual(corner, [], 'nothing shown in the corner');
+  await f.screenshot({ path: join(SHOTS, 'standalone-file.png') });
+  await f.close();
 });
 
 test('a DECam exposure opens as its whole focal plane and reads out each CCD', async () => {

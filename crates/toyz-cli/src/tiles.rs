@@ -459,7 +459,11 @@ fn write_index(top: &Path, built: &[(PathBuf, PathBuf)]) -> Result<(), Fail> {
         items.push_str(&format!(
             "<li><a href=\"{href}/index.html\">{}</a> <small>{}</small></li>\n",
             esc(&name),
-            esc(&src.display().to_string())
+            // The file's name only: the page is published, the server's folders are not.
+            esc(&src
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default())
         ));
     }
     let html = format!(

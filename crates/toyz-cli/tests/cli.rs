@@ -339,6 +339,15 @@ fn directory_build_makes_one_folder_per_source() {
         serde_json::from_slice(&std::fs::read(out.join("b/tiles.json")).unwrap()).unwrap();
     assert_eq!(tj["width"], 260);
     assert_eq!(tj["source"]["hdu"], 1);
+    // Published as it is: no file of the export names the folder the images are in on this machine.
+    assert_eq!(tj["source"]["path"], "b.fits.fz");
+    for (name, bytes) in all_files(&out) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(s(&data)),
+            "{name:?} names {}",
+            data.display()
+        );
+    }
     assert!(tj["render"]["spec"]
         .as_str()
         .unwrap()

@@ -291,7 +291,16 @@ pub fn build(
         zoom: [zoom.0, zoom.1],
         tiles,
         source: SourceInfo {
-            path: src.key.path.clone(),
+            // An --out folder is published as it is: it names its source by file name only, never
+            // by where the file is on the machine that built it.
+            path: match target {
+                Target::Out(_) => src
+                    .key
+                    .path
+                    .file_name()
+                    .map_or_else(|| src.key.path.clone(), PathBuf::from),
+                _ => src.key.path.clone(),
+            },
             hdu: src.key.hdu,
             plane: src.key.plane,
             id: src.id.clone(),
