@@ -454,6 +454,13 @@ test('the standalone page of `toyz tiles build --out` works from a plain static 
   assert.ok(deg, s);
   assert.ok(Math.abs(+deg[1] - want.world.lon) < 2e-6 && Math.abs(+deg[2] - want.world.lat) < 2e-6, `${s} vs ${JSON.stringify(want.world)}`);
   assert.match(s, /value n\/a/);
+  // The magnifier beside the panner shows the tiles under the cursor, not an empty black box.
+  const mag = await p.$eval('#magnifier', (e) => { const r = e.getBoundingClientRect(); return { x: Math.ceil(r.left), y: Math.ceil(r.top), width: Math.floor(r.width), height: Math.floor(r.height) }; });
+  assert.ok(mag.width > 0, 'the magnifier is shown');
+  const mpx = await screenPixels(p, mag);
+  let lit = 0;
+  for (let y = 0; y < mpx.h; y += 4) for (let x = 0; x < mpx.w; x += 4) if (mpx.rgb(x, y).some((v) => v > 40)) lit++;
+  assert.ok(lit > (mpx.w / 4) * (mpx.h / 4) * 0.5, `the magnifier is mostly black (${lit} lit samples)`);
 
   // Its link restores the view too.
   await p.waitForFunction(() => /x=300/.test(location.search) && window.toyz.urlPending === 0);
