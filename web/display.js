@@ -63,7 +63,7 @@ export function mountDisplay(ctx) {
   const fit = (src = st().src) => { if (src) map.fitBounds(place.boundsOf(src), { animate: false, padding: [0, 0] }); };
 
   // ---- opening ------------------------------------------------------------------------------------------
-  async function doOpen({ path, hdu, plane, center, zoom }) {
+  async function doOpen({ path, hdu, plane, center, at, zoom }) {
     showError('');
     busy('opening…');
     let src;
@@ -91,7 +91,11 @@ export function mountDisplay(ctx) {
     map.setMaxZoom(src.zmax + 6);
     // The map is placed first (the first image gives it its first view, which everything placed on it
     // needs), then the store says what it shows.
+    // `center` is a map position, `at` a FITS pixel of this image (a link's view, off the image or not):
+    // either is the first view, so only its tiles are asked for (a Fit first asked for another level's
+    // and aborted them).
     if (center) map.setView(center, zoom ?? src.zmax, { animate: false });
+    else if (at) map.setView(place.latLngOf(src, at.x, at.y), zoom ?? src.zmax, { animate: false });
     else if (st().frames.length < 2) fit(src);
     await show({ src, layer }, 'open');
     if (src.levels?.state === 'building') refine(src);

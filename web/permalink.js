@@ -58,19 +58,24 @@ export function mountPermalink({ store, map, session, place, actions, hook, STAT
     const { path, hdu, plane, zoom } = v;
     await browse(path ? path.split('/').slice(0, -1).join('/') : '');
     if (!path) return;
+    // The sky centre as a pixel of the image: through its WCS, on the image or off it (tile and lock
+    // modes leave a view there; /api/pixel refuses a pixel outside the image).
     let center = null;
     if (v.center?.ra != null) {
-      const q = new URLSearchParams({ path, ...(hdu ? { hdu } : {}), ra: v.center.ra, dec: v.center.dec });
-      const r = await fetch(`/api/pixel?${q}`);
-      if (r.ok) { const p = await r.json(); center = { x: p.x, y: p.y }; }
+      try {
+        const r = await session.call('image.sky_to_pixel', { path, ...(hdu ? { hdu } : {}), plane: plane ?? 0, points: [[v.center.ra, v.center.dec]] });
+        const px = r.pixels[0];
+        if (px) center = { x: px[0], y: px[1] };
+      } catch { center = null; }
     } else if (v.center) center = v.center;
     const frames = v.frames ?? [];
     const active = v.active ?? 0;
+    // The active frame opens on the link's view (no Fit first); with several frames the others come first.
     for (let i = 0; i < frames.length; i++) {
       if (i > 0) await actions.newFrame();
-      await actions.open(i === active ? { ...frames[i], center: null, zoom } : frames[i]);
+      await actions.open(i === active ? { ...frames[i], at: center, zoom } : frames[i]);
     }
-    if (!frames.length) await actions.open({ path, hdu, plane, center: null, zoom });
+    if (!frames.length) await actions.open({ path, hdu, plane, at: center, zoom });
     if (frames.length > 1 && store.get().active !== active) await actions.switchFrame(active);
     const { src } = store.get();
     if (center && src) map.setView(place.toLatLng(center.x, center.y), zoom ?? src.zmax, { animate: false });

@@ -533,6 +533,34 @@ test('a DECam exposure opens as its whole focal plane and reads out each CCD', a
   await p.close();
 });
 
+test('a link opens on its own view: only that view\'s tiles are asked for, none aborted; a centre off the image is restored', async () => {
+  const p = await page();
+  const failed = [];
+  p.on('requestfailed', (r) => { if (r.url().includes('/tiles/')) failed.push(`${r.url()} ${r.failure()?.errorText}`); });
+  // zoom 0: the whole pyramid's level 0, far from the level a Fit would ask for (2).
+  await p.goto(`${URL_}/view?path=data/ramp.fits&x=500&y=400&zoom=0`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  assert.ok(p.tiles.length > 0);
+  assert.deepEqual([...new Set(p.tiles.map(tileZ))], [0], `tiles of other levels asked for: ${p.tiles.join(' ')}`);
+  assert.deepEqual(failed, [], 'aborted tile requests');
+  // A centre off the image (tile or lock mode leaves one): the link holds its sky position and a
+  // fresh page goes back there.
+  await p.goto(`${URL_}/view?path=data/sky.fits&x=-150&y=250&zoom=2`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  await p.waitForFunction(() => /ra=/.test(location.search) && window.toyz.urlPending === 0);
+  const link = p.url();
+  const q = await page();
+  await q.goto(link);
+  await q.waitForFunction(() => window.toyz.restored);
+  const c = await q.evaluate(() => window.toyz.toFits(window.toyz.map.getCenter()));
+  assert.ok(Math.abs(c.x + 150) < 1 && Math.abs(c.y - 250) < 1, `${link}: centre ${JSON.stringify(c)}`);
+  assert.deepEqual([...p.errors, ...q.errors], []);
+  await p.close();
+  await q.close();
+});
+
 test('the panel fits a 900×700 and a 1280×800 window with a mosaic open: no scrolling, nothing cut, a panner in proportion', async () => {
   for (const [width, height] of [[900, 700], [1280, 800]]) {
     const p = await page();
