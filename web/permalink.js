@@ -8,7 +8,7 @@ import * as link from './lib/url.js';
  * enough for a link (a workspace keeps them all). */
 function linkOverlays(s) {
   const regions = link.regionBody(s.regionsText);
-  return { grid: s.grid.lines, compass: s.grid.compass, catalogs: s.catalogs.map((c) => c.path),
+  return { grid: s.grid.lines, compass: s.grid.compass, catalogs: s.catalogs.map(link.catalogSpec),
     regions: regions.length <= 4000 ? regions : '' };
 }
 

@@ -85,5 +85,11 @@ export function decode(query) {
   return v;
 }
 
-/** The regions of DS9 text without its comments and blank lines (what a link or a workspace keeps). */
-export const regionBody = (text) => (text || '').split('\n').filter((l) => l && !l.startsWith('#')).join('\n');
+/** The regions of DS9 text without its comments and blank lines (what a link or a workspace keeps). DS9
+ * writes text, vector and the other shapes other readers should skip behind a `#` (`# text(…)`,
+ * `# vector(…)`): those are regions, and stay. */
+export const regionBody = (text) => (text || '').split('\n')
+  .filter((l) => l && (!l.startsWith('#') || /^#\s*[a-z]+\(/.test(l))).join('\n');
+
+/** A catalog as a link names it: its path, with `[HDU]` when it is one table of a FITS file. */
+export const catalogSpec = (c) => (c.hdu != null && c.hdu !== '' ? `${c.path}[${c.hdu}]` : c.path);

@@ -533,7 +533,7 @@ test('a DECam exposure opens as its whole focal plane and reads out each CCD', a
   await p.close();
 });
 
-test('a link opens on its own view: only that view\'s tiles are asked for, none aborted; a centre off the image is restored', async () => {
+test('a link opens on its own view: only that view\'s tiles are asked for, none aborted; a centre off the image, text and vector regions and a catalog\'s HDU are restored', async () => {
   const p = await page();
   const failed = [];
   p.on('requestfailed', (r) => { if (r.url().includes('/tiles/')) failed.push(`${r.url()} ${r.failure()?.errorText}`); });
@@ -556,9 +556,23 @@ test('a link opens on its own view: only that view\'s tiles are asked for, none 
   await q.waitForFunction(() => window.toyz.restored);
   const c = await q.evaluate(() => window.toyz.toFits(window.toyz.map.getCenter()));
   assert.ok(Math.abs(c.x + 150) < 1 && Math.abs(c.y - 250) < 1, `${link}: centre ${JSON.stringify(c)}`);
-  assert.deepEqual([...p.errors, ...q.errors], []);
+  // The link keeps text and vector regions (DS9 writes them behind a #) and a catalog's FITS-table HDU.
+  await p.click('a.region-file[data-path="data/shapes.reg"]');
+  await p.waitForFunction(() => window.toyz.tools.regionsDrawn === 10);
+  await p.fill('#catalog-path', 'data/stars-table.fits[1]');
+  await p.click('#catalog-load');
+  await p.waitForFunction(() => window.toyz.view.catalogs.length === 1);
+  await p.waitForFunction(() => /catalog=data%2Fstars-table\.fits%5B1%5D/.test(location.search) && /regions=/.test(location.search) && window.toyz.urlPending === 0);
+  const r = await page();
+  await r.goto(p.url());
+  await r.waitForFunction(() => window.toyz.restored);
+  await r.waitForFunction(() => window.toyz.tools.regionsDrawn === 10 && window.toyz.view.catalogs.length === 1);
+  for (const shape of ['text', 'vector']) assert.ok(await r.locator(`.region.${shape}`).count() > 0, `${shape} restored from the link`);
+  assert.equal(await r.evaluate(() => window.toyz.view.catalogs[0].hdu), '1');
+  assert.deepEqual([...p.errors, ...q.errors, ...r.errors], []);
   await p.close();
   await q.close();
+  await r.close();
 });
 
 test('the panel fits a 900×700 and a 1280×800 window with a mosaic open: no scrolling, nothing cut, a panner in proportion', async () => {

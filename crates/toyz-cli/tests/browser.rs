@@ -291,7 +291,6 @@ fn viewer_in_chromium() {
         .env("TOYZ_AUTH_URL", &auth_server.url)
         .env("TOYZ_SHOTS", &shots)
         .env("TOYZ_STATIC", &standalone)
-        .env("TOYZ_DATA", &data)
         .env("CHROMIUM", &chromium)
         .env("TOYZ_LB_URL", &lb.url)
         .env("TOYZ_KILL_URL", &kill_url)

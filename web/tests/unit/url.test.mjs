@@ -1,7 +1,7 @@
 // The permalink: encode(view) → query and decode(query) → view, a round trip; old links read the same.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encode, decode } from '../../lib/url.js';
+import { encode, decode, regionBody, catalogSpec } from '../../lib/url.js';
 
 const full = {
   path: 'data/sky one.fits', hdu: 'SCI', plane: 3,
@@ -52,4 +52,16 @@ test('the standalone page\'s link: a centre and a zoom only', () => {
 
 test('a broken frame name is kept as written, not thrown', () => {
   assert.deepEqual(decode('frames=%25E0%25A4%25A,b').frames, [{ path: '%E0%A4%A' }, { path: 'b' }]);
+});
+
+test('a link keeps the regions DS9 writes behind a #: text and vector, not the header or comments', () => {
+  const exported = '# Region file format: DS9 version 4.1\nglobal color=green\nimage\ncircle(1,2,3)\n'
+    + '# text(80,450) text={Hello there}\n# vector(200,450,40,30) vector=1\n# a comment\n\n';
+  assert.equal(regionBody(exported),
+    'global color=green\nimage\ncircle(1,2,3)\n# text(80,450) text={Hello there}\n# vector(200,450,40,30) vector=1');
+});
+
+test('a catalog from a FITS table keeps its HDU in the link', () => {
+  assert.equal(catalogSpec({ path: 'aud/mef.fits', hdu: 'CAT' }), 'aud/mef.fits[CAT]');
+  assert.equal(catalogSpec({ path: 'data/stars.csv', hdu: undefined }), 'data/stars.csv');
 });
