@@ -50,12 +50,18 @@ const DrawTool = L.Handler.extend({
     if (!this.polygonMode() || !this.ready()) return;
     this.vertices.push(this.fits(e));
     this.clear();
-    this.preview = L.polyline(this.vertices.map(([x, y]) => this.toLatLng(x, y)), { color: '#3f3', weight: 1.5, dashArray: '3 3' }).addTo(this._map);
+    // Not interactive: a preview under the pointer would be the second click's target, a new element
+    // each click, and the browser then sends no double click (the polygon never closed, and each try
+    // added a vertex).
+    this.preview = L.polyline(this.vertices.map(([x, y]) => this.toLatLng(x, y)),
+      { color: '#3f3', weight: 1.5, dashArray: '3 3', interactive: false }).addTo(this._map);
   },
   async dblclick() {
     if (!this.polygonMode()) return;
-    // A double click also sent two clicks: the last vertex is there twice.
-    const v = this.vertices.filter((p, i, a) => i === 0 || p[0] !== a[i - 1][0] || p[1] !== a[i - 1][1]);
+    // A double click also sent two clicks: the last vertex is there twice, or a pixel or two apart when
+    // the hand moved between them. A vertex within 4 screen pixels of the one before is that one.
+    const screen = ([x, y]) => this._map.latLngToContainerPoint(this.toLatLng(x, y));
+    const v = this.vertices.filter((p, i, a) => i === 0 || screen(p).distanceTo(screen(a[i - 1])) >= 4);
     this.clear();
     this.vertices = [];
     if (v.length >= 3) await this.polygon(v);

@@ -575,6 +575,44 @@ test('a link opens on its own view: only that view\'s tiles are asked for, none 
   await r.close();
 });
 
+test('drawing: a plain click places a text region; a polygon closed by a double click has the vertices clicked, however the hand shakes', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/sky.fits&x=300&y=250&zoom=2`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  const n = () => p.evaluate(() => window.toyz.tools.regions.length);
+  // Text: one click, no drag; the editor opens for its words.
+  await p.selectOption('#shape', 'text');
+  await p.click('#draw');
+  const t = await screenAt(p, 250, 200);
+  await p.mouse.click(Math.round(t.x), Math.round(t.y));
+  await p.waitForFunction(() => window.toyz.tools.regions.length === 1);
+  const text = await p.evaluate(() => window.toyz.tools.regions[0]);
+  assert.equal(text.shape, 'text', JSON.stringify(text));
+  assert.ok(Math.abs(text.points[0][0] - 250) < 1 && Math.abs(text.points[0][1] - 200) < 1, JSON.stringify(text));
+  assert.ok(await p.isVisible('#region-edit'), 'the editor opens for the text');
+  await p.click('#edit-cancel');
+  // Polygon: three clicks, then a double click whose second click is a pixel off the first.
+  await p.selectOption('#shape', 'polygon');
+  const pts = [[200, 150], [320, 150], [320, 260], [200, 260]];
+  const at = [];
+  for (const [x, y] of pts) { const s = await screenAt(p, x, y); at.push([Math.round(s.x), Math.round(s.y)]); }
+  const before = await n();
+  for (const [x, y] of at.slice(0, 3)) await p.mouse.click(x, y);
+  const [dx, dy] = at[3];
+  await p.mouse.click(dx, dy);
+  await p.mouse.move(dx + 1, dy);
+  await p.mouse.down({ clickCount: 2 });
+  await p.mouse.up({ clickCount: 2 });
+  await p.waitForFunction((k) => window.toyz.tools.regions.length === k, before + 1);
+  const poly = await p.evaluate(() => window.toyz.tools.regions.at(-1));
+  assert.equal(poly.shape, 'polygon');
+  assert.equal(poly.points.length, 4, `vertices: ${JSON.stringify(poly.points)}`);
+  poly.points.forEach(([x, y], i) => assert.ok(Math.hypot(x - pts[i][0], y - pts[i][1]) < 1.5, `vertex ${i}: ${x},${y}`));
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});
+
 test('the panel fits a 900×700 and a 1280×800 window with a mosaic open: no scrolling, nothing cut, a panner in proportion', async () => {
   for (const [width, height] of [[900, 700], [1280, 800]]) {
     const p = await page();
