@@ -48,7 +48,8 @@ export class Session {
       setTimeout(() => this.connect(), 1000);
     };
   }
-  /** Run a job; the promise has `cancel()`, which asks the server to stop it (it then rejects). */
+  /** Run a job; the promise has `cancel()`, which asks the server to stop it and rejects at once (kind
+   * `cancelled`): what the server answers after that is not waited for. */
   call(job, params, progress) {
     let id = null; let ws = null;
     const p = (async () => {
@@ -61,7 +62,14 @@ export class Session {
         ws.send(JSON.stringify({ id, job, params }));
       });
     })();
-    p.cancel = () => { if (id != null && ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ id, cancel: true })); };
+    p.cancel = () => {
+      if (id == null) return;
+      if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ id, cancel: true }));
+      const q = this.pending.get(id);
+      if (!q) return;
+      this.pending.delete(id);
+      q.reject(Object.assign(new Error('cancelled'), { kind: 'cancelled' }));
+    };
     return p;
   }
 }

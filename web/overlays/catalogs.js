@@ -9,6 +9,9 @@ const COLORS = ['#f5f', '#ff5', '#5ff', '#fa5', '#5f5'];
 
 export function mountCatalogs({ store, map, session, place }) {
   const list = () => store.get().catalogs;
+  // One canvas for every large catalog: a canvas per catalog lay over the one before and took its clicks
+  // (its markers no longer opened their rows).
+  const canvas = L.canvas({ padding: 0.5 });
   // Only the newest placement of a catalog is drawn, and not at all once the catalog was removed or the
   // image changed meanwhile.
   async function placeCatalog(c) {
@@ -29,10 +32,11 @@ export function mountCatalogs({ store, map, session, place }) {
     if (c.layer) map.removeLayer(c.layer);
     c.layer = null;
     const many = pos.positions.length > 2000;
-    const renderer = many ? L.canvas({ padding: 0.5 }) : undefined;
+    const renderer = many ? canvas : undefined;
     const layer = L.layerGroup();
     for (const [i, x, y] of pos.positions) {
-      const m = L.circleMarker(place.toLatLng(x, y), { radius: 7, color: c.color, weight: 1.5, fill: false, className: 'catalog', renderer });
+      // Filled with nothing: a click inside the circle opens the row, not only one on its ring.
+      const m = L.circleMarker(place.toLatLng(x, y), { radius: 7, color: c.color, weight: 1.5, fill: true, fillOpacity: 0, className: 'catalog', renderer });
       m.on('click', async () => {
         const r = await session.call('catalog.rows', { catalog: c.id, offset: i, limit: 1 });
         const row = r.rows[0] || [];

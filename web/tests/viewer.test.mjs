@@ -190,6 +190,82 @@ test('sources appear where the stars are; right-drag changes contrast/bias; the 
   await p.close();
 });
 
+test('catalog and source clicks: two large catalogs each open their rows, a source opens from inside its circle; detection has a threshold and a Cancel', async () => {
+  const p = await page();
+  // Every message of the socket passes through here; a detection's answer can be held back.
+  const sent = [];
+  let hold = false; let held = [];
+  await p.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => { sent.push(JSON.parse(m)); server.send(m); });
+    server.onMessage((m) => {
+      const j = JSON.parse(m);
+      const job = sent.find((x) => x.id === j.id && x.job);
+      if (hold && job?.job === 'sources.detect') held.push(m); else ws.send(m);
+    });
+  });
+  await p.goto(`${URL_}/view?path=data/sky.fits&x=250&y=250&zoom=3`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  // Two catalogs of 2,500 rows each, drawn on canvases; a click on a marker of the first opens its row.
+  for (const c of ['data/big1.csv', 'data/big2.csv']) {
+    await p.fill('#catalog-path', c);
+    await p.click('#catalog-load');
+  }
+  await p.waitForFunction(() => window.toyz.view.catalogs.length === 2 && window.toyz.view.catalogs.every((c) => c.layer));
+  for (const [x, y, file] of [[245, 255, 'big1.csv'], [250, 260, 'big2.csv']]) {
+    const at = await screenAt(p, x, y);
+    await p.mouse.click(Math.round(at.x), Math.round(at.y));
+    await p.waitForSelector('.row-popup');
+    assert.match(await p.textContent('.row-popup'), new RegExp(file.replace('.', '\\.')));
+    await p.keyboard.press('Escape');
+    await p.evaluate(() => { window.toyz.map.closePopup(); });
+  }
+  for (const c of ['big1.csv', 'big2.csv']) await p.click(`#catalogs li:has-text("${c}") button`);
+  await p.waitForFunction(() => window.toyz.view.catalogs.length === 0);
+  // Detection at 5 σ, then at 50 σ: fewer sources.
+  await p.evaluate(() => window.toyz.map.setView(window.toyz.toLatLng(300, 250), 1, { animate: false }));
+  await settle(p);
+  const runs = () => p.evaluate(() => window.toyz.detect.runs);
+  let r0 = await runs();
+  await p.click('#detect');
+  await p.waitForFunction((r) => window.toyz.detect.runs > r, r0);
+  const n5 = await p.evaluate(() => window.toyz.detect.count);
+  assert.ok(n5 >= 5, `${n5} sources at 5 σ`);
+  assert.equal(sent.filter((m) => m.job === 'sources.detect').at(-1).params.threshold, 5);
+  await p.fill('#detect-sigma', '50');
+  r0 = await runs();
+  await p.click('#detect');
+  await p.waitForFunction((r) => window.toyz.detect.runs > r, r0);
+  const n50 = await p.evaluate(() => window.toyz.detect.count);
+  assert.ok(n50 < n5, `${n50} sources at 50 σ, ${n5} at 5 σ`);
+  // A click inside a source's circle (its centre, not its ring) opens its measurements.
+  const centre = await p.evaluate(() => {
+    const l = Object.values(window.toyz.map._layers).find((x) => x.options && x.options.className === 'source');
+    return window.toyz.toFits(l.getLatLng());
+  });
+  await p.evaluate(([x, y]) => window.toyz.map.setView(window.toyz.toLatLng(x, y), 3, { animate: false }), [centre.x, centre.y]);
+  await settle(p);
+  const c = await screenAt(p, centre.x, centre.y);
+  await p.mouse.click(Math.round(c.x), Math.round(c.y));
+  await p.waitForSelector('.leaflet-popup-content');
+  assert.match(await p.textContent('.leaflet-popup-content'), /FWHM/);
+  await p.evaluate(() => { window.toyz.map.closePopup(); });
+  // Cancel: the answer is held back, the banner's Cancel ends the detection and the server is told.
+  hold = true;
+  r0 = await runs();
+  await p.click('#detect');
+  await p.waitForSelector('#busy-cancel');
+  await p.click('#busy-cancel');
+  await p.waitForFunction((r) => window.toyz.detect.runs > r, r0);
+  const id = sent.filter((m) => m.job === 'sources.detect').at(-1).id;
+  assert.ok(sent.some((m) => m.id === id && m.cancel === true), 'the cancel went to the server');
+  assert.match(await p.textContent('#busy'), /detection cancelled/);
+  hold = false;
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});
+
 test('frames: two images, blink alternates them, the link restores both', async () => {
   const p = await page();
   await p.goto(`${URL_}/view?path=data/sky.fits`);

@@ -109,6 +109,18 @@ fn viewer_in_chromium() {
     // every shape toyz reads, properties, and two lines it does not read (14 and 15).
     toyz_skygen::write_table_fits(&data.join("stars-table.fits"), &sky).unwrap();
     std::fs::write(data.join("shapes.reg"), SHAPES_REG).unwrap();
+    // Two catalogs of 2,500 rows (drawn on canvases): a 10-px grid over sky.fits, the second offset by
+    // (5, 5) px so no marker of one lies on a marker of the other.
+    for (name, off) in [("big1.csv", 5.0), ("big2.csv", 10.0)] {
+        let mut csv = String::from("x,y,mag\n");
+        for i in 0..50 {
+            for j in 0..50 {
+                let (x, y) = (10.0 * i as f64 + off, 10.0 * j as f64 + off);
+                csv.push_str(&format!("{x},{y},{}\n", 15 + (i + j) % 7));
+            }
+        }
+        std::fs::write(data.join(name), csv).unwrap();
+    }
     // A field whose WCS is turned by 30°: north up needs a turn by an arbitrary angle.
     let mut tilted = SkySpec::new(400, 300);
     if let Some(w) = tilted.wcs.as_mut() {
