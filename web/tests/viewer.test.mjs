@@ -814,7 +814,7 @@ test('with accounts: a user with no grant is told that nothing is shared with th
   await p.close();
 });
 
-test('the admin console: a user and a grant made there work at once', async () => {
+test('the admin console: a user and a grant made there work at once; live sessions ended there; the cache pruned', async () => {
   const AUTH = process.env.TOYZ_AUTH_URL;
   const ctx = await browser.newContext({ viewport: { width: 1200, height: 800 } });
   const p = await ctx.newPage();
@@ -847,6 +847,18 @@ test('the admin console: a user and a grant made there work at once', async () =
   await q.click('#files a[data-path="data"]');
   await q.waitForSelector('a[data-path="data/private"]');
   assert.equal(await q.$('a[data-path="data/public"]'), null, 'only what carl was granted');
+  // The console lists carl's session; ending it there logs him out at once (his next request: login).
+  await p.reload();
+  await p.waitForSelector('#sessions tr[data-user="carl"]');
+  await p.click('#sessions tr[data-user="carl"] button:text("end")');
+  await p.waitForFunction(() => !document.querySelector('#sessions tr[data-user="carl"]'));
+  assert.equal((await q.request.get(`${AUTH}/api/me`)).status(), 401);
+  // The cache: what it holds, and a prune with what it removed.
+  await p.waitForSelector('#cache tr[data-key="sources"]');
+  assert.match(await p.textContent('#cache tr[data-key="size"]'), /MiB of/);
+  await p.click('#prune button');
+  await p.waitForFunction(() => /^pruned: /.test(document.getElementById('message').textContent));
+  await p.screenshot({ path: join(SHOTS, 'admin-sessions.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await other.close();
   await ctx.close();

@@ -80,6 +80,35 @@ pub async fn revoke(
     done(admin::revoke(&state.into_inner(), &who, b.into_inner()).await)
 }
 
+/// `GET /api/admin/sessions` → `{"sessions": [{"id", "user", "created", "last_seen"}]}`.
+pub async fn sessions(
+    state: web::Data<AppState>,
+    who: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let sessions = admin::sessions(&state.into_inner(), &who).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions": sessions })))
+}
+
+/// `DELETE /api/admin/sessions?id=…` or `?user=…` → `{"ended": n}`.
+pub async fn end_sessions(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<admin::EndQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let ended = admin::end_sessions(&state.into_inner(), &who, q.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(ended))
+}
+
+/// `GET /api/admin/cache` → what the cache folder holds, its limit and where tiles go.
+pub async fn cache(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(admin::cache(&state.into_inner(), &who).await?))
+}
+
+/// `POST /api/admin/cache/prune` → what the prune removed.
+pub async fn prune(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(admin::prune(&state.into_inner(), &who).await?))
+}
+
 /// A change made: 200 with `null`.
 fn done(r: Result<(), ApiError>) -> Result<HttpResponse, ApiError> {
     r.map(|()| HttpResponse::Ok().json(()))

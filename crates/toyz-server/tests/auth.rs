@@ -663,6 +663,138 @@ fn the_admin_api_is_for_admins_and_takes_effect_at_once() {
     assert_eq!(http(addr, "GET", "/admin", Some(&root), None).status, 200);
 }
 
+/// The console's sessions and cache (`/api/admin/sessions`, `/api/admin/cache`): admins list who is
+/// logged in and end one session or all of a user's (their cookies answer 401 at once), read what the
+/// cache holds and prune it. Others get 403.
+#[test]
+fn the_console_lists_and_ends_sessions_and_prunes_the_cache() {
+    let w = world();
+    let addr = start(&w);
+    let root = login(addr, "root", "root password");
+    let ada = login(addr, "ada", "ada password");
+    let bob1 = login(addr, "bob", "bob password");
+    let bob2 = login(addr, "bob", "bob password");
+    assert_eq!(
+        http(addr, "GET", "/api/admin/sessions", Some(&ada), None).status,
+        403
+    );
+    let list = http(addr, "GET", "/api/admin/sessions", Some(&root), None).json();
+    let sessions = list["sessions"].as_array().unwrap().clone();
+    let of = |user: &str| sessions.iter().filter(|s| s["user"] == user).count();
+    assert_eq!((of("root"), of("ada"), of("bob")), (1, 1, 2), "{list}");
+    for s in &sessions {
+        let id = s["id"].as_str().unwrap();
+        assert_eq!(id.len(), 16, "{s}");
+        assert!(
+            ![&root, &ada, &bob1, &bob2].iter().any(|c| c.contains(id)),
+            "an id is not a cookie"
+        );
+        assert!(s["created"].as_i64().unwrap() <= s["last_seen"].as_i64().unwrap());
+    }
+    // One session ends: ada's cookie answers 401 at once, and she cannot open a socket with it.
+    let ada_id = sessions.iter().find(|s| s["user"] == "ada").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = http(
+        addr,
+        "DELETE",
+        &format!("/api/admin/sessions?id={ada_id}"),
+        Some(&root),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["ended"], 1);
+    assert_eq!(http(addr, "GET", "/api/me", Some(&ada), None).status, 401);
+    let info = json!({"job": "session.info", "params": {}});
+    assert_eq!(ws_job(addr, Some(&ada), None, info.clone()), Err(401));
+    // All of bob's: both his logins.
+    let r = http(
+        addr,
+        "DELETE",
+        "/api/admin/sessions?user=bob",
+        Some(&root),
+        None,
+    );
+    assert_eq!(r.json()["ended"], 2);
+    for c in [&bob1, &bob2] {
+        assert_eq!(http(addr, "GET", "/api/me", Some(c), None).status, 401);
+    }
+    assert_eq!(http(addr, "GET", "/api/me", Some(&root), None).status, 200);
+    for bad in [
+        "/api/admin/sessions",
+        "/api/admin/sessions?id=xyz",
+        "/api/admin/sessions?id=0123456789abcdef&user=bob",
+    ] {
+        assert_eq!(
+            http(addr, "DELETE", bad, Some(&root), None).status,
+            400,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        http(
+            addr,
+            "DELETE",
+            "/api/admin/sessions?user=nobody",
+            Some(&root),
+            None
+        )
+        .status,
+        404
+    );
+    // The cache: what it holds, then a prune; for admins only.
+    let bea = {
+        let store = w.db.open();
+        store.add_user("bea", "bea password", false).unwrap();
+        login(addr, "bea", "bea password")
+    };
+    assert_eq!(
+        http(addr, "GET", "/api/admin/cache", Some(&bea), None).status,
+        403
+    );
+    assert_eq!(
+        http(addr, "POST", "/api/admin/cache/prune", Some(&bea), None).status,
+        403
+    );
+    // A tile makes the cache hold a source.
+    assert_eq!(
+        http(
+            addr,
+            "GET",
+            "/api/sources?path=data/public/a.fits",
+            Some(&root),
+            None
+        )
+        .status,
+        200
+    );
+    let c = http(addr, "GET", "/api/admin/cache", Some(&root), None).json();
+    for k in [
+        "folder",
+        "tiles",
+        "max_bytes",
+        "bytes",
+        "sources",
+        "stale_sources",
+        "orphan_temp_files",
+    ] {
+        assert!(c.get(k).is_some(), "{k} in {c}");
+    }
+    assert!(c["sources"].as_u64().unwrap() >= 1, "{c}");
+    let r = http(addr, "POST", "/api/admin/cache/prune", Some(&root), None);
+    assert_eq!(r.status, 200);
+    for k in [
+        "stale_removed",
+        "evicted",
+        "temp_removed",
+        "freed_bytes",
+        "bytes",
+    ] {
+        assert!(r.json().get(k).is_some(), "{k} in {}", r.json());
+    }
+}
+
 /// The holes of the original framework, each closed: a job told who the user is, pixel reads and
 /// data loads past folder permissions (covered in the matrix), a default account (refused at start),
 /// and a static route that served the whole disk.

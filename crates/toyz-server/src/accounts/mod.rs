@@ -153,6 +153,37 @@ pub struct GroupRow {
     pub members: Vec<String>,
 }
 
+/// A live login session as the admin console lists it. `id` is the first 16 hex digits of the token's
+/// hash: enough to name it, nothing to log in with.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LoginSession {
+    pub id: String,
+    pub user: String,
+    /// Seconds since the Unix epoch.
+    pub created: i64,
+    pub last_seen: i64,
+}
+
+/// Which login sessions to end.
+#[derive(Debug, Clone)]
+pub enum EndSessions {
+    /// One, by its [`LoginSession::id`].
+    Id(String),
+    /// Every session of a user.
+    User(String),
+}
+
+impl EndSessions {
+    /// The `LIKE` pattern of an id (16 hex digits; anything else names no session).
+    fn id_pattern(id: &str) -> StoreResult<String> {
+        if id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(format!("{}%", id.to_ascii_lowercase()))
+        } else {
+            Err(StoreError::Invalid(format!("'{id}' is not a session id")))
+        }
+    }
+}
+
 /// Users, groups, grants and login sessions. One implementation per database.
 pub trait AccountStore: Send + Sync {
     fn groups(&self) -> StoreResult<Vec<GroupRow>>;
@@ -201,6 +232,10 @@ pub trait AccountStore: Send + Sync {
     fn delete_session(&self, token: &str) -> StoreResult<()>;
     /// Live sessions (seen within `idle`).
     fn active_sessions(&self, idle: Duration) -> StoreResult<u64>;
+    /// Live sessions (seen within `idle`), the most recently seen first.
+    fn login_sessions(&self, idle: Duration) -> StoreResult<Vec<LoginSession>>;
+    /// End sessions (their sockets close at the next look-up: the generation moves on): how many.
+    fn end_sessions(&self, which: &EndSessions) -> StoreResult<u64>;
     /// Changes whenever anything in the store changed (here or through another process).
     fn generation(&self) -> StoreResult<u64>;
 }
@@ -985,6 +1020,41 @@ impl AccountStore for SqliteStore {
             [token_hash(token)],
         )?;
         Ok(())
+    }
+
+    fn login_sessions(&self, idle: Duration) -> StoreResult<Vec<LoginSession>> {
+        let c = self.conn();
+        let mut q = c.prepare(
+            "SELECT substr(s.token_hash, 1, 16), u.name, s.created, s.last_seen FROM sessions s \
+             JOIN users u ON u.id = s.usr WHERE s.last_seen >= ?1 ORDER BY s.last_seen DESC",
+        )?;
+        let rows = q
+            .query_map([now() - idle.as_secs() as i64], |r| {
+                Ok(LoginSession {
+                    id: r.get(0)?,
+                    user: r.get(1)?,
+                    created: r.get(2)?,
+                    last_seen: r.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn end_sessions(&self, which: &EndSessions) -> StoreResult<u64> {
+        self.write(|c| {
+            let n = match which {
+                EndSessions::Id(id) => c.execute(
+                    "DELETE FROM sessions WHERE token_hash LIKE ?1",
+                    [EndSessions::id_pattern(id)?],
+                )?,
+                EndSessions::User(name) => {
+                    let id = Self::user_id(c, name)?;
+                    c.execute("DELETE FROM sessions WHERE usr = ?1", [id])?
+                }
+            };
+            Ok(n as u64)
+        })
     }
 
     fn active_sessions(&self, idle: Duration) -> StoreResult<u64> {

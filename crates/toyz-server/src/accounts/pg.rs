@@ -10,8 +10,8 @@
 use super::{
     check_grant_path, check_name, check_password, check_shares, check_workspace_name,
     hash_password, new_token, now, password_matches, redact_url, token_hash, token_shape_ok,
-    AccountStore, Grant, GroupRow, Level, Share, StoreError, StoreResult, UserInfo, UserRow, Who,
-    Workspace,
+    AccountStore, EndSessions, Grant, GroupRow, Level, LoginSession, Share, StoreError,
+    StoreResult, UserInfo, UserRow, Who, Workspace,
 };
 use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls};
@@ -668,6 +668,42 @@ impl AccountStore for PgStore {
         self.with(|c| {
             c.execute("DELETE FROM sessions WHERE token_hash = $1", &[&h])?;
             Ok(())
+        })
+    }
+
+    fn login_sessions(&self, idle: Duration) -> StoreResult<Vec<LoginSession>> {
+        let since = now() - idle.as_secs() as i64;
+        self.with(|c| {
+            Ok(c.query(
+                "SELECT substr(s.token_hash, 1, 16), u.name, s.created, s.last_seen FROM sessions s \
+                 JOIN users u ON u.id = s.usr WHERE s.last_seen >= $1 ORDER BY s.last_seen DESC",
+                &[&since],
+            )?
+            .iter()
+            .map(|r| LoginSession {
+                id: r.get(0),
+                user: r.get(1),
+                created: r.get(2),
+                last_seen: r.get(3),
+            })
+            .collect())
+        })
+    }
+
+    fn end_sessions(&self, which: &EndSessions) -> StoreResult<u64> {
+        let pattern = match which {
+            EndSessions::Id(id) => Some(EndSessions::id_pattern(id)?),
+            EndSessions::User(_) => None,
+        };
+        self.write(|c| {
+            Ok(match (which, &pattern) {
+                (EndSessions::User(name), _) => {
+                    let id = user_id(c, name)?;
+                    c.execute("DELETE FROM sessions WHERE usr = $1", &[&id])?
+                }
+                (_, Some(p)) => c.execute("DELETE FROM sessions WHERE token_hash LIKE $1", &[p])?,
+                (_, None) => 0,
+            })
         })
     }
 

@@ -3,7 +3,8 @@
 //! API (`/api/admin/…`, admin.rs) is its adapter.
 
 use crate::accounts::{
-    check_grant_path, AccountStore, Grant, GroupRow, Level, StoreError, UserRow, Who,
+    check_grant_path, AccountStore, EndSessions, Grant, GroupRow, Level, LoginSession, StoreError,
+    UserRow, Who,
 };
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -166,4 +167,98 @@ pub async fn revoke(state: &Arc<AppState>, who: &Principal, b: GrantBody) -> Res
         }
     })
     .await
+}
+
+/// The live login sessions (seen within the idle limit), the most recently seen first.
+pub async fn sessions(
+    state: &Arc<AppState>,
+    who: &Principal,
+) -> Result<Vec<LoginSession>, ApiError> {
+    let idle = state.access.settings.idle;
+    run(state, who, move |s| s.login_sessions(idle)).await
+}
+
+/// Which sessions `DELETE /api/admin/sessions` ends: `?id=` one, `?user=` all of a user's.
+#[derive(Deserialize)]
+pub struct EndQuery {
+    id: Option<String>,
+    user: Option<String>,
+}
+
+/// How many sessions ended.
+#[derive(Serialize)]
+pub struct Ended {
+    pub ended: u64,
+}
+
+/// End a login session, or all of a user's: their cookies answer 401 and their open sockets close
+/// at once (the change reloads the sessions' look-ups).
+pub async fn end_sessions(
+    state: &Arc<AppState>,
+    who: &Principal,
+    q: EndQuery,
+) -> Result<Ended, ApiError> {
+    let which = match (q.id, q.user) {
+        (Some(id), None) => EndSessions::Id(id),
+        (None, Some(user)) => EndSessions::User(user),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give the session as id=… or all of a user's as user=…",
+            ))
+        }
+    };
+    let ended = run(state, who, move |s| s.end_sessions(&which)).await?;
+    Ok(Ended { ended })
+}
+
+/// Admins, or anyone on a server without accounts (where everyone may do everything).
+fn admin_or_open(who: &Principal) -> Result<(), ApiError> {
+    match who {
+        Principal::Local => Ok(()),
+        Principal::User(u) if u.admin => Ok(()),
+        Principal::User(_) => Err(ApiError::forbidden("only admins manage the cache")),
+    }
+}
+
+/// The tile cache as the console shows it: what is in the local folder (tiles, float levels and
+/// unpacked copies; sources stale or not; temp files of writers that are gone), its limit, and where
+/// rendered tiles go (the folder, or an object store, whose size its own tools tell).
+#[derive(Serialize)]
+pub struct CacheInfo {
+    pub folder: String,
+    pub tiles: String,
+    /// `cache_max` in bytes (0: no limit).
+    pub max_bytes: u64,
+    #[serde(flatten)]
+    pub stats: toyz_pyramid::gc::CacheStats,
+}
+
+pub async fn cache(state: &Arc<AppState>, who: &Principal) -> Result<CacheInfo, ApiError> {
+    admin_or_open(who)?;
+    let st = state.clone();
+    actix_web::web::block(move || CacheInfo {
+        folder: st.layout.root.display().to_string(),
+        tiles: st.tiles.store.describe(),
+        max_bytes: st.config.cache_max,
+        stats: toyz_pyramid::gc::stats(&st.layout),
+    })
+    .await
+    .map_err(|_| ApiError::internal("cache task failed"))
+}
+
+/// Prune the cache now, as `toyz cache prune --max cache_max` does: temp files of writers that are
+/// gone, sources whose file changed or vanished, then the least recently used down to the limit
+/// (sources open in this server last).
+pub async fn prune(
+    state: &Arc<AppState>,
+    who: &Principal,
+) -> Result<toyz_pyramid::gc::PruneReport, ApiError> {
+    admin_or_open(who)?;
+    let st = state.clone();
+    actix_web::web::block(move || {
+        let in_use = st.sources.in_use();
+        toyz_pyramid::gc::prune(&st.layout, st.config.cache_max, &in_use)
+    })
+    .await
+    .map_err(|_| ApiError::internal("prune task failed"))
 }
