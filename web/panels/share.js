@@ -25,14 +25,20 @@ export function mountShare({ store, map, session, place, hook }) {
     catch { window.prompt(`Copy this ${what}`, text); }
   }
   $('copy-link').onclick = () => copy(location.href, 'link');
-  $('copy-image').onclick = () => {
+  /** The link of a PNG of the view as the screen shows it: its centre, its size in image pixels as
+   * displayed, the orientation and turn, and at most as many pixels as the window has (fewer when zoomed
+   * in: never more than one per image pixel). */
+  const imageLink = () => {
     const { src, spec } = store.get();
-    const [x1, y1, x2, y2] = place.viewRect();
-    const w = Math.min(4096, Math.max(1, Math.round(x2 - x1)));
-    const h = Math.min(4096, Math.max(1, Math.round(y2 - y1)));
+    const size = map.getSize();
+    const f = place.zoomFactor();
+    const w = Math.min(65536, Math.max(1, Math.round(size.x / f)));
+    const h = Math.min(65536, Math.max(1, Math.round(size.y / f)));
     const c = place.toFits(map.getCenter());
-    const q = new URLSearchParams({ path: src.path, hdu: src.selector, x: c.x.toFixed(1), y: c.y.toFixed(1), w, h,
-      format: 'png', ...specParams(spec) });
-    return copy(`${location.origin}/api/cutout?${q}`, 'image link');
+    const q = new URLSearchParams({ path: src.path, hdu: src.selector, x: c.x.toFixed(2), y: c.y.toFixed(2), w, h,
+      max: Math.min(4096, Math.max(size.x, size.y)), format: 'png', ...specParams(spec) });
+    return `${location.origin}/api/cutout?${q}`;
   };
+  hook.imageLink = imageLink;
+  $('copy-image').onclick = () => copy(imageLink(), 'image link');
 }

@@ -689,6 +689,48 @@ test('drawing: a plain click places a text region; a polygon closed by a double 
   await p.close();
 });
 
+test('the image link is the picture the screen shows: turned and flipped as the view, window-sized', async () => {
+  const p = await page();
+  await p.goto(`${URL_}/view?path=data/ramp.fits&cmap=grey&cut=minmax&orient=fx%2Br90&angle=30`);
+  await p.waitForFunction(() => window.toyz.restored);
+  await settle(p);
+  await p.addStyleTag({ content: '.leaflet-control-container, #corner { visibility: hidden !important; }' });
+  const m = await p.locator('#map').boundingBox();
+  const link = await p.evaluate(() => window.toyz.imageLink());
+  const q = new URL(link).searchParams;
+  assert.equal(q.get('orient'), 'fx+r90');
+  assert.equal(q.get('angle'), '30');
+  // The PNG, decoded by the browser (transparent is the black the map shows there).
+  const png = await p.evaluate(async (u) => {
+    const img = new Image();
+    img.src = u;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const g = c.getContext('2d');
+    g.fillStyle = '#000'; g.fillRect(0, 0, c.width, c.height);
+    g.drawImage(img, 0, 0);
+    return { w: c.width, h: c.height, data: [...g.getImageData(0, 0, c.width, c.height).data] };
+  }, link);
+  assert.equal(png.w, Math.round(m.width), 'as wide as the map');
+  assert.ok(Math.abs(png.h - m.height) <= 1, `as high as the map: ${png.h} vs ${m.height}`);
+  const screen = await screenPixels(p, { x: Math.round(m.x), y: Math.round(m.y), width: png.w, height: png.h });
+  // Block means of grey at a 4×4 grid of places: the ramp's gradient runs where the view turned it.
+  const mean = (get, x0, y0) => { let t = 0; for (let y = y0; y < y0 + 12; y++) for (let x = x0; x < x0 + 12; x++) t += get(x, y); return t / 144; };
+  let worst = 0;
+  for (let i = 1; i <= 4; i++) {
+    for (let j = 1; j <= 4; j++) {
+      const x0 = Math.round((i * png.w) / 5) - 6; const y0 = Math.round((j * png.h) / 5) - 6;
+      const a = mean((x, y) => png.data[(y * png.w + x) * 4], x0, y0);
+      const b = mean((x, y) => screen.grey(x, y), x0, y0);
+      worst = Math.max(worst, Math.abs(a - b));
+    }
+  }
+  assert.ok(worst <= 6, `the picture differs from the screen by ${worst.toFixed(1)} grey levels in a block`);
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});
+
 test('the panel fits a 900×700 and a 1280×800 window with a mosaic open: no scrolling, nothing cut, a panner in proportion', async () => {
   for (const [width, height] of [[900, 700], [1280, 800]]) {
     const p = await page();

@@ -89,7 +89,7 @@ impl LevelStore {
 
 /// Level `z`'s pixels in the rectangle (`x0`, `top`, `w`, `h`), rows from the top: from the FITS file
 /// at full resolution, from the level store below it.
-pub(crate) fn level_rect(
+pub fn level_rect(
     src: &Source,
     store: Option<&LevelStore>,
     z: u32,

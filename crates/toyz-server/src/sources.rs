@@ -2,7 +2,7 @@
 //! render specs and colour tables, the overview), and the bounded registry of them ([`Sources`]:
 //! by id, by the request that opened them, one open at a time per file).
 
-use crate::error::{engine_error, spec_error, ApiError};
+use crate::error::{engine_error, spec_error, ApiError, Kind};
 use crate::paths::Resolved;
 use lru::LruCache;
 use std::collections::HashMap;
@@ -130,6 +130,35 @@ impl OpenSource {
                 "{} changed while it was read: open it again for its new tiles",
                 self.public
             ))
+        }
+    }
+
+    /// Wait (up to `wait`) for the float levels: ready, or the reason they are not (503 while they
+    /// are still building or after a failure, to ask again later; 413 when they will never be built).
+    pub async fn wait_for_levels(&self, wait: std::time::Duration) -> Result<(), ApiError> {
+        let mut rx = self.levels.clone();
+        let done = async move {
+            rx.wait_for(|l| !matches!(l, Levels::Building { .. }))
+                .await
+                .map(|l| l.clone())
+        };
+        match tokio::time::timeout(wait, done).await {
+            Ok(Ok(l)) => match &l {
+                Levels::Ready => Ok(()),
+                // Tried again after `level_retry` (a full disk may have room by then): come back later.
+                Levels::Failed(e) => Err(ApiError::busy(format!(
+                    "building the levels of {} failed: {e}",
+                    self.public
+                ))),
+                // Never built (too large for the cache): a request to ask again would get the same.
+                Levels::TooLarge(e) => Err(ApiError::of(Kind::TooLarge, e.clone())),
+                Levels::Building { .. } => unreachable!("waited for a final state"),
+            },
+            Ok(Err(_)) => Err(ApiError::internal("level builder stopped")),
+            Err(_) => Err(ApiError::busy(format!(
+                "{} is still being prepared",
+                self.public
+            ))),
         }
     }
 

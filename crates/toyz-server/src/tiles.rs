@@ -1,7 +1,7 @@
 //! `GET /tiles/{source}/{render}/{z}/{x}/{y}.png`: memory LRU → disk cache → render (once per key, on the
 //! rayon pool, bounded), with immutable caching headers. The URL alone determines the tile.
 
-use crate::error::{ApiError, Kind};
+use crate::error::ApiError;
 use crate::sources::{Levels, OpenSource};
 use crate::state::AppState;
 use crate::tile_cache::Tile;
@@ -191,7 +191,7 @@ async fn fetch_or_render(
                 return Ok(Tile::Provisional(Bytes::from(b)));
             }
         }
-        wait_for_levels(&state, &open).await?;
+        open.wait_for_levels(state.config.level_wait).await?;
     }
     // A render slot is taken only now: tiles waiting for an image's levels must not hold the slots
     // that tiles of other, ready images need.
@@ -282,31 +282,4 @@ fn hit(state: &AppState, b: Bytes) -> Bytes {
         state.metrics.tile_store_hits.inc();
     }
     b
-}
-
-async fn wait_for_levels(state: &AppState, open: &OpenSource) -> Result<(), ApiError> {
-    let mut rx = open.levels.clone();
-    let wait = async move {
-        rx.wait_for(|l| !matches!(l, Levels::Building { .. }))
-            .await
-            .map(|l| l.clone())
-    };
-    match tokio::time::timeout(state.config.level_wait, wait).await {
-        Ok(Ok(l)) => match &l {
-            Levels::Ready => Ok(()),
-            // Tried again after `level_retry` (a full disk may have room by then): come back later.
-            Levels::Failed(e) => Err(ApiError::busy(format!(
-                "building the levels of {} failed: {e}",
-                open.public
-            ))),
-            // Never built (too large for the cache): a request to ask again would get the same.
-            Levels::TooLarge(e) => Err(ApiError::of(Kind::TooLarge, e.clone())),
-            Levels::Building { .. } => unreachable!("waited for a final state"),
-        },
-        Ok(Err(_)) => Err(ApiError::internal("level builder stopped")),
-        Err(_) => Err(ApiError::busy(format!(
-            "{} is still being prepared",
-            open.public
-        ))),
-    }
 }

@@ -643,6 +643,60 @@ async fn header_pixel_histogram_cutout_health_metrics() {
     assert_eq!(h.get("content-type").unwrap(), "image/png");
     let (_, w, hh) = decode_png(&b);
     assert_eq!((w, hh), (114, 114), "30 arcsec at 0.263\"/px");
+
+    // The image link as the viewer shows the view: w×h as displayed, turned a quarter (the stored
+    // region of h×w turned counter-clockwise, pixel for pixel), by an angle (90° gives the same
+    // picture), at most `max` pixels, transparent off the image.
+    let q = "/api/cutout?path=data/sky.fits&x=300&y=250&format=png&cmap=viridis";
+    let (_, _, b) = get(&app, &format!("{q}&w=41&h=61")).await;
+    let (stored, sw, sh) = decode_png(&b);
+    assert_eq!((sw, sh), (41, 61));
+    let (s, _, b) = get(&app, &format!("{q}&w=61&h=41&orient=r90")).await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+    let (turned, tw, th) = decode_png(&b);
+    assert_eq!((tw, th), (61, 41));
+    let px = |v: &[u8], w: u32, r: u32, c: u32| v[((r * w + c) * 4) as usize..][..4].to_vec();
+    for r in 0..th {
+        for c in 0..tw {
+            // One counter-clockwise turn shows stored[c][w - 1 - r] at (r, c).
+            assert_eq!(
+                px(&turned, tw, r, c),
+                px(&stored, sw, c, sw - 1 - r),
+                "({r}, {c})"
+            );
+        }
+    }
+    let (_, _, b) = get(&app, &format!("{q}&w=61&h=41&angle=90")).await;
+    assert_eq!(
+        decode_png(&b).0,
+        turned,
+        "angle=90 is a quarter turn counter-clockwise"
+    );
+    let (s, _, b) = get(
+        &app,
+        "/api/cutout?path=data/sky.fits&x=300.5&y=250.5&w=600&h=500&format=png&max=100",
+    )
+    .await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+    let (_, mw, mh) = decode_png(&b);
+    assert_eq!((mw, mh), (100, 83), "the whole image in 100 pixels");
+    let (_, _, b) = get(
+        &app,
+        "/api/cutout?path=data/sky.fits&x=1&y=1&w=21&h=21&format=png&max=21",
+    )
+    .await;
+    let (edge, ew, _) = decode_png(&b);
+    assert_eq!(px(&edge, ew, 20, 0)[3], 0, "off the image: transparent");
+    assert_eq!(px(&edge, ew, 5, 15)[3], 255, "on the image: opaque");
+    for uri in [
+        "/api/cutout?path=data/sky.fits&x=300&y=250&w=60&h=40&orient=r90",
+        "/api/cutout?path=data/sky.fits&x=300&y=250&w=60&h=40&format=png&orient=r45",
+        "/api/cutout?path=data/sky.fits&x=300&y=250&w=60&h=40&format=png&max=0",
+        "/api/cutout?path=data/sky.fits&x=300&y=250&w=60&h=40&format=png&max=5000",
+    ] {
+        let (s, _, b) = get(&app, uri).await;
+        assert_eq!(s, 400, "{uri}: {}", String::from_utf8_lossy(&b));
+    }
     for uri in [
         "/api/cutout?path=data/sky.fits&x=-500&y=-500&w=10&h=10",
         "/api/cutout?path=data/sky.fits&x=10&y=10&w=0&h=10",

@@ -40,7 +40,16 @@ pub struct CutoutQuery {
     pub bias: Option<f64>,
     pub invert: Option<bool>,
     pub nan: Option<String>,
+    /// PNG only: the view's orientation and turn, as the viewer shows it (`orient=r90`, `angle=30`).
+    pub orient: Option<String>,
+    pub angle: Option<f64>,
+    /// PNG only: the picture's longest side in pixels (never more than the region's own): a region
+    /// up to [`MAX_REGION`] pixels on a side then comes from the pyramid's float levels.
+    pub max: Option<usize>,
 }
+
+/// Largest region side a scaled PNG (`max`) may cover.
+pub const MAX_REGION: usize = 65_536;
 
 /// Structural and compression keywords that describe the original HDU, not the cutout.
 fn structural(k: &str) -> bool {
@@ -197,6 +206,24 @@ pub async fn cutout(
         angle: None,
     }
     .spec()?;
+    let png_only = q.orient.is_some() || q.angle.is_some() || q.max.is_some();
+    if format == "fits" && png_only {
+        return Err(ApiError::bad_request(
+            "orient, angle and max are for format=png: a FITS cutout is the image as stored",
+        ));
+    }
+    let orient = toyz_pyramid::orient::parse(q.orient.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(e.0))?;
+    let angle = q.angle.unwrap_or(0.0);
+    if !angle.is_finite() {
+        return Err(ApiError::bad_request("angle is a number of degrees"));
+    }
+    let angle = angle.rem_euclid(360.0);
+    if q.max.is_some_and(|m| m == 0 || m > MAX_SIDE) {
+        return Err(ApiError::bad_request(format!(
+            "max is the picture's longest side: 1 to {MAX_SIDE} pixels"
+        )));
+    }
     let open = open_source(state, who, q.path.as_deref(), q.hdu.as_deref(), q.plane).await?;
     let img = &*open.src.image;
     let (cx, cy) = match (q.x, q.y, q.ra, q.dec) {
@@ -234,10 +261,20 @@ pub async fn cutout(
             ))
         }
     };
-    if !(cx.is_finite() && cy.is_finite()) || w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
+    // A scaled picture may cover more than it shows.
+    let side = if q.max.is_some() {
+        MAX_REGION
+    } else {
+        MAX_SIDE
+    };
+    if !(cx.is_finite() && cy.is_finite()) || w == 0 || h == 0 || w > side || h > side {
         return Err(ApiError::bad_request(format!(
-            "cutouts are 1 to {MAX_SIDE} pixels on a side with a finite centre"
+            "cutouts are 1 to {MAX_SIDE} pixels on a side (up to {MAX_REGION} with max=) with a \
+             finite centre"
         )));
+    }
+    if format == "png" && (q.max.is_some() || orient != 0 || angle != 0.0) {
+        return picture(state, open, spec, (cx, cy, w, h), q.max, orient, angle).await;
     }
     // Pixel columns [x0, x0 + w) (0-based), clipped to the image.
     let x0 = (cx - 1.0 - (w as f64 - 1.0) / 2.0).round() as i64;
@@ -304,5 +341,117 @@ pub async fn cutout(
         bytes,
         content_type,
         file_name,
+    })
+}
+
+/// A PNG of the view as the viewer shows it: centred on FITS pixel (`cx`, `cy`), `w`×`h` image pixels
+/// as displayed (after the orientation `orient` and the turn `angle`, degrees counter-clockwise), at
+/// most `max` pixels on its longest side (never more than one per image pixel). Each output pixel is
+/// the image pixel at its centre, read from the float level nearest above the picture's scale;
+/// outside the image it is transparent, as the viewer shows it.
+async fn picture(
+    state: &Arc<AppState>,
+    open: Arc<crate::sources::OpenSource>,
+    spec: toyz_pyramid::RenderSpec,
+    (cx, cy, w, h): (f64, f64, usize, usize),
+    max: Option<usize>,
+    orient: u8,
+    angle: f64,
+) -> Result<Cutout, ApiError> {
+    let g = open.src.geometry;
+    let long = w.max(h);
+    let target = max.unwrap_or(long).min(long).min(MAX_SIDE);
+    let scale = target as f64 / long as f64;
+    let (pw, ph) = (
+        ((w as f64 * scale).round() as usize).max(1),
+        ((h as f64 * scale).round() as usize).max(1),
+    );
+    // The coarsest level still at least as fine as the picture: a factor f = 2^k ≤ 1 / scale.
+    let mut k = 0u32;
+    while k < g.zmax && long >> (k + 1) >= target {
+        k += 1;
+    }
+    let (z, f) = (g.zmax - k, (1usize << k) as f64);
+    // The image pixels the picture covers: the view turned back into the image (its bounding box).
+    let (sn, cs) = angle.to_radians().sin_cos();
+    let (bw, bh) = (
+        w as f64 * cs.abs() + h as f64 * sn.abs(),
+        w as f64 * sn.abs() + h as f64 * cs.abs(),
+    );
+    let (fw, fh) = if orient & 1 == 1 { (bh, bw) } else { (bw, bh) };
+    let (x0, y0) = (cx - 1.0 - fw / 2.0, cy - 1.0 - fh / 2.0);
+    let (lw, lh) = g.level_size(z);
+    let clamp = |v: f64, n: usize| (v.max(0.0) as usize).min(n);
+    let (lx0, lx1) = (
+        clamp((x0 / f).floor(), lw),
+        clamp(((x0 + fw) / f).ceil() + 1.0, lw),
+    );
+    let (ly0, ly1) = (
+        clamp((y0 / f).floor(), lh),
+        clamp(((y0 + fh) / f).ceil() + 1.0, lh),
+    );
+    if lx0 >= lx1 || ly0 >= ly1 {
+        return Err(ApiError::bad_request("the cutout lies outside the image"));
+    }
+    let (rw, rh) = (lx1 - lx0, ly1 - ly0);
+    if z < g.zmax {
+        open.wait_for_levels(state.config.level_wait).await?;
+    }
+    let store = if z < g.zmax {
+        open.store(&state.layout)?
+    } else {
+        None
+    };
+    let _mem = state.reserve(((rw * rh + pw * ph) * 8) as u64, "this picture")?;
+    let o2 = open.clone();
+    let bytes = actix_web::web::block(move || -> Result<Vec<u8>, ApiError> {
+        let mut level = Vec::new();
+        toyz_pyramid::store::level_rect(
+            &o2.src,
+            store.as_deref(),
+            z,
+            (lx0, lh - ly1, rw, rh),
+            &mut level,
+        )
+        .map_err(|e| o2.read_error(e))?;
+        let (s, c) = (-angle).to_radians().sin_cos();
+        let mut shown = vec![f32::NAN; pw * ph];
+        for r in 0..ph {
+            for col in 0..pw {
+                // The output pixel's centre as an offset from the view's centre, in image pixels as
+                // displayed (y up); turned back by the angle, then out of the orientation (one
+                // counter-clockwise quarter turn showed the image's offset (a, b) at (-b, a)).
+                let u = (col as f64 + 0.5 - pw as f64 / 2.0) / scale;
+                let v = (ph as f64 / 2.0 - (r as f64 + 0.5)) / scale;
+                let (mut a, mut b) = (u * c - v * s, u * s + v * c);
+                for _ in 0..(orient & 3) {
+                    (a, b) = (b, -a);
+                }
+                if orient & 4 != 0 {
+                    a = -a;
+                }
+                // FITS pixel n covers n - 0.5 … n + 0.5 (1-based): 0-based position x = cx - 0.5 + a.
+                let (x, y) = (cx - 0.5 + a, cy - 0.5 + b);
+                if x < 0.0 || y < 0.0 {
+                    continue;
+                }
+                let (lx, ly) = ((x / f).floor() as usize, (y / f).floor() as usize);
+                if lx < lx0 || lx >= lx1 || ly < ly0 || ly >= ly1 {
+                    continue;
+                }
+                shown[r * pw + col] = level[(ly1 - 1 - ly) * rw + (lx - lx0)];
+            }
+        }
+        let r = o2.renderer(&spec.id(), &spec)?;
+        let mut idx = vec![0u8; shown.len()];
+        r.indices(&shown, &mut idx);
+        Ok(r.encode_rect(&idx, pw as u32, ph as u32))
+    })
+    .await
+    .map_err(|_| ApiError::internal("cutout task failed"))??;
+    Ok(Cutout {
+        bytes,
+        content_type: "image/png",
+        file_name: "cutout.png",
     })
 }
