@@ -10,10 +10,13 @@ export function placing(store, map) {
   const boundsOf = (s) => L.latLngBounds(geo.boundsOf(s));
   const toFits = (ll) => geo.fitsOf(src(), ll);
   /** The view in FITS pixels [x1, y1, x2, y2] (may extend past the image). */
+  /** The view in FITS pixels: the bounding box of its four corners (a turned view is a turned
+   * rectangle in the image; two corners gave too small a box). */
   function viewRect() {
     const b = map.getBounds();
-    const a = toFits(b.getSouthWest()); const z = toFits(b.getNorthEast());
-    return [Math.min(a.x, z.x), Math.min(a.y, z.y), Math.max(a.x, z.x), Math.max(a.y, z.y)];
+    const c = [b.getSouthWest(), b.getNorthEast(), b.getNorthWest(), b.getSouthEast()].map(toFits);
+    const xs = c.map((p) => p.x); const ys = c.map((p) => p.y);
+    return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
   }
   return {
     fitsOf: geo.fitsOf,

@@ -99,3 +99,29 @@ export function tanWorld(w) {
     return { frame: w.frame, lon, lat };
   };
 }
+
+/** Where a grid line (polylines of screen points) first crosses the edge of a `w`×`h` screen, trying
+ * the edges in `order` ('bottom', 'left', 'top', 'right'): {x, y, edge}, or null when it crosses none
+ * (a line wholly inside the view, or outside it). On screen, not in the image: a turned view's edges
+ * are not the image's. */
+export function edgeCrossing(segments, w, h, order) {
+  const edges = {
+    bottom: { fixed: h, horizontal: true }, top: { fixed: 0, horizontal: true },
+    left: { fixed: 0, horizontal: false }, right: { fixed: w, horizontal: false },
+  };
+  for (const name of order) {
+    const { fixed, horizontal } = edges[name];
+    for (const s of segments) {
+      for (let i = 1; i < s.length; i++) {
+        const [a, b] = [s[i - 1], s[i]];
+        const [pa, pb] = horizontal ? [a[1], b[1]] : [a[0], b[0]];
+        if ((pa - fixed) * (pb - fixed) > 0 || pa === pb) continue;
+        const t = (fixed - pa) / (pb - pa);
+        const q = horizontal ? a[0] + t * (b[0] - a[0]) : a[1] + t * (b[1] - a[1]);
+        const span = horizontal ? w : h;
+        if (q >= 0 && q <= span) return horizontal ? { x: q, y: fixed, edge: name } : { x: fixed, y: q, edge: name };
+      }
+    }
+  }
+  return null;
+}

@@ -3,6 +3,7 @@
 import * as L from '../vendor/leaflet/leaflet-src.esm.js';
 import { $, showError } from '../ui.js';
 import { esc } from '../lib/format.js';
+import { edgeCrossing } from '../lib/geometry.js';
 
 export function mountGrid({ store, map, session, place, hook }) {
   const src = () => store.get().src;
@@ -58,14 +59,16 @@ export function mountGrid({ store, map, session, place, hook }) {
         for (const s of l.segments) {
           L.polyline(s.map(([x, y]) => toLatLng(x, y)), { pane: 'grid', color: '#8cf', weight: 1, opacity: 0.65, interactive: false, className: 'grid-line' }).addTo(gridLayer);
         }
-        if (!l.label_at) continue;
-        const [x, y] = l.label_at;
-        // Which side of the screen the label sits on (the view may be turned or flipped).
-        const sp = map.latLngToContainerPoint(toLatLng(x, y)); const size = map.getSize();
-        const gaps = { left: sp.x, right: size.x - sp.x, top: sp.y, bottom: size.y - sp.y };
-        const side = Object.entries(gaps).sort((a, b) => a[1] - b[1])[0];
-        const edge = side[1] < 3 ? side[0] : 'inside';
-        L.marker(toLatLng(x, y), {
+        // Labelled where the line crosses the edge of the screen (longitudes preferably at the bottom,
+        // latitudes at the left, as DS9 does), found on screen: on a turned or flipped view the
+        // image's edges are not the screen's. A line that crosses no edge is not labelled.
+        const size = map.getSize();
+        const onScreen = l.segments.map((seg) => seg.map(([x, y]) => { const q = map.latLngToContainerPoint(toLatLng(x, y)); return [q.x, q.y]; }));
+        const order = l.axis === 'lon' ? ['bottom', 'top', 'left', 'right'] : ['left', 'right', 'bottom', 'top'];
+        const at = edgeCrossing(onScreen, size.x, size.y, order);
+        if (!at) continue;
+        const { edge } = at;
+        L.marker(map.containerPointToLatLng([at.x, at.y]), {
           pane: 'grid', interactive: false, keyboard: false,
           icon: L.divIcon({ className: `grid-label ${edge}`, html: `<span>${esc(l.label)}</span>`, iconSize: [0, 0] }),
         }).addTo(gridLayer);

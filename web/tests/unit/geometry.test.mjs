@@ -1,7 +1,7 @@
 // The viewer's geometry: FITS pixels ↔ the displayed image ↔ the map, for every orientation and a turn.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ORIENTS, toDisplay, fromDisplay, turnVec, fitsOf, latLngOf, boundsOf, clampRect, tanWorld } from '../../lib/geometry.js';
+import { ORIENTS, toDisplay, fromDisplay, turnVec, fitsOf, latLngOf, boundsOf, clampRect, tanWorld, edgeCrossing } from '../../lib/geometry.js';
 
 const close = (a, b, eps = 1e-9) => assert.ok(Math.abs(a - b) <= eps, `${a} vs ${b}`);
 const src = (orient, extra = {}) => ({ width: 300, height: 200, zmax: 1, orient, ...extra });
@@ -79,4 +79,16 @@ test('TAN: the reference pixel is the reference position; other projections are 
   close(f(99, 50).lon - 150, 7.3e-5 / Math.cos((2 * Math.PI) / 180), 1e-10);
   assert.equal(tanWorld({ ...w, ctype: ['RA---SIN', 'DEC--SIN'] }), null);
   assert.equal(tanWorld(null), null);
+});
+
+test('a grid line is labelled where it crosses the screen\'s edge, in the order asked', () => {
+  // A line running up and to the right across a 400×300 screen: it enters at the bottom, leaves at the right.
+  const line = [[[100, 350], [200, 250], [450, 0]]];
+  assert.deepEqual(edgeCrossing(line, 400, 300, ['bottom', 'left']), { x: 150, y: 300, edge: 'bottom' });
+  assert.deepEqual(edgeCrossing(line, 400, 300, ['left', 'right']), { x: 400, y: 50, edge: 'right' });
+  // One that never reaches the left edge falls back to the next edge; one wholly inside has no label.
+  assert.equal(edgeCrossing(line, 400, 300, ['left', 'top']), null);
+  assert.equal(edgeCrossing([[[10, 10], [20, 20]]], 400, 300, ['bottom', 'left', 'top', 'right']), null);
+  // Crossings beyond the edge's span do not count.
+  assert.equal(edgeCrossing([[[-50, 350], [-10, 250]]], 400, 300, ['bottom']), null);
 });
