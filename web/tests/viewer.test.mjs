@@ -701,20 +701,7 @@ test('the image link is the picture the screen shows: turned and flipped as the 
   assert.equal(q.get('orient'), 'fx+r90');
   assert.equal(q.get('angle'), '30');
   // The PNG, decoded by the browser (transparent is the black the map shows there).
-  const png = await p.evaluate(async (u) => {
-    const img = new Image();
-    img.src = u;
-    await img.decode();
-    const c = document.createElement('canvas');
-    c.width = img.naturalWidth; c.height = img.naturalHeight;
-    const g = c.getContext('2d');
-    g.fillStyle = '#000'; g.fillRect(0, 0, c.width, c.height);
-    g.drawImage(img, 0, 0);
-    const d = g.getImageData(0, 0, c.width, c.height).data;
-    let bin = '';
-    for (let i = 0; i < d.length; i += 0x8000) bin += String.fromCharCode(...d.subarray(i, i + 0x8000));
-    return { w: c.width, h: c.height, b64: btoa(bin) };
-  }, link).then((r) => ({ ...r, data: Buffer.from(r.b64, 'base64') }));
+  const png = await decodeInPage(p, link, null, '#000');
   assert.equal(png.w, Math.round(m.width), 'as wide as the map');
   assert.ok(Math.abs(png.h - m.height) <= 1, `as high as the map: ${png.h} vs ${m.height}`);
   const screen = await screenPixels(p, { x: Math.round(m.x), y: Math.round(m.y), width: png.w, height: png.h });
@@ -1554,22 +1541,28 @@ test('scale: stretch parameters, any percentile, the scale-limits histogram drag
 /** The screen's pixels in a page rectangle: {w, h, grey(x, y)}, cut from a screenshot of the whole
  * viewport (as the user sees it: a clipped screenshot is painted again for the clip, with other tile
  * edges) decoded by the browser. */
+/** The RGBA pixels of image `url` (a data: URL or a page's URL) decoded by the browser, cut to `clip`
+ * (default all of it) over `background`: {w, h, data (a Buffer)}. As base64 (an array of millions of
+ * numbers crossed the protocol in seconds). */
+const decodeInPage = (p, url, clip = null, background = null) => p.evaluate(async ([u, c, bg]) => {
+  const img = new Image();
+  img.src = u;
+  await img.decode();
+  const r = c ?? { x: 0, y: 0, width: img.naturalWidth, height: img.naturalHeight };
+  const cv = document.createElement('canvas');
+  cv.width = r.width; cv.height = r.height;
+  const g = cv.getContext('2d');
+  if (bg) { g.fillStyle = bg; g.fillRect(0, 0, r.width, r.height); }
+  g.drawImage(img, -r.x, -r.y);
+  const d = g.getImageData(0, 0, r.width, r.height).data;
+  let bin = '';
+  for (let i = 0; i < d.length; i += 0x8000) bin += String.fromCharCode(...d.subarray(i, i + 0x8000));
+  return { w: r.width, h: r.height, b64: btoa(bin) };
+}, [url, clip, background]).then((r) => ({ w: r.w, h: r.h, data: Buffer.from(r.b64, 'base64') }));
+
 async function screenPixels(p, clip) {
   const png = await p.screenshot();
-  const data = await p.evaluate(async ([b64, c]) => {
-    const img = new Image();
-    img.src = `data:image/png;base64,${b64}`;
-    await img.decode();
-    const cv = document.createElement('canvas');
-    cv.width = c.width; cv.height = c.height;
-    const g = cv.getContext('2d');
-    g.drawImage(img, -c.x, -c.y);
-    // As base64 (an array of millions of numbers crossed the protocol in seconds).
-    const d = g.getImageData(0, 0, c.width, c.height).data;
-    let bin = '';
-    for (let i = 0; i < d.length; i += 0x8000) bin += String.fromCharCode(...d.subarray(i, i + 0x8000));
-    return btoa(bin);
-  }, [png.toString('base64'), clip]).then((b64) => Buffer.from(b64, 'base64'));
+  const { data } = await decodeInPage(p, `data:image/png;base64,${png.toString('base64')}`, clip);
   return { w: clip.width, h: clip.height, rgb: (x, y) => [...data.subarray((y * clip.width + x) * 4, (y * clip.width + x) * 4 + 3)], grey: (x, y) => data[(y * clip.width + x) * 4] };
 }
 

@@ -200,6 +200,24 @@ fn session_state_at_its_limit_costs_its_size() {
     );
 }
 
+/// Send SIGTERM and wait for the process to end (a state: it has exited): its status and how long
+/// that took.
+fn sigterm(srv: &mut Server) -> (std::process::ExitStatus, Duration) {
+    let pid = srv.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let t0 = Instant::now();
+    loop {
+        if let Some(st) = srv.child.try_wait().unwrap() {
+            return (st, t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// SIGTERM while a job of minutes runs (a region's statistics over a polygon of 20,000 vertices on
 /// a 4096² image, its client still connected): the process ends after the connections' grace
 /// period instead of waiting for the job (9 s under load before; the job alone takes minutes).
@@ -228,25 +246,10 @@ fn sigterm_ends_the_process_while_a_long_job_runs() {
     while metric(&srv, "toyz_memory_reserved_bytes") == 0.0 {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let pid = srv.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(st) = srv.child.try_wait().unwrap() {
-            break st;
-        }
-        // The grace period is 2 s; far beyond it, the process is waiting for the job.
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "SIGTERM: still running 30 s later"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (status, took) = sigterm(&mut srv);
     assert!(status.success(), "graceful stop: {status:?}");
+    // The grace period is 2 s; far beyond it, the process is waiting for the job.
+    assert!(took < Duration::from_secs(30), "SIGTERM: {took:?}");
     drop(c);
 }
 
@@ -280,20 +283,7 @@ fn sigterm_does_not_wait_for_a_scan_in_flight() {
     while metric(&srv, "toyz_sources") == 0.0 {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let pid = srv.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(st) = srv.child.try_wait().unwrap() {
-            break st;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let took = t0.elapsed();
+    let (status, took) = sigterm(&mut srv);
     assert!(status.success(), "graceful stop: {status:?}");
     // The documented promise: 5 s at most (2 s of grace, then the exit).
     eprintln!("SIGTERM to exit: {took:?}");

@@ -374,6 +374,22 @@ fn directory_build_makes_one_folder_per_source() {
     assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
 }
 
+/// `toyz tiles build FITS --out DIR --jobs 1` started and running: three tiles are in `DIR`.
+fn partial_build(fits: &Path, dir: &Path, stderr: Stdio) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_toyz"))
+        .args(["tiles", "build", s(fits), "--out", s(dir), "--jobs", "1"])
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while count_pngs(dir) < 3 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no tiles appeared");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child
+}
+
 /// A build killed outright (SIGKILL: no clean stop) and run again ends with exactly the files of an
 /// uninterrupted build: the killed writer's temp files are swept (two of 1,370 were left before).
 #[test]
@@ -386,17 +402,7 @@ fn a_build_killed_by_sigkill_resumes_to_the_same_files() {
         .status
         .success());
     let part = d.path().join("part");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_toyz"))
-        .args(["tiles", "build", s(&p), "--out", s(&part), "--jobs", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while count_pngs(&part) < 3 {
-        assert!(t0.elapsed() < Duration::from_secs(60), "no tiles appeared");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let mut child = partial_build(&p, &part, Stdio::null());
     child.kill().unwrap();
     child.wait().unwrap();
     // What a writer killed mid-tile leaves beside the tiles (whether this kill caught one or not).
@@ -427,17 +433,7 @@ fn ctrl_c_stops_cleanly_and_the_build_resumes() {
     assert!(r.status.success());
 
     let part = d.path().join("part");
-    let child = Command::new(env!("CARGO_BIN_EXE_toyz"))
-        .args(["tiles", "build", s(&p), "--out", s(&part), "--jobs", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while count_pngs(&part) < 3 {
-        assert!(t0.elapsed() < Duration::from_secs(60), "no tiles appeared");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let child = partial_build(&p, &part, Stdio::piped());
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
