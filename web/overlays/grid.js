@@ -73,8 +73,10 @@ export function mountGrid({ store, map, session, place, hook }) {
           icon: L.divIcon({ className: `grid-label ${edge}`, html: `<span>${esc(l.label)}</span>`, iconSize: [0, 0] }),
         }).addTo(gridLayer);
       }
-      // Labels of two axes meet near the corners: a label touching one already placed is left out.
-      const placed = [];
+      // Labels of two axes meet near the corners: a label touching one already placed is left out, as
+      // is one under the zoom buttons or the panner, magnifier and compass (hidden there).
+      const placed = [...document.querySelectorAll('#corner > :not([hidden]), .leaflet-control-zoom')]
+        .map((e) => e.getBoundingClientRect()).filter((r) => r.width > 0);
       for (const el of map.getPane('grid').querySelectorAll('.grid-label span')) {
         const r = el.getBoundingClientRect();
         const hit = placed.some((q) => r.left < q.right + 4 && q.left < r.right + 4 && r.top < q.bottom + 2 && q.top < r.bottom + 2);

@@ -721,31 +721,36 @@ test('the image link is the picture the screen shows: turned and flipped as the 
   await p.close();
 });
 
-test('grid labels on a turned view: after North up both axes are labelled, each label at the edge of the screen and whole in it', async () => {
+test('grid labels on a turned view: after North up both axes are labelled, each label at the edge of the screen and whole in it (TAN, AZP, TAN-SIP)', async () => {
   const p = await page();
-  await p.goto(`${URL_}/view?path=data/tilted.fits&grid=1`);
-  await p.waitForFunction(() => window.toyz.restored);
-  await settle(p);
-  await p.click('#north-up');
-  await p.waitForFunction(() => window.toyz.view.src.angle !== 0 && window.toyz.view.layer && !window.toyz.view.layer.isLoading());
-  await settle(p);
-  // Zoomed in (lines cross the view) and panned, turned as North up left it.
-  await p.evaluate(() => window.toyz.map.setView(window.toyz.toLatLng(180, 170), window.toyz.view.src.zmax + 0.6, { animate: false }));
-  await settle(p);
-  await p.waitForFunction(() => document.querySelectorAll('.grid-label span').length >= 4);
-  const m = await p.locator('#map').boundingBox();
-  const labels = await p.$$eval('.grid-label', (els) => els.map((e) => {
-    const r = e.querySelector('span').getBoundingClientRect();
-    return { text: e.textContent, edge: [...e.classList].find((c) => ['left', 'right', 'top', 'bottom', 'inside'].includes(c)), l: r.left, t: r.top, r: r.right, b: r.bottom };
-  }));
-  await p.screenshot({ path: join(SHOTS, 'grid-turned.png') });
-  const ra = labels.filter((x) => /h|\d+:\d+:\d/.test(x.text) && !/^[+-]/.test(x.text));
-  const dec = labels.filter((x) => /^[+-]/.test(x.text));
-  assert.ok(ra.length >= 2 && dec.length >= 2, `both axes labelled: ${JSON.stringify(labels.map((x) => x.text))}`);
-  for (const x of labels) {
-    assert.ok(x.l >= m.x - 0.5 && x.r <= m.x + m.width + 0.5 && x.t >= m.y - 0.5 && x.b <= m.y + m.height + 0.5, `label ${x.text} cut by the screen: ${JSON.stringify([x, m])}`);
-    const gap = Math.min(x.l - m.x, m.x + m.width - x.r, x.t - m.y, m.y + m.height - x.b);
-    assert.ok(x.edge !== 'inside' && gap <= 8, `label ${x.text} floats ${gap.toFixed(0)} px from the edges (${x.edge})`);
+  for (const file of ['tilted.fits', 'azp.fits', 'sip.fits']) {
+    await p.goto(`${URL_}/view?path=data/${file}&grid=1`);
+    await p.waitForFunction(() => window.toyz.restored);
+    await settle(p);
+    await p.click('#north-up');
+    await p.waitForFunction(() => window.toyz.view.src.angle !== 0 && window.toyz.view.layer && !window.toyz.view.layer.isLoading());
+    await settle(p);
+    // Zoomed in (lines cross the view), turned as North up left it.
+    await p.evaluate(() => window.toyz.map.setView(window.toyz.toLatLng(180, 170), window.toyz.view.src.zmax + 0.6, { animate: false }));
+    await settle(p);
+    await p.waitForFunction(() => window.toyz.tools.grid && document.querySelectorAll('.grid-label span').length >= 2);
+    const m = await p.locator('#map').boundingBox();
+    const labels = await p.$$eval('.grid-label', (els) => els.map((e) => {
+      const r = e.querySelector('span').getBoundingClientRect();
+      return { text: e.textContent, edge: [...e.classList].find((c) => ['left', 'right', 'top', 'bottom', 'inside'].includes(c)), l: r.left, t: r.top, r: r.right, b: r.bottom };
+    }));
+    await p.screenshot({ path: join(SHOTS, `grid-turned-${file}.png`) });
+    const ra = labels.filter((x) => /h/.test(x.text));
+    const dec = labels.filter((x) => /^[+-]/.test(x.text));
+    assert.ok(ra.length >= 1 && dec.length >= 1 && labels.length >= 3, `${file}: both axes labelled: ${JSON.stringify(labels.map((x) => x.text))}`);
+    // Nothing of the map's own covers a label (the zoom buttons, the corner's panner and compass).
+    const covers = await p.$$eval('#corner > :not([hidden]), .leaflet-control-zoom', (els) => els.map((e) => e.getBoundingClientRect()).filter((r) => r.width > 0).map((r) => ({ l: r.left, t: r.top, r: r.right, b: r.bottom })));
+    for (const x of labels) {
+      assert.ok(x.l >= m.x - 0.5 && x.r <= m.x + m.width + 0.5 && x.t >= m.y - 0.5 && x.b <= m.y + m.height + 0.5, `${file}: label ${x.text} cut by the screen: ${JSON.stringify([x, m])}`);
+      assert.ok(!covers.some((c) => x.l < c.r && c.l < x.r && x.t < c.b && c.t < x.b), `${file}: label ${x.text} hidden under a control`);
+      const gap = Math.min(x.l - m.x, m.x + m.width - x.r, x.t - m.y, m.y + m.height - x.b);
+      assert.ok(x.edge !== 'inside' && gap <= 8, `${file}: label ${x.text} floats ${gap.toFixed(0)} px from the edges (${x.edge})`);
+    }
   }
   assert.deepEqual(p.errors, []);
   await p.close();

@@ -127,6 +127,43 @@ fn viewer_in_chromium() {
         w.rotation_deg = 30.0;
     }
     write_fits(&data.join("tilted.fits"), &tilted).unwrap();
+    // The same field turned 30° in a zenithal perspective (AZP) and in TAN with SIP distortion, WCS
+    // written by hand: grid labels after North up on projections other than plain TAN.
+    let (sc, (sn, cs)) = (0.263 / 3600.0, 30f64.to_radians().sin_cos());
+    let cd = [-sc * cs, sc * sn, sc * sn, sc * cs];
+    for (name, ctype, more) in [
+        ("azp.fits", "AZP", vec!["PV2_1   =                  2.0"]),
+        (
+            "sip.fits",
+            "TAN-SIP",
+            vec![
+                "A_ORDER =                    2",
+                "A_2_0   =               4.0E-5",
+                "A_0_2   =              -3.0E-5",
+                "B_ORDER =                    2",
+                "B_1_1   =               5.0E-5",
+            ],
+        ),
+    ] {
+        let mut spec = SkySpec::new(400, 300);
+        spec.wcs = None;
+        spec.seed = 3;
+        let mut cards: Vec<String> = vec![
+            "RADESYS = 'ICRS    '".into(),
+            format!("CTYPE1  = '{:<8}'", format!("RA---{ctype}")),
+            format!("CTYPE2  = '{:<8}'", format!("DEC--{ctype}")),
+            "CRPIX1  =                200.5".into(),
+            "CRPIX2  =                150.5".into(),
+            "CRVAL1  =                150.1".into(),
+            "CRVAL2  =                  2.2".into(),
+        ];
+        for (k, v) in ["CD1_1", "CD1_2", "CD2_1", "CD2_2"].iter().zip(cd) {
+            cards.push(format!("{k:<8}= {v:>20.12E}"));
+        }
+        cards.extend(more.iter().map(|c| c.to_string()));
+        spec.extra_cards = cards;
+        write_fits(&data.join(name), &spec).unwrap();
+    }
     sky.seed = 2;
     write_fits(&data.join("sky2.fits"), &sky).unwrap();
     // A name too long for the file panel: it is cut with an ellipsis, its size stays in view.
