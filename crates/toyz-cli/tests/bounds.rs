@@ -1,6 +1,7 @@
 //! What the real `toyz serve` process holds, read from the kernel (/proc/PID/status), and how it
 //! stops: a burst of failed logins from many addresses, session state at its limit in many
-//! sessions, and SIGTERM while a long job or an uncancellable scan runs. Each bound is a state reached, never a time raced.
+//! sessions, and SIGTERM while a long job or an uncancellable scan runs. Each bound is a state
+//! reached, never a time raced.
 
 mod common;
 use common::{s, serve_root, Server};

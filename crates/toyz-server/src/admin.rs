@@ -85,8 +85,7 @@ pub async fn sessions(
     state: web::Data<AppState>,
     who: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    let sessions = admin::sessions(&state.into_inner(), &who).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions": sessions })))
+    Ok(HttpResponse::Ok().json(admin::sessions(&state.into_inner(), &who).await?))
 }
 
 /// `DELETE /api/admin/sessions?id=…` or `?user=…` → `{"ended": n}`.

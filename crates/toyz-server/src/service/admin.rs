@@ -170,12 +170,15 @@ pub async fn revoke(state: &Arc<AppState>, who: &Principal, b: GrantBody) -> Res
 }
 
 /// The live login sessions (seen within the idle limit), the most recently seen first.
-pub async fn sessions(
-    state: &Arc<AppState>,
-    who: &Principal,
-) -> Result<Vec<LoginSession>, ApiError> {
+#[derive(Serialize)]
+pub struct SessionList {
+    pub sessions: Vec<LoginSession>,
+}
+
+pub async fn sessions(state: &Arc<AppState>, who: &Principal) -> Result<SessionList, ApiError> {
     let idle = state.access.settings.idle;
-    run(state, who, move |s| s.login_sessions(idle)).await
+    let sessions = run(state, who, move |s| s.login_sessions(idle)).await?;
+    Ok(SessionList { sessions })
 }
 
 /// Which sessions `DELETE /api/admin/sessions` ends: `?id=` one, `?user=` all of a user's.
